@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one list of mnemo's dependencies, for a fresh Debian 12 machine (run as root, or
+# with sudo available). Used by scripts/run.sh, scripts/test.sh and therefore CI.
+set -euo pipefail
+
+APT_PACKAGES=(
+  # build
+  build-essential cmake ninja-build ccache git pkg-config
+  # libraries
+  libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev python3 neovim
+)
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+# Node.js 18+ and npm for the editor-client tests; keep a newer one if the machine has it.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# npm packages of the Node.js LSP client used by the integration tests and benchmark,
+# pinned by its package-lock.json.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -f "$root/tests/integration/node/package-lock.json" ]; then
+  (cd "$root/tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,78 @@
+// The `mnemo` command line: parses arguments, sets up logging, dispatches subcommands.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "server/serve.h"
+#include "server/version.h"
+
+namespace {
+
+struct LogOptions {
+  std::string level = "info";
+  std::string file;
+};
+
+/// Logs never go to stdout: under `serve` it carries protocol bytes only.
+bool setup_logging(const LogOptions& options) {
+  try {
+    std::shared_ptr<spdlog::logger> logger;
+    if (options.file.empty())
+      logger = spdlog::stderr_color_mt("mnemo");
+    else
+      logger = spdlog::basic_logger_mt("mnemo", options.file);
+    logger->set_level(spdlog::level::from_str(options.level));
+    logger->flush_on(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+    return true;
+  } catch (const spdlog::spdlog_ex& e) {
+    std::fprintf(stderr, "mnemo: cannot set up logging: %s\n", e.what());
+    return false;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mnemo: code completion that reads the whole repository"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("mnemo ") + mnemo::server::kVersion);
+
+  LogOptions log;
+  app.add_option("--log-level", log.level, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_option("--log-file", log.file, "write logs to this file instead of stderr");
+
+  mnemo::server::ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Run the language server (LSP over stdio, or TCP with --listen)");
+  serve_cmd->add_option("--listen", serve.listen,
+                        "serve LSP over TCP on HOST:PORT ([::1]:PORT for IPv6; PORT alone "
+                        "listens on 127.0.0.1; port 0 picks a free one and logs it)");
+  serve_cmd->add_option("--max-message-bytes", serve.max_message_bytes,
+                        "largest accepted JSON-RPC message; larger ones are skipped")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 34))
+      ->capture_default_str();
+  serve_cmd->add_option("--workers", serve.worker_threads,
+                        "completion worker threads (0: one per core, at least 2)")
+      ->capture_default_str();
+
+  auto* version_cmd = app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+  if (!setup_logging(log)) return 2;
+
+  if (*version_cmd) {
+    std::cout << "mnemo " << mnemo::server::kVersion << " (" << mnemo::server::kGitRevision
+              << ")\n";
+    return 0;
+  }
+  if (*serve_cmd) return mnemo::server::serve(serve);
+  return 2;
+}

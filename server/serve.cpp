@@ -1,0 +1,144 @@
+#include "server/serve.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <list>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include "lsp/stream_transport.h"
+#include "server/session.h"
+#include "server/symbolic_completion_engine.h"
+
+namespace mnemo::server {
+namespace asio = boost::asio;
+
+std::optional<ListenAddress> parse_listen_address(const std::string& text, std::string& error) {
+  ListenAddress address{"127.0.0.1", 0};
+  std::string port = text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      error = "expected [IPV6]:PORT";
+      return std::nullopt;
+    }
+    address.host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else if (const auto colon = text.rfind(':'); colon != std::string::npos) {
+    if (colon > 0) address.host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
+      std::stoul(port) > 65535) {
+    error = "invalid port '" + port + "'";
+    return std::nullopt;
+  }
+  address.port = static_cast<unsigned short>(std::stoul(port));
+  return address;
+}
+
+namespace {
+
+unsigned worker_count(const ServeOptions& options) {
+  if (options.worker_threads > 0) return options.worker_threads;
+  return std::max(2u, std::thread::hardware_concurrency());
+}
+
+int serve_stdio(const ServeOptions& options) {
+  asio::io_context io;
+  asio::thread_pool workers(worker_count(options));
+  auto input = lsp::make_pollable(STDIN_FILENO, /*for_reading=*/true);
+  auto output = lsp::make_pollable(STDOUT_FILENO, /*for_reading=*/false);
+  // The transport owns and closes what it is given; fds 0 and 1 stay open for the process
+  // (nothing else writes to stdout: logs go to stderr or a file).
+  const int read_fd = input.fd == STDIN_FILENO ? ::dup(STDIN_FILENO) : input.fd;
+  const int write_fd = output.fd == STDOUT_FILENO ? ::dup(STDOUT_FILENO) : output.fd;
+
+  int exit_code = 1;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  Session session(io, workers, read_fd, write_fd, {options.max_message_bytes},
+                  std::make_shared<SymbolicCompletionEngine>(), [&](int code) {
+                    exit_code = code;
+                    signals.cancel();  // the only work left is flushing the output
+                  });
+  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+    if (error) return;
+    spdlog::info("serve: signal {}, stopping", signal_number);
+    session.stop();
+  });
+  session.start();
+  spdlog::info("serve: LSP on stdio");
+  io.run();
+  workers.join();
+  if (output.pump.joinable()) output.pump.join();
+  return exit_code;
+}
+
+int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
+  asio::io_context io;
+  asio::thread_pool workers(worker_count(options));
+  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
+  asio::ip::tcp::acceptor acceptor(io, endpoint);
+  spdlog::info("serve: LSP on tcp {}:{}", acceptor.local_endpoint().address().to_string(),
+               acceptor.local_endpoint().port());
+  std::list<std::unique_ptr<Session>> sessions;
+
+  std::function<void()> accept = [&] {
+    acceptor.async_accept([&](const boost::system::error_code& error, asio::ip::tcp::socket socket) {
+      if (error) {
+        if (error != asio::error::operation_aborted)
+          spdlog::error("serve: accept failed: {}", error.message());
+        return;
+      }
+      const auto peer = socket.remote_endpoint();
+      spdlog::info("serve: connection from {}:{}", peer.address().to_string(), peer.port());
+      const int fd = socket.release();
+      sessions.push_back(nullptr);
+      const auto slot = std::prev(sessions.end());
+      *slot = std::make_unique<Session>(
+          io, workers, fd, fd, SessionOptions{options.max_message_bytes},
+          std::make_shared<SymbolicCompletionEngine>(), [&io, &sessions, slot](int code) {
+            spdlog::info("serve: session ended ({})", code);
+            asio::post(io, [&sessions, slot] { sessions.erase(slot); });
+          });
+      (*slot)->start();
+      accept();
+    });
+  };
+  accept();
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+    if (error) return;
+    spdlog::info("serve: signal {}, stopping", signal_number);
+    acceptor.close();
+    for (auto& session : sessions) session->stop();
+  });
+  io.run();
+  workers.join();
+  return 0;
+}
+
+}  // namespace
+
+int serve(const ServeOptions& options) {
+  // A client that disappears mid-write must not kill the server with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
+  if (!options.listen) return serve_stdio(options);
+  std::string error;
+  const auto address = parse_listen_address(*options.listen, error);
+  if (!address) {
+    spdlog::error("serve: --listen {}: {}", *options.listen, error);
+    return 2;
+  }
+  return serve_tcp(options, *address);
+}
+
+}  // namespace mnemo::server

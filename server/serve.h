@@ -1,0 +1,28 @@
+// `mnemo serve`: runs LSP sessions on stdio or on a TCP listener until the client exits.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace mnemo::server {
+
+struct ServeOptions {
+  /// "HOST:PORT", "[V6]:PORT" or "PORT"; unset means stdio. Loopback when HOST is omitted.
+  std::optional<std::string> listen;
+  std::size_t max_message_bytes = 64u << 20;
+  unsigned worker_threads = 0;  ///< 0: hardware concurrency (at least 2)
+};
+
+struct ListenAddress {
+  std::string host;
+  unsigned short port = 0;
+};
+/// Parses the --listen argument; nullopt with a message in `error` when malformed.
+std::optional<ListenAddress> parse_listen_address(const std::string& text, std::string& error);
+
+/// Returns the process exit code: on stdio, 0 after shutdown + exit and 1 otherwise; on
+/// TCP, 0 when stopped by SIGINT/SIGTERM (each connection is its own session).
+int serve(const ServeOptions& options);
+
+}  // namespace mnemo::server

@@ -1,0 +1,30 @@
+#include "server/session.h"
+
+#include "lsp/stream_transport.h"
+
+#include "server/version.h"
+
+namespace mnemo::server {
+
+Session::Session(boost::asio::io_context& io, boost::asio::thread_pool& workers, int read_fd,
+                 int write_fd, const SessionOptions& options,
+                 std::shared_ptr<CompletionEngine> engine, std::function<void(int)> on_end)
+    : endpoint_(lsp::Endpoint::create(
+          lsp::StreamTransport::create(io, read_fd, write_fd, options.max_message_bytes))),
+      server_(endpoint_, {"mnemo", kVersion}),
+      completion_(server_, std::move(engine), workers) {
+  server_.on_exit([this, on_end = std::move(on_end)](int code) {
+    completion_.stop();
+    on_end(code);
+  });
+}
+
+void Session::start() { server_.start(); }
+
+void Session::stop() {
+  completion_.stop();
+  endpoint_->cancel_all(lsp::CancelReason::kShutdown);
+  endpoint_->close();
+}
+
+}  // namespace mnemo::server

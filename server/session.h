@@ -1,0 +1,40 @@
+// One LSP session: a transport, the JSON-RPC endpoint, the LSP lifecycle and the
+// completion features, wired to one engine. `mnemo serve` runs one on stdio, or one per
+// accepted TCP connection.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "lsp/language_server.h"
+#include "server/completion_engine.h"
+#include "server/lsp_completion.h"
+
+namespace mnemo::server {
+
+struct SessionOptions {
+  std::size_t max_message_bytes = 64u << 20;
+};
+
+/// Thread-safety: created, started, stopped and destroyed on the io thread. `on_end` fires
+/// on the io thread from inside the session, so destroy it on a later turn (post).
+class Session {
+ public:
+  Session(boost::asio::io_context& io, boost::asio::thread_pool& workers, int read_fd,
+          int write_fd, const SessionOptions& options, std::shared_ptr<CompletionEngine> engine,
+          std::function<void(int exit_code)> on_end);
+
+  void start();
+  /// Stops background work; the session's requests are answered as cancelled.
+  void stop();
+
+ private:
+  std::shared_ptr<lsp::Endpoint> endpoint_;
+  lsp::LanguageServer server_;
+  LspCompletion completion_;
+};
+
+}  // namespace mnemo::server
