@@ -63,6 +63,11 @@ int main(int argc, char** argv) {
                         "completion worker threads (0: one per core, at least 2)")
       ->capture_default_str();
 
+  serve_cmd
+      ->add_option("--test-completion-delay-ms", serve.test_completion_delay_ms,
+                   "for protocol tests: make every completion take this long")
+      ->group("");  // hidden from --help
+
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);

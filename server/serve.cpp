@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lsp/stream_transport.h"
+#include "server/delayed_completion_engine.h"
 #include "server/session.h"
 #include "server/symbolic_completion_engine.h"
 
@@ -46,6 +47,14 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
 
 namespace {
 
+std::shared_ptr<CompletionEngine> make_engine(const ServeOptions& options) {
+  std::shared_ptr<CompletionEngine> engine = std::make_shared<SymbolicCompletionEngine>();
+  if (options.test_completion_delay_ms > 0)
+    engine = std::make_shared<DelayedCompletionEngine>(
+        engine, std::chrono::milliseconds(options.test_completion_delay_ms));
+  return engine;
+}
+
 unsigned worker_count(const ServeOptions& options) {
   if (options.worker_threads > 0) return options.worker_threads;
   return std::max(2u, std::thread::hardware_concurrency());
@@ -64,7 +73,7 @@ int serve_stdio(const ServeOptions& options) {
   int exit_code = 1;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   Session session(io, workers, read_fd, write_fd, {options.max_message_bytes},
-                  std::make_shared<SymbolicCompletionEngine>(), [&](int code) {
+                  make_engine(options), [&](int code) {
                     exit_code = code;
                     signals.cancel();  // the only work left is flushing the output
                   });
@@ -104,7 +113,7 @@ int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
       const auto slot = std::prev(sessions.end());
       *slot = std::make_unique<Session>(
           io, workers, fd, fd, SessionOptions{options.max_message_bytes},
-          std::make_shared<SymbolicCompletionEngine>(), [&io, &sessions, slot](int code) {
+          make_engine(options), [&io, &sessions, slot](int code) {
             spdlog::info("serve: session ended ({})", code);
             asio::post(io, [&sessions, slot] { sessions.erase(slot); });
           });

@@ -12,6 +12,8 @@ struct ServeOptions {
   std::optional<std::string> listen;
   std::size_t max_message_bytes = 64u << 20;
   unsigned worker_threads = 0;  ///< 0: hardware concurrency (at least 2)
+  /// For protocol tests: every completion takes this long (see DelayedCompletionEngine).
+  unsigned test_completion_delay_ms = 0;
 };
 
 struct ListenAddress {

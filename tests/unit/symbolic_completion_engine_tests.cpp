@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <string>
 #include <vector>
@@ -415,6 +416,44 @@ TEST_F(SymbolicWorkspaceTest, CancelledScanStopsAndKeepsThePreviousTable) {
   EXPECT_EQ(progress_.begins, 1);
   EXPECT_EQ(progress_.ends, 1);
   EXPECT_EQ(labels(complete("ka^")), (std::vector<std::string>{"kappaFirst"}));
+}
+
+TEST_F(SymbolicWorkspaceTest, ConcurrentCallsAreSafe) {
+  TempDir dir;
+  for (int i = 0; i < 50; ++i) dir.write("f" + std::to_string(i) + ".cc", "lambdaDisk lambdaShared");
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    RecordingProgress progress;
+    for (int i = 0; i < 3; ++i) engine_.index_workspace({dir.path()}, progress, {});
+  });
+  threads.emplace_back([&] {
+    for (int i = 0; i < 200; ++i) {
+      const std::string uri = "file:///project/open" + std::to_string(i % 5) + ".cc";
+      engine_.document_updated(make_view(uri, "lambdaOpen" + std::to_string(i)));
+      if (i % 3 == 0) engine_.document_closed(uri);
+    }
+  });
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        const auto annotated = test::parse_cursor("lambdaLocal\nlam^");
+        CompletionQuery query;
+        query.document = make_view(kCurrentUri, annotated.text);
+        query.cursor = annotated.cursor;
+        const auto list = engine_.complete(query, {});
+        ASSERT_TRUE(list.has_value());
+        ASSERT_FALSE(list.value().items.empty());
+        InlineCompletionQuery inline_query;
+        inline_query.document = query.document;
+        inline_query.cursor = query.cursor;
+        ASSERT_TRUE(engine_.complete_inline(inline_query, {}).has_value());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(engine_.indexed_file_count(), 50u);
+  EXPECT_EQ(complete("lambdaDisk\nlambdaS^").items.at(0).detail,
+            "identifier \u00b7 50 uses in other files");
 }
 
 }  // namespace
