@@ -18,10 +18,18 @@ struct RequestContext::State {
   std::string kind;
 };
 
-const json& RequestContext::id() const { return state_->id; }
-const std::string& RequestContext::method() const { return state_->method; }
-CancellationToken RequestContext::token() const { return state_->source.token(); }
-bool RequestContext::replied() const { return state_->replied.load(); }
+const json& RequestContext::id() const {
+  return state_->id;
+}
+const std::string& RequestContext::method() const {
+  return state_->method;
+}
+CancellationToken RequestContext::token() const {
+  return state_->source.token();
+}
+bool RequestContext::replied() const {
+  return state_->replied.load();
+}
 
 void RequestContext::reply(RpcResult<json> result) const {
   if (state_->replied.exchange(true)) return;
@@ -56,7 +64,9 @@ ResponseError error_for(CancelReason reason) {
   return {ErrorCode::kRequestCancelled, "cancelled by $/cancelRequest"};
 }
 
-bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
+bool valid_id(const json& id) {
+  return id.is_string() || id.is_number_integer();
+}
 
 }  // namespace
 
@@ -72,8 +82,12 @@ void Endpoint::on_request(const std::string& method, RequestHandler handler) {
 void Endpoint::on_notification(const std::string& method, NotificationHandler handler) {
   notification_handlers_[method] = std::move(handler);
 }
-void Endpoint::set_admission(Admission admission) { admission_ = std::move(admission); }
-void Endpoint::on_closed(std::function<void()> handler) { on_closed_ = std::move(handler); }
+void Endpoint::set_admission(Admission admission) {
+  admission_ = std::move(admission);
+}
+void Endpoint::on_closed(std::function<void()> handler) {
+  on_closed_ = std::move(handler);
+}
 
 void Endpoint::start() {
   if (!transport_) return;
@@ -141,9 +155,9 @@ void Endpoint::handle_message(std::string body) {
     return;
   }
   if (!message.is_object()) {
-    send_error(nullptr, {ErrorCode::kInvalidRequest,
-                         message.is_array() ? "batch messages are not used by LSP"
-                                            : "a message must be a JSON object"});
+    send_error(nullptr, {ErrorCode::kInvalidRequest, message.is_array()
+                                                         ? "batch messages are not used by LSP"
+                                                         : "a message must be a JSON object"});
     return;
   }
   const auto id_it = message.find("id");
@@ -159,7 +173,8 @@ void Endpoint::handle_message(std::string body) {
     if (has_id && (message.contains("result") || message.contains("error"))) {
       dispatch_response(message);
     } else {
-      send_error(id, {ErrorCode::kInvalidRequest, "neither a request, a notification nor a response"});
+      send_error(id,
+                 {ErrorCode::kInvalidRequest, "neither a request, a notification nor a response"});
     }
     return;
   }
@@ -170,8 +185,11 @@ void Endpoint::handle_message(std::string body) {
   const auto params_it = message.find("params");
   const json params = params_it == message.end() ? json(nullptr) : *params_it;
   if (!params.is_null() && !params.is_object() && !params.is_array()) {
-    if (has_id) send_error(id, {ErrorCode::kInvalidRequest, "\"params\" must be an object or array"});
-    else spdlog::error("jsonrpc: notification {}: params must be an object or array", method->get<std::string>());
+    if (has_id)
+      send_error(id, {ErrorCode::kInvalidRequest, "\"params\" must be an object or array"});
+    else
+      spdlog::error("jsonrpc: notification {}: params must be an object or array",
+                    method->get<std::string>());
     return;
   }
   if (!has_id) {
@@ -205,7 +223,8 @@ void Endpoint::dispatch_request(const json& id, const std::string& method, const
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!in_flight_.emplace(state->key, state).second) {
-      send_error(id, {ErrorCode::kInvalidRequest, "request id " + state->key + " is already in flight"});
+      send_error(
+          id, {ErrorCode::kInvalidRequest, "request id " + state->key + " is already in flight"});
       return;
     }
   }
@@ -215,7 +234,8 @@ void Endpoint::dispatch_request(const json& id, const std::string& method, const
   } catch (const InvalidParamsError& e) {
     context.reply(ResponseError{ErrorCode::kInvalidParams, method + ": " + e.what()});
   } catch (const json::exception& e) {
-    context.reply(ResponseError{ErrorCode::kInvalidParams, method + ": invalid params: " + e.what()});
+    context.reply(
+        ResponseError{ErrorCode::kInvalidParams, method + ": invalid params: " + e.what()});
   } catch (const std::exception& e) {
     spdlog::error("jsonrpc: {} failed: {}", method, e.what());
     context.reply(ResponseError{ErrorCode::kInternalError, method + ": " + e.what()});
@@ -239,8 +259,10 @@ void Endpoint::dispatch_notification(const std::string& method, const json& para
   const auto handler = notification_handlers_.find(method);
   if (handler == notification_handlers_.end()) {
     // "$/" notifications are optional by protocol; others are worth a note in the log.
-    if (method.rfind("$/", 0) == 0) spdlog::debug("jsonrpc: ignored notification {}", method);
-    else spdlog::warn("jsonrpc: unknown notification {} ignored", method);
+    if (method.rfind("$/", 0) == 0)
+      spdlog::debug("jsonrpc: ignored notification {}", method);
+    else
+      spdlog::warn("jsonrpc: unknown notification {} ignored", method);
     return;
   }
   try {
@@ -268,7 +290,8 @@ void Endpoint::dispatch_response(const json& message) {
   try {
     if (const auto error = message.find("error"); error != message.end()) {
       ResponseError e;
-      e.code = static_cast<ErrorCode>(error->value("code", static_cast<int>(ErrorCode::kInternalError)));
+      e.code =
+          static_cast<ErrorCode>(error->value("code", static_cast<int>(ErrorCode::kInternalError)));
       e.message = error->value("message", std::string());
       handler(e);
     } else {

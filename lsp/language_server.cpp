@@ -44,7 +44,9 @@ LanguageServer::LanguageServer(std::shared_ptr<Endpoint> endpoint, Options optio
   };
 }
 
-void LanguageServer::add_capabilities(const json& fragment) { merge_into(capabilities_, fragment); }
+void LanguageServer::add_capabilities(const json& fragment) {
+  merge_into(capabilities_, fragment);
+}
 
 void LanguageServer::on_initialized(std::function<void(const ClientInfo&)> hook) {
   initialized_hooks_.push_back(std::move(hook));
@@ -58,9 +60,12 @@ void LanguageServer::on_document_closed(std::function<void(const std::string&)> 
 void LanguageServer::on_document_saved(std::function<void(const std::string&)> hook) {
   saved_hooks_.push_back(std::move(hook));
 }
-void LanguageServer::on_exit(std::function<void(int)> hook) { exit_hook_ = std::move(hook); }
+void LanguageServer::on_exit(std::function<void(int)> hook) {
+  exit_hook_ = std::move(hook);
+}
 
-std::optional<ResponseError> LanguageServer::admit(const std::string& method, bool is_request) const {
+std::optional<ResponseError> LanguageServer::admit(const std::string& method,
+                                                   bool is_request) const {
   switch (state_.load()) {
     case State::kUninitialized:
       if (method == "initialize" || method == "exit") return std::nullopt;
@@ -73,9 +78,9 @@ std::optional<ResponseError> LanguageServer::admit(const std::string& method, bo
       return std::nullopt;
     case State::kShutdown:
       if (method == "exit") return std::nullopt;
-      return ResponseError{ErrorCode::kInvalidRequest,
-                           is_request ? "the server is shutting down; only 'exit' is accepted"
-                                      : "after shutdown"};
+      return ResponseError{
+          ErrorCode::kInvalidRequest,
+          is_request ? "the server is shutting down; only 'exit' is accepted" : "after shutdown"};
     case State::kExited:
       break;
   }
@@ -98,9 +103,8 @@ void LanguageServer::start() {
     state_ = State::kShutdown;
     context.reply(json(nullptr));
   });
-  endpoint_->on_notification("exit", [this](const json&) {
-    exit(state_ == State::kShutdown ? 0 : 1);
-  });
+  endpoint_->on_notification("exit",
+                             [this](const json&) { exit(state_ == State::kShutdown ? 0 : 1); });
   endpoint_->on_notification("textDocument/didOpen", [this](const json& p) { did_open(p); });
   endpoint_->on_notification("textDocument/didChange", [this](const json& p) { did_change(p); });
   endpoint_->on_notification("textDocument/didClose", [this](const json& p) { did_close(p); });
@@ -159,8 +163,8 @@ void LanguageServer::did_change(const json& params) {
   const json& id = require(params, "textDocument", "params");
   const std::string uri = require_string(id, "uri", "params.textDocument");
   const std::int64_t version = require_integer(id, "version", "params.textDocument");
-  const auto changes = parse_content_changes(require(params, "contentChanges", "params"),
-                                             "params.contentChanges");
+  const auto changes =
+      parse_content_changes(require(params, "contentChanges", "params"), "params.contentChanges");
   auto outcome = documents_.change(uri, version, changes, encoding_.load());
   if (!outcome) {
     spdlog::error("lsp: didChange rejected: {}", outcome.error().message);
@@ -173,8 +177,8 @@ void LanguageServer::did_change(const json& params) {
 }
 
 void LanguageServer::did_close(const json& params) {
-  const std::string uri = require_string(require(params, "textDocument", "params"), "uri",
-                                         "params.textDocument");
+  const std::string uri =
+      require_string(require(params, "textDocument", "params"), "uri", "params.textDocument");
   if (!documents_.close(uri)) {
     spdlog::warn("lsp: didClose for {} which is not open", uri);
     return;
@@ -184,8 +188,8 @@ void LanguageServer::did_close(const json& params) {
 }
 
 void LanguageServer::did_save(const json& params) {
-  const std::string uri = require_string(require(params, "textDocument", "params"), "uri",
-                                         "params.textDocument");
+  const std::string uri =
+      require_string(require(params, "textDocument", "params"), "uri", "params.textDocument");
   for (auto& hook : saved_hooks_) hook(uri);
 }
 
@@ -200,8 +204,8 @@ void LanguageServer::exit(int code) {
 std::shared_ptr<WorkDoneProgress> LanguageServer::create_progress(
     std::optional<CancellationSource> on_client_cancel) {
   std::string token = "mnemo/" + std::to_string(next_progress_++);
-  auto progress = WorkDoneProgress::create(endpoint_, client_.supports_work_done_progress,
-                                           token, std::move(on_client_cancel));
+  auto progress = WorkDoneProgress::create(endpoint_, client_.supports_work_done_progress, token,
+                                           std::move(on_client_cancel));
   std::lock_guard<std::mutex> lock(progress_mutex_);
   progress_[token] = progress;
   return progress;

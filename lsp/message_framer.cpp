@@ -11,8 +11,7 @@ namespace {
 constexpr std::string_view kContentLength = "content-length";
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -79,9 +78,15 @@ void MessageFramer::feed(std::string_view bytes, std::vector<Event>& events) {
   bool progress = true;
   while (progress) {
     switch (state_) {
-      case State::kHeader: progress = parse_headers(events); break;
-      case State::kBody: progress = take_body(events); break;
-      case State::kResync: progress = resync(); break;
+      case State::kHeader:
+        progress = parse_headers(events);
+        break;
+      case State::kBody:
+        progress = take_body(events);
+        break;
+      case State::kResync:
+        progress = resync();
+        break;
     }
   }
 }
@@ -107,7 +112,8 @@ bool MessageFramer::parse_headers(std::vector<Event>& events) {
   }
   if (end == std::string::npos || end > kMaxHeaderBytes) {
     if (buffer_.size() > kMaxHeaderBytes) {
-      fail("header block exceeds " + std::to_string(kMaxHeaderBytes) + " bytes without an empty line",
+      fail("header block exceeds " + std::to_string(kMaxHeaderBytes) +
+               " bytes without an empty line",
            1, events);
       return true;
     }
@@ -124,7 +130,8 @@ bool MessageFramer::parse_headers(std::vector<Event>& events) {
     block = eol == std::string_view::npos ? std::string_view() : block.substr(eol + 1);
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) {
-      const std::size_t after_line = block.empty() ? body : static_cast<std::size_t>(block.data() - buffer_.data());
+      const std::size_t after_line =
+          block.empty() ? body : static_cast<std::size_t>(block.data() - buffer_.data());
       fail("malformed header line '" + std::string(line.substr(0, 80)) + "'", after_line, events);
       return true;
     }

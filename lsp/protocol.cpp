@@ -43,7 +43,7 @@ std::uint32_t require_uinteger(const json& object, const char* key, const std::s
   const auto v = value.get<std::uint64_t>();
   // Clients send uinteger (< 2^31); anything larger clamps like a position past the end.
   return v > std::numeric_limits<std::uint32_t>::max() ? std::numeric_limits<std::uint32_t>::max()
-                                                      : static_cast<std::uint32_t>(v);
+                                                       : static_cast<std::uint32_t>(v);
 }
 
 }  // namespace

@@ -8,9 +8,9 @@
 #include <system_error>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 namespace mnemo::lsp {
 namespace asio = boost::asio;
@@ -23,7 +23,7 @@ std::shared_ptr<StreamTransport> StreamTransport::create(asio::io_context& io, i
 }
 
 StreamTransport::StreamTransport(asio::io_context& io, int read_fd, int write_fd,
-                     std::size_t max_message_bytes)
+                                 std::size_t max_message_bytes)
     : io_(io),
       input_(io),
       output_(io),
@@ -94,19 +94,20 @@ void StreamTransport::write_next() {
     return;
   }
   writing_ = true;
-  asio::async_write(output_, asio::buffer(write_queue_.front()),
-                    [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
-                      self->write_queue_.pop_front();
-                      if (error) {
-                        spdlog::warn("transport: write failed: {}", error.message());
-                        self->write_queue_.clear();
-                        self->writing_ = false;
-                        boost::system::error_code ignored;
-                        self->output_.close(ignored);
-                        return;
-                      }
-                      self->write_next();
-                    });
+  asio::async_write(
+      output_, asio::buffer(write_queue_.front()),
+      [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+        self->write_queue_.pop_front();
+        if (error) {
+          spdlog::warn("transport: write failed: {}", error.message());
+          self->write_queue_.clear();
+          self->writing_ = false;
+          boost::system::error_code ignored;
+          self->output_.close(ignored);
+          return;
+        }
+        self->write_next();
+      });
 }
 
 void StreamTransport::close() {

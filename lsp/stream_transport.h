@@ -33,7 +33,8 @@ class StreamTransport : public Transport, public std::enable_shared_from_this<St
   void close() override;
 
  private:
-  StreamTransport(boost::asio::io_context& io, int read_fd, int write_fd, std::size_t max_message_bytes);
+  StreamTransport(boost::asio::io_context& io, int read_fd, int write_fd,
+                  std::size_t max_message_bytes);
   void read_some();
   void write_next();
   void close_output_if_done();

@@ -38,7 +38,9 @@ std::shared_ptr<WorkDoneProgress> WorkDoneProgress::create(
 
 WorkDoneProgress::WorkDoneProgress(std::shared_ptr<Endpoint> endpoint, std::string token,
                                    std::optional<CancellationSource> on_client_cancel)
-    : endpoint_(endpoint), token_(std::move(token)), on_client_cancel_(std::move(on_client_cancel)) {}
+    : endpoint_(endpoint),
+      token_(std::move(token)),
+      on_client_cancel_(std::move(on_client_cancel)) {}
 
 void WorkDoneProgress::emit(json value) {
   if (state_ == State::kCreating) {
@@ -55,7 +57,8 @@ void WorkDoneProgress::begin(const std::string& title, const std::string& messag
   std::lock_guard<std::mutex> lock(mutex_);
   if (begun_ || ended_ || state_ == State::kDisabled) return;
   begun_ = true;
-  json value = {{"kind", "begin"}, {"title", title}, {"cancellable", on_client_cancel_.has_value()}};
+  json value = {
+      {"kind", "begin"}, {"title", title}, {"cancellable", on_client_cancel_.has_value()}};
   if (!message.empty()) value["message"] = message;
   if (percentage) value["percentage"] = std::min(*percentage, 100u);
   last_percentage_ = percentage;

@@ -54,12 +54,12 @@ class WorkDoneProgress : public std::enable_shared_from_this<WorkDoneProgress> {
   const std::optional<CancellationSource> on_client_cancel_;
 
   std::mutex mutex_;
-  State state_ = State::kCreating;            // guarded by mutex_
-  std::vector<nlohmann::json> queued_;        // guarded by mutex_
+  State state_ = State::kCreating;                       // guarded by mutex_
+  std::vector<nlohmann::json> queued_;                   // guarded by mutex_
   std::chrono::steady_clock::time_point last_report_{};  // guarded by mutex_
-  std::optional<unsigned> last_percentage_;   // guarded by mutex_
-  bool begun_ = false;                        // guarded by mutex_
-  bool ended_ = false;                        // guarded by mutex_
+  std::optional<unsigned> last_percentage_;              // guarded by mutex_
+  bool begun_ = false;                                   // guarded by mutex_
+  bool ended_ = false;                                   // guarded by mutex_
 };
 
 }  // namespace mnemo::lsp

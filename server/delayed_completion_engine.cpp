@@ -13,7 +13,9 @@ DelayedCompletionEngine::DelayedCompletionEngine(std::shared_ptr<CompletionEngin
 void DelayedCompletionEngine::document_updated(const DocumentView& document) {
   inner_->document_updated(document);
 }
-void DelayedCompletionEngine::document_closed(const std::string& uri) { inner_->document_closed(uri); }
+void DelayedCompletionEngine::document_closed(const std::string& uri) {
+  inner_->document_closed(uri);
+}
 void DelayedCompletionEngine::index_workspace(const std::vector<std::filesystem::path>& roots,
                                               ProgressSink& progress,
                                               const lsp::CancellationToken& token) {
@@ -34,8 +36,8 @@ bool DelayedCompletionEngine::wait(const lsp::CancellationToken& token, const ch
   return true;
 }
 
-EngineResult<CompletionList> DelayedCompletionEngine::complete(const CompletionQuery& query,
-                                                               const lsp::CancellationToken& token) {
+EngineResult<CompletionList> DelayedCompletionEngine::complete(
+    const CompletionQuery& query, const lsp::CancellationToken& token) {
   if (!wait(token, "completion")) return EngineError{EngineError::Kind::kCancelled, "cancelled"};
   return inner_->complete(query, token);
 }

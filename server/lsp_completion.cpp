@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "lsp/protocol.h"
 #include "lsp/uri.h"
@@ -16,21 +16,29 @@ using lsp::json;
 // LSP CompletionItemKind values.
 int lsp_kind(CompletionItemKind kind) {
   switch (kind) {
-    case CompletionItemKind::kText: return 1;
-    case CompletionItemKind::kFunction: return 3;
-    case CompletionItemKind::kIdentifier: return 6;  // Variable: the closest LSP kind
-    case CompletionItemKind::kType: return 7;        // Class
-    case CompletionItemKind::kKeyword: return 14;
-    case CompletionItemKind::kSnippet: return 15;
+    case CompletionItemKind::kText:
+      return 1;
+    case CompletionItemKind::kFunction:
+      return 3;
+    case CompletionItemKind::kIdentifier:
+      return 6;  // Variable: the closest LSP kind
+    case CompletionItemKind::kType:
+      return 7;  // Class
+    case CompletionItemKind::kKeyword:
+      return 14;
+    case CompletionItemKind::kSnippet:
+      return 15;
   }
   return 1;
 }
 
-lsp::ResponseError to_response_error(const EngineError& error, const lsp::CancellationToken& token) {
+lsp::ResponseError to_response_error(const EngineError& error,
+                                     const lsp::CancellationToken& token) {
   switch (error.kind) {
     case EngineError::Kind::kCancelled:
-      return {token.reason() == lsp::CancelReason::kContentModified ? lsp::ErrorCode::kContentModified
-                                                                     : lsp::ErrorCode::kRequestCancelled,
+      return {token.reason() == lsp::CancelReason::kContentModified
+                  ? lsp::ErrorCode::kContentModified
+                  : lsp::ErrorCode::kRequestCancelled,
               error.message};
     case EngineError::Kind::kInvalidArgument:
       return {lsp::ErrorCode::kInvalidParams, error.message};
@@ -49,8 +57,8 @@ struct Target {
 Target resolve_target(lsp::LanguageServer& server, const json& params) {
   const json& id = lsp::require(params, "textDocument", "params");
   const std::string uri = lsp::require_string(id, "uri", "params.textDocument");
-  const auto position = lsp::parse_position(lsp::require(params, "position", "params"),
-                                            "params.position");
+  const auto position =
+      lsp::parse_position(lsp::require(params, "position", "params"), "params.position");
   auto snapshot = server.documents().get(uri);
   if (!snapshot) throw lsp::InvalidParamsError("document " + uri + " is not open");
   Target target;
@@ -61,8 +69,8 @@ Target resolve_target(lsp::LanguageServer& server, const json& params) {
 
 json to_lsp_range(const lsp::TextDocument& document, std::size_t begin, std::size_t end,
                   lsp::PositionEncoding encoding) {
-  return lsp::to_json(lsp::Range{document.position_at(begin, encoding),
-                                 document.position_at(end, encoding)});
+  return lsp::to_json(
+      lsp::Range{document.position_at(begin, encoding), document.position_at(end, encoding)});
 }
 
 /// Adapts engine progress to an LSP progress bar.
@@ -88,8 +96,7 @@ LspCompletion::LspCompletion(lsp::LanguageServer& server, std::shared_ptr<Comple
                              boost::asio::thread_pool& workers)
     : server_(server), engine_(std::move(engine)), workers_(workers) {
   server_.add_capabilities({
-      {"completionProvider",
-       {{"triggerCharacters", {".", ">", ":"}}, {"resolveProvider", false}}},
+      {"completionProvider", {{"triggerCharacters", {".", ">", ":"}}, {"resolveProvider", false}}},
       {"inlineCompletionProvider", json::object()},
   });
   server_.endpoint().on_request("textDocument/completion",
@@ -101,13 +108,16 @@ LspCompletion::LspCompletion(lsp::LanguageServer& server, std::shared_ptr<Comple
                                   complete_inline(params, std::move(context));
                                 });
   server_.on_document_updated([this](const lsp::DocumentSnapshot& snapshot) {
-    engine_->document_updated({snapshot.uri, snapshot.language_id, snapshot.version, snapshot.document});
+    engine_->document_updated(
+        {snapshot.uri, snapshot.language_id, snapshot.version, snapshot.document});
   });
   server_.on_document_closed([this](const std::string& uri) { engine_->document_closed(uri); });
   server_.on_initialized([this](const lsp::ClientInfo& client) { index_workspace(client); });
 }
 
-void LspCompletion::stop() { background_.cancel(lsp::CancelReason::kShutdown); }
+void LspCompletion::stop() {
+  background_.cancel(lsp::CancelReason::kShutdown);
+}
 
 void LspCompletion::complete(const json& params, lsp::RequestContext context) {
   Target target = resolve_target(server_, params);
@@ -134,7 +144,8 @@ void LspCompletion::complete(const json& params, lsp::RequestContext context) {
             {"filterText", candidate.label},
             {"insertTextFormat", 1},
             {"textEdit",
-             {{"range", to_lsp_range(document, candidate.replace_begin, candidate.replace_end, encoding)},
+             {{"range",
+               to_lsp_range(document, candidate.replace_begin, candidate.replace_end, encoding)},
               {"newText", candidate.insert_text}}},
         };
         if (!candidate.detail.empty()) item["detail"] = candidate.detail;
@@ -156,17 +167,19 @@ void LspCompletion::complete_inline(const json& params, lsp::RequestContext cont
   const json& completion_context = lsp::require(params, "context", "params");
   const auto trigger = lsp::require_integer(completion_context, "triggerKind", "params.context");
   if (trigger != 1 && trigger != 2)
-    throw lsp::InvalidParamsError("params.context.triggerKind must be 1 (Invoked) or 2 (Automatic)");
+    throw lsp::InvalidParamsError(
+        "params.context.triggerKind must be 1 (Invoked) or 2 (Automatic)");
   query.trigger = trigger == 1 ? InlineTrigger::kInvoked : InlineTrigger::kAutomatic;
   const auto encoding = server_.encoding();
   if (const json& selected = lsp::lookup(completion_context, {"selectedCompletionInfo"});
       selected.is_object()) {
-    const auto range = lsp::parse_range(lsp::require(selected, "range", "params.context.selectedCompletionInfo"),
-                                        "params.context.selectedCompletionInfo.range");
-    query.selected = SelectedCompletion{target.view.document->offset_at(range.start, encoding),
-                                        target.view.document->offset_at(range.end, encoding),
-                                        lsp::require_string(selected, "text",
-                                                            "params.context.selectedCompletionInfo")};
+    const auto range =
+        lsp::parse_range(lsp::require(selected, "range", "params.context.selectedCompletionInfo"),
+                         "params.context.selectedCompletionInfo.range");
+    query.selected = SelectedCompletion{
+        target.view.document->offset_at(range.start, encoding),
+        target.view.document->offset_at(range.end, encoding),
+        lsp::require_string(selected, "text", "params.context.selectedCompletionInfo")};
   }
   query.document = std::move(target.view);
   server_.endpoint().bind_to_document(context, query.document.uri, "inlineCompletion");

@@ -3,10 +3,10 @@
 #include <iostream>
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "server/serve.h"
 #include "server/version.h"
@@ -50,17 +50,19 @@ int main(int argc, char** argv) {
   app.add_option("--log-file", log.file, "write logs to this file instead of stderr");
 
   mnemo::server::ServeOptions serve;
-  auto* serve_cmd = app.add_subcommand(
-      "serve", "Run the language server (LSP over stdio, or TCP with --listen)");
+  auto* serve_cmd =
+      app.add_subcommand("serve", "Run the language server (LSP over stdio, or TCP with --listen)");
   serve_cmd->add_option("--listen", serve.listen,
                         "serve LSP over TCP on HOST:PORT ([::1]:PORT for IPv6; PORT alone "
                         "listens on 127.0.0.1; port 0 picks a free one and logs it)");
-  serve_cmd->add_option("--max-message-bytes", serve.max_message_bytes,
-                        "largest accepted JSON-RPC message; larger ones are skipped")
+  serve_cmd
+      ->add_option("--max-message-bytes", serve.max_message_bytes,
+                   "largest accepted JSON-RPC message; larger ones are skipped")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 34))
       ->capture_default_str();
-  serve_cmd->add_option("--workers", serve.worker_threads,
-                        "completion worker threads (0: one per core, at least 2)")
+  serve_cmd
+      ->add_option("--workers", serve.worker_threads,
+                   "completion worker threads (0: one per core, at least 2)")
       ->capture_default_str();
 
   serve_cmd

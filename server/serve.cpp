@@ -7,11 +7,11 @@
 #include <list>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <spdlog/spdlog.h>
 
 #include "lsp/stream_transport.h"
 #include "server/delayed_completion_engine.h"
@@ -72,8 +72,8 @@ int serve_stdio(const ServeOptions& options) {
 
   int exit_code = 1;
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  Session session(io, workers, read_fd, write_fd, {options.max_message_bytes},
-                  make_engine(options), [&](int code) {
+  Session session(io, workers, read_fd, write_fd, {options.max_message_bytes}, make_engine(options),
+                  [&](int code) {
                     exit_code = code;
                     signals.cancel();  // the only work left is flushing the output
                   });
@@ -100,7 +100,8 @@ int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
   std::list<std::unique_ptr<Session>> sessions;
 
   std::function<void()> accept = [&] {
-    acceptor.async_accept([&](const boost::system::error_code& error, asio::ip::tcp::socket socket) {
+    acceptor.async_accept([&](const boost::system::error_code& error,
+                              asio::ip::tcp::socket socket) {
       if (error) {
         if (error != asio::error::operation_aborted)
           spdlog::error("serve: accept failed: {}", error.message());
@@ -111,12 +112,12 @@ int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
       const int fd = socket.release();
       sessions.push_back(nullptr);
       const auto slot = std::prev(sessions.end());
-      *slot = std::make_unique<Session>(
-          io, workers, fd, fd, SessionOptions{options.max_message_bytes},
-          make_engine(options), [&io, &sessions, slot](int code) {
-            spdlog::info("serve: session ended ({})", code);
-            asio::post(io, [&sessions, slot] { sessions.erase(slot); });
-          });
+      *slot =
+          std::make_unique<Session>(io, workers, fd, fd, SessionOptions{options.max_message_bytes},
+                                    make_engine(options), [&io, &sessions, slot](int code) {
+                                      spdlog::info("serve: session ended ({})", code);
+                                      asio::post(io, [&sessions, slot] { sessions.erase(slot); });
+                                    });
       (*slot)->start();
       accept();
     });

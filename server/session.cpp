@@ -19,7 +19,9 @@ Session::Session(boost::asio::io_context& io, boost::asio::thread_pool& workers,
   });
 }
 
-void Session::start() { server_.start(); }
+void Session::start() {
+  server_.start();
+}
 
 void Session::stop() {
   completion_.stop();

@@ -23,8 +23,8 @@ struct SessionOptions {
 /// on the io thread from inside the session, so destroy it on a later turn (post).
 class Session {
  public:
-  Session(boost::asio::io_context& io, boost::asio::thread_pool& workers, int read_fd,
-          int write_fd, const SessionOptions& options, std::shared_ptr<CompletionEngine> engine,
+  Session(boost::asio::io_context& io, boost::asio::thread_pool& workers, int read_fd, int write_fd,
+          const SessionOptions& options, std::shared_ptr<CompletionEngine> engine,
           std::function<void(int exit_code)> on_end);
 
   void start();

@@ -20,7 +20,9 @@ TextChange replace(Position start, Position end, std::string text) {
   return TextChange{Range{start, end}, std::move(text)};
 }
 
-TextChange replace_all(std::string text) { return TextChange{std::nullopt, std::move(text)}; }
+TextChange replace_all(std::string text) {
+  return TextChange{std::nullopt, std::move(text)};
+}
 
 /// The current text of kUri (or of `uri`); fails the test if it is not open.
 std::string text_of(const DocumentStore& store, const std::string& uri = kUri) {
@@ -203,9 +205,9 @@ TEST(DocumentStoreTest, RangeEndingBeforeStartFailsAndLeavesDocumentUnchanged) {
   DocumentStore store;
   store.open(kUri, "cpp", 3, "int x;\nint y;\n");
   // The first change is valid; the batch must still be rejected as a whole.
-  const auto result = store.change(
-      kUri, 4, {insert_at({0, 0}, "// header\n"), replace({1, 4}, {1, 1}, "z")},
-      PositionEncoding::kUtf16);
+  const auto result =
+      store.change(kUri, 4, {insert_at({0, 0}, "// header\n"), replace({1, 4}, {1, 1}, "z")},
+                   PositionEncoding::kUtf16);
   ASSERT_FALSE(result);
   EXPECT_NE(result.error().message.find(kUri), std::string::npos) << result.error().message;
   EXPECT_NE(result.error().message.find("1:4"), std::string::npos) << result.error().message;

@@ -16,15 +16,13 @@ class JsonRpcTest : public ::testing::Test {
   void SetUp() override {
     transport_ = std::make_shared<FakeTransport>();
     endpoint_ = Endpoint::create(transport_);
-    endpoint_->on_request("echo", [](const json& params, RequestContext context) {
-      context.reply(params);
-    });
+    endpoint_->on_request(
+        "echo", [](const json& params, RequestContext context) { context.reply(params); });
     endpoint_->on_request("throws", [](const json& params, RequestContext) {
       (void)params.at("missing").get<int>();
     });
-    endpoint_->on_request("fails", [](const json&, RequestContext) -> void {
-      throw std::runtime_error("boom");
-    });
+    endpoint_->on_request(
+        "fails", [](const json&, RequestContext) -> void { throw std::runtime_error("boom"); });
     endpoint_->start();
   }
 
@@ -84,14 +82,19 @@ TEST_F(JsonRpcTest, HandlerExceptionsBecomeInvalidParamsOrInternalError) {
 }
 
 TEST_F(JsonRpcTest, InvalidUtf8IsRepairedAndTheRequestServed) {
-  transport_->receive_raw("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\",\"params\":{\"s\":\"a\xFF" "b\"}}");
+  transport_->receive_raw(
+      "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"echo\",\"params\":{\"s\":\"a\xFF"
+      "b\"}}");
   const json response = transport_->response(3);
-  EXPECT_EQ(response["result"]["s"], "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(response["result"]["s"],
+            "a\xEF\xBF\xBD"
+            "b");
 }
 
 TEST_F(JsonRpcTest, DuplicateInFlightIdIsRejected) {
   std::vector<RequestContext> held;
-  endpoint_->on_request("hold", [&](const json&, RequestContext context) { held.push_back(context); });
+  endpoint_->on_request("hold",
+                        [&](const json&, RequestContext context) { held.push_back(context); });
   transport_->receive({{"jsonrpc", "2.0"}, {"id", 9}, {"method", "hold"}});
   transport_->receive({{"jsonrpc", "2.0"}, {"id", 9}, {"method", "hold"}});
   EXPECT_EQ(code(transport_->response(9)), -32600);
@@ -101,7 +104,8 @@ TEST_F(JsonRpcTest, DuplicateInFlightIdIsRejected) {
 
 TEST_F(JsonRpcTest, CancelRequestAnswersAtOnceAndSignalsTheRunningWork) {
   std::vector<RequestContext> held;
-  endpoint_->on_request("slow", [&](const json&, RequestContext context) { held.push_back(context); });
+  endpoint_->on_request("slow",
+                        [&](const json&, RequestContext context) { held.push_back(context); });
   transport_->receive({{"jsonrpc", "2.0"}, {"id", 1}, {"method", "slow"}});
   ASSERT_EQ(held.size(), 1u);
   EXPECT_FALSE(held[0].token().cancelled());
@@ -118,7 +122,8 @@ TEST_F(JsonRpcTest, CancelRequestAnswersAtOnceAndSignalsTheRunningWork) {
 TEST_F(JsonRpcTest, CancellingAFinishedOrUnknownRequestIsHarmless) {
   request(1, "echo");
   transport_->receive({{"jsonrpc", "2.0"}, {"method", "$/cancelRequest"}, {"params", {{"id", 1}}}});
-  transport_->receive({{"jsonrpc", "2.0"}, {"method", "$/cancelRequest"}, {"params", {{"id", "zz"}}}});
+  transport_->receive(
+      {{"jsonrpc", "2.0"}, {"method", "$/cancelRequest"}, {"params", {{"id", "zz"}}}});
   EXPECT_TRUE(transport_->take().empty());
 }
 
@@ -129,7 +134,9 @@ TEST_F(JsonRpcTest, NewerRequestForTheSameDocumentSupersedesTheOlder) {
     held.push_back(context);
   });
   for (int id = 1; id <= 3; ++id)
-    transport_->receive({{"jsonrpc", "2.0"}, {"id", id}, {"method", "complete"},
+    transport_->receive({{"jsonrpc", "2.0"},
+                         {"id", id},
+                         {"method", "complete"},
                          {"params", {{"uri", id == 3 ? "file:///other" : "file:///a"}}}});
   EXPECT_EQ(code(transport_->response(1)), -32800);
   EXPECT_EQ(held[0].token().reason(), CancelReason::kSuperseded);
@@ -156,10 +163,12 @@ TEST_F(JsonRpcTest, ServerInitiatedRequestsMatchTheirResponses) {
   RpcResult<json> first = ResponseError{}, second = json();
   endpoint_->call("window/workDoneProgress/create", {{"token", "t"}},
                   [&](RpcResult<json> r) { first = std::move(r); });
-  endpoint_->call("client/other", json::object(), [&](RpcResult<json> r) { second = std::move(r); });
+  endpoint_->call("client/other", json::object(),
+                  [&](RpcResult<json> r) { second = std::move(r); });
   const auto sent = transport_->take();
   ASSERT_EQ(sent.size(), 2u);
-  transport_->receive({{"jsonrpc", "2.0"}, {"id", sent[1]["id"]},
+  transport_->receive({{"jsonrpc", "2.0"},
+                       {"id", sent[1]["id"]},
                        {"error", {{"code", -32601}, {"message", "nope"}}}});
   transport_->receive({{"jsonrpc", "2.0"}, {"id", sent[0]["id"]}, {"result", nullptr}});
   EXPECT_TRUE(first.has_value());

@@ -34,7 +34,9 @@ class LanguageServerTest : public ::testing::Test {
     notify("initialized");
     return result;
   }
-  std::string text(const std::string& uri) { return server_->documents().get(uri)->document->text(); }
+  std::string text(const std::string& uri) {
+    return server_->documents().get(uri)->document->text();
+  }
 
   std::shared_ptr<FakeTransport> transport_;
   std::unique_ptr<LanguageServer> server_;
@@ -49,7 +51,8 @@ TEST_F(LanguageServerTest, RequestBeforeInitializeIsServerNotInitialized) {
 
 TEST_F(LanguageServerTest, NotificationsBeforeInitializeAreDroppedButExitIsHonoured) {
   notify("textDocument/didOpen",
-         {{"textDocument", {{"uri", "file:///a"}, {"languageId", "c"}, {"version", 1}, {"text", "x"}}}});
+         {{"textDocument",
+           {{"uri", "file:///a"}, {"languageId", "c"}, {"version", 1}, {"text", "x"}}}});
   EXPECT_FALSE(server_->documents().get("file:///a"));
   notify("exit");
   EXPECT_EQ(exit_code_, 1);
@@ -105,14 +108,18 @@ TEST_F(LanguageServerTest, TextSyncKeepsTheDocumentInStep) {
   std::vector<std::int64_t> versions;
   server_->on_document_updated([&](const DocumentSnapshot& s) { versions.push_back(s.version); });
   notify("textDocument/didOpen", {{"textDocument",
-                                   {{"uri", "file:///a.cc"}, {"languageId", "cpp"}, {"version", 1},
+                                   {{"uri", "file:///a.cc"},
+                                    {"languageId", "cpp"},
+                                    {"version", 1},
                                     {"text", "int main() {\r\n  return 0;\r\n}\r\n"}}}});
   // Incremental: replace "0" on line 1 (utf-16 columns), then a full replacement.
-  notify("textDocument/didChange",
-         {{"textDocument", {{"uri", "file:///a.cc"}, {"version", 2}}},
-          {"contentChanges",
-           {{{"range", {{"start", {{"line", 1}, {"character", 9}}}, {"end", {{"line", 1}, {"character", 10}}}}},
-             {"text", "42"}}}}});
+  notify(
+      "textDocument/didChange",
+      {{"textDocument", {{"uri", "file:///a.cc"}, {"version", 2}}},
+       {"contentChanges",
+        {{{"range",
+           {{"start", {{"line", 1}, {"character", 9}}}, {"end", {{"line", 1}, {"character", 10}}}}},
+          {"text", "42"}}}}});
   EXPECT_EQ(text("file:///a.cc"), "int main() {\r\n  return 42;\r\n}\r\n");
   notify("textDocument/didChange", {{"textDocument", {{"uri", "file:///a.cc"}, {"version", 3}}},
                                     {"contentChanges", {{{"text", "fresh"}}}}});

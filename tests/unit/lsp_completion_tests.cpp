@@ -39,11 +39,14 @@ class ScriptedEngine : public CompletionEngine {
     if (!wait(token)) return EngineError{EngineError::Kind::kCancelled, "cancelled"};
     const std::string& text = query.document.document->text();
     std::size_t begin = query.cursor;
-    while (begin > 0 && (std::isalnum(static_cast<unsigned char>(text[begin - 1])) || text[begin - 1] == '_'))
+    while (begin > 0 &&
+           (std::isalnum(static_cast<unsigned char>(text[begin - 1])) || text[begin - 1] == '_'))
       --begin;
     CompletionList list;
-    list.items.push_back({"counter", "counter", begin, query.cursor, "int counter", "", CompletionItemKind::kIdentifier, 2});
-    list.items.push_back({"count", "count", begin, query.cursor, "", "", CompletionItemKind::kIdentifier, 1});
+    list.items.push_back({"counter", "counter", begin, query.cursor, "int counter", "",
+                          CompletionItemKind::kIdentifier, 2});
+    list.items.push_back(
+        {"count", "count", begin, query.cursor, "", "", CompletionItemKind::kIdentifier, 1});
     return list;
   }
 
@@ -91,23 +94,28 @@ class LspCompletionTest : public ::testing::Test {
   }
 
   int send_request(const std::string& method, const json& params) {
-    transport_->receive({{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}});
+    transport_->receive(
+        {{"jsonrpc", "2.0"}, {"id", ++id_}, {"method", method}, {"params", params}});
     return id_;
   }
   void notify(const std::string& method, const json& params) {
     transport_->receive({{"jsonrpc", "2.0"}, {"method", method}, {"params", params}});
   }
   void open(const std::string& text) {
-    notify("textDocument/didOpen", {{"textDocument", {{"uri", kUri}, {"languageId", "cpp"}, {"version", 1}, {"text", text}}}});
+    notify(
+        "textDocument/didOpen",
+        {{"textDocument", {{"uri", kUri}, {"languageId", "cpp"}, {"version", 1}, {"text", text}}}});
   }
   json complete_at(std::uint32_t line, std::uint32_t character) {
     return transport_->response(send_request("textDocument/completion", position(line, character)));
   }
   static json position(std::uint32_t line, std::uint32_t character) {
-    return {{"textDocument", {{"uri", kUri}}}, {"position", {{"line", line}, {"character", character}}}};
+    return {{"textDocument", {{"uri", kUri}}},
+            {"position", {{"line", line}, {"character", character}}}};
   }
   static json range(int l0, int c0, int l1, int c1) {
-    return {{"start", {{"line", l0}, {"character", c0}}}, {"end", {{"line", l1}, {"character", c1}}}};
+    return {{"start", {{"line", l0}, {"character", c0}}},
+            {"end", {{"line", l1}, {"character", c1}}}};
   }
 
   static constexpr const char* kUri = "file:///repo/a.cc";
@@ -132,7 +140,8 @@ TEST_F(LspCompletionTest, ItemsCarryRangesInUtf16ByDefault) {
   EXPECT_EQ(first["textEdit"]["range"], range(0, 11, 0, 14));
   EXPECT_EQ(first["textEdit"]["newText"], "counter");
   EXPECT_EQ(first["detail"], "int counter");
-  EXPECT_LT(first["sortText"].get<std::string>(), result["items"][1]["sortText"].get<std::string>());
+  EXPECT_LT(first["sortText"].get<std::string>(),
+            result["items"][1]["sortText"].get<std::string>());
   EXPECT_EQ(result["isIncomplete"], false);
 }
 
@@ -158,7 +167,8 @@ TEST_F(LspCompletionTest, CompletionInAnUnopenedDocumentIsInvalidParams) {
 /// Polls `condition` with a deadlock guard (not a timing assertion).
 template <class F>
 bool eventually(F condition) {
-  for (int i = 0; i < 4000 && !condition(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 4000 && !condition(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return condition();
 }
 
@@ -167,9 +177,17 @@ TEST_F(LspCompletionTest, CancelRequestBeforeTheWorkStartsSkipsTheEngine) {
   open("int cou");
   engine_->hold = true;
   // Occupy both workers so the request stays queued.
-  const int a = send_request("textDocument/inlineCompletion", [] { json p = position(0, 7); p["context"] = {{"triggerKind", 1}}; return p; }());
-  notify("textDocument/didOpen", {{"textDocument", {{"uri", "file:///b"}, {"languageId", "c"}, {"version", 1}, {"text", "x"}}}});
-  const int b = send_request("textDocument/completion", {{"textDocument", {{"uri", "file:///b"}}}, {"position", {{"line", 0}, {"character", 1}}}});
+  const int a = send_request("textDocument/inlineCompletion", [] {
+    json p = position(0, 7);
+    p["context"] = {{"triggerKind", 1}};
+    return p;
+  }());
+  notify("textDocument/didOpen",
+         {{"textDocument",
+           {{"uri", "file:///b"}, {"languageId", "c"}, {"version", 1}, {"text", "x"}}}});
+  const int b = send_request(
+      "textDocument/completion",
+      {{"textDocument", {{"uri", "file:///b"}}}, {"position", {{"line", 0}, {"character", 1}}}});
   ASSERT_TRUE(eventually([&] { return engine_->started == 2; }));
   const int queued = send_request("textDocument/completion", position(0, 7));
   notify("$/cancelRequest", {{"id", queued}});
@@ -213,8 +231,9 @@ TEST_F(LspCompletionTest, EditingTheDocumentCancelsWithContentModified) {
   open("int cou");
   engine_->hold = true;
   const int pending = send_request("textDocument/completion", position(0, 7));
-  notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", 2}}},
-                                    {"contentChanges", {{{"range", range(0, 7, 0, 7)}, {"text", "n"}}}}});
+  notify("textDocument/didChange",
+         {{"textDocument", {{"uri", kUri}, {"version", 2}}},
+          {"contentChanges", {{{"range", range(0, 7, 0, 7)}, {"text", "n"}}}}});
   EXPECT_EQ(transport_->response(pending)["error"]["code"], -32801);
   engine_->hold = false;
 }
@@ -223,9 +242,11 @@ TEST_F(LspCompletionTest, InlineCompletionPassesTriggerAndSelectedItem) {
   start();
   open("int x = cou;");
   json params = position(0, 11);
-  params["context"] = {{"triggerKind", 1},
-                       {"selectedCompletionInfo", {{"range", range(0, 8, 0, 11)}, {"text", "count"}}}};
-  const json result = transport_->response(send_request("textDocument/inlineCompletion", params))["result"];
+  params["context"] = {
+      {"triggerKind", 1},
+      {"selectedCompletionInfo", {{"range", range(0, 8, 0, 11)}, {"text", "count"}}}};
+  const json result =
+      transport_->response(send_request("textDocument/inlineCompletion", params))["result"];
   ASSERT_EQ(result["items"].size(), 1u);
   EXPECT_EQ(result["items"][0]["insertText"], "counter");
   EXPECT_EQ(result["items"][0]["range"], range(0, 9, 0, 11));
@@ -242,7 +263,9 @@ TEST_F(LspCompletionTest, InlineCompletionRejectsAnUnknownTriggerKind) {
   open("int x = cou;");
   json params = position(0, 11);
   params["context"] = {{"triggerKind", 7}};
-  EXPECT_EQ(transport_->response(send_request("textDocument/inlineCompletion", params))["error"]["code"], -32602);
+  EXPECT_EQ(
+      transport_->response(send_request("textDocument/inlineCompletion", params))["error"]["code"],
+      -32602);
 }
 
 }  // namespace

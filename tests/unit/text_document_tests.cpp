@@ -38,9 +38,8 @@ Marked parse_markers(std::string_view marked) {
 /// Checks both directions: `offset` maps to `position`, and `position` back to `offset`.
 void expect_maps(const TextDocument& document, std::size_t offset, Position position,
                  PositionEncoding encoding) {
-  SCOPED_TRACE(std::string(to_string(encoding)) + " offset " + std::to_string(offset) +
-               " <-> " + std::to_string(position.line) + ":" +
-               std::to_string(position.character));
+  SCOPED_TRACE(std::string(to_string(encoding)) + " offset " + std::to_string(offset) + " <-> " +
+               std::to_string(position.line) + ":" + std::to_string(position.character));
   EXPECT_EQ(document.position_at(offset, encoding), position);
   EXPECT_EQ(document.offset_at(position, encoding), offset);
 }
@@ -210,11 +209,12 @@ TEST(TextDocumentTest, Utf8CharacterInsideMultibyteSequenceRoundsDown) {
 TEST(TextDocumentTest, InvalidUtf8BytesCountAsOneCodePointEach) {
   // A stray continuation byte, a byte that never starts a sequence, and a 3-byte lead
   // cut short by an ASCII byte: five undecodable bytes, each U+FFFD (1 UTF-16 unit).
-  const std::string text = "a\x80\xFF\xE4\xB8" "b";
+  const std::string text =
+      "a\x80\xFF\xE4\xB8"
+      "b";
   const TextDocument document(text);
   for (const PositionEncoding encoding : kAllEncodings) {
-    for (std::uint32_t i = 0; i <= text.size(); ++i)
-      expect_maps(document, i, {0, i}, encoding);
+    for (std::uint32_t i = 0; i <= text.size(); ++i) expect_maps(document, i, {0, i}, encoding);
   }
 }
 
@@ -228,8 +228,7 @@ TEST(TextDocumentTest, TruncatedSequenceAtEndOfLineOrTextNeverSwallowsTerminator
 }
 
 TEST(TextDocumentTest, EveryCodePointBoundaryRoundTripsInEveryEncoding) {
-  const Marked marked =
-      parse_markers("^i^n^t^ ^中^\r\n^😀^=^\xFF^\r^é^🎉^🎉^;^\n^");
+  const Marked marked = parse_markers("^i^n^t^ ^中^\r\n^😀^=^\xFF^\r^é^🎉^🎉^;^\n^");
   const TextDocument document(marked.text);
   for (const PositionEncoding encoding : kAllEncodings) {
     for (const std::size_t offset : marked.points) {

@@ -23,7 +23,10 @@ TEST(Utf8, OverlongsSurrogatesAndTruncationAreInvalid) {
 
 TEST(Utf8, RepairReplacesEachMaximalInvalidSubpart) {
   std::size_t replaced = 0;
-  EXPECT_EQ(repair_utf8("a\xFF" "b", &replaced), "a" + kReplacement + "b");
+  EXPECT_EQ(repair_utf8("a\xFF"
+                        "b",
+                        &replaced),
+            "a" + kReplacement + "b");
   EXPECT_EQ(replaced, 1u);
   // A truncated 3-byte sequence is one maximal subpart, so one replacement.
   EXPECT_EQ(repair_utf8("x\xE2\x82y", &replaced), "x" + kReplacement + "y");
@@ -33,7 +36,10 @@ TEST(Utf8, RepairReplacesEachMaximalInvalidSubpart) {
 TEST(Utf8, RepairKeepsALoneSurrogateAsOneUtf16Unit) {
   // WTF-8 for U+D800: a client's lone surrogate must stay one position wide.
   std::size_t replaced = 0;
-  EXPECT_EQ(repair_utf8("a\xED\xA0\x80" "b", &replaced), "a" + kReplacement + "b");
+  EXPECT_EQ(repair_utf8("a\xED\xA0\x80"
+                        "b",
+                        &replaced),
+            "a" + kReplacement + "b");
   EXPECT_EQ(replaced, 1u);
 }
 
