@@ -22,11 +22,11 @@ std::vector<std::filesystem::path> workspace_roots(const json& params) {
   if (const json& folders = lookup(params, {"workspaceFolders"}); folders.is_array()) {
     for (const auto& folder : folders)
       if (folder.is_object() && folder.contains("uri") && folder["uri"].is_string())
-        if (auto path = uri_to_path(folder["uri"].get<std::string>())) roots.push_back(*path);
+        if (auto path = file_uri_to_path(folder["uri"].get<std::string>())) roots.push_back(*path);
   }
   if (roots.empty()) {
     if (const json& root = lookup(params, {"rootUri"}); root.is_string()) {
-      if (auto path = uri_to_path(root.get<std::string>())) roots.push_back(*path);
+      if (auto path = file_uri_to_path(root.get<std::string>())) roots.push_back(*path);
     } else if (const json& root_path = lookup(params, {"rootPath"}); root_path.is_string()) {
       roots.emplace_back(root_path.get<std::string>());
     }

@@ -60,7 +60,7 @@ struct RankingRequest {
   /// not a use, so a half-typed word is not offered back to the user.
   std::size_t typed_begin = 0;
   std::size_t typed_end = 0;
-  std::string_view prefix;  ///< candidates start with it, ASCII case-insensitively
+  std::string_view prefix;          ///< candidates start with it, ASCII case-insensitively
   bool exact_case_only = false;     ///< ... or exactly, when set
   bool longer_than_prefix = false;  ///< drop a candidate equal to the prefix
   std::size_t limit = 100;          ///< how many of the best to return
@@ -68,11 +68,14 @@ struct RankingRequest {
 
 struct Ranking {
   std::vector<RankedIdentifier> top;  ///< best first; ties broken by name
-  std::size_t candidate_count = 0;    ///< before the limit
+  bool truncated = false;             ///< more candidates matched than `limit`
 };
 
 double score_identifier(const IdentifierUses& uses, bool exact_case);
 
+/// Exact: `top` is the same as ranking every candidate and keeping the best `limit`. With
+/// an empty prefix the workspace is walked in frequency order and only the names that can
+/// still make the cut are visited, which keeps `obj.` fast in a large workspace.
 /// Thread-safe as long as the inputs are not modified meanwhile (they are snapshots).
 /// Polls `token` every few thousand candidates; fails with kCancelled once it is set.
 EngineResult<Ranking> rank_identifiers(const RankingRequest& request,

@@ -54,7 +54,8 @@ CursorToken token_at_cursor(std::string_view text, std::size_t cursor) {
     --token.begin;
   }
   token.end = cursor;
-  while (token.end < text.size() && is_identifier_byte(static_cast<unsigned char>(text[token.end]))) {
+  while (token.end < text.size() &&
+         is_identifier_byte(static_cast<unsigned char>(text[token.end]))) {
     ++token.end;
   }
   token.is_identifier =

@@ -17,11 +17,13 @@
 namespace mnemo::server {
 
 inline bool is_identifier_byte(unsigned char c) {
-  return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '_';
+  return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_';
 }
 
-inline bool is_digit_byte(unsigned char c) { return c >= '0' && c <= '9'; }
+inline bool is_digit_byte(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
 
 /// ASCII-only case folding: bytes >= 0x80 are left alone (no locale, no Unicode tables),
 /// which keeps folding byte-length-preserving and UTF-8 safe.

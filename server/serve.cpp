@@ -93,8 +93,28 @@ int serve_stdio(const ServeOptions& options) {
 int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
   asio::io_context io;
   asio::thread_pool workers(worker_count(options));
-  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
-  asio::ip::tcp::acceptor acceptor(io, endpoint);
+  // Resolve so that names such as "localhost" work; take the first address offered.
+  asio::ip::tcp::resolver resolver(io);
+  boost::system::error_code resolve_error;
+  const auto resolved =
+      resolver.resolve(address.host, std::to_string(address.port),
+                       asio::ip::resolver_base::numeric_service, resolve_error);
+  if (resolve_error || resolved.empty()) {
+    spdlog::error("serve: cannot resolve {}: {}", address.host, resolve_error.message());
+    return 2;
+  }
+  asio::ip::tcp::acceptor acceptor(io);
+  boost::system::error_code listen_error;
+  const auto endpoint = resolved.begin()->endpoint();
+  acceptor.open(endpoint.protocol(), listen_error);
+  if (!listen_error) acceptor.set_option(asio::socket_base::reuse_address(true), listen_error);
+  if (!listen_error) acceptor.bind(endpoint, listen_error);
+  if (!listen_error) acceptor.listen(asio::socket_base::max_listen_connections, listen_error);
+  if (listen_error) {
+    spdlog::error("serve: cannot listen on {}:{}: {}", address.host, address.port,
+                  listen_error.message());
+    return 2;
+  }
   spdlog::info("serve: LSP on tcp {}:{}", acceptor.local_endpoint().address().to_string(),
                acceptor.local_endpoint().port());
   std::list<std::unique_ptr<Session>> sessions;

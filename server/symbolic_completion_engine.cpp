@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-#include "server/file_uri.h"
+#include "lsp/uri.h"
 #include "server/identifier_scan.h"
 
 namespace mnemo::server {
@@ -63,7 +63,7 @@ SymbolicCompletionEngine::Sources SymbolicCompletionEngine::snapshot() const {
 
 void SymbolicCompletionEngine::document_updated(const DocumentView& document) {
   auto entry = std::make_shared<OpenDocumentIdentifiers>();
-  entry->path_key = uri_path_key(document.uri);
+  entry->path_key = lsp::uri_path_key(document.uri);
   if (document.document) entry->counts = count_identifiers(document.document->text());
 
   std::lock_guard<std::mutex> lock(mutex_);
@@ -107,7 +107,7 @@ void SymbolicCompletionEngine::index_workspace(const std::vector<std::filesystem
                         static_cast<unsigned>(i * 100 / total));
       }
       if (auto text = read_source_file((*files)[i], limits_)) {
-        builder.add_file(path_key((*files)[i]), *text);
+        builder.add_file(lsp::path_key((*files)[i]), *text);
       }
     }
     auto table = std::move(builder).build();
@@ -152,11 +152,12 @@ EngineResult<CompletionList> SymbolicCompletionEngine::complete(
     request.typed_end = typed.end;
     request.prefix = prefix;
     request.limit = query.max_items;
-    auto ranking = rank_identifiers(request, *sources.open_documents, sources.workspace.get(), token);
+    auto ranking =
+        rank_identifiers(request, *sources.open_documents, sources.workspace.get(), token);
     if (!ranking) return ranking.error();
 
     CompletionList list;
-    list.incomplete = ranking.value().candidate_count > ranking.value().top.size() || prefix.empty();
+    list.incomplete = ranking.value().truncated || prefix.empty();
     list.items.reserve(ranking.value().top.size());
     for (const RankedIdentifier& ranked : ranking.value().top) {
       CompletionCandidate item;
@@ -171,7 +172,8 @@ EngineResult<CompletionList> SymbolicCompletionEngine::complete(
     }
     return list;
   } catch (const std::exception& e) {
-    return EngineError{EngineError::Kind::kInternal, std::string("symbolic completion: ") + e.what()};
+    return EngineError{EngineError::Kind::kInternal,
+                       std::string("symbolic completion: ") + e.what()};
   }
 }
 
@@ -218,7 +220,8 @@ EngineResult<std::vector<InlineSuggestion>> SymbolicCompletionEngine::complete_i
     }
 
     const Sources sources = snapshot();
-    auto ranking = rank_identifiers(request, *sources.open_documents, sources.workspace.get(), token);
+    auto ranking =
+        rank_identifiers(request, *sources.open_documents, sources.workspace.get(), token);
     if (!ranking) return ranking.error();
 
     std::vector<InlineSuggestion> suggestions;

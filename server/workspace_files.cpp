@@ -29,10 +29,10 @@ bool is_skipped_directory(std::string_view name) {
 
 bool is_indexable_file(const fs::path& path) {
   static constexpr std::string_view kExtensions[] = {
-      "c",  "cc",  "cpp", "cxx", "c++", "h",  "hh", "hpp", "hxx",  "inl",   "ipp",   "tpp", "m",
-      "mm", "cu",  "cuh", "py",  "js",  "mjs", "ts", "tsx", "jsx", "rs",    "go",    "java",
-      "kt", "lua", "rb",  "cs",  "swift", "cmake", "txt", "md", "json", "yaml", "yml", "toml",
-      "sh"};
+      "c",     "cc",  "cpp", "cxx",  "c++",  "h",   "hh",   "hpp", "hxx", "inl",
+      "ipp",   "tpp", "m",   "mm",   "cu",   "cuh", "py",   "js",  "mjs", "ts",
+      "tsx",   "jsx", "rs",  "go",   "java", "kt",  "lua",  "rb",  "cs",  "swift",
+      "cmake", "txt", "md",  "json", "yaml", "yml", "toml", "sh"};
   std::string extension = path.extension().string();
   if (extension.size() < 2) return false;  // no extension, or a bare "."
   extension.erase(0, 1);

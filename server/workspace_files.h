@@ -20,7 +20,7 @@ namespace mnemo::server {
 
 struct WorkspaceScanLimits {
   std::size_t max_files = 100'000;
-  std::uintmax_t max_file_bytes = 1u << 20;  // 1 MiB; larger files are generated or data
+  std::uintmax_t max_file_bytes = 1u << 20;   // 1 MiB; larger files are generated or data
   std::size_t binary_probe_bytes = 8 * 1024;  // a NUL byte in this head marks a binary
 };
 

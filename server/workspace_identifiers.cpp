@@ -13,6 +13,13 @@ const std::vector<WorkspaceIdentifiers::FileEntry>* WorkspaceIdentifiers::file(
   return it == files_.end() ? nullptr : &it->second;
 }
 
+std::optional<WorkspaceIdentifiers::NameId> WorkspaceIdentifiers::find(
+    std::string_view name) const {
+  const auto it = ids_.find(name);
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::pair<const WorkspaceIdentifiers::NameId*, const WorkspaceIdentifiers::NameId*>
 WorkspaceIdentifiers::names_with_prefix(std::string_view prefix) const {
   const NameId* begin = folded_order_.data();
@@ -66,6 +73,12 @@ std::shared_ptr<const WorkspaceIdentifiers> WorkspaceIdentifiersBuilder::build()
             [&](WorkspaceIdentifiers::NameId a, WorkspaceIdentifiers::NameId b) {
               const int c = compare_folded(table.names_[a], table.names_[b]);
               return c != 0 ? c < 0 : table.names_[a] < table.names_[b];
+            });
+  table.frequency_order_ = table.folded_order_;
+  std::sort(table.frequency_order_.begin(), table.frequency_order_.end(),
+            [&](WorkspaceIdentifiers::NameId a, WorkspaceIdentifiers::NameId b) {
+              if (table.totals_[a] != table.totals_[b]) return table.totals_[a] > table.totals_[b];
+              return table.names_[a] < table.names_[b];
             });
   return std::shared_ptr<const WorkspaceIdentifiers>(std::move(table_));
 }

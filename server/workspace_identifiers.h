@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +40,14 @@ class WorkspaceIdentifiers {
   /// Counts of the file filed under `key` (see path_key()), or nullptr if it was not read.
   const std::vector<FileEntry>* file(const std::string& key) const;
 
+  /// The id of `name`, if any file contains it.
+  std::optional<NameId> find(std::string_view name) const;
+
+  /// All ids by descending total(), ties by name: the ranking order of names known only
+  /// from the workspace when nothing has been typed, so the best few are found without
+  /// visiting every name.
+  const std::vector<NameId>& by_frequency() const { return frequency_order_; }
+
   /// The ids of the names that start with `prefix`, ASCII case-insensitively, as a
   /// contiguous [first, last) range in case-folded order. An empty prefix gives all names.
   std::pair<const NameId*, const NameId*> names_with_prefix(std::string_view prefix) const;
@@ -50,6 +59,7 @@ class WorkspaceIdentifiers {
   std::vector<std::string_view> names_;  // by NameId
   std::vector<std::uint64_t> totals_;    // by NameId
   std::vector<NameId> folded_order_;     // all ids, sorted by case-folded name
+  std::vector<NameId> frequency_order_;  // all ids, by descending total, then name
   std::unordered_map<std::string, std::vector<FileEntry>> files_;  // by path key
 };
 

@@ -11,13 +11,13 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
-#include <string>
 #include <vector>
 
-#include "server/file_uri.h"
+#include "lsp/uri.h"
 #include "tests/unit/annotated_text.h"
 
 namespace mnemo::server {
@@ -171,7 +171,8 @@ TEST_F(SymbolicCompletionEngineTest, Utf8Identifiers) {
 }
 
 TEST_F(SymbolicCompletionEngineTest, OtherOpenDocumentsContributeUntilClosed) {
-  engine_.document_updated(make_view("file:///project/other.cc", "deltaOther deltaOther deltaBoth"));
+  engine_.document_updated(
+      make_view("file:///project/other.cc", "deltaOther deltaOther deltaBoth"));
   CompletionList list = complete("deltaBoth deltaBoth\ndel^");
   EXPECT_EQ(labels(list), (std::vector<std::string>{"deltaBoth", "deltaOther"}));
   EXPECT_EQ(list.items[0].detail, "identifier \u00b7 2 uses in this file, 1 in other files");
@@ -179,7 +180,8 @@ TEST_F(SymbolicCompletionEngineTest, OtherOpenDocumentsContributeUntilClosed) {
 
   // An update replaces the document's counts.
   engine_.document_updated(make_view("file:///project/other.cc", "deltaNew"));
-  EXPECT_EQ(labels(complete("deltaBoth\ndel^")), (std::vector<std::string>{"deltaBoth", "deltaNew"}));
+  EXPECT_EQ(labels(complete("deltaBoth\ndel^")),
+            (std::vector<std::string>{"deltaBoth", "deltaNew"}));
 
   engine_.document_closed("file:///project/other.cc");
   EXPECT_EQ(labels(complete("deltaBoth\ndel^")), (std::vector<std::string>{"deltaBoth"}));
@@ -236,18 +238,17 @@ TEST_F(SymbolicCompletionEngineTest, InlineAutomaticGivesTheBestOne) {
 }
 
 TEST_F(SymbolicCompletionEngineTest, InlineInvokedGivesUpToThreeDistinct) {
-  const auto suggestions =
-      complete_inline("renderFrame renderFrame renderScene renderer renderAll\nren^",
-                      InlineTrigger::kInvoked);
+  const auto suggestions = complete_inline(
+      "renderFrame renderFrame renderScene renderer renderAll\nren^", InlineTrigger::kInvoked);
   EXPECT_EQ(texts(suggestions),
             (std::vector<std::string>{"renderFrame", "renderAll", "renderScene"}));
 }
 
 TEST_F(SymbolicCompletionEngineTest, InlineOnlyExtendsTheTypedWordExactly) {
   // Equal to the prefix, or in another case: not ghost text.
-  EXPECT_EQ(texts(complete_inline("render Render RENDERING rendered\nrender^",
-                                  InlineTrigger::kInvoked)),
-            (std::vector<std::string>{"rendered"}));
+  EXPECT_EQ(
+      texts(complete_inline("render Render RENDERING rendered\nrender^", InlineTrigger::kInvoked)),
+      (std::vector<std::string>{"rendered"}));
 }
 
 TEST_F(SymbolicCompletionEngineTest, InlineNeedsAPrefixAtTheEndOfAWord) {
@@ -378,7 +379,7 @@ TEST_F(SymbolicWorkspaceTest, OpenDocumentsShadowTheirFiles) {
   dir.write("src/main.cc", "thetaDisk thetaDisk");
   dir.write("src/util.cc", "thetaUtil");
   index(dir.path());
-  const std::string main_uri = path_to_file_uri(dir.path() / "src" / "main.cc");
+  const std::string main_uri = lsp::path_to_file_uri(dir.path() / "src" / "main.cc");
 
   engine_.document_updated(make_view(main_uri, "thetaLive"));
   EXPECT_EQ(labels(complete("the^")), (std::vector<std::string>{"thetaLive", "thetaUtil"}));
@@ -420,7 +421,8 @@ TEST_F(SymbolicWorkspaceTest, CancelledScanStopsAndKeepsThePreviousTable) {
 
 TEST_F(SymbolicWorkspaceTest, ConcurrentCallsAreSafe) {
   TempDir dir;
-  for (int i = 0; i < 50; ++i) dir.write("f" + std::to_string(i) + ".cc", "lambdaDisk lambdaShared");
+  for (int i = 0; i < 50; ++i)
+    dir.write("f" + std::to_string(i) + ".cc", "lambdaDisk lambdaShared");
   std::vector<std::thread> threads;
   threads.emplace_back([&] {
     RecordingProgress progress;

@@ -23,8 +23,9 @@ TEST(WorkspaceFilesTest, SkipsHiddenDependencyAndBuildDirectories) {
 }
 
 TEST(WorkspaceFilesTest, AcceptsSourceAndTextExtensions) {
-  for (const char* name : {"a.cc", "a.C", "a.c++", "b.HPP", "CMakeLists.txt", "x.cmake", "m.py",
-                           "lib.rs", "main.go", "README.md", "cfg.yml", "k.kt", "s.sh", ".eslintrc.json"}) {
+  for (const char* name :
+       {"a.cc", "a.C", "a.c++", "b.HPP", "CMakeLists.txt", "x.cmake", "m.py", "lib.rs", "main.go",
+        "README.md", "cfg.yml", "k.kt", "s.sh", ".eslintrc.json"}) {
     EXPECT_TRUE(is_indexable_file(name)) << name;
   }
   for (const char* name : {"a.png", "a.o", "a.so", "Makefile", "a.", "a.pyc", "notes.docx"}) {
@@ -63,7 +64,8 @@ TEST(WorkspaceIdentifiersTest, KeepsPerFileCountsAndTotals) {
   EXPECT_EQ(table->total(*first), 3u);
   const auto* a = table->file("/w/a.cc");
   ASSERT_NE(a, nullptr);
-  const auto alpha = std::find_if(a->begin(), a->end(), [&](const auto& e) { return e.name == *first; });
+  const auto alpha =
+      std::find_if(a->begin(), a->end(), [&](const auto& e) { return e.name == *first; });
   ASSERT_NE(alpha, a->end());
   EXPECT_EQ(alpha->count, 2u);
   EXPECT_EQ(table->file("/w/c.cc"), nullptr);

@@ -1,10 +1,10 @@
 // Path <-> file URI conversion: open documents and workspace files must meet under one
 // key whatever the client chose to percent-encode.
-#include "server/file_uri.h"
+#include "lsp/uri.h"
 
 #include <gtest/gtest.h>
 
-namespace mnemo::server {
+namespace mnemo::lsp {
 namespace {
 
 TEST(FileUriTest, EncodesSpacesAndNonAscii) {
@@ -14,7 +14,8 @@ TEST(FileUriTest, EncodesSpacesAndNonAscii) {
 }
 
 TEST(FileUriTest, RoundTrips) {
-  for (const char* path : {"/home/me/My Project/größe.cc", "/tmp/%41 odd/変数.py", "/a/b~c-d_e.f"}) {
+  for (const char* path :
+       {"/home/me/My Project/größe.cc", "/tmp/%41 odd/変数.py", "/a/b~c-d_e.f"}) {
     const auto back = file_uri_to_path(path_to_file_uri(path));
     ASSERT_TRUE(back.has_value()) << path;
     EXPECT_EQ(back->generic_string(), path);
@@ -59,4 +60,4 @@ TEST(FileUriTest, PathKeysMeet) {
 }
 
 }  // namespace
-}  // namespace mnemo::server
+}  // namespace mnemo::lsp
