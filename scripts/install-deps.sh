@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   # build
-  build-essential cmake ninja-build ccache git pkg-config
+  build-essential cmake ninja-build ccache git pkg-config clang-format-14
   # libraries
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   # tests and benchmarks

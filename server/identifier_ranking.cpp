@@ -107,7 +107,8 @@ EngineResult<Ranking> rank_identifiers(const RankingRequest& request,
     for (const auto& [uri, document] : open_documents) {
       if (!document->path_key.empty()) open_keys.insert(document->path_key);
     }
-    if (std::string key = lsp::uri_path_key(request.uri); !key.empty()) open_keys.insert(std::move(key));
+    if (std::string key = lsp::uri_path_key(request.uri); !key.empty())
+      open_keys.insert(std::move(key));
     std::unordered_map<WorkspaceIdentifiers::NameId, std::uint64_t> shadowed;
     for (const std::string& key : open_keys) {
       if (const auto* entries = workspace->file(key)) {

@@ -117,6 +117,11 @@ LspCompletion::LspCompletion(lsp::LanguageServer& server, std::shared_ptr<Comple
 
 void LspCompletion::stop() {
   background_.cancel(lsp::CancelReason::kShutdown);
+  if (indexer_.joinable()) indexer_.join();
+}
+
+LspCompletion::~LspCompletion() {
+  stop();
 }
 
 void LspCompletion::complete(const json& params, lsp::RequestContext context) {
@@ -204,20 +209,20 @@ void LspCompletion::complete_inline(const json& params, lsp::RequestContext cont
 }
 
 void LspCompletion::index_workspace(const lsp::ClientInfo& client) {
-  if (client.workspace_roots.empty()) return;
+  if (client.workspace_roots.empty() || indexer_.joinable()) return;
   // The same source is cancelled by stop() (session end) and by the progress bar's
   // cancel button.
   auto progress = server_.create_progress(background_);
-  boost::asio::post(workers_, [engine = engine_, roots = client.workspace_roots, progress,
-                               token = background_.token()] {
-    LspProgressSink sink(progress);
-    try {
-      engine->index_workspace(roots, sink, token);
-    } catch (const std::exception& e) {
-      spdlog::error("workspace indexing failed: {}", e.what());
-      sink.end("failed: " + std::string(e.what()));
-    }
-  });
+  indexer_ = std::thread(
+      [engine = engine_, roots = client.workspace_roots, progress, token = background_.token()] {
+        LspProgressSink sink(progress);
+        try {
+          engine->index_workspace(roots, sink, token);
+        } catch (const std::exception& e) {
+          spdlog::error("workspace indexing failed: {}", e.what());
+          sink.end("failed: " + std::string(e.what()));
+        }
+      });
 }
 
 }  // namespace mnemo::server

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <thread>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -22,8 +23,9 @@ class LspCompletion {
   LspCompletion(lsp::LanguageServer& server, std::shared_ptr<CompletionEngine> engine,
                 boost::asio::thread_pool& workers);
 
-  /// Stops background work (workspace indexing) started by this session.
+  /// Cancels and joins background work (workspace indexing) started by this session.
   void stop();
+  ~LspCompletion();
 
  private:
   void complete(const lsp::json& params, lsp::RequestContext context);
@@ -34,6 +36,9 @@ class LspCompletion {
   std::shared_ptr<CompletionEngine> engine_;
   boost::asio::thread_pool& workers_;
   lsp::CancellationSource background_;
+  /// Workspace indexing runs on its own thread so that it never occupies a completion
+  /// worker: a large repository must not delay the first completions.
+  std::thread indexer_;
 };
 
 }  // namespace mnemo::server

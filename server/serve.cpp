@@ -96,9 +96,8 @@ int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
   // Resolve so that names such as "localhost" work; take the first address offered.
   asio::ip::tcp::resolver resolver(io);
   boost::system::error_code resolve_error;
-  const auto resolved =
-      resolver.resolve(address.host, std::to_string(address.port),
-                       asio::ip::resolver_base::numeric_service, resolve_error);
+  const auto resolved = resolver.resolve(address.host, std::to_string(address.port),
+                                         asio::ip::resolver_base::numeric_service, resolve_error);
   if (resolve_error || resolved.empty()) {
     spdlog::error("serve: cannot resolve {}: {}", address.host, resolve_error.message());
     return 2;

@@ -91,11 +91,11 @@ function watchExit(child) {
 }
 
 /**
- * Starts `mnemo --log-level debug serve <args>` on stdio and connects a client.
+ * Starts `mnemo --log-level <logLevel> serve <args>` on stdio and connects a client.
  * Returns { child, connection, log, exited }.
  */
-export function startStdioServer(args = []) {
-  const child = spawn(mnemoBin(), ['--log-level', 'debug', 'serve', ...args], {
+export function startStdioServer(args = [], { logLevel = 'debug' } = {}) {
+  const child = spawn(mnemoBin(), ['--log-level', logLevel, 'serve', ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const log = new LogWatch(child.stderr);
