@@ -15,11 +15,10 @@ std::shared_ptr<WorkDoneProgress> WorkDoneProgress::create(
     progress->state_ = State::kDisabled;
     return progress;
   }
-  std::weak_ptr<WorkDoneProgress> weak = progress;
+  // The reply handler owns the progress: work that ends before the client answers has
+  // queued begin/end, which must still be sent once the token exists.
   endpoint->call("window/workDoneProgress/create", {{"token", progress->token_}},
-                 [weak](RpcResult<json> result) {
-                   auto self = weak.lock();
-                   if (!self) return;
+                 [self = progress](RpcResult<json> result) {
                    std::lock_guard<std::mutex> lock(self->mutex_);
                    if (!result) {
                      spdlog::warn("progress {}: client refused the token: {}", self->token_,

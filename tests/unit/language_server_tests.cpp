@@ -167,6 +167,22 @@ TEST_F(LanguageServerTest, ProgressWaitsForTheClientToAcceptItsToken) {
   EXPECT_TRUE(transport_->take().empty());
 }
 
+TEST_F(LanguageServerTest, ProgressOfWorkThatEndedBeforeTheClientAnsweredIsStillSent) {
+  initialize({{"window", {{"workDoneProgress", true}}}});
+  transport_->take();
+  {
+    auto progress = server_->create_progress();
+    progress->begin("Indexing", "");
+    progress->end("Indexed 2 files");
+  }  // the work is over and dropped its handle
+  const json create = transport_->message("window/workDoneProgress/create");
+  transport_->receive({{"jsonrpc", "2.0"}, {"id", create["id"]}, {"result", nullptr}});
+  const auto sent = transport_->take();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0]["params"]["value"]["kind"], "begin");
+  EXPECT_EQ(sent[1]["params"]["value"]["message"], "Indexed 2 files");
+}
+
 TEST_F(LanguageServerTest, ProgressCancelFromTheClientCancelsTheWork) {
   initialize({{"window", {{"workDoneProgress", true}}}});
   CancellationSource cancel;

@@ -29,8 +29,14 @@ const files = fs.readdirSync(path.join(here, 'test'))
   .filter((name) => name.endsWith('.test.mjs'))
   .sort()
   .map((name) => path.join('test', name));
+// The files mostly wait on servers (3 s engine delays in cancel.test.mjs): run them side
+// by side, and give each test a deadline well under ctest's (flags from node 20.11).
+const [, minor] = process.versions.node.split('.').map(Number);
+const extra = major > 20 || (major === 20 && minor >= 11)
+  ? [`--test-concurrency=${files.length}`, '--test-timeout=60000']
+  : [];
 const result = spawnSync(process.execPath,
-                         ['--test', '--test-reporter=spec', ...process.argv.slice(2), ...files],
+                         ['--test', '--test-reporter=spec', ...extra, ...process.argv.slice(2), ...files],
                          { cwd: here, stdio: 'inherit' });
 if (result.error) fail(`cannot run node --test: ${result.error.message}`);
 process.exit(result.status ?? 1);

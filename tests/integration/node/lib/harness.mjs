@@ -205,12 +205,3 @@ export async function eventually(probe, what, timeoutMs = GUARD_MS) {
     await new Promise((r) => setTimeout(r, 25));
   }
 }
-
-/** The (line, character) of the end of `needle`'s last occurrence in `text`, in UTF-16 units. */
-export function positionAfter(text, needle) {
-  const at = text.lastIndexOf(needle);
-  if (at < 0) throw new Error(`'${needle}' not in the text`);
-  const before = text.slice(0, at + needle.length);
-  const lines = before.split('\n');
-  return { line: lines.length - 1, character: lines[lines.length - 1].length };
-}

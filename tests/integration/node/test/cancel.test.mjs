@@ -83,22 +83,27 @@ describe('cancellation', () => {
     await server.log.waitFor(/inline completion: cancellation observed after \d+ ms/, { from: logFrom });
   });
 
-  test('latest wins: a newer completion on the document supersedes the older one', async () => {
+  test('latest wins: a newer request of the same kind on the document supersedes the older', async () => {
     const logFrom = server.log.text.length;
     const first = complete(server.connection, URI, AT.line, AT.character);
-    // An inline completion on the same document is another kind of request: it stays.
-    const inline = inlineComplete(server.connection, URI, AT.line, AT.character, { triggerKind: 2 });
+    // Inline completions are another kind: they supersede each other, not completions.
+    const firstInline = inlineComplete(server.connection, URI, AT.line, AT.character, { triggerKind: 2 });
     await sleep(100);
     const second = complete(server.connection, URI, AT.line, AT.character);
+    const secondInline = inlineComplete(server.connection, URI, AT.line, AT.character, { triggerKind: 2 });
 
-    const error = await rejection(first, 'the superseded completion');
-    assert.equal(error.code, lsp.LSPErrorCodes.RequestCancelled);
-    assert.match(error.message, /superseded/);
-    const [list, inlineList] = await withTimeout(Promise.all([second, inline]), 20000, 'the newer requests');
+    for (const [promise, what] of [[first, 'the superseded completion'],
+                                   [firstInline, 'the superseded inline completion']]) {
+      const error = await rejection(promise, what);
+      assert.equal(error.code, lsp.LSPErrorCodes.RequestCancelled, what);
+      assert.match(error.message, /superseded/, what);
+    }
+    const [list, inlineList] = await withTimeout(Promise.all([second, secondInline]), 20000, 'the newer requests');
     assert.deepEqual(list.items.map((i) => i.label), ['slow_beta', 'slow_alpha']);
-    assert.equal(inlineList.items.length, 1);
-    assert.equal(countMatches(server.log.text.slice(logFrom), /completion: cancellation observed/), 1,
-                 'only the superseded completion was cancelled');
+    assert.deepEqual(inlineList.items.map((i) => i.insertText), ['slow_beta']);
+    const log = server.log.text.slice(logFrom);
+    assert.equal(countMatches(log, /\] inline completion: cancellation observed/), 1, log);
+    assert.equal(countMatches(log, /\] completion: cancellation observed/), 1, log);
   });
 
   test('didChange cancels in-flight requests on the document with -32801', async () => {
@@ -109,6 +114,16 @@ describe('cancellation', () => {
       contentChanges: [{ range: { start: AT, end: AT }, text: 'w' }],
     });
     const error = await rejection(pending, 'the completion overtaken by an edit');
+    assert.equal(error.code, lsp.LSPErrorCodes.ContentModified);
+  });
+
+  test('didClose cancels in-flight requests on the document with -32801', async () => {
+    const uri = 'file:///mnemo-node-tests/closed.cpp';
+    await didOpen(server.connection, uri, TEXT);
+    const pending = complete(server.connection, uri, AT.line, AT.character);
+    await sleep(100);
+    await server.connection.sendNotification(lsp.DidCloseTextDocumentNotification.type, { textDocument: { uri } });
+    const error = await rejection(pending, 'the completion on a closed document');
     assert.equal(error.code, lsp.LSPErrorCodes.ContentModified);
   });
 

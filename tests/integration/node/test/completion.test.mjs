@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  complete, didOpen, eventually, fileUri, GUARD_MS, initialize, inlineComplete, killQuietly, lsp,
+  complete, didOpen, eventually, fileUri, initialize, inlineComplete, killQuietly, lsp,
   makeWorkspace, shutdownAndExit, startStdioServer, withTimeout,
 } from '../lib/harness.mjs';
 
