@@ -53,8 +53,15 @@ Position parse_position(const json& value, const std::string& path) {
 }
 
 Range parse_range(const json& value, const std::string& path) {
-  return {parse_position(require(value, "start", path), path + ".start"),
-          parse_position(require(value, "end", path), path + ".end")};
+  Range range{parse_position(require(value, "start", path), path + ".start"),
+              parse_position(require(value, "end", path), path + ".end")};
+  if (range.end < range.start) {
+    throw InvalidParamsError(path + ": its end " + std::to_string(range.end.line) + ":" +
+                             std::to_string(range.end.character) + " is before its start " +
+                             std::to_string(range.start.line) + ":" +
+                             std::to_string(range.start.character));
+  }
+  return range;
 }
 
 std::vector<TextChange> parse_content_changes(const json& value, const std::string& path) {

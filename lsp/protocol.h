@@ -19,7 +19,8 @@ using json = nlohmann::json;
 json to_json(const Position& position);
 json to_json(const Range& range);
 
-/// Each throws InvalidParamsError naming `path` (e.g. "params.position") on a bad shape.
+/// Each throws InvalidParamsError naming `path` (e.g. "params.position") on a bad shape
+/// (including a range whose end is before its start).
 Position parse_position(const json& value, const std::string& path);
 Range parse_range(const json& value, const std::string& path);
 std::vector<TextChange> parse_content_changes(const json& value, const std::string& path);
