@@ -3,36 +3,15 @@
 #include <algorithm>
 #include <cassert>
 
+#include "lsp/utf8.h"
+
 namespace mnemo::lsp {
 namespace {
 
-/// Bytes of the code point starting at text[i]: the length of a valid UTF-8 sequence
-/// (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF), or 1 for a byte that
-/// does not start one, so that each undecodable byte is a code point of its own.
+/// Bytes of the code point starting at text[i]: a valid UTF-8 sequence, or 1 for a byte
+/// that does not start one, so that each undecodable byte is a code point of its own.
 std::size_t code_point_bytes(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(text[k]); };
-  const std::uint8_t b0 = byte(i);
-  if (b0 < 0x80) return 1;
-  std::size_t n = 0;
-  std::uint8_t lo = 0x80, hi = 0xBF;  // bounds of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 1;
-  }
-  if (i + n > text.size()) return 1;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 1;
-  for (std::size_t k = 2; k < n; ++k)
-    if ((byte(i + k) & 0xC0) != 0x80) return 1;
-  return n;
+  return std::max<std::size_t>(1, utf8_sequence_length(text, i));
 }
 
 /// Width in `encoding` units of a code point that takes `bytes` bytes in the text. An

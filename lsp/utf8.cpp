@@ -5,32 +5,36 @@
 namespace mnemo::lsp {
 namespace {
 
-/// Length of the valid UTF-8 sequence at text[i], or 0 if invalid (RFC 3629: no overlongs,
-/// no surrogates, nothing above U+10FFFF).
-std::size_t valid_sequence_length(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(text[k]); };
-  const std::uint8_t b0 = byte(i);
-  if (b0 < 0x80) return 1;
-  std::size_t n = 0;
-  std::uint8_t lo = 0x80, hi = 0xBF;  // bounds of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
+/// What a lead byte promises (RFC 3629): the sequence length, and the range allowed for the
+/// second byte, which excludes overlongs, surrogates and code points above U+10FFFF.
+/// Length 0 for a byte that cannot start a sequence.
+struct LeadByte {
+  std::size_t length = 0;
+  std::uint8_t second_min = 0x80;
+  std::uint8_t second_max = 0xBF;
+};
+
+LeadByte lead_byte(std::uint8_t b0) {
+  if (b0 < 0x80) return {1};
+  if (b0 >= 0xC2 && b0 <= 0xDF) return {2};
+  if (b0 >= 0xE0 && b0 <= 0xEF)
+    return {3, static_cast<std::uint8_t>(b0 == 0xE0 ? 0xA0 : 0x80),
+            static_cast<std::uint8_t>(b0 == 0xED ? 0x9F : 0xBF)};
+  if (b0 >= 0xF0 && b0 <= 0xF4)
+    return {4, static_cast<std::uint8_t>(b0 == 0xF0 ? 0x90 : 0x80),
+            static_cast<std::uint8_t>(b0 == 0xF4 ? 0x8F : 0xBF)};
+  return {0};
+}
+
+/// How many bytes from text[i] continue the sequence its lead byte started (counting the
+/// lead byte), stopping at the first byte that does not fit.
+std::size_t matching_prefix(std::string_view text, std::size_t i, const LeadByte& lead) {
+  std::size_t k = 1;
+  for (; k < lead.length && i + k < text.size(); ++k) {
+    const auto b = static_cast<std::uint8_t>(text[i + k]);
+    if (k == 1 ? (b < lead.second_min || b > lead.second_max) : (b & 0xC0) != 0x80) break;
   }
-  if (i + n > text.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k)
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  return n;
+  return k;
 }
 
 /// Length of the maximal prefix of an invalid sequence at text[i] (at least 1).
@@ -42,33 +46,21 @@ std::size_t invalid_subpart_length(std::string_view text, std::size_t i) {
       (static_cast<std::uint8_t>(text[i + 2]) & 0xC0) == 0x80) {
     return 3;
   }
-  std::size_t n = 0;
-  std::uint8_t lo = 0x80, hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF)
-    n = 2;
-  else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else
-    return 1;
-  std::size_t k = 1;
-  for (; k < n && i + k < text.size(); ++k) {
-    const auto b = static_cast<std::uint8_t>(text[i + k]);
-    if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
-  }
-  return k;
+  const LeadByte lead = lead_byte(b0);
+  return lead.length == 0 ? 1 : matching_prefix(text, i, lead);
 }
 
 }  // namespace
 
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+  const LeadByte lead = lead_byte(static_cast<std::uint8_t>(text[i]));
+  if (lead.length <= 1) return lead.length;
+  return matching_prefix(text, i, lead) == lead.length ? lead.length : 0;
+}
+
 bool is_valid_utf8(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
-    const std::size_t n = valid_sequence_length(text, i);
+    const std::size_t n = utf8_sequence_length(text, i);
     if (n == 0) return false;
     i += n;
   }
@@ -80,7 +72,7 @@ std::string repair_utf8(std::string_view text, std::size_t* replaced) {
   out.reserve(text.size());
   std::size_t count = 0;
   for (std::size_t i = 0; i < text.size();) {
-    const std::size_t n = valid_sequence_length(text, i);
+    const std::size_t n = utf8_sequence_length(text, i);
     if (n > 0) {
       out.append(text.data() + i, n);
       i += n;

@@ -9,6 +9,11 @@
 
 namespace mnemo::lsp {
 
+/// Length of the valid UTF-8 sequence starting at text[i] (1 to 4), or 0 if the bytes there
+/// are not one (RFC 3629: no overlongs, surrogates, or code points above U+10FFFF).
+/// Precondition: i < text.size().
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i);
+
 bool is_valid_utf8(std::string_view text);
 
 /// Replaces each maximal invalid subsequence (Unicode's "substitution of maximal subparts")
