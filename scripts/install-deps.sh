@@ -30,9 +30,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 
-# npm packages of the Node.js LSP client used by the integration tests and benchmark,
-# pinned by its package-lock.json.
+# npm packages of the Node.js LSP client (integration tests, benchmark) and of the VS Code
+# extension, pinned by their package-lock.json files.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -f "$root/tests/integration/node/package-lock.json" ]; then
-  (cd "$root/tests/integration/node" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+for client in tests/integration/node editors/vscode; do
+  if [ -f "$root/$client/package-lock.json" ]; then
+    (cd "$root/$client" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
