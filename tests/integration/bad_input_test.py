@@ -518,11 +518,11 @@ class BadInputTest(ServerTestCase):
             self.assert_error(self.server.next_message(), code, expected_id)
         reply = self.response(ok_id)
         self.assertEqual(sorted(i["label"] for i in reply["result"]["items"]), ["alpha_other", "alpha_value"])
-        log = self.server.log()
-        self.assertIn("invalid Content-Length ''", log)
-        self.assertIn("exceeds the limit", log)
-        self.assertIn("didChange rejected", log)
-        self.assertIn("message contained 1 invalid UTF-8 sequence(s)", log)
+        # stderr is read by another thread: wait for the lines rather than race it.
+        self.server.wait_log(re.escape("invalid Content-Length ''"))
+        self.server.wait_log("exceeds the limit")
+        self.server.wait_log("didChange rejected")
+        self.server.wait_log(re.escape("message contained 1 invalid UTF-8 sequence(s)"))
         self.assert_no_pending_messages()
 
 
