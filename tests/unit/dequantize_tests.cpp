@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/safetensors_reader.h"
+#include "tests/support/temp_dir.h"
 
 namespace mnemo::model {
 namespace {
@@ -82,12 +83,9 @@ TEST(Dequantize, PartialBlocksAndUnknownTypesAreErrors) {
 }
 
 TEST(SafetensorsReader, TruncatedAndOversizedHeadersAreCleanErrors) {
-  const fs::path path = fs::temp_directory_path() / "mnemo-bad.safetensors";
-  const auto write = [&](const std::string& bytes) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    std::fwrite(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-  };
+  const testing::TempDir dir;
+  const fs::path path = dir.path() / "bad.safetensors";
+  const auto write = [&](const std::string& bytes) { dir.write("bad.safetensors", bytes); };
   write("abc");
   EXPECT_FALSE(SafetensorsFile::open(path.string()));
   std::string huge(8, '\xFF');
@@ -102,7 +100,6 @@ TEST(SafetensorsReader, TruncatedAndOversizedHeadersAreCleanErrors) {
   r = SafetensorsFile::open(path.string());
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("'t'"), std::string::npos) << r.error().message;
-  fs::remove(path);
 }
 
 }  // namespace

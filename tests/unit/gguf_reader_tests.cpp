@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "tests/support/temp_dir.h"
+
 namespace mnemo::model {
 namespace {
 
@@ -22,15 +24,8 @@ std::string read_bytes(const fs::path& path) {
 
 /// Writes `bytes` to a temporary file and opens it as GGUF.
 Result<std::shared_ptr<GgufFile>, GgufError> open_bytes(const std::string& bytes) {
-  const fs::path path =
-      fs::temp_directory_path() /
-      ("mnemo-gguf-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
-       std::to_string(bytes.size()) + ".gguf");
-  std::ofstream(path, std::ios::binary)
-      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  auto result = GgufFile::open(path.string());
-  fs::remove(path);
-  return result;
+  const testing::TempDir dir;
+  return GgufFile::open(dir.write("corrupt.gguf", bytes).string());
 }
 
 void put_u64(std::string& bytes, std::size_t at, std::uint64_t value) {

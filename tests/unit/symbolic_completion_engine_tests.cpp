@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lsp/uri.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/annotated_text.h"
 
 namespace mnemo::server {
@@ -310,28 +311,7 @@ class RecordingProgress : public ProgressSink {
   std::string last_end;
 };
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "mnemo_symbolic_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  void write(const std::string& relative, const std::string& content) const {
-    const fs::path file = path_ / relative;
-    fs::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << content;
-  }
-
- private:
-  fs::path path_;
-};
+using mnemo::testing::TempDir;
 
 class SymbolicWorkspaceTest : public SymbolicCompletionEngineTest {
  protected:
