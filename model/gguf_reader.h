@@ -14,12 +14,9 @@
 #include <variant>
 #include <vector>
 
-#include <boost/outcome/result.hpp>
+#include "model/result.h"
 
 namespace mnemo::model {
-
-template <class T, class E>
-using Result = boost::outcome_v2::result<T, E, boost::outcome_v2::policy::terminate>;
 
 enum class GgufType : std::uint32_t {
   kF32 = 0,

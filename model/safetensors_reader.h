@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model/gguf_reader.h"  // Result
+#include "model/result.h"
 
 namespace mnemo::model {
 

@@ -1,0 +1,1 @@
+// Placeholder: decoding is being written (issue 3).

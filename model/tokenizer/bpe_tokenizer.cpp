@@ -1,0 +1,1 @@
+// Placeholder: the tokenizer is being written (issue 3).

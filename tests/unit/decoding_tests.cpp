@@ -1,0 +1,2 @@
+// Placeholder: decoding tests are being written (issue 3).
+#include <gtest/gtest.h>

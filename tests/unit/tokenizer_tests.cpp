@@ -1,0 +1,2 @@
+// Placeholder: the tokenizer tests are being written (issue 3).
+#include <gtest/gtest.h>
