@@ -1,0 +1,50 @@
+// The hyper-parameters of a Llama-family checkpoint, read from GGUF metadata or a Hugging
+// Face config.json into one native struct, so the transformer never sees either format.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "model/language_model.h"  // ModelError
+#include "model/result.h"
+
+namespace mnemo::model {
+
+class GgufFile;
+
+enum class Architecture {
+  kLlama,  ///< Llama 1-3, SmolLM, Mistral without sliding window, DeepSeek-Coder, ...
+  kQwen2,  ///< Llama plus q/k/v biases
+};
+
+struct ModelConfig {
+  Architecture architecture = Architecture::kLlama;
+  std::size_t n_vocab = 0;
+  std::size_t n_embd = 0;
+  std::size_t n_layer = 0;
+  std::size_t n_head = 0;
+  std::size_t n_head_kv = 0;
+  std::size_t head_dim = 0;
+  std::size_t n_ff = 0;
+  std::size_t n_ctx_train = 0;
+  float rms_norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  /// Linear RoPE scaling: positions are multiplied by this (1 / the HF "factor").
+  float rope_freq_scale = 1.0f;
+  /// Per-frequency divisors (Llama 3.1 "llama3" scaling); empty for none. head_dim / 2 values.
+  std::vector<float> rope_freq_factors;
+  bool qkv_bias = false;
+};
+
+/// Reads `general.architecture` and `<arch>.*` keys. Unknown architectures and unsupported
+/// RoPE scaling are errors naming the file and the key.
+Result<ModelConfig, ModelError> config_from_gguf(const GgufFile& gguf);
+
+/// Reads a Hugging Face config.json (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM
+/// without sliding window).
+Result<ModelConfig, ModelError> config_from_hf_json(const std::string& path);
+
+std::string to_string(Architecture architecture);
+
+}  // namespace mnemo::model

@@ -1,0 +1,62 @@
+// The Llama-family decoder (Llama, Mistral, SmolLM, Qwen2): token embedding, n_layer blocks
+// of RMSNorm → grouped-query attention with RoPE → RMSNorm → SwiGLU, a final RMSNorm and
+// the output projection (tied to the embedding when the checkpoint has none).
+// Written once with ATen ops, so the same code runs on CPU and CUDA.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "model/checkpoint.h"
+#include "model/kv_cache.h"
+#include "model/model_config.h"
+#include "model/token.h"
+
+namespace mnemo::model {
+
+/// Immutable after load(); forward() may run concurrently on different caches.
+class Transformer {
+ public:
+  /// Reads every weight of `checkpoint` (float32) and moves it to `device`. Q, K and V are
+  /// fused into one matrix, and gate and up into another, so a block is four matmuls.
+  static Result<std::shared_ptr<const Transformer>, ModelError> load(
+      const Checkpoint& checkpoint, const at::Device& device = at::kCPU);
+
+  const ModelConfig& config() const { return config_; }
+  at::TensorOptions options() const { return embedding_.options(); }
+
+  /// Runs `tokens` at positions cache.size()... and appends their keys and values to
+  /// `cache` (which must have room). Returns the logits [T, n_vocab] of every token when
+  /// `all_logits`, else [1, n_vocab] of the last one. Call under c10::InferenceMode.
+  at::Tensor forward(const Tokens& tokens, KvCache& cache, bool all_logits) const;
+
+ private:
+  struct Block {
+    at::Tensor attn_norm;  // [E]
+    at::Tensor wqkv;       // [(H + 2 Hkv) D, E]
+    at::Tensor bqkv;       // [(H + 2 Hkv) D] or undefined
+    at::Tensor wo;         // [E, H D]
+    at::Tensor ffn_norm;   // [E]
+    at::Tensor w_gate_up;  // [2 F, E]
+    at::Tensor w_down;     // [E, F]
+  };
+
+  Transformer() = default;
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
+  void build_rope_tables();
+
+  ModelConfig config_;
+  at::Tensor embedding_;    // [V, E]
+  at::Tensor output_norm_;  // [E]
+  at::Tensor output_;       // [V, E]
+  std::vector<Block> blocks_;
+  // RoPE in Hugging Face's half-split layout: x·cos + rotate(x)·sin, with the sign of
+  // rotate_half folded into sin_: [n_ctx, D] each.
+  at::Tensor cos_;
+  at::Tensor sin_;
+};
+
+}  // namespace mnemo::model

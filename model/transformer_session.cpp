@@ -1,0 +1,103 @@
+#include "model/transformer_session.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+namespace mnemo::model {
+namespace {
+
+/// Prompts are prefilled in chunks so the attention scores stay small ([H, chunk, S]).
+constexpr std::size_t kPrefillChunk = 512;
+
+}  // namespace
+
+TransformerSession::TransformerSession(std::shared_ptr<const Transformer> model,
+                                       std::size_t capacity)
+    : model_(std::move(model)), cache_([&] {
+        c10::InferenceMode guard;
+        return KvCache(model_->config(), std::min(capacity, model_->config().n_ctx_train),
+                       model_->options());
+      }()) {}
+
+TransformerSession::TransformerSession(const TransformerSession& other)
+    : model_(other.model_),
+      cache_([&] {
+        c10::InferenceMode guard;
+        return other.cache_.clone();
+      }()),
+      tokens_(other.tokens_),
+      last_logits_(other.last_logits_.defined() ? other.last_logits_.clone() : at::Tensor()),
+      logits_stale_(other.logits_stale_) {}
+
+Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, bool all_logits) {
+  if (tokens.empty()) return ModelError{"no tokens to run"};
+  if (tokens_.size() + tokens.size() > cache_.capacity()) {
+    return ModelError{"the sequence would hold " + std::to_string(tokens_.size() + tokens.size()) +
+                      " tokens; this session holds at most " + std::to_string(cache_.capacity())};
+  }
+  const auto n_vocab = static_cast<TokenId>(model_->config().n_vocab);
+  for (TokenId id : tokens) {
+    if (id < 0 || id >= n_vocab)
+      return ModelError{"token id " + std::to_string(id) + " out of range"};
+  }
+  c10::InferenceMode guard;
+  try {
+    std::vector<at::Tensor> outputs;
+    for (std::size_t start = 0; start < tokens.size(); start += kPrefillChunk) {
+      const std::size_t end = std::min(tokens.size(), start + kPrefillChunk);
+      const Tokens chunk(tokens.begin() + static_cast<std::ptrdiff_t>(start),
+                         tokens.begin() + static_cast<std::ptrdiff_t>(end));
+      at::Tensor logits = model_->forward(chunk, cache_, all_logits || end == tokens.size());
+      tokens_.insert(tokens_.end(), chunk.begin(), chunk.end());
+      n_evaluated_ += chunk.size();
+      if (all_logits || end == tokens.size()) outputs.push_back(std::move(logits));
+    }
+    at::Tensor logits = outputs.size() == 1 ? outputs.front() : at::cat(outputs);
+    last_logits_ = logits[-1].to(at::kCPU, at::kFloat).contiguous();
+    logits_stale_ = false;
+    return logits;
+  } catch (const c10::Error& e) {
+    logits_stale_ = true;
+    cache_.truncate(tokens_.size());
+    return ModelError{std::string("forward pass failed: ") + e.what_without_backtrace()};
+  }
+}
+
+Result<LogitsView, ModelError> TransformerSession::append(const Tokens& tokens) {
+  auto r = run(tokens, /*all_logits=*/false);
+  if (!r) return r.error();
+  return LogitsView{last_logits_.data_ptr<float>(), static_cast<std::size_t>(last_logits_.numel())};
+}
+
+Result<at::Tensor, ModelError> TransformerSession::append_all_logits(const Tokens& tokens) {
+  return run(tokens, /*all_logits=*/true);
+}
+
+Result<LogitsView, ModelError> TransformerSession::reset_to(const Tokens& tokens) {
+  if (tokens.empty()) return ModelError{"reset_to needs at least one token"};
+  const auto mismatch = std::mismatch(tokens_.begin(), tokens_.end(), tokens.begin(), tokens.end());
+  std::size_t shared = static_cast<std::size_t>(mismatch.first - tokens_.begin());
+  if (shared == tokens.size() && shared == tokens_.size() && !logits_stale_) {
+    return LogitsView{last_logits_.data_ptr<float>(),
+                      static_cast<std::size_t>(last_logits_.numel())};
+  }
+  // The last token must run again to produce its logits.
+  shared = std::min(shared, tokens.size() - 1);
+  truncate(shared);
+  return append(Tokens(tokens.begin() + static_cast<std::ptrdiff_t>(shared), tokens.end()));
+}
+
+void TransformerSession::truncate(std::size_t n) {
+  if (n >= tokens_.size()) return;
+  tokens_.resize(n);
+  cache_.truncate(n);
+  logits_stale_ = true;
+}
+
+std::unique_ptr<ModelSession> TransformerSession::fork() const {
+  return std::unique_ptr<ModelSession>(new TransformerSession(*this));
+}
+
+}  // namespace mnemo::model

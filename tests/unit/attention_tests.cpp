@@ -1,0 +1,56 @@
+// attention() against a plain softmax reference, and the log-sum-exp merge of several key
+// sources against attention over all of them (the property the long-term memory relies on).
+#include "model/attention.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+namespace mnemo::model {
+namespace {
+
+/// Softmax attention written out: repeat the key/value heads, mask, softmax, weight.
+at::Tensor reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     std::int64_t offset, double scale) {
+  const auto group = q.size(0) / k.size(0);
+  const at::Tensor kk = k.repeat_interleave(group, 0), vv = v.repeat_interleave(group, 0);
+  at::Tensor scores = at::matmul(q, kk.transpose(1, 2)) * scale;
+  if (offset >= 0) {
+    for (std::int64_t t = 0; t < q.size(1); ++t) {
+      for (std::int64_t s = offset + t + 1; s < k.size(1); ++s) {
+        scores.select(1, t).select(1, s).fill_(-INFINITY);
+      }
+    }
+  }
+  return at::matmul(at::softmax(scores, -1), vv);
+}
+
+TEST(Attention, GroupedCausalAttentionMatchesThePlainSoftmax) {
+  at::manual_seed(1);
+  const at::Tensor q = at::randn({8, 5, 16}), k = at::randn({2, 12, 16}),
+                   v = at::randn({2, 12, 16});
+  const AttentionOutput out = attention(q, k, v, /*causal_offset=*/7, 0.25);
+  EXPECT_TRUE(at::allclose(out.o, reference(q, k, v, 7, 0.25), 1e-5, 1e-5));
+  // lse is the log of the softmax denominator over the visible keys.
+  const at::Tensor scores = at::matmul(q, k.repeat_interleave(4, 0).transpose(1, 2)) * 0.25;
+  const at::Tensor first_query = scores.select(1, 0).narrow(1, 0, 8);  // sees keys 0..7
+  EXPECT_TRUE(at::allclose(out.lse.select(1, 0), at::logsumexp(first_query, -1), 1e-5, 1e-5));
+}
+
+TEST(Attention, MergingSourcesEqualsAttendingOverAllKeys) {
+  at::manual_seed(2);
+  const at::Tensor q = at::randn({4, 3, 32}), k = at::randn({2, 40, 32}) * 3,
+                   v = at::randn({2, 40, 32});
+  const AttentionOutput whole = attention(q, k, v, /*causal_offset=*/-1, 1 / std::sqrt(32.0));
+  std::vector<AttentionOutput> parts;
+  for (std::int64_t start : {0, 9, 30}) {
+    const std::int64_t len = start == 0 ? 9 : start == 9 ? 21 : 10;
+    parts.push_back(
+        attention(q, k.narrow(1, start, len), v.narrow(1, start, len), -1, 1 / std::sqrt(32.0)));
+  }
+  const AttentionOutput merged = merge_attention(parts);
+  EXPECT_TRUE(at::allclose(merged.o, whole.o, 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(merged.lse, whole.lse, 1e-5, 1e-5));
+}
+
+}  // namespace
+}  // namespace mnemo::model

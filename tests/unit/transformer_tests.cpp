@@ -1,0 +1,233 @@
+// The LibTorch transformer against llama.cpp: the tiny fixture models' reference logits,
+// argmaxes and greedy continuations (shared/fixtures/tiny-models/*.ref.json, tolerances
+// from that README), the HF and GGUF copies of the same weights, and the KV cache's
+// prefix reuse and forking.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "model/checkpoint.h"
+#include "model/transformer.h"
+#include "model/transformer_session.h"
+
+namespace mnemo::model {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kModels = fs::path(MNEMO_FIXTURES_DIR) / "tiny-models";
+
+std::shared_ptr<const Transformer> load(const fs::path& path) {
+  auto checkpoint = Checkpoint::open(path.string());
+  EXPECT_TRUE(checkpoint) << checkpoint.error().message;
+  if (!checkpoint) return nullptr;
+  auto model = Transformer::load(*checkpoint.value());
+  EXPECT_TRUE(model) << model.error().message;
+  return model ? model.value() : nullptr;
+}
+
+Tokens ids_of(const nlohmann::json& array) {
+  return array.get<Tokens>();
+}
+
+/// How close a file's logits must be to llama.cpp's (tiny-models/README.md).
+struct Tolerance {
+  double max_abs;
+  double rel_l2;
+  double argmax_agreement;  ///< fraction of prompt positions whose argmax must match
+  bool greedy_exact;
+};
+
+Tolerance tolerance_for(const std::string& stem) {
+  if (stem.find(".F32") != std::string::npos) return {1e-4, 1e-5, 1.0, true};
+  if (stem.find(".F16") != std::string::npos) return {2e-2, 5e-3, 1.0, true};
+  return {0.3, 5e-2, 0.85, false};
+}
+
+class LlamaCppParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaCppParity, LogitsArgmaxAndGreedyMatchLlamaCpp) {
+  const std::string stem = GetParam();
+  const auto model = load(kModels / (stem + ".gguf"));
+  ASSERT_TRUE(model);
+  std::ifstream in(kModels / (stem + ".ref.json"));
+  const auto ref = nlohmann::json::parse(in);
+  const Tolerance tol = tolerance_for(stem);
+  // Like the README's statistics: max |Δ| and rel L2 over all prompts' last four rows.
+  double max_abs = 0, diff_sq = 0, ref_sq = 0;
+
+  for (const auto& prompt : ref["prompts"]) {
+    SCOPED_TRACE(prompt["name"].get<std::string>());
+    const Tokens ids = ids_of(prompt["token_ids"]);
+    TransformerSession session(model, 256);
+    auto logits = session.append_all_logits(ids);
+    ASSERT_TRUE(logits) << logits.error().message;
+    c10::InferenceMode guard;
+    const at::Tensor all = logits.value();  // [T, V]
+
+    const Tokens argmax = ids_of(prompt["argmax"]);
+    const at::Tensor ours = all.argmax(-1);
+    int agree = 0;
+    for (std::size_t t = 0; t < argmax.size(); ++t) {
+      agree += ours[static_cast<std::int64_t>(t)].item<std::int64_t>() == argmax[t];
+    }
+    EXPECT_GE(agree, tol.argmax_agreement * static_cast<double>(argmax.size()))
+        << agree << " of " << argmax.size() << " argmaxes agree";
+
+    const auto first = prompt["last_logits_first_pos"].get<std::int64_t>();
+    const auto ref_rows = prompt["last_logits"].get<std::vector<std::vector<float>>>();
+    for (std::size_t r = 0; r < ref_rows.size(); ++r) {
+      const at::Tensor expected = at::tensor(ref_rows[r]);
+      const at::Tensor got = all[first + static_cast<std::int64_t>(r)];
+      max_abs = std::max(max_abs, (got - expected).abs().max().item<double>());
+      diff_sq += (got - expected).pow(2).sum().item<double>();
+      ref_sq += expected.pow(2).sum().item<double>();
+    }
+
+    if (tol.greedy_exact) {
+      // Greedy continuation, one token at a time, as llama.cpp made it (EOS does not stop it).
+      const Tokens expected = ids_of(prompt["greedy_16"]);
+      Tokens greedy;
+      TokenId next = static_cast<TokenId>(ours[-1].item<std::int64_t>());
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        greedy.push_back(next);
+        auto step = session.append({next});
+        ASSERT_TRUE(step) << step.error().message;
+        next = static_cast<TokenId>(
+            std::max_element(step.value().data, step.value().data + step.value().size) -
+            step.value().data);
+      }
+      EXPECT_EQ(greedy, expected);
+    }
+  }
+  EXPECT_LE(max_abs, tol.max_abs);
+  EXPECT_LE(std::sqrt(diff_sq / ref_sq), tol.rel_l2);
+  std::cout << stem << ": max |delta| " << max_abs << ", rel L2 " << std::sqrt(diff_sq / ref_sq)
+            << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    TinyModels, LlamaCppParity,
+    ::testing::Values("tiny-llama.F32", "tiny-llama.F16", "tiny-llama.Q8_0", "tiny-llama.Q4_0",
+                      "tiny-llama.Q4_K", "tiny-qwen2.F32", "tiny-qwen2.F16", "tiny-qwen2.Q8_0",
+                      "tiny-qwen2.Q4_0", "tiny-qwen2.Q4_K", "tiny-llama-256.F32",
+                      "tiny-llama-256.Q8_0", "tiny-llama-256.Q4_0", "tiny-llama-256.Q4_K"),
+    [](const auto& param_info) {
+      std::string name = param_info.param;
+      std::replace_if(
+          name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); }, '_');
+      return name;
+    });
+
+class SafetensorsMatchesGguf : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SafetensorsMatchesGguf, SameWeightsGiveTheSameLogits) {
+  const auto hf = load(kModels / (GetParam() + "-hf"));
+  const auto gguf = load(kModels / (GetParam() + ".F32.gguf"));
+  ASSERT_TRUE(hf && gguf);
+  std::ifstream in(kModels / (GetParam() + ".F32.ref.json"));
+  const Tokens ids = ids_of(nlohmann::json::parse(in)["prompts"][0]["token_ids"]);
+  TransformerSession a(hf, 256), b(gguf, 256);
+  auto la = a.append_all_logits(ids);
+  auto lb = b.append_all_logits(ids);
+  ASSERT_TRUE(la && lb);
+  c10::InferenceMode guard;
+  EXPECT_LE((la.value() - lb.value()).abs().max().item<double>(), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, SafetensorsMatchesGguf,
+                         ::testing::Values("tiny-llama", "tiny-qwen2"));
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = load(kModels / "tiny-llama.F32.gguf");
+    ASSERT_TRUE(model_);
+    std::ifstream in(kModels / "tiny-llama.F32.ref.json");
+    prompt_ = ids_of(nlohmann::json::parse(in)["prompts"][0]["token_ids"]);
+  }
+  std::vector<float> fresh_logits(const Tokens& ids) {
+    TransformerSession s(model_, 256);
+    auto r = s.append(ids);
+    EXPECT_TRUE(r);
+    return {r.value().data, r.value().data + r.value().size};
+  }
+  static double max_diff(LogitsView a, const std::vector<float>& b) {
+    double d = 0;
+    for (std::size_t i = 0; i < b.size(); ++i) d = std::max(d, std::abs(double(a[i]) - b[i]));
+    return d;
+  }
+  std::shared_ptr<const Transformer> model_;
+  Tokens prompt_;
+};
+
+TEST_F(SessionTest, ResetToReusesTheSharedPrefixAndGivesFreshLogits) {
+  TransformerSession session(model_, 256);
+  Tokens edited(prompt_.begin(), prompt_.begin() + 40);
+  ASSERT_TRUE(session.reset_to(edited));
+  EXPECT_EQ(session.n_evaluated(), 40u);
+  // The user types on: only the new tokens run.
+  auto grown = session.reset_to(prompt_);
+  ASSERT_TRUE(grown);
+  EXPECT_EQ(session.n_evaluated(), prompt_.size());
+  EXPECT_LE(max_diff(grown.value(), fresh_logits(prompt_)), 1e-5);
+  // The user edits at position 30: the first 30 stay cached.
+  Tokens changed = prompt_;
+  changed[30] = 7;
+  const std::size_t before = session.n_evaluated();
+  auto edited_logits = session.reset_to(changed);
+  ASSERT_TRUE(edited_logits);
+  EXPECT_EQ(session.n_evaluated() - before, prompt_.size() - 30);
+  EXPECT_LE(max_diff(edited_logits.value(), fresh_logits(changed)), 1e-5);
+  // The same sequence again costs nothing.
+  const std::size_t settled = session.n_evaluated();
+  ASSERT_TRUE(session.reset_to(changed));
+  EXPECT_EQ(session.n_evaluated(), settled);
+}
+
+TEST_F(SessionTest, ForksAreIndependent) {
+  TransformerSession session(model_, 256);
+  ASSERT_TRUE(session.append(prompt_));
+  auto fork = session.fork();
+  auto a = session.append({5});
+  ASSERT_TRUE(a);
+  const std::vector<float> after_5(a.value().data, a.value().data + a.value().size);
+  auto b = fork->append({6});
+  ASSERT_TRUE(b);
+  Tokens with_5 = prompt_, with_6 = prompt_;
+  with_5.push_back(5);
+  with_6.push_back(6);
+  EXPECT_LE(max_diff(b.value(), fresh_logits(with_6)), 1e-5);
+  EXPECT_LE(max_diff(LogitsView{after_5.data(), after_5.size()}, fresh_logits(with_5)), 1e-5);
+}
+
+TEST_F(SessionTest, OverflowAndBadIdsAreErrorsNotCrashes) {
+  TransformerSession session(model_, 16);
+  EXPECT_FALSE(session.append(Tokens(17, 1)));
+  EXPECT_FALSE(session.append({-1}));
+  EXPECT_FALSE(session.append({512}));
+  EXPECT_TRUE(session.append(Tokens(16, 1)));
+  EXPECT_FALSE(session.append({1}));
+}
+
+TEST(Checkpoint, MissingAndBrokenPathsAreCleanErrors) {
+  auto missing = Checkpoint::open("/nonexistent/model.gguf");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("/nonexistent/model.gguf"), std::string::npos);
+  auto not_gguf = Checkpoint::open((kModels / "tiny-llama.F32.ref.json").string());
+  ASSERT_FALSE(not_gguf);
+  auto no_config = Checkpoint::open(kModels.string());
+  ASSERT_FALSE(no_config);
+  EXPECT_NE(no_config.error().message.find("config.json"), std::string::npos)
+      << no_config.error().message;
+}
+
+}  // namespace
+}  // namespace mnemo::model
