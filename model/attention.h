@@ -21,8 +21,12 @@ struct AttentionOutput {
 /// head h reads key/value head h / (H / Hkv)). Query t sits at key position
 /// `causal_offset + t` and sees keys 0..causal_offset + t; a negative offset means no mask
 /// (every query sees every key). `scale` multiplies the scores (usually 1/sqrt(D)).
+/// On the CPU, small problems (decoding) run a fused loop; everything else, and every
+/// other device, the batched matmuls of attention_reference.
 AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                           std::int64_t causal_offset, double scale);
+AttentionOutput attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    std::int64_t causal_offset, double scale);
 
 /// The exact softmax over the union of the sources' keys:
 /// lse = log Σ exp(lse_s), o = Σ exp(lse_s − lse) · o_s.

@@ -6,17 +6,17 @@ namespace mnemo::model {
 
 KvCache::KvCache(const ModelConfig& config, std::size_t capacity, const at::TensorOptions& options)
     : capacity_(capacity) {
-  const auto shape = std::vector<std::int64_t>{static_cast<std::int64_t>(config.n_head_kv),
-                                               static_cast<std::int64_t>(capacity),
-                                               static_cast<std::int64_t>(config.head_dim)};
+  const auto h = static_cast<std::int64_t>(config.n_head_kv);
+  const auto d = static_cast<std::int64_t>(config.head_dim);
+  const auto n = static_cast<std::int64_t>(capacity);
   for (std::size_t l = 0; l < config.n_layer; ++l) {
-    k_.push_back(at::empty(shape, options));
-    v_.push_back(at::empty(shape, options));
+    k_.push_back(at::empty({h, d, n}, options));
+    v_.push_back(at::empty({h, n, d}, options));
   }
 }
 
 at::Tensor KvCache::keys(std::size_t layer, std::size_t extra) const {
-  return k_[layer].narrow(1, 0, static_cast<std::int64_t>(size_ + extra));
+  return k_[layer].narrow(2, 0, static_cast<std::int64_t>(size_ + extra)).transpose(1, 2);
 }
 
 at::Tensor KvCache::values(std::size_t layer, std::size_t extra) const {
@@ -25,7 +25,7 @@ at::Tensor KvCache::values(std::size_t layer, std::size_t extra) const {
 
 void KvCache::write(std::size_t layer, const at::Tensor& k, const at::Tensor& v) {
   const auto pos = static_cast<std::int64_t>(size_);
-  k_[layer].narrow(1, pos, k.size(0)).copy_(k.transpose(0, 1));
+  k_[layer].narrow(2, pos, k.size(0)).copy_(k.permute({1, 2, 0}));
   v_[layer].narrow(1, pos, v.size(0)).copy_(v.transpose(0, 1));
 }
 

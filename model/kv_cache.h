@@ -14,8 +14,7 @@ namespace mnemo::model {
 /// Single-threaded: one session owns it.
 class KvCache {
  public:
-  /// Buffers of [n_head_kv, capacity, head_dim] per layer, created with `options`
-  /// (dtype and device).
+  /// Buffers for `capacity` positions per layer, created with `options` (dtype, device).
   KvCache(const ModelConfig& config, std::size_t capacity, const at::TensorOptions& options);
 
   std::size_t size() const { return size_; }
@@ -38,8 +37,8 @@ class KvCache {
 
  private:
   KvCache() = default;
-  std::vector<at::Tensor> k_;
-  std::vector<at::Tensor> v_;
+  std::vector<at::Tensor> k_;  // [n_head_kv, head_dim, capacity]: q·kᵀ reads it without a copy
+  std::vector<at::Tensor> v_;  // [n_head_kv, capacity, head_dim]
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
 };

@@ -6,6 +6,8 @@
 #include <optional>
 
 #include "model/attention.h"
+#include "model/rms_norm.h"
+#include "model/rope.h"
 
 namespace mnemo::model {
 namespace {
@@ -51,11 +53,13 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load(
   for (std::size_t i = 0; i < c.n_layer && !failed; ++i) {
     Block b;
     b.attn_norm = get(layer_name(i, "input_layernorm.weight"), {E});
-    b.wqkv = at::cat({get(layer_name(i, "self_attn.q_proj.weight"), {H * D, E}),
+    // Queries come out already scaled by 1/sqrt(D) (RoPE is linear, so the order is free).
+    const double q_scale = 1.0 / std::sqrt(static_cast<double>(D));
+    b.wqkv = at::cat({get(layer_name(i, "self_attn.q_proj.weight"), {H * D, E}) * q_scale,
                       get(layer_name(i, "self_attn.k_proj.weight"), {Hkv * D, E}),
                       get(layer_name(i, "self_attn.v_proj.weight"), {Hkv * D, E})});
     if (c.qkv_bias && !failed) {
-      b.bqkv = at::cat({get(layer_name(i, "self_attn.q_proj.bias"), {H * D}),
+      b.bqkv = at::cat({get(layer_name(i, "self_attn.q_proj.bias"), {H * D}) * q_scale,
                         get(layer_name(i, "self_attn.k_proj.bias"), {Hkv * D}),
                         get(layer_name(i, "self_attn.v_proj.bias"), {Hkv * D})});
     }
@@ -68,30 +72,9 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load(
     t->blocks_.push_back(std::move(b));
   }
   if (failed) return *failed;
-  t->build_rope_tables();
+  t->rope_ = rope_tables(c, static_cast<std::int64_t>(std::max<std::size_t>(c.n_ctx_train, 1)),
+                         t->options());
   return std::shared_ptr<const Transformer>(std::move(t));
-}
-
-void Transformer::build_rope_tables() {
-  const ModelConfig& c = config_;
-  const auto half = static_cast<std::int64_t>(c.head_dim / 2);
-  const auto n_pos = static_cast<std::int64_t>(std::max<std::size_t>(c.n_ctx_train, 1));
-  // Angles in double, then float: position · freq_scale · theta^(-2i/D) / factor_i.
-  at::Tensor inv_freq = at::empty({half}, at::kDouble);
-  auto* f = inv_freq.data_ptr<double>();
-  for (std::int64_t i = 0; i < half; ++i) {
-    f[i] = std::pow(static_cast<double>(c.rope_theta), -2.0 * i / static_cast<double>(c.head_dim));
-    if (!c.rope_freq_factors.empty()) f[i] /= c.rope_freq_factors[static_cast<std::size_t>(i)];
-  }
-  const at::Tensor pos = at::arange(n_pos, at::kDouble) * static_cast<double>(c.rope_freq_scale);
-  const at::Tensor angles = at::outer(pos, inv_freq);  // [n_pos, D/2]
-  cos_ = at::cat({angles.cos(), angles.cos()}, 1).to(options());
-  sin_ = at::cat({-angles.sin(), angles.sin()}, 1).to(options());
-}
-
-at::Tensor Transformer::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
-  const at::Tensor scale = x.pow(2).mean(-1, /*keepdim=*/true).add_(config_.rms_norm_eps).rsqrt_();
-  return (x * scale).mul_(weight);
 }
 
 at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_logits) const {
@@ -101,38 +84,38 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
   const auto D = static_cast<std::int64_t>(c.head_dim);
   const auto pos0 = static_cast<std::int64_t>(cache.size());
   TORCH_CHECK(cache.size() + tokens.size() <= cache.capacity(), "KV cache is full");
-  TORCH_CHECK(pos0 + T <= cos_.size(0), "position past the model's context length");
+  TORCH_CHECK(pos0 + T <= rope_.cos.size(0), "position past the model's context length");
 
-  const at::Tensor ids = at::from_blob(const_cast<TokenId*>(tokens.data()), {T}, at::kInt)
-                             .to(options().device(), at::kLong);
-  at::Tensor x = embedding_.index_select(0, ids);               // [T, E]
-  const at::Tensor cos = cos_.narrow(0, pos0, T).unsqueeze(1);  // [T, 1, D]
-  const at::Tensor sin = sin_.narrow(0, pos0, T).unsqueeze(1);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  // A single token's embedding row is a view; a batch gathers rows.
+  at::Tensor x = T == 1 ? embedding_.narrow(0, tokens[0], 1)
+                        : embedding_.index_select(
+                              0, at::from_blob(const_cast<TokenId*>(tokens.data()), {T}, at::kInt)
+                                     .to(options().device(), at::kLong));  // [T, E]
+  const double eps = c.rms_norm_eps;
 
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
-    const at::Tensor h = rms_norm(x, b.attn_norm);
+    const at::Tensor h = rms_norm(x, b.attn_norm, eps);
     const at::Tensor qkv =
         b.bqkv.defined() ? at::addmm(b.bqkv, h, b.wqkv.t()) : at::mm(h, b.wqkv.t());
     // RoPE on q and k together: [T, H + Hkv, D].
-    const at::Tensor qk = qkv.narrow(1, 0, (H + Hkv) * D).view({T, H + Hkv, D});
-    const at::Tensor qk_rot = at::addcmul(qk * cos, at::roll(qk, D / 2, -1), sin);
+    const at::Tensor qk_rot =
+        apply_rope(qkv.narrow(1, 0, (H + Hkv) * D).view({T, H + Hkv, D}), rope_, pos0);
     const at::Tensor q = qk_rot.narrow(1, 0, H).transpose(0, 1);  // [H, T, D]
     const at::Tensor k = qk_rot.narrow(1, H, Hkv);                // [T, Hkv, D]
     const at::Tensor v = qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({T, Hkv, D});
     cache.write(l, k, v);
-    const AttentionOutput att =
-        attention(q, cache.keys(l, tokens.size()), cache.values(l, tokens.size()), pos0, scale);
+    const AttentionOutput att = attention(q, cache.keys(l, tokens.size()),
+                                          cache.values(l, tokens.size()), pos0, /*scale=*/1.0);
     x = at::addmm(x, att.o.transpose(0, 1).reshape({T, H * D}), b.wo.t());
-    const at::Tensor gate_up = at::mm(rms_norm(x, b.ffn_norm), b.w_gate_up.t());  // [T, 2F]
+    const at::Tensor gate_up = at::mm(rms_norm(x, b.ffn_norm, eps), b.w_gate_up.t());  // [T, 2F]
     const auto F = gate_up.size(1) / 2;
     const at::Tensor act = at::silu(gate_up.narrow(1, 0, F)).mul_(gate_up.narrow(1, F, F));
     x = at::addmm(x, act, b.w_down.t());
   }
   cache.commit(tokens.size());
   if (!all_logits) x = x.narrow(0, T - 1, 1);
-  return at::mm(rms_norm(x, output_norm_), output_.t());
+  return at::mm(rms_norm(x, output_norm_, c.rms_norm_eps), output_.t());
 }
 
 }  // namespace mnemo::model

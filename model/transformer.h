@@ -13,6 +13,7 @@
 #include "model/checkpoint.h"
 #include "model/kv_cache.h"
 #include "model/model_config.h"
+#include "model/rope.h"
 #include "model/token.h"
 
 namespace mnemo::model {
@@ -45,18 +46,13 @@ class Transformer {
   };
 
   Transformer() = default;
-  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
-  void build_rope_tables();
 
   ModelConfig config_;
   at::Tensor embedding_;    // [V, E]
   at::Tensor output_norm_;  // [E]
   at::Tensor output_;       // [V, E]
   std::vector<Block> blocks_;
-  // RoPE in Hugging Face's half-split layout: x·cos + rotate(x)·sin, with the sign of
-  // rotate_half folded into sin_: [n_ctx, D] each.
-  at::Tensor cos_;
-  at::Tensor sin_;
+  RopeTables rope_;
 };
 
 }  // namespace mnemo::model

@@ -52,5 +52,22 @@ TEST(Attention, MergingSourcesEqualsAttendingOverAllKeys) {
   EXPECT_TRUE(at::allclose(merged.lse, whole.lse, 1e-5, 1e-5));
 }
 
+TEST(Attention, FusedCpuLoopMatchesTheBatchedMatmulsOnEveryLayout) {
+  at::manual_seed(3);
+  const at::Tensor q = at::randn({4, 3, 16});
+  // Keys as the KV cache holds them (positions adjacent) and as plain rows.
+  const at::Tensor k_transposed = at::randn({2, 16, 20}).transpose(1, 2);
+  const at::Tensor k_rows = at::randn({2, 20, 16});
+  const at::Tensor v = at::randn({2, 20, 16});
+  for (const at::Tensor& k : {k_transposed, k_rows}) {
+    for (std::int64_t offset : {-1, 0, 10, 17}) {
+      const AttentionOutput fused = attention(q, k, v, offset, 0.3);
+      const AttentionOutput ref = attention_reference(q, k, v, offset, 0.3);
+      EXPECT_TRUE(at::allclose(fused.o, ref.o, 1e-5, 1e-5)) << "offset " << offset;
+      EXPECT_TRUE(at::allclose(fused.lse, ref.lse, 1e-5, 1e-5)) << "offset " << offset;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mnemo::model
