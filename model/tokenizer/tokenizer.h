@@ -1,7 +1,9 @@
 // Byte-level BPE tokenizer (GPT-2 family: GPT-2, Llama 3, Qwen2, StarCoder, DeepSeek-Coder,
 // SmolLM), loaded from GGUF metadata (tokenizer.ggml.*) or a Hugging Face tokenizer.json.
 // Encoding matches llama.cpp's llama_tokenize and HF tokenizers; decode() returns the exact
-// bytes, so encode/decode round-trips any byte string, invalid UTF-8 included.
+// bytes, so encode/decode round-trips any byte string the vocabulary can represent, invalid
+// UTF-8 included (a few vocabularies lack some bytes that never occur in UTF-8: see
+// bpe_tokenizer.h).
 // Immutable after loading; safe to use from several threads.
 #pragma once
 
