@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "server/generate_command.h"
 #include "server/serve.h"
 #include "server/version.h"
 
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
                    "for protocol tests: make every completion take this long")
       ->group("");  // hidden from --help
 
+  mnemo::server::GenerateOptions generate;
+  auto* generate_cmd = mnemo::server::add_generate_command(app, generate);
+
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -81,5 +85,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve_cmd) return mnemo::server::serve(serve);
+  if (*generate_cmd) return mnemo::server::run_generate(generate);
   return 2;
 }
