@@ -14,7 +14,12 @@
 namespace mnemo::model {
 
 struct ModelError {
+  enum class Kind {
+    kFailed,     ///< bad input, a broken checkpoint, a failed forward pass
+    kCancelled,  ///< the caller's CancelCheck stopped the work
+  };
   std::string message;
+  Kind kind = Kind::kFailed;
 };
 
 /// Polled between decoding steps; true stops the work with a "cancelled" error.

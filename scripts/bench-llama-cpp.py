@@ -13,8 +13,8 @@ is reported too); the KV cache is cleared before every run. llama.cpp's own time
 loop, so the Python overhead is visible. With 2 threads on 2 cores the numbers are very
 sensitive to other load (loadavg_1min_before is recorded): run it on an idle machine.
 
-    scripts/make-bench-venv.sh            # once: /work/venv-ref with pinned llama-cpp-python + gguf
-    /work/venv-ref/bin/python scripts/bench-llama-cpp.py model1.gguf [model2.gguf ...] > bench.json
+    scripts/make-bench-venv.sh            # once: ~/.cache/mnemo/bench-venv with pinned llama-cpp-python + gguf
+    ~/.cache/mnemo/bench-venv/bin/python scripts/bench-llama-cpp.py model1.gguf [model2.gguf ...] > bench.json
 
 Output (stdout): {"llama_cpp_python", "llama_cpp_commit", "n_threads", ..., "results": [
   {"model", "n_params", "prefill_tokens_per_s", "decode_tokens_per_s", "decode_ms_per_token", ...}]}

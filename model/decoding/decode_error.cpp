@@ -6,12 +6,12 @@
 namespace mnemo::model {
 
 ModelError cancelled_error(std::size_t step) {
-  return ModelError{std::string(kCancelledPrefix) + "decoding was cancelled before forward pass " +
-                    std::to_string(step)};
+  return ModelError{"cancelled: decoding was cancelled before forward pass " + std::to_string(step),
+                    ModelError::Kind::kCancelled};
 }
 
 bool is_cancelled(const ModelError& error) {
-  return std::string_view(error.message).substr(0, kCancelledPrefix.size()) == kCancelledPrefix;
+  return error.kind == ModelError::Kind::kCancelled;
 }
 
 }  // namespace mnemo::model

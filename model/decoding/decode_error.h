@@ -1,7 +1,5 @@
-// How decoding tells a cancelled request apart from a failed one. ModelError (in
-// language_model.h) carries only a message, so cancellation is a message with a fixed
-// prefix that is_cancelled() recognizes; callers use these two functions and never parse
-// the message themselves.
+// The error decoding returns when it is cancelled (ModelError::Kind::kCancelled, with a
+// message saying where it stopped).
 #pragma once
 
 #include <cstddef>
@@ -10,9 +8,6 @@
 #include "model/language_model.h"
 
 namespace mnemo::model {
-
-/// The prefix of every cancellation message ("cancelled: ...").
-inline constexpr std::string_view kCancelledPrefix = "cancelled: ";
 
 /// The error generate() and beam_search() return when their CancelCheck fired before
 /// forward pass number `step` (0 is the prompt).

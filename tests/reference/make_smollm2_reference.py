@@ -10,13 +10,13 @@ can tell a near-tie from a real disagreement.
 Run with the venv made by scripts/make-bench-venv.sh (it pins llama-cpp-python and gguf):
 
     GGUF=$(scripts/fetch-smollm2.sh)
-    /work/venv-ref/bin/python tests/reference/make_smollm2_reference.py --model "$GGUF"
+    ~/.cache/mnemo/bench-venv/bin/python tests/reference/make_smollm2_reference.py --model "$GGUF"
 
 Harness check against the tiny-model fixtures (made with llama.cpp's C API at another
 commit): recomputes every prompt of the given *.ref.json files and compares token ids,
 argmax, greedy_16 and the last logits:
 
-    /work/venv-ref/bin/python tests/reference/make_smollm2_reference.py \
+    ~/.cache/mnemo/bench-venv/bin/python tests/reference/make_smollm2_reference.py \
         --check-tiny /work/shared/fixtures/tiny-models/tiny-llama.F32.ref.json
 
 This is test tooling only: mnemo never runs it and never depends on llama.cpp.
