@@ -49,6 +49,8 @@ std::string gguf_name(const std::string& hf) {
 /// interleaved (pairs for llama.cpp's adjacent-pair RoPE); restore HF's half-split order.
 at::Tensor unpermute_rows(const at::Tensor& w, std::int64_t n_head) {
   const std::int64_t rows = w.size(0);
+  TORCH_CHECK(rows % (2 * n_head) == 0, "rows (", rows, ") are not a multiple of 2 x heads (",
+              n_head, ")");
   const std::int64_t cols = w.numel() / rows;
   return w.reshape({n_head, rows / n_head / 2, 2, cols})
       .transpose(1, 2)
@@ -71,6 +73,15 @@ class GgufCheckpoint final : public Checkpoint {
   }
 
   Result<at::Tensor, ModelError> weight(const std::string& hf_name) const override {
+    try {
+      return read(hf_name);
+    } catch (const c10::Error& e) {
+      return ModelError{path() + ": tensor for '" + hf_name + "': " + e.what_without_backtrace()};
+    }
+  }
+
+ private:
+  Result<at::Tensor, ModelError> read(const std::string& hf_name) const {
     const std::string name = gguf_name(hf_name);
     const GgufTensor* t = name.empty() ? nullptr : gguf_->tensor(name);
     if (t == nullptr) {
@@ -90,6 +101,10 @@ class GgufCheckpoint final : public Checkpoint {
   }
 
   Result<at::Tensor, ModelError> dequantized(const GgufTensor& t) const {
+    if (t.shape.empty() || t.shape.size() > 2) {
+      return ModelError{path() + ": tensor '" + t.name + "' has " + std::to_string(t.shape.size()) +
+                        " dimensions; weights have 1 or 2"};
+    }
     // GGUF lists ne0 (the fastest, "in") first; PyTorch wants [out, in].
     std::vector<std::int64_t> shape(t.shape.rbegin(), t.shape.rend());
     at::Tensor out = at::empty(shape, at::kFloat);
@@ -98,7 +113,6 @@ class GgufCheckpoint final : public Checkpoint {
     return out;
   }
 
- private:
   std::shared_ptr<const GgufFile> gguf_;
   ModelConfig config_;
 };

@@ -83,6 +83,12 @@ Result<bool, ModelError> check(const std::string& file, const ModelConfig& c) {
                            std::to_string(c.n_head_kv));
   }
   if (c.head_dim % 2 != 0) return error(file, "odd head dimension");
+  // Far beyond any real model; a corrupted file must not make us allocate terabytes.
+  constexpr std::size_t kLimit = std::size_t{1} << 24;
+  for (std::size_t dim :
+       {c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.head_dim, c.n_ff}) {
+    if (dim > kLimit) return error(file, "implausible model dimension " + std::to_string(dim));
+  }
   if (!(c.rms_norm_eps > 0) || !(c.rope_theta > 0)) {
     return error(file, "rms_norm_eps and rope_theta must be positive");
   }

@@ -20,6 +20,15 @@ std::string layer_name(std::size_t i, const char* part) {
 
 Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load(
     const Checkpoint& checkpoint, const at::Device& device) {
+  try {
+    return load_weights(checkpoint, device);
+  } catch (const c10::Error& e) {
+    return ModelError{checkpoint.path() + ": " + e.what_without_backtrace()};
+  }
+}
+
+Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load_weights(
+    const Checkpoint& checkpoint, const at::Device& device) {
   std::shared_ptr<Transformer> t(new Transformer());
   t->config_ = checkpoint.config();
   const ModelConfig& c = t->config_;
@@ -50,30 +59,37 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load(
   t->embedding_ = get("model.embed_tokens.weight", {V, E});
   t->output_norm_ = get("model.norm.weight", {E});
   t->output_ = checkpoint.has("lm_head.weight") ? get("lm_head.weight", {V, E}) : t->embedding_;
+  // After a failure, get() returns undefined tensors; these pass them through.
+  const auto fuse = [](std::initializer_list<at::Tensor> parts) -> at::Tensor {
+    for (const auto& part : parts) {
+      if (!part.defined()) return {};
+    }
+    return at::cat(parts);
+  };
+  const auto scaled = [](const at::Tensor& w, double s) { return w.defined() ? w * s : w; };
   for (std::size_t i = 0; i < c.n_layer && !failed; ++i) {
     Block b;
     b.attn_norm = get(layer_name(i, "input_layernorm.weight"), {E});
     // Queries come out already scaled by 1/sqrt(D) (RoPE is linear, so the order is free).
     const double q_scale = 1.0 / std::sqrt(static_cast<double>(D));
-    b.wqkv = at::cat({get(layer_name(i, "self_attn.q_proj.weight"), {H * D, E}) * q_scale,
-                      get(layer_name(i, "self_attn.k_proj.weight"), {Hkv * D, E}),
-                      get(layer_name(i, "self_attn.v_proj.weight"), {Hkv * D, E})});
-    if (c.qkv_bias && !failed) {
-      b.bqkv = at::cat({get(layer_name(i, "self_attn.q_proj.bias"), {H * D}) * q_scale,
-                        get(layer_name(i, "self_attn.k_proj.bias"), {Hkv * D}),
-                        get(layer_name(i, "self_attn.v_proj.bias"), {Hkv * D})});
+    b.wqkv = fuse({scaled(get(layer_name(i, "self_attn.q_proj.weight"), {H * D, E}), q_scale),
+                   get(layer_name(i, "self_attn.k_proj.weight"), {Hkv * D, E}),
+                   get(layer_name(i, "self_attn.v_proj.weight"), {Hkv * D, E})});
+    if (c.qkv_bias) {
+      b.bqkv = fuse({scaled(get(layer_name(i, "self_attn.q_proj.bias"), {H * D}), q_scale),
+                     get(layer_name(i, "self_attn.k_proj.bias"), {Hkv * D}),
+                     get(layer_name(i, "self_attn.v_proj.bias"), {Hkv * D})});
     }
     b.wo = get(layer_name(i, "self_attn.o_proj.weight"), {E, H * D});
     b.ffn_norm = get(layer_name(i, "post_attention_layernorm.weight"), {E});
-    b.w_gate_up = at::cat({get(layer_name(i, "mlp.gate_proj.weight"), {F, E}),
-                           get(layer_name(i, "mlp.up_proj.weight"), {F, E})});
+    b.w_gate_up = fuse({get(layer_name(i, "mlp.gate_proj.weight"), {F, E}),
+                        get(layer_name(i, "mlp.up_proj.weight"), {F, E})});
     b.w_down = get(layer_name(i, "mlp.down_proj.weight"), {E, F});
     if (!failed && b.wqkv.size(0) != qkv_rows) failed = ModelError{"internal: fused qkv shape"};
     t->blocks_.push_back(std::move(b));
   }
   if (failed) return *failed;
-  t->rope_ = rope_tables(c, static_cast<std::int64_t>(std::max<std::size_t>(c.n_ctx_train, 1)),
-                         t->options());
+  t->rope_ = rope_tables(c, static_cast<std::int64_t>(t->max_positions()), t->options());
   return std::shared_ptr<const Transformer>(std::move(t));
 }
 

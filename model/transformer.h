@@ -4,6 +4,7 @@
 // Written once with ATen ops, so the same code runs on CPU and CUDA.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -27,6 +28,11 @@ class Transformer {
       const Checkpoint& checkpoint, const at::Device& device = at::kCPU);
 
   const ModelConfig& config() const { return config_; }
+  /// The most positions a sequence may reach: the training context, capped so that the
+  /// RoPE tables of a long-context model stay small (64k positions).
+  std::size_t max_positions() const {
+    return std::max<std::size_t>(1, std::min<std::size_t>(config_.n_ctx_train, 65536));
+  }
   at::TensorOptions options() const { return embedding_.options(); }
 
   /// Runs `tokens` at positions cache.size()... and appends their keys and values to
@@ -46,6 +52,8 @@ class Transformer {
   };
 
   Transformer() = default;
+  static Result<std::shared_ptr<const Transformer>, ModelError> load_weights(
+      const Checkpoint& checkpoint, const at::Device& device);
 
   ModelConfig config_;
   at::Tensor embedding_;    // [V, E]

@@ -17,7 +17,7 @@ TransformerSession::TransformerSession(std::shared_ptr<const Transformer> model,
                                        std::size_t capacity)
     : model_(std::move(model)), cache_([&] {
         c10::InferenceMode guard;
-        return KvCache(model_->config(), std::min(capacity, model_->config().n_ctx_train),
+        return KvCache(model_->config(), std::min(capacity, model_->max_positions()),
                        model_->options());
       }()) {}
 

@@ -10,13 +10,17 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "model/checkpoint.h"
+#include "model/safetensors_reader.h"
 #include "model/transformer.h"
 #include "model/transformer_session.h"
+#include "tests/support/temp_dir.h"
 
 namespace mnemo::model {
 namespace {
@@ -215,6 +219,130 @@ TEST_F(SessionTest, OverflowAndBadIdsAreErrorsNotCrashes) {
   EXPECT_FALSE(session.append({512}));
   EXPECT_TRUE(session.append(Tokens(16, 1)));
   EXPECT_FALSE(session.append({1}));
+}
+
+/// Writes `names` of `source` as one safetensors file at `path` (F32, the layout HF writes).
+void write_shard(const SafetensorsFile& source, const std::vector<std::string>& names,
+                 const fs::path& path) {
+  nlohmann::json header = nlohmann::json::object();
+  std::string data;
+  for (const auto& name : names) {
+    const SafetensorsTensor& t = source.tensors().at(name);
+    header[name] = {{"dtype", t.dtype},
+                    {"shape", t.shape},
+                    {"data_offsets", {data.size(), data.size() + t.n_bytes}}};
+    data.append(reinterpret_cast<const char*>(t.data), t.n_bytes);
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  const std::uint64_t n = text.size();
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out << text << data;
+}
+
+TEST(Checkpoint, ShardedSafetensorsGiveTheSameModel) {
+  const testing::TempDir dir;
+  const fs::path hf = kModels / "tiny-llama-hf";
+  fs::copy_file(hf / "config.json", dir.path() / "config.json");
+  auto source = SafetensorsFile::open((hf / "model.safetensors").string());
+  ASSERT_TRUE(source);
+  std::vector<std::string> first, second;
+  nlohmann::json index = {{"metadata", nlohmann::json::object()},
+                          {"weight_map", nlohmann::json::object()}};
+  for (const auto& [name, tensor] : source.value()->tensors()) {
+    const bool in_first = name.find("layers.1.") == std::string::npos && name != "lm_head.weight";
+    (in_first ? first : second).push_back(name);
+    index["weight_map"][name] =
+        in_first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  write_shard(*source.value(), first, dir.path() / "model-00001-of-00002.safetensors");
+  write_shard(*source.value(), second, dir.path() / "model-00002-of-00002.safetensors");
+  dir.write("model.safetensors.index.json", index.dump());
+
+  const auto sharded = load(dir.path());
+  const auto single = load(hf);
+  ASSERT_TRUE(sharded && single);
+  const Tokens ids = {116, 367, 466, 388, 410, 62, 10, 259};
+  TransformerSession a(sharded, 64), b(single, 64);
+  auto la = a.append_all_logits(ids);
+  auto lb = b.append_all_logits(ids);
+  ASSERT_TRUE(la && lb);
+  c10::InferenceMode guard;
+  EXPECT_TRUE(at::equal(la.value(), lb.value()));
+
+  // A shard cut short, and an index naming a shard that is not there: errors naming the file.
+  std::string bytes;
+  {
+    std::ifstream in(dir.path() / "model-00002-of-00002.safetensors", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  dir.write("model-00002-of-00002.safetensors", bytes.substr(0, bytes.size() / 2));
+  auto truncated = Checkpoint::open(dir.path().string());
+  ASSERT_FALSE(truncated);
+  EXPECT_NE(truncated.error().message.find("model-00002-of-00002.safetensors"), std::string::npos)
+      << truncated.error().message;
+  fs::remove(dir.path() / "model-00002-of-00002.safetensors");
+  auto missing = Checkpoint::open(dir.path().string());
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("model-00002-of-00002.safetensors"), std::string::npos)
+      << missing.error().message;
+}
+
+TEST(Checkpoint, ConfigErrorsNameTheFileAndTheProblem) {
+  const testing::TempDir dir;
+  fs::copy_file(kModels / "tiny-llama-hf/model.safetensors", dir.path() / "model.safetensors");
+  dir.write("config.json", "{ not json");
+  auto bad = Checkpoint::open(dir.path().string());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("config.json"), std::string::npos) << bad.error().message;
+  dir.write("config.json", R"({"model_type": "gpt_neox", "vocab_size": 512})");
+  auto unsupported = Checkpoint::open(dir.path().string());
+  ASSERT_FALSE(unsupported);
+  EXPECT_NE(unsupported.error().message.find("gpt_neox"), std::string::npos);
+  // Shapes that disagree with the config are caught when the weights are read.
+  std::ifstream in(kModels / "tiny-llama-hf/config.json");
+  auto config = nlohmann::json::parse(in);
+  config["intermediate_size"] = 128;
+  dir.write("config.json", config.dump());
+  auto checkpoint = Checkpoint::open(dir.path().string());
+  ASSERT_TRUE(checkpoint) << checkpoint.error().message;
+  auto model = Transformer::load(*checkpoint.value());
+  ASSERT_FALSE(model);
+  EXPECT_NE(model.error().message.find("mlp.gate_proj"), std::string::npos)
+      << model.error().message;
+}
+
+TEST(Checkpoint, CorruptedGgufHeadersNeverCrashTheLoader) {
+  std::string original;
+  {
+    std::ifstream in(kModels / "tiny-qwen2.Q8_0.gguf", std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const testing::TempDir dir;
+  std::mt19937 rng(42);
+  int opened = 0;
+  for (int i = 0; i < 150; ++i) {
+    std::string bytes = original;
+    // The metadata and tensor infos sit in the first few KiB; flip a few bytes there.
+    for (int k = 0; k < 4; ++k) {
+      bytes[rng() % 8192] = static_cast<char>(rng());
+    }
+    const fs::path path = dir.write("corrupt.gguf", bytes);
+    auto checkpoint = Checkpoint::open(path.string());
+    if (!checkpoint) {
+      EXPECT_NE(checkpoint.error().message.find(path.string()), std::string::npos)
+          << checkpoint.error().message;
+      continue;
+    }
+    ++opened;
+    auto model = Transformer::load(*checkpoint.value());
+    if (model) {
+      TransformerSession session(model.value(), 8);
+      (void)session.append({1, 2, 3});  // may fail cleanly (e.g. a corrupted vocabulary size)
+    }
+  }
+  std::cout << opened << " of 150 corrupted copies still opened\n";
 }
 
 TEST(Checkpoint, MissingAndBrokenPathsAreCleanErrors) {
