@@ -6,12 +6,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
 
 #include "model/language_model.h"  // ModelError
 #include "model/model_config.h"
+#include "model/quantized_matrix.h"
 #include "model/result.h"
 
 namespace mnemo::model {
@@ -42,6 +44,15 @@ class Checkpoint {
   virtual bool has(const std::string& hf_name) const = 0;
   /// The weight called `hf_name` in Hugging Face checkpoints, shape [out, in] or [n].
   virtual Result<at::Tensor, ModelError> weight(const std::string& hf_name) const = 0;
+
+  /// The same 2-D weight still in its file's block format, when the file stores it in one
+  /// (any GGUF type but F32), with HF row order; nullopt for float checkpoints. Computing
+  /// with it reproduces llama.cpp's arithmetic and keeps the file's size in memory.
+  virtual Result<std::optional<QuantizedMatrix>, ModelError> quantized_weight(
+      const std::string& hf_name) const {
+    (void)hf_name;
+    return std::optional<QuantizedMatrix>();
+  }
 };
 
 }  // namespace mnemo::model

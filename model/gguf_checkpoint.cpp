@@ -45,6 +45,18 @@ std::string gguf_name(const std::string& hf) {
   return {};
 }
 
+/// Row r of the HF layout is row unpermuted_order(...)[r] of GGUF's: the row-index form of
+/// unpermute_rows below, for matrices kept quantized.
+std::vector<std::int64_t> unpermuted_order(std::int64_t rows, std::int64_t n_head) {
+  const std::int64_t per_head = rows / n_head, half = per_head / 2;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t h = r / per_head, j = (r % per_head) / half, i = r % half;
+    order[static_cast<std::size_t>(r)] = h * per_head + i * 2 + j;
+  }
+  return order;
+}
+
 /// The inverse of convert_hf_to_gguf.py's LlamaModel.permute: rows of each head were
 /// interleaved (pairs for llama.cpp's adjacent-pair RoPE); restore HF's half-split order.
 at::Tensor unpermute_rows(const at::Tensor& w, std::int64_t n_head) {
@@ -78,6 +90,33 @@ class GgufCheckpoint final : public Checkpoint {
     } catch (const c10::Error& e) {
       return ModelError{path() + ": tensor for '" + hf_name + "': " + e.what_without_backtrace()};
     }
+  }
+
+  Result<std::optional<QuantizedMatrix>, ModelError> quantized_weight(
+      const std::string& hf_name) const override {
+    const std::string name = gguf_name(hf_name);
+    const GgufTensor* t = name.empty() ? nullptr : gguf_->tensor(name);
+    if (t == nullptr) return ModelError{path() + ": no tensor for '" + hf_name + "'"};
+    if (t->shape.size() != 2 || t->type == static_cast<std::uint32_t>(GgufType::kF32)) {
+      return std::optional<QuantizedMatrix>();
+    }
+    auto matrix =
+        QuantizedMatrix::create(t->type, static_cast<std::int64_t>(t->shape[1]),
+                                static_cast<std::int64_t>(t->shape[0]), t->data, t->n_bytes);
+    if (!matrix) return ModelError{path() + ": tensor '" + name + "': " + matrix.error().message};
+    const std::size_t heads = hf_name.find("self_attn.q_proj") != std::string::npos ? config_.n_head
+                              : hf_name.find("self_attn.k_proj") != std::string::npos
+                                  ? config_.n_head_kv
+                                  : 0;
+    if (config_.architecture != Architecture::kLlama || heads == 0) {
+      return std::optional<QuantizedMatrix>(std::move(matrix).value());
+    }
+    const auto rows = matrix.value().rows();
+    if (rows % static_cast<std::int64_t>(2 * heads) != 0) {
+      return ModelError{path() + ": tensor '" + name + "' rows are not a multiple of 2 x heads"};
+    }
+    return std::optional<QuantizedMatrix>(
+        matrix.value().gather_rows(unpermuted_order(rows, static_cast<std::int64_t>(heads))));
   }
 
  private:

@@ -33,7 +33,6 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load_weights
   t->config_ = checkpoint.config();
   const ModelConfig& c = t->config_;
   const auto E = static_cast<std::int64_t>(c.n_embd);
-  const auto qkv_rows = static_cast<std::int64_t>((c.n_head + 2 * c.n_head_kv) * c.head_dim);
 
   std::optional<ModelError> failed;
   // Reads one weight and checks its shape; on error remembers the first failure.
@@ -56,36 +55,67 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load_weights
   const auto V = static_cast<std::int64_t>(c.n_vocab);
   const auto H = static_cast<std::int64_t>(c.n_head), Hkv = static_cast<std::int64_t>(c.n_head_kv);
   const auto D = static_cast<std::int64_t>(c.head_dim), F = static_cast<std::int64_t>(c.n_ff);
+  const bool keep_quantized = device.is_cpu();
+  // Row blocks of one linear layer, each kept in the file's format where it can be.
+  const auto linear = [&](const std::vector<std::pair<std::string, std::int64_t>>& parts,
+                          std::int64_t cols, const std::vector<std::string>& biases) -> Linear {
+    std::vector<LinearPart> out;
+    for (const auto& [name, rows] : parts) {
+      if (failed) return {};
+      if (keep_quantized) {
+        auto q = checkpoint.quantized_weight(name);
+        if (!q) {
+          failed = q.error();
+          return {};
+        }
+        if (q.value()) {
+          if (q.value()->rows() != rows || q.value()->cols() != cols) {
+            failed = ModelError{checkpoint.path() + ": tensor '" + name + "' has shape [" +
+                                std::to_string(q.value()->rows()) + ", " +
+                                std::to_string(q.value()->cols()) + "], expected [" +
+                                std::to_string(rows) + ", " + std::to_string(cols) + "]"};
+            return {};
+          }
+          out.push_back({at::Tensor(), std::move(*q.value())});
+          continue;
+        }
+      }
+      out.push_back({get(name, {rows, cols}), {}});
+    }
+    std::vector<at::Tensor> bias_parts;
+    for (std::size_t k = 0; k < biases.size(); ++k) {
+      bias_parts.push_back(get(biases[k], {parts[k].second}));
+    }
+    if (failed) return {};
+    return Linear(std::move(out), bias_parts.empty() ? at::Tensor() : at::cat(bias_parts));
+  };
+
   t->embedding_ = get("model.embed_tokens.weight", {V, E});
   t->output_norm_ = get("model.norm.weight", {E});
-  t->output_ = checkpoint.has("lm_head.weight") ? get("lm_head.weight", {V, E}) : t->embedding_;
-  // After a failure, get() returns undefined tensors; these pass them through.
-  const auto fuse = [](std::initializer_list<at::Tensor> parts) -> at::Tensor {
-    for (const auto& part : parts) {
-      if (!part.defined()) return {};
-    }
-    return at::cat(parts);
-  };
-  const auto scaled = [](const at::Tensor& w, double s) { return w.defined() ? w * s : w; };
+  if (checkpoint.has("lm_head.weight")) {
+    t->output_ = linear({{"lm_head.weight", V}}, E, {});
+  } else if (keep_quantized) {  // tied: the embedding matrix, in its file format
+    t->output_ = linear({{"model.embed_tokens.weight", V}}, E, {});
+  } else {
+    t->output_ = Linear({{t->embedding_, {}}}, at::Tensor());
+  }
   for (std::size_t i = 0; i < c.n_layer && !failed; ++i) {
+    const auto name = [&](const char* part) { return layer_name(i, part); };
     Block b;
-    b.attn_norm = get(layer_name(i, "input_layernorm.weight"), {E});
-    // Queries come out already scaled by 1/sqrt(D) (RoPE is linear, so the order is free).
-    const double q_scale = 1.0 / std::sqrt(static_cast<double>(D));
-    b.wqkv = fuse({scaled(get(layer_name(i, "self_attn.q_proj.weight"), {H * D, E}), q_scale),
-                   get(layer_name(i, "self_attn.k_proj.weight"), {Hkv * D, E}),
-                   get(layer_name(i, "self_attn.v_proj.weight"), {Hkv * D, E})});
+    b.attn_norm = get(name("input_layernorm.weight"), {E});
+    std::vector<std::string> qkv_biases;
     if (c.qkv_bias) {
-      b.bqkv = fuse({scaled(get(layer_name(i, "self_attn.q_proj.bias"), {H * D}), q_scale),
-                     get(layer_name(i, "self_attn.k_proj.bias"), {Hkv * D}),
-                     get(layer_name(i, "self_attn.v_proj.bias"), {Hkv * D})});
+      qkv_biases = {name("self_attn.q_proj.bias"), name("self_attn.k_proj.bias"),
+                    name("self_attn.v_proj.bias")};
     }
-    b.wo = get(layer_name(i, "self_attn.o_proj.weight"), {E, H * D});
-    b.ffn_norm = get(layer_name(i, "post_attention_layernorm.weight"), {E});
-    b.w_gate_up = fuse({get(layer_name(i, "mlp.gate_proj.weight"), {F, E}),
-                        get(layer_name(i, "mlp.up_proj.weight"), {F, E})});
-    b.w_down = get(layer_name(i, "mlp.down_proj.weight"), {E, F});
-    if (!failed && b.wqkv.size(0) != qkv_rows) failed = ModelError{"internal: fused qkv shape"};
+    b.qkv = linear({{name("self_attn.q_proj.weight"), H * D},
+                    {name("self_attn.k_proj.weight"), Hkv * D},
+                    {name("self_attn.v_proj.weight"), Hkv * D}},
+                   E, qkv_biases);
+    b.o = linear({{name("self_attn.o_proj.weight"), E}}, H * D, {});
+    b.ffn_norm = get(name("post_attention_layernorm.weight"), {E});
+    b.gate_up = linear({{name("mlp.gate_proj.weight"), F}, {name("mlp.up_proj.weight"), F}}, E, {});
+    b.down = linear({{name("mlp.down_proj.weight"), E}}, F, {});
     t->blocks_.push_back(std::move(b));
   }
   if (failed) return *failed;
@@ -108,12 +138,12 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
                               0, at::from_blob(const_cast<TokenId*>(tokens.data()), {T}, at::kInt)
                                      .to(options().device(), at::kLong));  // [T, E]
   const double eps = c.rms_norm_eps;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
 
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     const at::Tensor h = rms_norm(x, b.attn_norm, eps);
-    const at::Tensor qkv =
-        b.bqkv.defined() ? at::addmm(b.bqkv, h, b.wqkv.t()) : at::mm(h, b.wqkv.t());
+    const at::Tensor qkv = b.qkv.forward(h);
     // RoPE on q and k together: [T, H + Hkv, D].
     const at::Tensor qk_rot =
         apply_rope(qkv.narrow(1, 0, (H + Hkv) * D).view({T, H + Hkv, D}), rope_, pos0);
@@ -121,17 +151,17 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
     const at::Tensor k = qk_rot.narrow(1, H, Hkv);                // [T, Hkv, D]
     const at::Tensor v = qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({T, Hkv, D});
     cache.write(l, k, v);
-    const AttentionOutput att = attention(q, cache.keys(l, tokens.size()),
-                                          cache.values(l, tokens.size()), pos0, /*scale=*/1.0);
-    x = at::addmm(x, att.o.transpose(0, 1).reshape({T, H * D}), b.wo.t());
-    const at::Tensor gate_up = at::mm(rms_norm(x, b.ffn_norm, eps), b.w_gate_up.t());  // [T, 2F]
+    const AttentionOutput att =
+        attention(q, cache.keys(l, tokens.size()), cache.values(l, tokens.size()), pos0, scale);
+    x = b.o.forward_add(att.o.transpose(0, 1).reshape({T, H * D}), x);
+    const at::Tensor gate_up = b.gate_up.forward(rms_norm(x, b.ffn_norm, eps));  // [T, 2F]
     const auto F = gate_up.size(1) / 2;
     const at::Tensor act = at::silu(gate_up.narrow(1, 0, F)).mul_(gate_up.narrow(1, F, F));
-    x = at::addmm(x, act, b.w_down.t());
+    x = b.down.forward_add(act, x);
   }
   cache.commit(tokens.size());
   if (!all_logits) x = x.narrow(0, T - 1, 1);
-  return at::mm(rms_norm(x, output_norm_, c.rms_norm_eps), output_.t());
+  return output_.forward(rms_norm(x, output_norm_, c.rms_norm_eps));
 }
 
 }  // namespace mnemo::model

@@ -13,6 +13,7 @@
 
 #include "model/checkpoint.h"
 #include "model/kv_cache.h"
+#include "model/linear.h"
 #include "model/model_config.h"
 #include "model/rope.h"
 #include "model/token.h"
@@ -22,8 +23,10 @@ namespace mnemo::model {
 /// Immutable after load(); forward() may run concurrently on different caches.
 class Transformer {
  public:
-  /// Reads every weight of `checkpoint` (float32) and moves it to `device`. Q, K and V are
-  /// fused into one matrix, and gate and up into another, so a block is four matmuls.
+  /// Reads every weight of `checkpoint` and moves it to `device`. On the CPU, matrices a
+  /// GGUF file stores quantized (or F16) stay so and are multiplied as llama.cpp does
+  /// (QuantizedMatrix); everything else is float32. Q, K and V are fused into one matrix,
+  /// and gate and up into another, so a block is four matmuls.
   static Result<std::shared_ptr<const Transformer>, ModelError> load(
       const Checkpoint& checkpoint, const at::Device& device = at::kCPU);
 
@@ -43,12 +46,11 @@ class Transformer {
  private:
   struct Block {
     at::Tensor attn_norm;  // [E]
-    at::Tensor wqkv;       // [(H + 2 Hkv) D, E]
-    at::Tensor bqkv;       // [(H + 2 Hkv) D] or undefined
-    at::Tensor wo;         // [E, H D]
+    Linear qkv;            // E → (H + 2 Hkv) D, with Qwen2's biases
+    Linear o;              // H D → E
     at::Tensor ffn_norm;   // [E]
-    at::Tensor w_gate_up;  // [2 F, E]
-    at::Tensor w_down;     // [E, F]
+    Linear gate_up;        // E → 2 F
+    Linear down;           // F → E
   };
 
   Transformer() = default;
@@ -58,7 +60,7 @@ class Transformer {
   ModelConfig config_;
   at::Tensor embedding_;    // [V, E]
   at::Tensor output_norm_;  // [E]
-  at::Tensor output_;       // [V, E]
+  Linear output_;           // E → V
   std::vector<Block> blocks_;
   RopeTables rope_;
 };

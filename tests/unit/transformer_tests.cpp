@@ -41,7 +41,10 @@ Tokens ids_of(const nlohmann::json& array) {
   return array.get<Tokens>();
 }
 
-/// How close a file's logits must be to llama.cpp's (tiny-models/README.md).
+/// How close a file's logits must be to llama.cpp's. Quantized and F16 matrices are
+/// multiplied as ggml does (QuantizedMatrix), so these are far tighter than the README's
+/// bounds for dequantize-then-float (max 0.3, rel L2 5e-2): measured worst 0.038 and 6e-3,
+/// several files within 5e-7.
 struct Tolerance {
   double max_abs;
   double rel_l2;
@@ -51,8 +54,8 @@ struct Tolerance {
 
 Tolerance tolerance_for(const std::string& stem) {
   if (stem.find(".F32") != std::string::npos) return {1e-4, 1e-5, 1.0, true};
-  if (stem.find(".F16") != std::string::npos) return {2e-2, 5e-3, 1.0, true};
-  return {0.3, 5e-2, 0.85, false};
+  if (stem.find(".F16") != std::string::npos) return {1e-2, 2e-3, 1.0, true};
+  return {0.1, 1.5e-2, 0.95, false};
 }
 
 class LlamaCppParity : public ::testing::TestWithParam<std::string> {};
