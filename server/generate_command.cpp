@@ -7,9 +7,9 @@
 #include <iostream>
 #include <iterator>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "model/decoding/beam_search.h"
 #include "model/decoding/fim_prompt.h"
@@ -46,17 +46,22 @@ nlohmann::json generation_json(const model::Generation& g) {
 }  // namespace
 
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
-  auto* cmd = app.add_subcommand("generate", "Continue a prompt with a model (GGUF file or HF folder)");
+  auto* cmd =
+      app.add_subcommand("generate", "Continue a prompt with a model (GGUF file or HF folder)");
   cmd->add_option("--model", o.model, "a .gguf file or a Hugging Face folder")->required();
   auto* prompt = cmd->add_option("--prompt", o.prompt,
                                  "the prompt; special-token names in it (e.g. <|fim_prefix|>) "
                                  "become those tokens");
-  auto* prompt_file = cmd->add_option("--prompt-file", o.prompt_file, "read the prompt from a file");
-  auto* prefix = cmd->add_option("--fim-prefix", o.fim_prefix, "fill in the middle: code before the cursor");
-  auto* suffix = cmd->add_option("--fim-suffix", o.fim_suffix, "fill in the middle: code after the cursor");
+  auto* prompt_file =
+      cmd->add_option("--prompt-file", o.prompt_file, "read the prompt from a file");
+  auto* prefix =
+      cmd->add_option("--fim-prefix", o.fim_prefix, "fill in the middle: code before the cursor");
+  auto* suffix =
+      cmd->add_option("--fim-suffix", o.fim_suffix, "fill in the middle: code after the cursor");
   prompt->excludes(prompt_file)->excludes(prefix)->excludes(suffix);
   prompt_file->excludes(prefix)->excludes(suffix);
-  cmd->add_option("--max-tokens,-n", o.max_tokens, "the most tokens to generate")->capture_default_str();
+  cmd->add_option("--max-tokens,-n", o.max_tokens, "the most tokens to generate")
+      ->capture_default_str();
   cmd->add_option("--temperature", o.temperature, "0 decodes greedily")
       ->check(CLI::Range(0.0f, 100.0f))
       ->capture_default_str();
@@ -69,7 +74,8 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   cmd->add_flag("--stop-at-eos", o.stop_at_eos, "stop at the model's end-of-generation token");
   cmd->add_option("--stop", o.stop_strings, "stop before this text (repeatable)");
   cmd->add_option("--beam", o.beam_width, "beam search with this many beams (0: off)");
-  cmd->add_option("--n-best", o.n_best, "with --beam: how many results to print")->capture_default_str();
+  cmd->add_option("--n-best", o.n_best, "with --beam: how many results to print")
+      ->capture_default_str();
   cmd->add_option("--context", o.context, "KV cache size in tokens")->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads (0: LibTorch's default)");
   cmd->add_flag("--json", o.json, "print one JSON object with the text, token ids and timings");
@@ -138,7 +144,9 @@ int run_generate(const GenerateOptions& o) {
     request.sampling = {o.temperature, o.top_k, o.top_p, o.seed};
     request.stop = stop;
     if (!o.json) {
-      request.on_text = [](std::string_view piece) { std::cout.write(piece.data(), piece.size()).flush(); };
+      request.on_text = [](std::string_view piece) {
+        std::cout.write(piece.data(), piece.size()).flush();
+      };
     }
     auto generation = model::generate(session, tokenizer, prompt, request);
     if (!generation) {

@@ -48,16 +48,23 @@ class RandomCheckpoint final : public Checkpoint {
     const auto kvd = static_cast<std::int64_t>(c.n_head_kv * c.head_dim);
     const auto F = static_cast<std::int64_t>(c.n_ff);
     std::vector<std::int64_t> shape;
-    if (name == "model.embed_tokens.weight") shape = {V, E};
-    else if (name.find("norm") != std::string::npos) return at::ones({E});
-    else if (name.find("q_proj") != std::string::npos) shape = {qd, E};
+    if (name == "model.embed_tokens.weight")
+      shape = {V, E};
+    else if (name.find("norm") != std::string::npos)
+      return at::ones({E});
+    else if (name.find("q_proj") != std::string::npos)
+      shape = {qd, E};
     else if (name.find("k_proj") != std::string::npos || name.find("v_proj") != std::string::npos)
       shape = {kvd, E};
-    else if (name.find("o_proj") != std::string::npos) shape = {E, qd};
-    else if (name.find("gate_proj") != std::string::npos || name.find("up_proj") != std::string::npos)
+    else if (name.find("o_proj") != std::string::npos)
+      shape = {E, qd};
+    else if (name.find("gate_proj") != std::string::npos ||
+             name.find("up_proj") != std::string::npos)
       shape = {F, E};
-    else if (name.find("down_proj") != std::string::npos) shape = {E, F};
-    else return ModelError{"random checkpoint has no '" + name + "'"};
+    else if (name.find("down_proj") != std::string::npos)
+      shape = {E, F};
+    else
+      return ModelError{"random checkpoint has no '" + name + "'"};
     return at::randn(shape) / std::sqrt(static_cast<double>(shape.back()));
   }
 
@@ -91,8 +98,8 @@ ModelConfig skeleton_of(ModelConfig c) {
 }
 
 std::size_t n_params(const ModelConfig& c) {
-  const std::size_t attn = c.n_embd * (c.n_head + 2 * c.n_head_kv) * c.head_dim +
-                           c.n_head * c.head_dim * c.n_embd;
+  const std::size_t attn =
+      c.n_embd * (c.n_head + 2 * c.n_head_kv) * c.head_dim + c.n_head * c.head_dim * c.n_embd;
   return 2 * c.n_vocab * c.n_embd + c.n_layer * (attn + 3 * c.n_embd * c.n_ff + 2 * c.n_embd);
 }
 
@@ -107,7 +114,8 @@ Timing measure(const std::shared_ptr<const Transformer>& model, std::size_t n_pr
                std::size_t n_decode, int runs) {
   const auto n_vocab = static_cast<TokenId>(model->config().n_vocab);
   Tokens stream(n_prompt + n_decode);
-  for (std::size_t i = 0; i < stream.size(); ++i) stream[i] = static_cast<TokenId>((i * 7919 + 13) % n_vocab);
+  for (std::size_t i = 0; i < stream.size(); ++i)
+    stream[i] = static_cast<TokenId>((i * 7919 + 13) % n_vocab);
   const Tokens prompt(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(n_prompt));
   TransformerSession session(model, n_prompt + n_decode);
   Timing best;
@@ -148,11 +156,16 @@ int run(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (arg == "--prompt") n_prompt = std::stoul(next());
-    else if (arg == "--decode") n_decode = std::stoul(next());
-    else if (arg == "--runs") runs = std::stoi(next());
-    else if (arg == "--llama-cpp") llama_cpp_file = next();
-    else models.push_back(arg);
+    if (arg == "--prompt")
+      n_prompt = std::stoul(next());
+    else if (arg == "--decode")
+      n_decode = std::stoul(next());
+    else if (arg == "--runs")
+      runs = std::stoi(next());
+    else if (arg == "--llama-cpp")
+      llama_cpp_file = next();
+    else
+      models.push_back(arg);
   }
   if (models.empty()) models = {"random-30m"};
   nlohmann::json llama_cpp;
@@ -196,15 +209,19 @@ int run(int argc, char** argv) {
         {"decode_overhead_ms_per_token", overhead_ms},
         {"decode_compute_ms_per_token", std::max(0.0, decode_ms - overhead_ms)},
     };
-    const nlohmann::json peers = llama_cpp.is_object() ? llama_cpp.value("results", nlohmann::json::array()) : nlohmann::json::array();
+    const nlohmann::json peers = llama_cpp.is_object()
+                                     ? llama_cpp.value("results", nlohmann::json::array())
+                                     : nlohmann::json::array();
     for (const auto& peer : peers) {
       if (peer.value("model", "") != r["model"]) continue;
       const double peer_decode = peer.value("decode_tokens_per_s", 0.0);
       const double peer_prefill = peer.value("prefill_tokens_per_s", 0.0);
       r["llama_cpp_decode_tokens_per_s"] = peer_decode;
       r["llama_cpp_prefill_tokens_per_s"] = peer_prefill;
-      if (peer_decode > 0) r["decode_ratio_to_llama_cpp"] = r["decode_tokens_per_s"].get<double>() / peer_decode;
-      if (peer_prefill > 0) r["prefill_ratio_to_llama_cpp"] = r["prefill_tokens_per_s"].get<double>() / peer_prefill;
+      if (peer_decode > 0)
+        r["decode_ratio_to_llama_cpp"] = r["decode_tokens_per_s"].get<double>() / peer_decode;
+      if (peer_prefill > 0)
+        r["prefill_ratio_to_llama_cpp"] = r["prefill_tokens_per_s"].get<double>() / peer_prefill;
     }
     results.push_back(r);
   }
@@ -226,4 +243,6 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace mnemo::model
 
-int main(int argc, char** argv) { return mnemo::model::run(argc, argv); }
+int main(int argc, char** argv) {
+  return mnemo::model::run(argc, argv);
+}
