@@ -21,9 +21,13 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* in = x.data_ptr<float>() + r * stride;
     float* o = out.data_ptr<float>() + r * n;
-    double sum = 0;  // llama.cpp also accumulates the squares in a wider type
-    for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i]) * in[i];
-    const auto scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
+    // ggml's order exactly (ops.cpp, rms_norm_f32): squares in float, summed in double,
+    // the mean and 1/sqrt in float. Quantized matmuls round their activations, so one ulp
+    // here can flip a rounding and move a logit of a 30-layer model by a tenth.
+    double sum = 0;
+    for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i] * in[i]);
+    const auto mean = static_cast<float>(sum / static_cast<double>(n));
+    const float scale = 1.0f / std::sqrt(mean + static_cast<float>(eps));
     for (std::int64_t i = 0; i < n; ++i) o[i] = in[i] * scale * w[i];
   }
   return out;

@@ -4,8 +4,10 @@
 // (tests/reference/make_smollm2_reference.py) and live in tests/data/.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -48,26 +50,66 @@ TEST_F(SmolLm2, TokenizesTheCodePromptsAsLlamaCpp) {
   }
 }
 
-TEST_F(SmolLm2, DISABLED_GreedyContinuationsEqualLlamaCpp) {
+/// How far our logits may be from llama.cpp's on this model. Every matmul is ggml's own
+/// integer arithmetic (QuantizedMatrix), but SmolLM2's residual stream reaches |x| ~ 22,500,
+/// so a one-ulp difference in a float op (softmax's exp, SiLU, the F32 attention sums, all
+/// approximated or ordered differently in ggml's AVX2 kernels) flips roundings of the Q8_1
+/// activations downstream; over 30 layers that moves logits of ~30 by up to ~0.6 (measured
+/// with a float64 re-implementation of ggml's kernels, tests/reference/README.md).
+constexpr float kLogitGap = 1.0f;
+
+TEST_F(SmolLm2, GreedyContinuationsEqualLlamaCppWhereItsMarginExceedsTheGap) {
   ASSERT_TRUE(model_);
   for (const auto& prompt : (*reference_)["prompts"]) {
     SCOPED_TRACE(prompt["name"].get<std::string>());
+    const Tokens expected = prompt["greedy"].get<Tokens>();
+    const auto margins = prompt["greedy_margin"].get<std::vector<float>>();
+    // Free-running greedy decoding must reproduce llama.cpp's tokens up to its first near-tie.
+    std::size_t decided = 0;
+    while (decided < expected.size() && margins[decided] >= kLogitGap) ++decided;
     TransformerSession session(model_->transformer, 512);
     auto logits = session.append(prompt["token_ids"].get<Tokens>());
     ASSERT_TRUE(logits) << logits.error().message;
-    const Tokens expected = prompt["greedy"].get<Tokens>();
     Tokens greedy;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
+    for (std::size_t i = 0; i < decided; ++i) {
       const LogitsView l = logits.value();
       greedy.push_back(static_cast<TokenId>(std::max_element(l.data, l.data + l.size) - l.data));
-      if (i + 1 < expected.size()) {
-        logits = session.append({greedy.back()});
-        ASSERT_TRUE(logits) << logits.error().message;
-      }
+      logits = session.append({greedy.back()});
+      ASSERT_TRUE(logits) << logits.error().message;
     }
-    EXPECT_EQ(greedy, expected);
-    EXPECT_EQ(model_->tokenizer->decode(greedy), prompt["greedy_text"].get<std::string>());
+    EXPECT_EQ(greedy,
+              Tokens(expected.begin(), expected.begin() + static_cast<std::ptrdiff_t>(decided)));
   }
+}
+
+TEST_F(SmolLm2, EveryLlamaCppGreedyTokenIsOursOrWithinTheGapOfOurs) {
+  ASSERT_TRUE(model_);
+  std::size_t steps = 0, same_argmax = 0;
+  for (const auto& prompt : (*reference_)["prompts"]) {
+    SCOPED_TRACE(prompt["name"].get<std::string>());
+    const Tokens expected = prompt["greedy"].get<Tokens>();
+    const auto margins = prompt["greedy_margin"].get<std::vector<float>>();
+    // Teacher forcing: llama.cpp's tokens are fed back, so every step is compared.
+    TransformerSession session(model_->transformer, 512);
+    auto logits = session.append(prompt["token_ids"].get<Tokens>());
+    ASSERT_TRUE(logits) << logits.error().message;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const LogitsView l = logits.value();
+      const auto best = static_cast<TokenId>(std::max_element(l.data, l.data + l.size) - l.data);
+      ++steps;
+      same_argmax += best == expected[i];
+      if (margins[i] >= kLogitGap) {
+        EXPECT_EQ(best, expected[i]) << "step " << i << ", llama.cpp's margin " << margins[i];
+      } else {
+        EXPECT_GE(l[static_cast<std::size_t>(expected[i])],
+                  l[static_cast<std::size_t>(best)] - kLogitGap)
+            << "step " << i;
+      }
+      logits = session.append({expected[i]});
+      ASSERT_TRUE(logits) << logits.error().message;
+    }
+  }
+  std::cout << same_argmax << " of " << steps << " teacher-forced steps pick llama.cpp's token\n";
 }
 
 }  // namespace
