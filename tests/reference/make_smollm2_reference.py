@@ -56,6 +56,10 @@ SMOLLM2 = {
 GGML_TYPE_F32 = 0
 
 # Plain text, no special tokens. Each ends where a completion would be requested.
+# The first seven end where a completion is ambiguous (near-ties among the top two logits
+# within a few tokens); the last five have a decisive continuation (top-1 minus top-2 above
+# 1.1 for 12 or more tokens), so free-running greedy decoding can be compared token by token
+# with an implementation whose logits differ from llama.cpp's by a few tenths.
 PROMPTS = [
     ("cpp_add", "int add(int a, int b) {\n"),
     ("cpp_max_element",
@@ -80,6 +84,15 @@ PROMPTS = [
      "class Point:\n"
      "    def __init__(self, x, y):\n"
      "        self."),
+    ("cpp_vec3_plus",
+     "struct Vec3 {\n    float x, y, z;\n};\n\n"
+     "Vec3 operator+(const Vec3& a, const Vec3& b) {\n    return {a.x + b.x,"),
+    ("cpp_vec3_minus",
+     "struct Vec3 {\n    float x, y, z;\n};\n\n"
+     "Vec3 operator-(const Vec3& a, const Vec3& b) {\n    return {"),
+    ("cpp_letters", "char letters[] = {'a', 'b', 'c', 'd',"),
+    ("cpp_days", "const char* days[] = {\"Monday\", \"Tuesday\","),
+    ("cpp_months", "const char* names[] = {\"January\", \"February\", \"March\", \"April\","),
 ]
 
 
