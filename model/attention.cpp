@@ -82,8 +82,10 @@ void attend_one(const float* q, std::int64_t q_stride, const float* k, std::int6
   *lse = m + static_cast<float>(std::log(sum));
 }
 
-/// Work (multiply-adds) below which the fused loop beats the batched matmuls.
-constexpr std::int64_t kFusedLimit = 1 << 20;
+/// Work (query heads x queries x keys x head dim) up to which the fused loop beats the
+/// batched matmuls on the CPU (measured: equal at 4 x 1 x 200 x 64, matmuls 1.4x faster at
+/// 9 x 1 x 200 x 64, fused 1.5x faster at head dim 16).
+constexpr std::int64_t kFusedLimit = 1 << 16;
 
 }  // namespace
 
