@@ -2,7 +2,8 @@
 // per decoded token split into compute and framework overhead, and (given llama.cpp's
 // numbers from scripts/bench-llama-cpp.py on the same files) the ratio to llama.cpp.
 //
-//   model_bench [--llama-cpp llama.json] [--prompt N] [--decode N] [--runs N] MODEL...
+//   model_bench [--llama-cpp llama.json] [--prompt N] [--decode N] [--runs N] [--threads N]
+//               MODEL...
 //
 // MODEL is a GGUF file, an HF folder, or "random-30m": a ~30M-parameter Llama with random
 // weights built here. The overhead of a model is measured on a structurally identical one
@@ -97,10 +98,11 @@ ModelConfig skeleton_of(ModelConfig c) {
   return c;
 }
 
-std::size_t n_params(const ModelConfig& c) {
+std::size_t n_params(const ModelConfig& c, bool tied_output) {
   const std::size_t attn =
       c.n_embd * (c.n_head + 2 * c.n_head_kv) * c.head_dim + c.n_head * c.head_dim * c.n_embd;
-  return 2 * c.n_vocab * c.n_embd + c.n_layer * (attn + 3 * c.n_embd * c.n_ff + 2 * c.n_embd);
+  return (tied_output ? 1 : 2) * c.n_vocab * c.n_embd + c.n_embd +
+         c.n_layer * (attn + 3 * c.n_embd * c.n_ff + 2 * c.n_embd);
 }
 
 struct Timing {
@@ -151,6 +153,7 @@ std::shared_ptr<const Transformer> load_or_die(const Checkpoint& checkpoint) {
 int run(int argc, char** argv) {
   std::size_t n_prompt = 128, n_decode = 128;
   int runs = 3;
+  int threads = 0;  // LibTorch's default (1 on these machines)
   std::string llama_cpp_file;
   std::vector<std::string> models;
   for (int i = 1; i < argc; ++i) {
@@ -162,12 +165,18 @@ int run(int argc, char** argv) {
       n_decode = std::stoul(next());
     else if (arg == "--runs")
       runs = std::stoi(next());
+    else if (arg == "--threads")
+      threads = std::stoi(next());
     else if (arg == "--llama-cpp")
       llama_cpp_file = next();
     else
       models.push_back(arg);
   }
   if (models.empty()) models = {"random-30m"};
+  // LibTorch's intra-op threads (the quantized matmuls, some ATen ops). OpenBLAS keeps its
+  // own pool (one thread per core), so more intra-op threads oversubscribe the cores: on
+  // 2 cores, 2 of them make prefill several times slower.
+  if (threads > 0) at::set_num_threads(threads);
   nlohmann::json llama_cpp;
   if (!llama_cpp_file.empty()) {
     std::ifstream in(llama_cpp_file);
@@ -202,7 +211,7 @@ int run(int argc, char** argv) {
     const double overhead_ms = 1e3 * s.decode_s / static_cast<double>(n_decode);
     nlohmann::json r = {
         {"model", std::filesystem::path(name).filename().string()},
-        {"n_params", n_params(model->config())},
+        {"n_params", n_params(model->config(), !checkpoint->has("lm_head.weight"))},
         {"prefill_tokens_per_s", static_cast<double>(n_prompt) / t.prefill_s},
         {"decode_tokens_per_s", static_cast<double>(n_decode) / t.decode_s},
         {"decode_ms_per_token", decode_ms},
@@ -225,7 +234,8 @@ int run(int argc, char** argv) {
     }
     results.push_back(r);
   }
-  nlohmann::json out = {{"n_threads", at::get_num_threads()},
+  nlohmann::json out = {{"n_threads_aten", at::get_num_threads()},
+                        {"n_threads_blas", "OpenBLAS default (one per core)"},
                         {"n_prompt", n_prompt},
                         {"n_decode", n_decode},
                         {"runs", runs},
