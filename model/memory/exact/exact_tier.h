@@ -1,0 +1,176 @@
+// The exact tier of the long-term memory (DESIGN.md §2): the keys and values of every
+// indexed token at the memory layers, in blocks of C tokens with one representative per
+// block. A query scores every representative, takes the top-k blocks per query head and
+// attends exactly over their tokens, so its cost grows with the number of blocks (one
+// D-vector each) rather than the number of tokens.
+//
+// Layout. Files are segments. Each file owns its token blocks (keys/values [L, Hkv, nb, C, D]
+// in the storage dtype, plus per-token scales for int8), so adding, replacing or removing a
+// file touches only that file. The representatives of all resident files sit in one
+// capacity-doubling buffer per layer, in tiles of 16 blocks ([Hkv, R_cap / 16, D, 16] fp16:
+// the scoring pass reads each head as one contiguous stream, 16 blocks per register pair),
+// kept compact: removing a file moves the last blocks into its holes, so scoring never sees
+// a hole and needs no mask.
+//
+// Positions. Keys are stored without rotation. The K blocks a query head retrieves are
+// laid out in a canonical order (file id, then block) at the K*C positions just before
+// `window_start` (a partial block keeps its C slots); the tier rotates the gathered keys by
+// positions 0..K*C-1 and the query back by window_start - K*C, which gives the same scores
+// as rotating the keys to their absolute positions.
+//
+// Memory budget. When the token blocks and representatives exceed budget_bytes after a file
+// is added, the token blocks of the least-recently-retrieved files are dropped (logged with
+// spdlog): their representatives are kept aside and not scored (a dropped block cannot be
+// attended, so it is never selected), the file is counted in stats().dropped_files, and
+// adding it again (e.g. from the store) makes it resident. A file larger than the whole
+// budget keeps only its representatives. So the tier holds at most the budget once each call
+// returns (transiently one file more, while that file is encoded); it never grows without
+// bound.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "model/memory/memory_source.h"
+#include "model/model_config.h"
+
+namespace mnemo::model::memory {
+
+/// How token keys and values are held. kInt8 is symmetric with one scale per token and head.
+enum class ExactStorage { kFloat32, kFloat16, kBFloat16, kInt8 };
+
+/// kMean: one mean key per block, scored q·mean. kMinMax: Quest's per-dimension bounds,
+/// scored by the upper bound Σ_i max(q_i·min_i, q_i·max_i) of q·k over the block.
+enum class BlockRepresentative { kMean, kMinMax };
+
+struct ExactTierConfig {
+  std::size_t n_layers = 1;      ///< memory layers (L)
+  std::int64_t n_head = 0;       ///< query heads (H)
+  std::int64_t n_head_kv = 0;    ///< key/value heads (Hkv), H a multiple of it
+  std::int64_t head_dim = 0;     ///< D
+  std::int64_t block_size = 64;  ///< C tokens per block
+  std::int64_t top_k = 8;        ///< blocks retrieved per query head
+  ExactStorage storage = ExactStorage::kFloat16;
+  BlockRepresentative representative = BlockRepresentative::kMean;
+  /// RoPE of the model (HF half-split layout). With rope = false keys are used as stored.
+  bool rope = true;
+  float rope_theta = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  std::vector<float> rope_freq_factors;
+  /// Bytes of token blocks plus representatives; 0 for no limit.
+  std::uint64_t budget_bytes = 0;
+};
+
+/// The tier's configuration for a model's geometry and RoPE.
+ExactTierConfig exact_tier_config(const ModelConfig& model, std::size_t n_memory_layers);
+
+struct ExactTierStats {
+  std::int64_t files = 0;            ///< every file, resident or dropped
+  std::int64_t tokens = 0;           ///< tokens of every file
+  std::int64_t blocks = 0;           ///< blocks of every file
+  std::int64_t resident_tokens = 0;  ///< tokens whose blocks can be attended
+  std::int64_t resident_blocks = 0;
+  std::int64_t dropped_files = 0;  ///< files whose token blocks the budget dropped
+  std::int64_t dropped_tokens = 0;
+  std::uint64_t token_bytes = 0;           ///< token blocks (keys, values, scales)
+  std::uint64_t representative_bytes = 0;  ///< representative buffers (capacity) + dropped
+  std::uint64_t resident_bytes = 0;        ///< token_bytes + representative_bytes
+};
+
+/// Thread-safety: attend(), stats(), contains() and file_tensors() may run concurrently
+/// with each other; add_file, replace_file, remove_file, add_file_from_tensors and reserve
+/// need exclusive access (the caller holds e.g. a std::shared_mutex exclusively).
+class ExactTier final : public MemorySource {
+ public:
+  explicit ExactTier(ExactTierConfig config);
+  ~ExactTier() override;
+  ExactTier(const ExactTier&) = delete;
+  ExactTier& operator=(const ExactTier&) = delete;
+
+  /// o: [H, 1, D], lse: [H, 1] over the top-k blocks of each query head (all resident
+  /// blocks when there are at most top_k). Marks the files it retrieved from as used.
+  AttentionOutput attend(const MemoryQuery& query) const override;
+
+  /// The blocks attend() would read for these queries ([H, D], before RoPE): per query
+  /// head, in the order they are laid out before the window. Does not mark files as used.
+  struct RetrievedBlock {
+    std::string file_id;
+    std::int64_t block = 0;
+  };
+  std::vector<std::vector<RetrievedBlock>> retrieve(std::size_t layer,
+                                                    const at::Tensor& q_raw) const;
+
+  /// keys, values: [L, Hkv, n, D] of one file's n tokens (any float dtype, any device:
+  /// copied). Replaces the file if it is already there. May drop other files (budget).
+  void add_file(const std::string& file_id, const at::Tensor& keys, const at::Tensor& values);
+  /// The same as add_file; named for the caller that knows the file changed.
+  void replace_file(const std::string& file_id, const at::Tensor& keys, const at::Tensor& values);
+  /// False when the file was not there.
+  bool remove_file(const std::string& file_id);
+
+  bool contains(const std::string& file_id) const;
+  /// True when the budget dropped the file's token blocks (only representatives remain).
+  bool is_dropped(const std::string& file_id) const;
+  std::vector<std::string> file_ids() const;
+
+  /// Grows the representative buffers to hold `tokens` tokens without reallocating.
+  void reserve(std::int64_t tokens);
+  ExactTierStats stats() const;
+  const ExactTierConfig& config() const { return config_; }
+
+  /// Persistence: a resident file as named tensors (CPU, contiguous), enough for
+  /// add_file_from_tensors to restore it without re-encoding: "n_tokens" [1] int64,
+  /// "keys"/"values" [L, Hkv, nb, C, D] in the storage dtype, for int8 also
+  /// "key_scales"/"value_scales" [L, Hkv, nb, C] fp16, and the representatives
+  /// ("representatives", or "rep_min"/"rep_max") [L, Hkv, nb, D] fp16. Empty for a file
+  /// that is absent or dropped (its token blocks are gone: re-index it).
+  std::vector<std::pair<std::string, at::Tensor>> file_tensors(const std::string& file_id) const;
+  /// Adopts tensors from file_tensors() of a tier with the same configuration (shared, not
+  /// copied, when they are CPU, contiguous and of the right dtype: e.g. views of a mapped
+  /// file). Throws std::invalid_argument on a missing name or a wrong shape or dtype.
+  void add_file_from_tensors(const std::string& file_id,
+                             const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+
+ private:
+  struct File;
+  struct BlockRef {
+    File* file;
+    std::int64_t block;  ///< block index within the file
+  };
+
+  void insert_file(std::unique_ptr<File> file, at::Tensor reps_a, at::Tensor reps_b);
+  void append_representatives(File& file, const at::Tensor& reps_a, const at::Tensor& reps_b);
+  /// Removes the file's blocks from the representative buffers (compacting them);
+  /// returns its representatives [L, Hkv, nb, D] (two tensors for kMinMax).
+  std::pair<at::Tensor, at::Tensor> take_representatives(File& file);
+  void drop_token_blocks(File& file);
+  void enforce_budget(const File* keep);
+  void grow_representatives(std::int64_t blocks);
+  std::uint64_t representative_capacity_bytes() const;
+  at::Tensor score(std::size_t layer, const at::Tensor& q_raw) const;
+  /// Top-k blocks of each head, sorted by (file id, block): [H * K] refs; K = min(top_k, R).
+  std::vector<BlockRef> select(std::size_t layer, const at::Tensor& q_raw, std::int64_t k) const;
+
+  ExactTierConfig config_;
+  at::Tensor key_rope_cos_, key_rope_sin_;  ///< [top_k*C, D] positions 0..top_k*C-1
+  std::vector<double> inv_freq_;            ///< [D/2] per-pair frequencies (times scale)
+
+  std::unordered_map<std::string, std::unique_ptr<File>> files_;
+  /// Per layer: [Hkv, R_cap / 16, D, 16] fp16, blocks 0..blocks_.size()-1 resident. kMinMax keeps
+  /// minima in reps_a_ and maxima in reps_b_; kMean the means in reps_a_.
+  std::vector<at::Tensor> reps_a_, reps_b_;
+  std::int64_t rep_capacity_ = 0;
+  std::vector<BlockRef> blocks_;  ///< owner of each resident representative
+  std::uint64_t token_bytes_ = 0;
+  std::uint64_t dropped_rep_bytes_ = 0;
+  mutable std::atomic<std::uint64_t> clock_{0};  ///< attend() calls, for least-recent use
+};
+
+}  // namespace mnemo::model::memory

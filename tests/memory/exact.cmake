@@ -1,0 +1,11 @@
+# Exact tier of the long-term memory (issue 4): its tests and the memory benchmark.
+# Included from tests/CMakeLists.txt.
+mnemo_gtest(memory_exact_tests TORCH LIBS mnemo_memory_exact SOURCES
+  unit/memory_exact_tests.cpp)
+
+# Benchmark (not a test): latency of one decode step's memory attention against the number
+# of memory tokens, as JSON.
+add_executable(memory_bench bench/memory_bench.cpp)
+target_link_libraries(memory_bench PRIVATE mnemo_memory_exact nlohmann_json::nlohmann_json
+  mnemo_warnings)
+target_precompile_headers(memory_bench REUSE_FROM mnemo_model)
