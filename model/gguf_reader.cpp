@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "model/byte_cursor.h"
+
 namespace mnemo::model {
 
 std::optional<GgufTypeTraits> gguf_type_traits(std::uint32_t type) {
@@ -78,15 +80,15 @@ struct ParseFailure : std::runtime_error {
 
 }  // namespace
 
-/// A bounds-checked cursor over the mapped bytes.
+/// Parses the mapped bytes through a bounds-checked cursor.
 class GgufParser {
  public:
-  GgufParser(const std::uint8_t* base, std::size_t size) : base_(base), size_(size) {}
+  GgufParser(const std::uint8_t* base, std::size_t size) : cursor_(base, size), size_(size) {}
 
   void parse(GgufFile& file) {
-    if (size_ < 4 || std::memcmp(base_, "GGUF", 4) != 0)
+    if (size_ < 4 || std::memcmp(cursor_.base(), "GGUF", 4) != 0)
       throw ParseFailure("not a GGUF file (bad magic)");
-    pos_ = 4;
+    cursor_.read_bytes(4, "magic");
     file.version_ = read<std::uint32_t>("version");
     if (file.version_ != 2 && file.version_ != 3)
       throw ParseFailure("unsupported GGUF version " + std::to_string(file.version_));
@@ -140,7 +142,7 @@ class GgufParser {
       offsets.push_back(read<std::uint64_t>("tensor offset"));
       file.tensors_.push_back(std::move(tensor));
     }
-    const std::uint64_t data_start = (pos_ + alignment - 1) / alignment * alignment;
+    const std::uint64_t data_start = (cursor_.position() + alignment - 1) / alignment * alignment;
     for (std::size_t i = 0; i < file.tensors_.size(); ++i) {
       GgufTensor& tensor = file.tensors_[i];
       if (offsets[i] % alignment != 0)
@@ -150,32 +152,20 @@ class GgufParser {
         throw ParseFailure(
             "tensor '" + tensor.name + "' extends past the end of the file (offset " +
             std::to_string(offsets[i]) + ", " + std::to_string(tensor.n_bytes) + " bytes)");
-      tensor.data = base_ + data_start + offsets[i];
+      tensor.data = cursor_.base() + data_start + offsets[i];
     }
   }
 
  private:
-  void need(std::uint64_t n, const char* what) {
-    if (n > size_ - pos_)
-      throw ParseFailure(std::string("truncated: ") + what + " at byte " + std::to_string(pos_) +
-                         " needs " + std::to_string(n) + " bytes");
-  }
   template <class T>
   T read(const char* what) {
-    need(sizeof(T), what);
-    T value;
-    std::memcpy(&value, base_ + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return value;
+    return cursor_.template read<T>(what);
   }
   std::string read_string(const char* what) {
     const auto n = read<std::uint64_t>(what);
     if (n > kMaxStringBytes)
       throw ParseFailure(std::string(what) + ": absurd length " + std::to_string(n));
-    need(n, what);
-    std::string s(reinterpret_cast<const char*>(base_ + pos_), static_cast<std::size_t>(n));
-    pos_ += static_cast<std::size_t>(n);
-    return s;
+    return cursor_.read_bytes(n, what);
   }
   GgufValue read_value(std::uint32_t type, std::uint64_t depth, const std::string& key) {
     switch (type) {
@@ -207,7 +197,7 @@ class GgufParser {
         if (depth >= kMaxArrayDepth) throw ParseFailure("'" + key + "': arrays nested too deeply");
         const auto element_type = read<std::uint32_t>("array type");
         const auto n = read<std::uint64_t>("array length");
-        if (n > size_ - pos_)  // every element takes at least one byte
+        if (n > cursor_.remaining())  // every element takes at least one byte
           throw ParseFailure("'" + key + "': array of " + std::to_string(n) +
                              " elements exceeds the file");
         GgufArray array;
@@ -221,9 +211,8 @@ class GgufParser {
     throw ParseFailure("'" + key + "' has unknown value type " + std::to_string(type));
   }
 
-  const std::uint8_t* base_;
+  ByteCursor<ParseFailure> cursor_;
   std::size_t size_;
-  std::size_t pos_ = 0;
 };
 
 Result<std::shared_ptr<GgufFile>, GgufError> GgufFile::open(const std::string& path) {

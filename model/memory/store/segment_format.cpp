@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include "model/byte_cursor.h"
 #include "model/memory/store/crc32c.h"
 
 namespace mnemo::model::memory::store {
@@ -60,38 +61,12 @@ struct ParseFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// A bounds-checked cursor over [begin, begin + size).
-class Cursor {
- public:
-  Cursor(const std::uint8_t* begin, std::size_t size) : base_(begin), size_(size) {}
-  template <class T>
-  T read(const char* what) {
-    need(sizeof(T), what);
-    T value;
-    std::memcpy(&value, base_ + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return value;
-  }
-  std::string read_string(const char* what) {
-    const auto n = read<std::uint32_t>(what);
-    need(n, what);
-    std::string s(reinterpret_cast<const char*>(base_ + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  std::size_t remaining() const { return size_ - pos_; }
+/// Header fields are read through a bounds-checked cursor; strings carry a u32 length.
+using Cursor = ByteCursor<ParseFailure>;
 
- private:
-  void need(std::uint64_t n, const char* what) const {
-    if (n > size_ - pos_)
-      throw ParseFailure(std::string("header: ") + what + " at header byte " +
-                         std::to_string(pos_) + " needs " + std::to_string(n) +
-                         " bytes, past the header's end");
-  }
-  const std::uint8_t* base_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
+std::string read_string(Cursor& cursor, const char* what) {
+  return cursor.read_bytes(cursor.read<std::uint32_t>(what), what);
+}
 
 std::size_t align_up(std::size_t n) {
   return (n + kSegmentDataAlignment - 1) / kSegmentDataAlignment * kSegmentDataAlignment;
@@ -237,8 +212,8 @@ std::optional<SegmentLayout> parse_segment(const std::uint8_t* data, std::size_t
     const auto n_metadata = cursor.read<std::uint32_t>("metadata count");
     if (n_metadata > cursor.remaining() / 8) throw ParseFailure("absurd metadata count");
     for (std::uint32_t i = 0; i < n_metadata; ++i) {
-      std::string name = cursor.read_string("metadata name");
-      std::string value = cursor.read_string("metadata value");
+      std::string name = read_string(cursor, "metadata name");
+      std::string value = read_string(cursor, "metadata value");
       if (!layout.metadata.emplace(std::move(name), std::move(value)).second)
         throw ParseFailure("duplicate metadata name");
     }
@@ -248,7 +223,7 @@ std::optional<SegmentLayout> parse_segment(const std::uint8_t* data, std::size_t
     std::uint64_t previous_end = header_start + header_bytes;
     for (std::uint32_t i = 0; i < n_tensors; ++i) {
       SegmentTensor tensor;
-      tensor.name = cursor.read_string("tensor name");
+      tensor.name = read_string(cursor, "tensor name");
       const auto bad = [&](const std::string& what) {
         return ParseFailure("tensor '" + tensor.name + "': " + what);
       };
