@@ -268,6 +268,9 @@ TEST(ExactTier, RetrievesANeedleBlockAmongAMillionRandomKeyTokens) {
       return b.file_id == "needle.cpp" && b.block == 0;
     }));
   }
+  // The default selection (kQuantized) pruned with its int8 bounds, not by a flat scan.
+  EXPECT_EQ(c.selection, BlockSelection::kQuantized);
+  EXPECT_EQ(tier.stats().selection_fallbacks, 0u);
   MemoryQuery query;
   query.q_raw = q;
   query.q_rot = q;
@@ -278,6 +281,90 @@ TEST(ExactTier, RetrievesANeedleBlockAmongAMillionRandomKeyTokens) {
   for (std::int64_t h = 0; h < 2; ++h) {
     EXPECT_GT(out.o[h][0].mean().item<double>(), 0.8) << "head " << h;
   }
+}
+
+/// Per head, the (file, block) pairs retrieve() returns, as sets.
+std::vector<std::set<std::pair<std::string, std::int64_t>>> retrieved_sets(const ExactTier& tier,
+                                                                           std::size_t layer,
+                                                                           const at::Tensor& q) {
+  std::vector<std::set<std::pair<std::string, std::int64_t>>> out;
+  for (const auto& head : tier.retrieve(layer, q)) {
+    out.emplace_back();
+    for (const auto& b : head) out.back().emplace(b.file_id, b.block);
+  }
+  return out;
+}
+
+TEST(ExactTier, QuantizedSelectionChoosesTheFlatScansBlocksThroughEditsOfTheMemory) {
+  at::manual_seed(16);
+  for (const auto representative : {BlockRepresentative::kMean, BlockRepresentative::kMinMax}) {
+    for (const std::int64_t head_dim : {64, 12}) {
+      ExactTierConfig c = small_config(ExactStorage::kFloat16);
+      c.representative = representative;
+      c.head_dim = head_dim;
+      c.top_k = 4;
+      c.rope = false;
+      ExactTierConfig flat_config = c;
+      flat_config.selection = BlockSelection::kFlat;
+      ASSERT_EQ(c.selection, BlockSelection::kQuantized);
+      ExactTier quantized(c), flat(flat_config);
+      auto add = [&](const std::string& id, std::int64_t n, double key_scale) {
+        FileData f = random_file(c, n);
+        f.keys.mul_(key_scale);  // blocks of different scales: per-block int8 scales
+        quantized.add_file(id, f.keys, f.values);
+        flat.add_file(id, f.keys, f.values);
+      };
+      for (int i = 0; i < 24; ++i) add("f" + std::to_string(i), 40 + 37 * i, 0.5 + 0.1 * i);
+      auto check = [&](const char* when) {
+        for (int trial = 0; trial < 40; ++trial) {
+          const auto layer = static_cast<std::size_t>(trial % 2);
+          // Queries of very different norms; some along a stored key (a clear winner).
+          at::Tensor q = at::randn({4, head_dim}) * std::pow(10.0, trial % 5 - 2);
+          if (trial % 3 == 0) q[1] = at::randn({head_dim}) * 0.1 + 3;
+          EXPECT_EQ(retrieved_sets(quantized, layer, q), retrieved_sets(flat, layer, q))
+              << when << " trial " << trial;
+        }
+      };
+      check("after adding");
+      // Replace, remove and add (the int8 copies are rewritten and moved with the fp16 ones).
+      add("f3", 500, 2.0);
+      EXPECT_TRUE(quantized.remove_file("f7") && flat.remove_file("f7"));
+      EXPECT_TRUE(quantized.remove_file("f0") && flat.remove_file("f0"));
+      add("g", 333, 1.0);
+      check("after editing");
+      EXPECT_EQ(quantized.stats().selection_fallbacks, 0u);
+      const std::int64_t blocks = quantized.stats().blocks;
+      // kQuantized holds D + 4 bytes per block, layer and kv head more (8 for min/max).
+      EXPECT_GT(quantized.stats().representative_bytes, flat.stats().representative_bytes);
+      EXPECT_GE(static_cast<std::int64_t>(quantized.stats().representative_bytes -
+                                          flat.stats().representative_bytes),
+                blocks * 2 * 2 * head_dim);
+      // Attention over the chosen blocks agrees too.
+      const MemoryQuery query = make_query(c, 1, at::randn({4, head_dim}), 900);
+      expect_close(quantized.attend(query), flat.attend(query), 0);
+    }
+  }
+}
+
+TEST(ExactTier, QuantizedSelectionFallsBackToTheFlatScanWhenItsBoundsCannotPrune) {
+  at::manual_seed(17);
+  ExactTierConfig c = small_config(ExactStorage::kFloat16);
+  c.top_k = 4;
+  c.rope = false;
+  ExactTierConfig flat_config = c;
+  flat_config.selection = BlockSelection::kFlat;
+  ExactTier quantized(c), flat(flat_config);
+  // 400 blocks with one and the same key: every block scores the same, nothing is pruned.
+  const at::Tensor same = at::randn({2, 2, 1, 16}).expand({2, 2, 3200, 16}).contiguous();
+  const at::Tensor values = at::randn({2, 2, 3200, 16});
+  quantized.add_file("same", same, values);
+  flat.add_file("same", same, values);
+  const at::Tensor q = at::randn({4, 16});
+  EXPECT_EQ(retrieved_sets(quantized, 0, q), retrieved_sets(flat, 0, q));
+  EXPECT_EQ(quantized.stats().selection_fallbacks, 1u);
+  // A zero query: every bound is 0 (flat scores tie too).
+  EXPECT_EQ(retrieved_sets(quantized, 1, at::zeros({4, 16})),
+            retrieved_sets(flat, 1, at::zeros({4, 16})));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -573,6 +660,66 @@ TEST(BlockKernels, AttendBlocksMatchesALoopOverHeadsWithPartialBlocks) {
                     at::zeros({1, 2}, at::kInt));
   EXPECT_EQ(empty.lse.item<float>(), kNegInf);
   EXPECT_TRUE(at::all(empty.o == 0).item<bool>());
+}
+
+TEST(BlockKernels, ScoringInt8TilesIsTheExactIntegerDotProductTimesTheScale) {
+  at::manual_seed(18);
+  for (const std::int64_t d : {2, 24, 64, 512}) {
+    for (const std::int64_t group : {1, 2, 3, 4, 5}) {
+      for (const std::int64_t b : {1, 16, 37, 5000}) {
+        const std::int64_t tiles = (b + 15) / 16 + 1;  // a spare tile: capacity past b
+        const at::Tensor rows = at::randint(-127, 128, {2, tiles * 16, d}).to(at::kChar);
+        // [Hkv, T*16, D] -> [Hkv, T, D/2, 16, 2]
+        const at::Tensor tiled =
+            rows.view({2, tiles, 16, d / 2, 2}).permute({0, 1, 3, 2, 4}).contiguous();
+        at::Tensor q = at::randint(-32767, 32768, {2 * group, d}).to(at::kShort);
+        q[0].fill_(32767);  // the extremes: the int32 sums must not overflow at D = 512
+        if (group > 1) q[1].fill_(-32767);
+        std::vector<float> scale;
+        for (std::int64_t i = 0; i < 2 * group; ++i) scale.push_back(0.001f * (i + 1));
+        at::Tensor out = at::empty({2 * group, b});
+        cpu::score_int8_tiles_into(q, scale, tiled, b, out);
+        at::Tensor want = at::empty({2 * group, b}, at::kDouble);
+        for (std::int64_t i = 0; i < 2 * group; ++i) {
+          want[i] = at::mv(rows[i / group].narrow(0, 0, b).to(at::kDouble), q[i].to(at::kDouble)) *
+                    static_cast<double>(scale[static_cast<std::size_t>(i)]);
+        }
+        EXPECT_TRUE(at::allclose(out.to(at::kDouble), want, 1e-6, 1e-6))
+            << "D " << d << " G " << group << " B " << b;
+      }
+    }
+  }
+}
+
+TEST(BlockKernels, BoundedTopKCandidatesHoldTheTrueTopKAndOnlyBlocksThatCanReachIt) {
+  at::manual_seed(19);
+  for (const std::int64_t b : {3, 8, 9, 1000, 20000}) {
+    const std::int64_t h = 4, k = 5, kk = std::min<std::int64_t>(k, b);
+    const at::Tensor scales = at::rand({2, b + 7}) + 0.1;  // [Hkv, >= B]
+    const at::Tensor approx = at::randn({h, b}) * 10;
+    const std::vector<float> err{0.0f, 0.05f, 0.5f, 3.0f};
+    // True scores anywhere inside the bounds.
+    const at::Tensor s = scales.narrow(1, 0, b).repeat_interleave(2, 0);  // [H, B]
+    const at::Tensor e = at::tensor(err).unsqueeze(1);
+    const at::Tensor truth = s * (approx + e * (2 * at::rand({h, b}) - 1));
+    const auto got = cpu::bounded_top_k_candidates(approx, scales, err, k);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(h));
+    for (std::int64_t row = 0; row < h; ++row) {
+      const auto& cand = got[static_cast<std::size_t>(row)];
+      EXPECT_TRUE(std::is_sorted(cand.begin(), cand.end()));
+      const std::set<std::int64_t> set(cand.begin(), cand.end());
+      const at::Tensor top = std::get<1>(at::topk(truth[row], kk));
+      for (std::int64_t j = 0; j < kk; ++j) EXPECT_TRUE(set.count(top[j].item<std::int64_t>()));
+      // Exactly the blocks whose upper bound reaches the k-th largest lower bound.
+      const at::Tensor lower = s[row] * (approx[row] - err[static_cast<std::size_t>(row)]);
+      const at::Tensor upper = s[row] * (approx[row] + err[static_cast<std::size_t>(row)]);
+      const float tau = std::get<0>(at::topk(lower, kk))[kk - 1].item<float>();
+      EXPECT_EQ(static_cast<std::int64_t>(cand.size()), upper.ge(tau).sum().item<std::int64_t>());
+      if (err[static_cast<std::size_t>(row)] == 0.0f && b > k) {
+        EXPECT_EQ(static_cast<std::int64_t>(cand.size()), k);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -376,6 +376,277 @@ void cpu::score_tiles_into(const at::Tensor& q_in, const at::Tensor& tiles, std:
 
 namespace {
 
+/// One key/value head's int8 pair tiles [t0, t1) (whole tiles: the buffers hold whole
+/// tiles) for NG query heads: out[g * out_stride + b] = scale[g] · Σ_j q[g, j] n[b, j]
+/// for the blocks b < n_blocks. The portable version, the same integers.
+void score_int8_tiles_scalar(const std::int8_t* tiles, std::int64_t t0, std::int64_t t1,
+                             std::int64_t n_blocks, std::int64_t d, const std::int16_t* q,
+                             const float* scale, std::int64_t g, float* out,
+                             std::int64_t out_stride) {
+  for (std::int64_t t = t0; t < t1; ++t) {
+    const std::int8_t* tile = tiles + t * d * kTile;
+    for (std::int64_t gi = 0; gi < g; ++gi) {
+      for (std::int64_t lane = 0; lane < kTile && t * kTile + lane < n_blocks; ++lane) {
+        std::int32_t sum = 0;
+        for (std::int64_t j = 0; j < d; ++j) {
+          sum += static_cast<std::int32_t>(q[gi * d + j]) *
+                 static_cast<std::int32_t>(tile[(j / 2) * 2 * kTile + lane * 2 + j % 2]);
+        }
+        out[gi * out_stride + t * kTile + lane] = static_cast<float>(sum) * scale[gi];
+      }
+    }
+  }
+}
+
+#ifdef MNEMO_EXACT_X86
+
+/// The AVX2 version: per pair of dimensions, 16 blocks x 2 dimensions of int8 sign-extended
+/// to int16 (two registers) and multiplied with the broadcast (q[2p], q[2p+1]) pair of each
+/// of NG heads by vpmaddwd into int32 accumulators.
+template <int NG>
+__attribute__((target("avx2,fma,f16c"))) void score_int8_tiles_avx2(
+    const std::int8_t* tiles, std::int64_t t0, std::int64_t t1, std::int64_t n_blocks,
+    std::int64_t d, const std::int16_t* q, const float* scale, float* out,
+    std::int64_t out_stride) {
+  const std::int64_t pairs = d / 2;
+  for (std::int64_t t = t0; t < t1; ++t) {
+    __m256i acc[NG][2];
+    for (int gi = 0; gi < NG; ++gi) acc[gi][0] = acc[gi][1] = _mm256_setzero_si256();
+    const std::int8_t* tile = tiles + t * d * kTile;
+    for (std::int64_t p = 0; p < pairs; ++p) {
+      const std::int8_t* row = tile + p * 2 * kTile;  // 32 bytes
+      if ((p & 1) == 0)
+        _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes, _MM_HINT_T0);
+      const __m256i x0 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+      const __m256i x1 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16)));
+      for (int gi = 0; gi < NG; ++gi) {
+        std::int32_t pair = 0;
+        std::memcpy(&pair, q + gi * d + 2 * p, sizeof(pair));
+        const __m256i qp = _mm256_set1_epi32(pair);
+        acc[gi][0] = _mm256_add_epi32(acc[gi][0], _mm256_madd_epi16(x0, qp));
+        acc[gi][1] = _mm256_add_epi32(acc[gi][1], _mm256_madd_epi16(x1, qp));
+      }
+    }
+    const std::int64_t b = t * kTile, n = std::min<std::int64_t>(kTile, n_blocks - b);
+    for (int gi = 0; gi < NG; ++gi) {
+      const __m256 sv = _mm256_set1_ps(scale[gi]);
+      const __m256 lo = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[gi][0]), sv);
+      const __m256 hi = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[gi][1]), sv);
+      float* o = out + gi * out_stride + b;
+      if (n == kTile) {
+        _mm256_storeu_ps(o, lo);
+        _mm256_storeu_ps(o + 8, hi);
+      } else {
+        alignas(32) float lanes[kTile];
+        _mm256_store_ps(lanes, lo);
+        _mm256_store_ps(lanes + 8, hi);
+        std::memcpy(o, lanes, static_cast<std::size_t>(n) * sizeof(float));
+      }
+    }
+  }
+}
+
+#endif  // MNEMO_EXACT_X86
+
+}  // namespace
+
+void cpu::score_int8_tiles_into(const at::Tensor& q, const std::vector<float>& q_scale,
+                                const at::Tensor& tiles, std::int64_t n_blocks,
+                                const at::Tensor& out) {
+  const std::int64_t h = q.size(0), d = q.size(1), h_kv = tiles.size(0);
+  if (q.dim() != 2 || q.scalar_type() != at::kShort || !q.is_contiguous() || d % 2 != 0 ||
+      d > 512 || tiles.dim() != 5 || tiles.size(2) != d / 2 || tiles.size(3) != kTile ||
+      tiles.size(4) != 2 || h % h_kv != 0 || n_blocks > tiles.size(1) * kTile ||
+      !tiles.is_contiguous() || !tiles.is_cpu() || tiles.scalar_type() != at::kChar ||
+      static_cast<std::int64_t>(q_scale.size()) != h) {
+    throw std::invalid_argument(
+        "score_int8_tiles: q [H, D] int16 (D even, <= 512) and int8 tiles [Hkv, T, D/2, 16, 2] "
+        "disagree");
+  }
+  check_out(out, h, n_blocks);
+  if (n_blocks == 0) return;
+  const std::int64_t g = h / h_kv, n_tiles = (n_blocks + kTile - 1) / kTile;
+  const std::int8_t* base = tiles.data_ptr<std::int8_t>();
+  const std::int16_t* qp = q.data_ptr<std::int16_t>();
+  float* op = out.data_ptr<float>();
+  constexpr std::int64_t kChunkTiles = 256;
+  const std::int64_t chunks = (n_tiles + kChunkTiles - 1) / kChunkTiles;
+  at::parallel_for(0, h_kv * chunks, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t w = begin; w < end; ++w) {
+      const std::int64_t kv = w / chunks, t0 = (w % chunks) * kChunkTiles;
+      const std::int64_t t1 = std::min(n_tiles, t0 + kChunkTiles);
+      const std::int8_t* r = base + kv * tiles.stride(0);
+      for (std::int64_t g0 = 0; g0 < g;) {
+        const std::int64_t ng = std::min<std::int64_t>(g - g0, 4);
+        const std::int16_t* qg = qp + (kv * g + g0) * d;
+        const float* sg = q_scale.data() + kv * g + g0;
+        float* og = op + (kv * g + g0) * n_blocks;
+#ifdef MNEMO_EXACT_X86
+        if (cpu_has_avx2()) {
+          switch (ng) {
+            case 1:
+              score_int8_tiles_avx2<1>(r, t0, t1, n_blocks, d, qg, sg, og, n_blocks);
+              break;
+            case 2:
+              score_int8_tiles_avx2<2>(r, t0, t1, n_blocks, d, qg, sg, og, n_blocks);
+              break;
+            case 3:
+              score_int8_tiles_avx2<3>(r, t0, t1, n_blocks, d, qg, sg, og, n_blocks);
+              break;
+            default:
+              score_int8_tiles_avx2<4>(r, t0, t1, n_blocks, d, qg, sg, og, n_blocks);
+              break;
+          }
+          g0 += ng;
+          continue;
+        }
+#endif
+        score_int8_tiles_scalar(r, t0, t1, n_blocks, d, qg, sg, ng, og, n_blocks);
+        g0 += ng;
+      }
+    }
+  });
+}
+
+namespace {
+
+/// The k-th largest of s[i] * (a[i] - e) over i < n (NaN as -inf), with a k-element
+/// min-heap: one comparison per block unless it enters.
+float kth_lower_bound_scalar(const float* a, const float* s, float e, std::int64_t n,
+                             std::int64_t k, std::vector<float>& heap) {
+  const auto greater = std::greater<float>();
+  heap.resize(static_cast<std::size_t>(k));
+  for (std::int64_t i = 0; i < k; ++i) {
+    const float x = s[i] * (a[i] - e);
+    heap[static_cast<std::size_t>(i)] = std::isnan(x) ? kNegInf : x;
+  }
+  std::make_heap(heap.begin(), heap.end(), greater);
+  float threshold = heap.front();
+  for (std::int64_t i = k; i < n; ++i) {
+    const float x = s[i] * (a[i] - e);
+    if (x > threshold) {
+      std::pop_heap(heap.begin(), heap.end(), greater);
+      heap.back() = x;
+      std::push_heap(heap.begin(), heap.end(), greater);
+      threshold = heap.front();
+    }
+  }
+  return threshold;
+}
+
+void collect_candidates_scalar(const float* a, const float* s, float e, std::int64_t i0,
+                               std::int64_t n, float tau, std::vector<std::int64_t>& out) {
+  for (std::int64_t i = i0; i < n; ++i) {
+    if (s[i] * (a[i] + e) >= tau) out.push_back(i);
+  }
+}
+
+#ifdef MNEMO_EXACT_X86
+
+/// The same two passes eight blocks at a time: the bounds are computed in registers and
+/// only lanes that pass the comparison leave them (rarely, past the first few thousand).
+__attribute__((target("avx2,fma,f16c"))) float kth_lower_bound_avx2(const float* a, const float* s,
+                                                                    float e, std::int64_t n,
+                                                                    std::int64_t k,
+                                                                    std::vector<float>& heap) {
+  const std::int64_t head = std::min(n, std::max<std::int64_t>(k, 8));
+  // The first max(k, 8) blocks through the scalar heap, the rest in registers.
+  float threshold = kth_lower_bound_scalar(a, s, e, head, k, heap);
+  const auto greater = std::greater<float>();
+  const __m256 ev = _mm256_set1_ps(e);
+  std::int64_t i = head;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x =
+        _mm256_mul_ps(_mm256_loadu_ps(s + i), _mm256_sub_ps(_mm256_loadu_ps(a + i), ev));
+    auto mask = static_cast<unsigned>(
+        _mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_set1_ps(threshold), _CMP_GT_OQ)));
+    if (mask == 0) continue;
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, x);
+    for (; mask != 0; mask &= mask - 1) {
+      const float v = lanes[__builtin_ctz(mask)];
+      if (v > threshold) {
+        std::pop_heap(heap.begin(), heap.end(), greater);
+        heap.back() = v;
+        std::push_heap(heap.begin(), heap.end(), greater);
+        threshold = heap.front();
+      }
+    }
+  }
+  for (; i < n; ++i) {
+    const float x = s[i] * (a[i] - e);
+    if (x > threshold) {
+      std::pop_heap(heap.begin(), heap.end(), greater);
+      heap.back() = x;
+      std::push_heap(heap.begin(), heap.end(), greater);
+      threshold = heap.front();
+    }
+  }
+  return threshold;
+}
+
+__attribute__((target("avx2,fma,f16c"))) void collect_candidates_avx2(
+    const float* a, const float* s, float e, std::int64_t n, float tau,
+    std::vector<std::int64_t>& out) {
+  const __m256 ev = _mm256_set1_ps(e), tv = _mm256_set1_ps(tau);
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x =
+        _mm256_mul_ps(_mm256_loadu_ps(s + i), _mm256_add_ps(_mm256_loadu_ps(a + i), ev));
+    for (auto mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(x, tv, _CMP_GE_OQ)));
+         mask != 0; mask &= mask - 1) {
+      out.push_back(i + __builtin_ctz(mask));
+    }
+  }
+  collect_candidates_scalar(a, s, e, i, n, tau, out);
+}
+
+#endif  // MNEMO_EXACT_X86
+
+}  // namespace
+
+std::vector<std::vector<std::int64_t>> cpu::bounded_top_k_candidates(const at::Tensor& approx,
+                                                                     const at::Tensor& scales,
+                                                                     const std::vector<float>& err,
+                                                                     std::int64_t k) {
+  const std::int64_t h = approx.size(0), b = approx.size(1), h_kv = scales.size(0);
+  if (approx.dim() != 2 || approx.scalar_type() != at::kFloat || !approx.is_contiguous() ||
+      !approx.is_cpu() || scales.dim() != 2 || scales.scalar_type() != at::kFloat ||
+      !scales.is_cpu() || (scales.size(1) > 1 && scales.stride(1) != 1) || scales.size(1) < b ||
+      h_kv <= 0 || h % h_kv != 0 || static_cast<std::int64_t>(err.size()) != h) {
+    throw std::invalid_argument(
+        "bounded_top_k_candidates: approx [H, B] float, scales [Hkv, >= B] float, err [H]");
+  }
+  std::vector<std::vector<std::int64_t>> out(static_cast<std::size_t>(h));
+  const std::int64_t kk = std::min(k, b);
+  if (kk <= 0) return out;
+  const float* ap = approx.data_ptr<float>();
+  const float* sp = scales.data_ptr<float>();
+  const std::int64_t group = h / h_kv, scale_stride = scales.stride(0);
+  at::parallel_for(0, h, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> heap;
+    for (std::int64_t row = begin; row < end; ++row) {
+      const float* a = ap + row * b;
+      const float* s = sp + (row / group) * scale_stride;
+      const float e = err[static_cast<std::size_t>(row)];
+      auto& candidates = out[static_cast<std::size_t>(row)];
+#ifdef MNEMO_EXACT_X86
+      if (cpu_has_avx2()) {
+        collect_candidates_avx2(a, s, e, b, kth_lower_bound_avx2(a, s, e, b, kk, heap), candidates);
+        continue;
+      }
+#endif
+      collect_candidates_scalar(a, s, e, 0, b, kth_lower_bound_scalar(a, s, e, b, kk, heap),
+                                candidates);
+    }
+  });
+  return out;
+}
+
+namespace {
+
 at::Tensor score_blocks_cpu(const at::Tensor& q, const at::Tensor& reps) {
   at::Tensor out = at::empty({q.size(0), reps.size(1)}, at::kFloat);
   cpu::score_blocks_into(q, reps, out);

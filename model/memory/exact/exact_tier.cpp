@@ -172,6 +172,22 @@ void set_tile_rows(at::Tensor& tiles, const at::Tensor& slots, const at::Tensor&
       values.to(tiles.scalar_type()));
 }
 
+/// The int8 copies pair the dimensions inside a tile, [Hkv, T, D / 2, 16, 2] (the layout of
+/// cpu::score_int8_tiles_into): rows `slots` as [Hkv, n, D].
+at::Tensor pair_tile_rows(const at::Tensor& tiles, const at::Tensor& slots) {
+  const at::Tensor by_block = tiles.permute({0, 1, 3, 2, 4});  // [Hkv, T, 16, D/2, 2]
+  const at::Tensor rows = by_block.index(
+      {at::indexing::Slice(), slots.div(kTileBlocks, "floor"), slots.remainder(kTileBlocks)});
+  return rows.reshape({rows.size(0), rows.size(1), -1});
+}
+
+void set_pair_tile_rows(at::Tensor& tiles, const at::Tensor& slots, const at::Tensor& values) {
+  at::Tensor by_block = tiles.permute({0, 1, 3, 2, 4});
+  by_block.index_put_(
+      {at::indexing::Slice(), slots.div(kTileBlocks, "floor"), slots.remainder(kTileBlocks)},
+      values.reshape({values.size(0), values.size(1), -1, 2}).to(tiles.scalar_type()));
+}
+
 /// Buffers each thread reuses across attend() calls: the per-step tensors (block scores,
 /// gathered blocks) are large enough that fresh allocations come from mmap and fault their
 /// pages in on every step (measured: 1M tokens, 0.8 ms per step with reuse, 4.3 ms without).
@@ -247,6 +263,11 @@ ExactTier::ExactTier(ExactTierConfig config) : config_(std::move(config)) {
   }
   reps_a_.resize(c.n_layers);
   if (c.representative == BlockRepresentative::kMinMax) reps_b_.resize(c.n_layers);
+  if (c.selection == BlockSelection::kQuantized) {
+    qreps_a_.resize(c.n_layers);
+    rep_scales_.resize(c.n_layers);
+    if (c.representative == BlockRepresentative::kMinMax) qreps_b_.resize(c.n_layers);
+  }
 }
 
 ExactTier::~ExactTier() = default;
@@ -345,9 +366,11 @@ std::vector<std::string> ExactTier::file_ids() const {
 // Representatives: one compact, capacity-doubling buffer per layer.
 
 std::uint64_t ExactTier::representative_capacity_bytes() const {
-  const auto per_block = static_cast<std::uint64_t>(config_.n_head_kv * config_.head_dim) * 2 *
-                         config_.n_layers * (reps_b_.empty() ? 1 : 2);
-  return per_block * static_cast<std::uint64_t>(rep_capacity_);
+  const auto per_layer_head = static_cast<std::uint64_t>(config_.head_dim) *
+                                  (2 + (qreps_a_.empty() ? 0 : 1)) * (reps_b_.empty() ? 1 : 2) +
+                              (rep_scales_.empty() ? 0 : sizeof(float));
+  return per_layer_head * static_cast<std::uint64_t>(config_.n_head_kv) * config_.n_layers *
+         static_cast<std::uint64_t>(rep_capacity_);
 }
 
 void ExactTier::grow_representatives(std::int64_t blocks) {
@@ -357,13 +380,22 @@ void ExactTier::grow_representatives(std::int64_t blocks) {
   const std::int64_t tiles = capacity / kTileBlocks, h_kv = config_.n_head_kv, d = config_.head_dim;
   const auto used_tiles =
       (static_cast<std::int64_t>(blocks_.size()) + kTileBlocks - 1) / kTileBlocks;
-  auto grow = [&](at::Tensor& buffer) {
-    at::Tensor bigger = at::zeros({h_kv, tiles, d, kTileBlocks}, at::kHalf);
+  auto grow = [&](at::Tensor& buffer, at::ScalarType dtype) {
+    at::Tensor bigger = dtype == at::kChar ? at::zeros({h_kv, tiles, d / 2, kTileBlocks, 2}, dtype)
+                                           : at::zeros({h_kv, tiles, d, kTileBlocks}, dtype);
     if (buffer.defined()) bigger.narrow(1, 0, used_tiles).copy_(buffer.narrow(1, 0, used_tiles));
     buffer = bigger;
   };
-  for (auto& b : reps_a_) grow(b);
-  for (auto& b : reps_b_) grow(b);
+  for (auto& b : reps_a_) grow(b, at::kHalf);
+  for (auto& b : reps_b_) grow(b, at::kHalf);
+  for (auto& b : qreps_a_) grow(b, at::kChar);
+  for (auto& b : qreps_b_) grow(b, at::kChar);
+  const auto used = static_cast<std::int64_t>(blocks_.size());
+  for (auto& scales : rep_scales_) {
+    at::Tensor bigger = at::zeros({h_kv, capacity}, at::kFloat);
+    if (scales.defined()) bigger.narrow(1, 0, used).copy_(scales.narrow(1, 0, used));
+    scales = bigger;
+  }
   rep_capacity_ = capacity;
 }
 
@@ -383,10 +415,51 @@ void ExactTier::append_representatives(File& file, const at::Tensor& reps_a,
     set_tile_rows(reps_a_[l], slots, reps_a.select(0, li));
     if (!reps_b_.empty()) set_tile_rows(reps_b_[l], slots, reps_b.select(0, li));
   }
+  quantize_representatives(slots);
   file.slots.resize(static_cast<std::size_t>(nb));
   for (std::int64_t b = 0; b < nb; ++b) {
     file.slots[static_cast<std::size_t>(b)] = start + b;
     blocks_.push_back({&file, b});
+  }
+}
+
+void ExactTier::quantize_representatives(const at::Tensor& slots) {
+  if (rep_scales_.empty()) return;
+  for (std::size_t l = 0; l < config_.n_layers; ++l) {
+    const at::Tensor a = tile_rows(reps_a_[l], slots).to(at::kFloat);  // [Hkv, n, D]
+    at::Tensor b, amax = a.abs().amax(-1);                             // [Hkv, n]
+    if (!qreps_b_.empty()) {
+      b = tile_rows(reps_b_[l], slots).to(at::kFloat);
+      amax = at::maximum(amax, b.abs().amax(-1));
+    }
+    // scale = max|x| / 127, so |x - scale · round(x / scale)| <= scale / 2 (plus float
+    // rounding, inside the bound's 0.01). A block with an infinite or NaN element gets n = 0
+    // and scale = inf: bounds of -inf and +inf, so it is always rescored exactly.
+    const at::Tensor scale = amax / 127.0;
+    const at::Tensor finite = at::isfinite(scale);
+    const at::Tensor safe = at::where(finite.logical_and(scale > 0), scale, at::ones_like(scale));
+    auto quantize = [&](const at::Tensor& x) {
+      return (x / safe.unsqueeze(-1))
+          .round_()
+          .clamp_(-127, 127)
+          .masked_fill_(finite.logical_not().unsqueeze(-1), 0);
+    };
+    set_pair_tile_rows(qreps_a_[l], slots, quantize(a));
+    if (b.defined()) set_pair_tile_rows(qreps_b_[l], slots, quantize(b));
+    rep_scales_[l].index_put_({at::indexing::Slice(), slots},
+                              at::where(finite, scale, at::full_like(scale, INFINITY)));
+  }
+}
+
+void ExactTier::move_representatives(const at::Tensor& from, const at::Tensor& to) {
+  for (auto* buffers : {&reps_a_, &reps_b_}) {
+    for (auto& b : *buffers) set_tile_rows(b, to, tile_rows(b, from));
+  }
+  for (auto* buffers : {&qreps_a_, &qreps_b_}) {
+    for (auto& b : *buffers) set_pair_tile_rows(b, to, pair_tile_rows(b, from));
+  }
+  for (auto& scales : rep_scales_) {
+    scales.index_put_({at::indexing::Slice(), to}, scales.index({at::indexing::Slice(), from}));
   }
 }
 
@@ -417,9 +490,7 @@ std::pair<at::Tensor, at::Tensor> ExactTier::take_representatives(File& file) {
     if (!leaving[static_cast<std::size_t>(s - new_end)]) movers.push_back(s);
   }
   if (!holes.empty()) {
-    const at::Tensor to = at::tensor(holes, at::kLong), from = at::tensor(movers, at::kLong);
-    for (auto& b : reps_a_) set_tile_rows(b, to, tile_rows(b, from));
-    for (auto& b : reps_b_) set_tile_rows(b, to, tile_rows(b, from));
+    move_representatives(at::tensor(movers, at::kLong), at::tensor(holes, at::kLong));
     for (std::size_t i = 0; i < holes.size(); ++i) {
       const BlockRef ref = blocks_[static_cast<std::size_t>(movers[i])];
       blocks_[static_cast<std::size_t>(holes[i])] = ref;
@@ -494,6 +565,7 @@ ExactTierStats ExactTier::stats() const {
   s.token_bytes = token_bytes_;
   s.representative_bytes = representative_capacity_bytes() + dropped_rep_bytes_;
   s.resident_bytes = s.token_bytes + s.representative_bytes;
+  s.selection_fallbacks = selection_fallbacks_.load();
   return s;
 }
 
@@ -577,31 +649,154 @@ void ExactTier::add_file_from_tensors(
 // ---------------------------------------------------------------------------------------
 // Attention
 
-at::Tensor ExactTier::score(std::size_t layer, const at::Tensor& q_raw) const {
+at::Tensor ExactTier::score(std::size_t layer, const at::Tensor& q) const {
   const auto r = static_cast<std::int64_t>(blocks_.size());
   const std::int64_t h = config_.n_head;
   at::Tensor& buffer = scratch(0, h * r * (reps_b_.empty() ? 1 : 2), at::kFloat);
   const at::Tensor out = buffer.narrow(0, 0, h * r).view({h, r});
   if (reps_b_.empty()) {
-    cpu::score_tiles_into(q_raw, reps_a_[layer], r, out);
+    cpu::score_tiles_into(q, reps_a_[layer], r, out);
     return out;
   }
   // Quest: max(q_i min_i, q_i max_i) is q_i max_i where q_i > 0 and q_i min_i elsewhere.
   const at::Tensor lower = buffer.narrow(0, h * r, h * r).view({h, r});
-  cpu::score_tiles_into(q_raw.clamp_min(0), reps_b_[layer], r, out);
-  cpu::score_tiles_into(q_raw.clamp_max(0), reps_a_[layer], r, lower);
+  cpu::score_tiles_into(q.clamp_min(0), reps_b_[layer], r, out);
+  cpu::score_tiles_into(q.clamp_max(0), reps_a_[layer], r, lower);
   return out.add_(lower);
+}
+
+bool ExactTier::select_quantized(std::size_t layer, const at::Tensor& q, std::int64_t k,
+                                 std::vector<std::int64_t>& slots) const {
+  const auto& c = config_;
+  const std::int64_t h = c.n_head, h_kv = c.n_head_kv, group = h / h_kv, d = c.head_dim;
+  const auto r = static_cast<std::int64_t>(blocks_.size());
+  const bool minmax = !reps_b_.empty();
+  // The query in int16, q ≈ q_scale · q16 per head (|q16| <= 32767), and the error bound of
+  // each head in units of a block's scale s (see BlockSelection): |q · m - s · q_scale ·
+  // (q16 · n)| <= |q · (m - s n)| + s |(q - q_scale q16) · n| <= s (0.5 Σ|q_i| + 63.5 D
+  // q_scale), since |m_i - s n_i| <= s / 2 and |n_i| <= 127; 0.51 instead of 0.5 covers the
+  // float rounding of the flat scan and of these bounds (D <= 512). kMinMax scores q16's
+  // positive part against the maxima and its negative part against the minima: the same.
+  std::vector<float> q_scale(static_cast<std::size_t>(h)), err(static_cast<std::size_t>(h));
+  at::Tensor q16 = at::empty({h, d}, at::kShort);
+  const float* qp = q.data_ptr<float>();
+  std::int16_t* q16p = q16.data_ptr<std::int16_t>();
+  for (std::int64_t head = 0; head < h; ++head) {
+    double l1 = 0, amax = 0;
+    for (std::int64_t i = 0; i < d; ++i) {
+      const double x = std::abs(static_cast<double>(qp[head * d + i]));
+      l1 += x;
+      amax = std::max(amax, x);
+    }
+    if (!std::isfinite(l1)) return false;
+    const float scale = amax > 0 ? static_cast<float>(amax / 32767.0) : 1.0f;
+    for (std::int64_t i = 0; i < d; ++i) {
+      const float n = std::nearbyint(qp[head * d + i] / scale);
+      q16p[head * d + i] = static_cast<std::int16_t>(std::clamp(n, -32767.0f, 32767.0f));
+    }
+    q_scale[static_cast<std::size_t>(head)] = scale;
+    err[static_cast<std::size_t>(head)] =
+        static_cast<float>(0.51 * l1 + 63.5 * static_cast<double>(d) * scale);
+  }
+  // First pass: int8 scores of every block (the only pass that grows with the memory).
+  at::Tensor& buffer = scratch(0, h * r * (minmax ? 2 : 1), at::kFloat);
+  const at::Tensor approx = buffer.narrow(0, 0, h * r).view({h, r});
+  if (minmax) {
+    const at::Tensor lower = buffer.narrow(0, h * r, h * r).view({h, r});
+    cpu::score_int8_tiles_into(q16.clamp_min(0), q_scale, qreps_b_[layer], r, approx);
+    cpu::score_int8_tiles_into(q16.clamp_max(0), q_scale, qreps_a_[layer], r, lower);
+    approx.add_(lower);
+  } else {
+    cpu::score_int8_tiles_into(q16, q_scale, qreps_a_[layer], r, approx);
+  }
+  const std::vector<std::vector<std::int64_t>> candidates =
+      cpu::bounded_top_k_candidates(approx, rep_scales_[layer], err, k);
+
+  // Second pass: the candidates of each key/value head's query heads (their union: a
+  // superset of each head's own), gathered into tiles and scored with the flat scan's kernel.
+  slots.assign(static_cast<std::size_t>(h * k), 0);
+  std::vector<std::int64_t> pool;
+  for (std::int64_t kv = 0; kv < h_kv; ++kv) {
+    pool.clear();
+    for (std::int64_t head = kv * group; head < (kv + 1) * group; ++head) {
+      const auto& mine = candidates[static_cast<std::size_t>(head)];
+      if (static_cast<std::int64_t>(mine.size()) < k) return false;  // NaN bounds
+      pool.insert(pool.end(), mine.begin(), mine.end());
+    }
+    std::sort(pool.begin(), pool.end());
+    pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+    const auto n = static_cast<std::int64_t>(pool.size());
+    // Gathering a block reads its D scattered elements: past about 1 in 8 blocks the
+    // flat scan is cheaper.
+    if (n > std::max<std::int64_t>(r / 8, 256)) return false;
+    const std::int64_t tiles = (n + kTileBlocks - 1) / kTileBlocks;
+    auto gather = [&](const at::Tensor& buffer_kv) {
+      at::Tensor out = at::empty({1, tiles, d, kTileBlocks}, at::kHalf);
+      const c10::Half* src = buffer_kv.data_ptr<c10::Half>() + kv * buffer_kv.stride(0);
+      c10::Half* dst = out.data_ptr<c10::Half>();
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t slot = pool[static_cast<std::size_t>(i)];
+        const c10::Half* from = src + (slot / kTileBlocks) * d * kTileBlocks + slot % kTileBlocks;
+        c10::Half* to = dst + (i / kTileBlocks) * d * kTileBlocks + i % kTileBlocks;
+        for (std::int64_t j = 0; j < d; ++j) to[j * kTileBlocks] = from[j * kTileBlocks];
+      }
+      return out;
+    };
+    const at::Tensor qg = q.narrow(0, kv * group, group);
+    at::Tensor exact = at::empty({group, n}, at::kFloat);
+    if (minmax) {
+      at::Tensor lower = at::empty({group, n}, at::kFloat);
+      cpu::score_tiles_into(qg.clamp_min(0), gather(reps_b_[layer]), n, exact);
+      cpu::score_tiles_into(qg.clamp_max(0), gather(reps_a_[layer]), n, lower);
+      exact.add_(lower);
+    } else {
+      cpu::score_tiles_into(qg, gather(reps_a_[layer]), n, exact);
+    }
+    // Each head's k best of the pool (NaN as -inf, as top_k_blocks).
+    const float* ep = exact.data_ptr<float>();
+    std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+    for (std::int64_t gi = 0; gi < group; ++gi) {
+      const float* row = ep + gi * n;
+      auto key = [&](std::int64_t i) { return std::isnan(row[i]) ? kNegInf : row[i]; };
+      for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](std::int64_t x, std::int64_t y) {
+                          return key(x) != key(y) ? key(x) > key(y) : x < y;
+                        });
+      for (std::int64_t j = 0; j < k; ++j) {
+        slots[static_cast<std::size_t>((kv * group + gi) * k + j)] =
+            pool[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])];
+      }
+    }
+  }
+  return true;
 }
 
 std::vector<ExactTier::BlockRef> ExactTier::select(std::size_t layer, const at::Tensor& q_raw,
                                                    std::int64_t k) const {
   const at::Tensor q = q_raw.to(at::kFloat).contiguous();
-  const at::Tensor selected = top_k_blocks(score(layer, q), k).contiguous();  // [H, K]
-  const std::int64_t h = selected.size(0);
-  const std::int64_t* sel = selected.data_ptr<std::int64_t>();
+  const std::int64_t h = config_.n_head;
+  const auto r = static_cast<std::int64_t>(blocks_.size());
+  std::vector<std::int64_t> slots;
+  if (k >= r) {  // every block
+    slots.resize(static_cast<std::size_t>(h * k));
+    for (std::int64_t i = 0; i < h * k; ++i) slots[static_cast<std::size_t>(i)] = i % k;
+  } else {
+    bool done = false;
+    if (!rep_scales_.empty()) {
+      done = select_quantized(layer, q, k, slots);
+      if (!done) selection_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!done) {
+      const at::Tensor selected = top_k_blocks(score(layer, q), k).contiguous();  // [H, K]
+      const std::int64_t* sel = selected.data_ptr<std::int64_t>();
+      slots.assign(sel, sel + h * k);
+    }
+  }
   std::vector<BlockRef> refs(static_cast<std::size_t>(h * k));
   for (std::int64_t i = 0; i < h * k; ++i) {
-    refs[static_cast<std::size_t>(i)] = blocks_[static_cast<std::size_t>(sel[i])];
+    refs[static_cast<std::size_t>(i)] =
+        blocks_[static_cast<std::size_t>(slots[static_cast<std::size_t>(i)])];
   }
   // A canonical order, independent of where the blocks sit in the buffers.
   for (std::int64_t head = 0; head < h; ++head) {

@@ -50,6 +50,29 @@ enum class ExactStorage { kFloat32, kFloat16, kBFloat16, kInt8 };
 /// scored by the upper bound Σ_i max(q_i·min_i, q_i·max_i) of q·k over the block.
 enum class BlockRepresentative { kMean, kMinMax };
 
+/// How attend() and retrieve() choose each query head's top-k blocks; both choose the same
+/// blocks (up to exact ties between scores).
+///  - kFlat scores every fp16 representative: 2 bytes per dimension per block per step.
+///  - kQuantized scores int8 copies of the representatives (one scale s per block and head,
+///    half the bytes; the query rounded to int16, the sums exact in int32) and bounds their
+///    error: |flat score - s · int8 score| <= s · (0.51 · Σ|q_i| + 63.5 · D · q_scale)
+///    (rounding to int8 is at most s / 2 per dimension, the query's int16 rounding at most
+///    q_scale / 2 against |n_i| <= 127; the extra 0.01 covers the float rounding of both
+///    sums for D <= 512). Only the blocks whose upper bound reaches the k-th largest lower
+///    bound are rescored from the fp16 representatives with the flat scan's kernel (the same
+///    scores, bit for bit), so the top-k is the flat scan's. When the bounds are too loose
+///    to prune (e.g. many near-equal blocks, a zero query) it falls back to the flat scan
+///    (counted in stats().selection_fallbacks). Costs D + 4 bytes per block, layer and
+///    key/value head more in RAM (D + 4 per 64 tokens: about 4 bytes per token at L = 2,
+///    Hkv = 2, D = 64). The scan is bandwidth-bound on this machine (~18 GB/s for either
+///    dtype, one or two threads), so the gain is the halved bytes.
+/// A hierarchy of super-blocks with Quest-style bounds over their members would be exact
+/// too, but prunes nothing on keys without structure: in D = 64 dimensions the box of 16
+/// random block means bounds q · mean at Σ|q_i| · 1.77 σ (the expected maximum of 16
+/// normals), about 11 standard deviations ‖q‖ σ of one score, while the k-th best of 78K
+/// blocks (5M tokens) sits near 4: no super-block's bound ever falls below it.
+enum class BlockSelection { kFlat, kQuantized };
+
 struct ExactTierConfig {
   std::size_t n_layers = 1;      ///< memory layers (L)
   std::int64_t n_head = 0;       ///< query heads (H)
@@ -59,6 +82,7 @@ struct ExactTierConfig {
   std::int64_t top_k = 8;        ///< blocks retrieved per query head
   ExactStorage storage = ExactStorage::kFloat16;
   BlockRepresentative representative = BlockRepresentative::kMean;
+  BlockSelection selection = BlockSelection::kQuantized;
   /// RoPE of the model (HF half-split layout). With rope = false keys are used as stored.
   bool rope = true;
   float rope_theta = 10000.0f;
@@ -82,6 +106,9 @@ struct ExactTierStats {
   std::uint64_t token_bytes = 0;           ///< token blocks (keys, values, scales)
   std::uint64_t representative_bytes = 0;  ///< representative buffers (capacity) + dropped
   std::uint64_t resident_bytes = 0;        ///< token_bytes + representative_bytes
+  /// kQuantized: selections (one per layer and call) whose error bounds were too loose to
+  /// prune, answered by the flat scan instead.
+  std::uint64_t selection_fallbacks = 0;
 };
 
 /// Thread-safety: attend(), stats(), contains() and file_tensors() may run concurrently
@@ -154,7 +181,15 @@ class ExactTier final : public MemorySource {
   void enforce_budget(const File* keep);
   void grow_representatives(std::int64_t blocks);
   std::uint64_t representative_capacity_bytes() const;
-  at::Tensor score(std::size_t layer, const at::Tensor& q_raw) const;
+  /// Rewrites the int8 copies and scales of representative slots `slots` from the fp16 ones.
+  void quantize_representatives(const at::Tensor& slots);
+  /// Moves representative rows `from` to `to` in every buffer.
+  void move_representatives(const at::Tensor& from, const at::Tensor& to);
+  at::Tensor score(std::size_t layer, const at::Tensor& q) const;
+  /// kQuantized: the top-k slots of each head into `slots` ([H * K]); false when the bounds
+  /// were too loose (the caller scans instead).
+  bool select_quantized(std::size_t layer, const at::Tensor& q, std::int64_t k,
+                        std::vector<std::int64_t>& slots) const;
   /// Top-k blocks of each head, sorted by (file id, block): [H * K] refs; K = min(top_k, R).
   std::vector<BlockRef> select(std::size_t layer, const at::Tensor& q_raw, std::int64_t k) const;
 
@@ -166,11 +201,15 @@ class ExactTier final : public MemorySource {
   /// Per layer: [Hkv, R_cap / 16, D, 16] fp16, blocks 0..blocks_.size()-1 resident. kMinMax keeps
   /// minima in reps_a_ and maxima in reps_b_; kMean the means in reps_a_.
   std::vector<at::Tensor> reps_a_, reps_b_;
+  /// kQuantized, per layer: int8 copies of reps_a_ / reps_b_ in the same tiles, and each
+  /// block's scale ([Hkv, R_cap] float; kMinMax shares one between minimum and maximum).
+  std::vector<at::Tensor> qreps_a_, qreps_b_, rep_scales_;
   std::int64_t rep_capacity_ = 0;
   std::vector<BlockRef> blocks_;  ///< owner of each resident representative
   std::uint64_t token_bytes_ = 0;
   std::uint64_t dropped_rep_bytes_ = 0;
   mutable std::atomic<std::uint64_t> clock_{0};  ///< attend() calls, for least-recent use
+  mutable std::atomic<std::uint64_t> selection_fallbacks_{0};
 };
 
 }  // namespace mnemo::model::memory
