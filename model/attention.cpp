@@ -89,17 +89,20 @@ constexpr std::int64_t kFusedLimit = 1 << 16;
 
 }  // namespace
 
-AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                          std::int64_t causal_offset, double scale) {
+namespace {
+
+bool fusable(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  return q.is_cpu() && q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat &&
+         v.scalar_type() == at::kFloat;
+}
+
+/// The fused loop into o [H, T, D] and lse [H, T] (both contiguous), with `scores` room for
+/// S floats.
+void attention_loop(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    std::int64_t causal_offset, double scale, at::Tensor& o, at::Tensor& lse,
+                    float* scores) {
   const std::int64_t h = q.size(0), t = q.size(1), d = q.size(2);
   const std::int64_t s = k.size(1), group = h / k.size(0);
-  const bool fused = q.is_cpu() && q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat &&
-                     v.scalar_type() == at::kFloat && h * t * s * d <= kFusedLimit;
-  if (!fused) return attention_reference(q, k, v, causal_offset, scale);
-
-  at::Tensor o = at::empty({h, t, d}, q.options());
-  at::Tensor lse = at::empty({h, t}, q.options());
-  std::vector<float> scores(static_cast<std::size_t>(s));
   const float* qp = q.data_ptr<float>();
   const float* kp = k.data_ptr<float>();
   const float* vp = v.data_ptr<float>();
@@ -109,11 +112,39 @@ AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Te
       const std::int64_t n_keys = causal_offset < 0 ? s : std::min(s, causal_offset + i + 1);
       attend_one(qp + head * q.stride(0) + i * q.stride(1), q.stride(2), kp + kv * k.stride(0),
                  k.stride(1), k.stride(2), vp + kv * v.stride(0), v.stride(1), v.stride(2), n_keys,
-                 d, static_cast<float>(scale), scores.data(),
-                 o.data_ptr<float>() + (head * t + i) * d, 1, lse.data_ptr<float>() + head * t + i);
+                 d, static_cast<float>(scale), scores, o.data_ptr<float>() + (head * t + i) * d, 1,
+                 lse.data_ptr<float>() + head * t + i);
     }
   }
+}
+
+}  // namespace
+
+AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                          std::int64_t causal_offset, double scale) {
+  const std::int64_t h = q.size(0), t = q.size(1), d = q.size(2), s = k.size(1);
+  if (!fusable(q, k, v) || h * t * s * d > kFusedLimit) {
+    return attention_reference(q, k, v, causal_offset, scale);
+  }
+  at::Tensor o = at::empty({h, t, d}, q.options());
+  at::Tensor lse = at::empty({h, t}, q.options());
+  std::vector<float> scores(static_cast<std::size_t>(s));
+  attention_loop(q, k, v, causal_offset, scale, o, lse, scores.data());
   return {o, lse};
+}
+
+void attention_into(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    std::int64_t causal_offset, double scale, at::Tensor& o, at::Tensor& lse,
+                    std::vector<float>& scores) {
+  if (!fusable(q, k, v) || !o.is_contiguous() || !lse.is_contiguous()) {
+    const AttentionOutput out = attention_reference(q, k, v, causal_offset, scale);
+    o.copy_(out.o);
+    lse.copy_(out.lse);
+    return;
+  }
+  if (scores.size() < static_cast<std::size_t>(k.size(1)))
+    scores.resize(static_cast<std::size_t>(k.size(1)));
+  attention_loop(q, k, v, causal_offset, scale, o, lse, scores.data());
 }
 
 AttentionOutput merge_attention(const std::vector<AttentionOutput>& sources) {

@@ -25,6 +25,12 @@ struct AttentionOutput {
 /// other device, the batched matmuls of attention_reference.
 AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                           std::int64_t causal_offset, double scale);
+/// attention() into preallocated o [H, T, D] and lse [H, T] (contiguous), with `scores` a
+/// scratch buffer the caller keeps: on the CPU it allocates nothing once `scores` holds S
+/// floats. It always runs the fused loop there (decoding one token is small work).
+void attention_into(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    std::int64_t causal_offset, double scale, at::Tensor& o, at::Tensor& lse,
+                    std::vector<float>& scores);
 AttentionOutput attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                     std::int64_t causal_offset, double scale);
 

@@ -53,6 +53,24 @@ at::Tensor Linear::forward(const at::Tensor& x) const {
   return bias_.defined() ? y.add_(bias_) : y;
 }
 
+void Linear::forward_into(const at::Tensor& x, at::Tensor& out) const {
+  std::int64_t row = 0;
+  for (const LinearPart& part : parts_) {
+    at::Tensor slice = out.narrow(1, row, part.rows());  // contiguous: out has one row
+    if (part.is_quantized()) {
+      part.quantized.matmul_into(x, slice);
+    } else if (x.is_cpu()) {
+      // addmv into itself with beta = 0 is BLAS gemv with no temporary (mv_out makes one).
+      at::Tensor column = slice.view({part.rows()});
+      at::addmv_out(column, column, part.weight, x.view({x.size(1)}), /*beta=*/0, /*alpha=*/1);
+    } else {
+      at::mm_out(slice, x, part.weight.t());
+    }
+    row += part.rows();
+  }
+  if (bias_.defined()) out.add_(bias_);
+}
+
 at::Tensor Linear::forward_add(const at::Tensor& x, const at::Tensor& residual) const {
   if (parts_.size() == 1 && !parts_[0].is_quantized() && !bias_.defined() && x.size(0) > 1) {
     return at::addmm(residual, x, parts_[0].weight.t());

@@ -29,6 +29,8 @@ class Linear {
 
   /// x: [T, cols] → [T, rows].
   at::Tensor forward(const at::Tensor& x) const;
+  /// One row x [1, cols] into out [1, rows] (contiguous), allocating no tensor storage.
+  void forward_into(const at::Tensor& x, at::Tensor& out) const;
   /// residual + x·Wᵀ (+ b), fused into one matmul where the weight is float.
   at::Tensor forward_add(const at::Tensor& x, const at::Tensor& residual) const;
   std::int64_t rows() const;

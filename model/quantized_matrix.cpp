@@ -414,18 +414,23 @@ void run(const QuantizedMatrix& w, const float* x, std::int64_t T, float* y, std
          float (*dot)(const std::uint8_t*, const Act*, std::int64_t)) {
   const std::int64_t cols = w.cols(), rows = w.rows();
   const std::int64_t act_row = cols / per_act;  // Act entries per row of x
-  std::unique_ptr<Act[]> act(new Act[static_cast<std::size_t>(T * act_row)]);
+  // One scratch buffer per thread, grown as needed: decoding reuses it every step.
+  thread_local std::vector<Act> scratch;
+  if (scratch.size() < static_cast<std::size_t>(T * act_row)) {
+    scratch.resize(static_cast<std::size_t>(T * act_row));
+  }
+  Act* act_data = scratch.data();
   at::parallel_for(0, T, std::max<std::int64_t>(1, 16384 / cols),
                    [&](std::int64_t b, std::int64_t e) {
                      for (std::int64_t t = b; t < e; ++t)
-                       quantize(x + t * cols, act.get() + t * act_row, cols);
+                       quantize(x + t * cols, act_data + t * act_row, cols);
                    });
   const std::int64_t grain =
       std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(1, T * cols));
   at::parallel_for(0, rows, grain, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t r = b; r < e; ++r) {
       const std::uint8_t* wr = w.row_data(r);
-      for (std::int64_t t = 0; t < T; ++t) y[t * rows + r] = dot(wr, act.get() + t * act_row, cols);
+      for (std::int64_t t = 0; t < T; ++t) y[t * rows + r] = dot(wr, act_data + t * act_row, cols);
     }
   });
 }
@@ -514,16 +519,24 @@ Result<QuantizedMatrix, ModelError> QuantizedMatrix::concat_rows(
 }
 
 at::Tensor QuantizedMatrix::matmul(const at::Tensor& x) const {
+  std::vector<std::int64_t> sizes = x.sizes().vec();
+  if (!sizes.empty()) sizes.back() = rows_;
+  at::Tensor y = at::empty(sizes, x.options());
+  matmul_into(x, y);
+  return y;
+}
+
+void QuantizedMatrix::matmul_into(const at::Tensor& x, at::Tensor& y) const {
   TORCH_CHECK(x.scalar_type() == at::kFloat, "QuantizedMatrix::matmul: x must be float32");
   TORCH_CHECK(x.device().is_cpu(), "QuantizedMatrix::matmul: x must be on the CPU");
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == cols_, "QuantizedMatrix::matmul: x ", x.sizes(),
               " does not end in cols = ", cols_);
+  TORCH_CHECK(y.is_contiguous() && y.scalar_type() == at::kFloat &&
+                  y.numel() == x.numel() / std::max<std::int64_t>(cols_, 1) * rows_,
+              "QuantizedMatrix::matmul: the output must be contiguous float32 of the right size");
   const at::Tensor xc = x.contiguous();
-  std::vector<std::int64_t> sizes = x.sizes().vec();
-  sizes.back() = rows_;
-  at::Tensor y = at::empty(sizes, x.options());
   const std::int64_t T = xc.numel() / cols_;
-  if (T == 0 || rows_ == 0) return y;
+  if (T == 0 || rows_ == 0) return;
   const float* xp = xc.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   switch (static_cast<GgufType>(type_)) {
@@ -563,7 +576,6 @@ at::Tensor QuantizedMatrix::matmul(const at::Tensor& x) const {
     default:
       TORCH_CHECK(false, "QuantizedMatrix::matmul: unsupported type ", type_);
   }
-  return y;
 }
 
 }  // namespace mnemo::model

@@ -69,6 +69,9 @@ class QuantizedMatrix {
   /// (at::parallel_for); the only allocation besides the result is the quantized x.
   /// Throws c10::Error on a wrong dtype, device or last dimension.
   at::Tensor matmul(const at::Tensor& x) const;
+  /// The same into `y` ([..., rows] float32, contiguous). The quantized activations live in
+  /// a per-thread buffer that grows once, so decoding allocates nothing here.
+  void matmul_into(const at::Tensor& x, at::Tensor& y) const;
 
  private:
   std::uint32_t type_ = 0;

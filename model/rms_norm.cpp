@@ -10,13 +10,16 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, dou
   return x * (x.square().mean(-1, /*keepdim=*/true) + eps).rsqrt() * weight;
 }
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (!x.is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 2 || x.stride(1) != 1 ||
-      !weight.is_contiguous()) {
-    return rms_norm_reference(x, weight, eps);
-  }
+namespace {
+
+bool fused(const at::Tensor& x, const at::Tensor& weight) {
+  return x.is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 2 && x.stride(1) == 1 &&
+         weight.is_contiguous();
+}
+
+/// out: [rows, n] contiguous.
+void rms_norm_rows(const at::Tensor& x, const at::Tensor& weight, double eps, at::Tensor& out) {
   const std::int64_t rows = x.size(0), n = x.size(1), stride = x.stride(0);
-  at::Tensor out = at::empty({rows, n}, x.options());
   const float* w = weight.data_ptr<float>();
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* in = x.data_ptr<float>() + r * stride;
@@ -30,7 +33,23 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
     const float scale = 1.0f / std::sqrt(mean + static_cast<float>(eps));
     for (std::int64_t i = 0; i < n; ++i) o[i] = in[i] * scale * w[i];
   }
+}
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (!fused(x, weight)) return rms_norm_reference(x, weight, eps);
+  at::Tensor out = at::empty({x.size(0), x.size(1)}, x.options());
+  rms_norm_rows(x, weight, eps, out);
   return out;
+}
+
+void rms_norm_into(const at::Tensor& x, const at::Tensor& weight, double eps, at::Tensor& out) {
+  if (fused(x, weight) && out.is_contiguous() && out.sizes() == x.sizes()) {
+    rms_norm_rows(x, weight, eps, out);
+  } else {
+    out.copy_(rms_norm_reference(x, weight, eps));
+  }
 }
 
 }  // namespace mnemo::model

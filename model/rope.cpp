@@ -28,13 +28,16 @@ at::Tensor apply_rope_reference(const at::Tensor& x, const RopeTables& tables, s
   return at::addcmul(x * cos, at::roll(x, d / 2, -1), sin);
 }
 
-at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, std::int64_t pos0) {
-  if (!x.is_cpu() || x.scalar_type() != at::kFloat || x.stride(2) != 1 ||
-      x.stride(1) != x.size(2) || !tables.cos.is_contiguous()) {
-    return apply_rope_reference(x, tables, pos0);
-  }
+namespace {
+
+bool fused(const at::Tensor& x, const RopeTables& tables) {
+  return x.is_cpu() && x.scalar_type() == at::kFloat && x.stride(2) == 1 &&
+         x.stride(1) == x.size(2) && tables.cos.is_contiguous();
+}
+
+/// out: [T, H, D] contiguous.
+void rope_rows(const at::Tensor& x, const RopeTables& tables, std::int64_t pos0, at::Tensor& out) {
   const std::int64_t t = x.size(0), h = x.size(1), d = x.size(2), half = d / 2;
-  at::Tensor out = at::empty({t, h, d}, x.options());
   for (std::int64_t i = 0; i < t; ++i) {
     const float* cos = tables.cos.data_ptr<float>() + (pos0 + i) * d;
     const float* sin = tables.sin.data_ptr<float>() + (pos0 + i) * d;
@@ -47,7 +50,24 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, std::int64_
       }
     }
   }
+}
+
+}  // namespace
+
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, std::int64_t pos0) {
+  if (!fused(x, tables)) return apply_rope_reference(x, tables, pos0);
+  at::Tensor out = at::empty({x.size(0), x.size(1), x.size(2)}, x.options());
+  rope_rows(x, tables, pos0, out);
   return out;
+}
+
+void apply_rope_into(const at::Tensor& x, const RopeTables& tables, std::int64_t pos0,
+                     at::Tensor& out) {
+  if (fused(x, tables) && out.is_contiguous() && out.sizes() == x.sizes()) {
+    rope_rows(x, tables, pos0, out);
+  } else {
+    out.copy_(apply_rope_reference(x, tables, pos0));
+  }
 }
 
 }  // namespace mnemo::model

@@ -24,6 +24,9 @@ RopeTables rope_tables(const ModelConfig& config, std::int64_t n_pos,
 /// x: [T, H, D] (rows may be strided; each head's D elements contiguous), holding the
 /// heads of positions pos0..pos0+T-1. Returns the rotated copy, contiguous.
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& tables, std::int64_t pos0);
+/// The same into `out` ([T, H, D], contiguous): no allocation on the CPU path.
+void apply_rope_into(const at::Tensor& x, const RopeTables& tables, std::int64_t pos0,
+                     at::Tensor& out);
 at::Tensor apply_rope_reference(const at::Tensor& x, const RopeTables& tables, std::int64_t pos0);
 
 }  // namespace mnemo::model

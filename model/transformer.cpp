@@ -164,4 +164,60 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
   return output_.forward(rms_norm(x, output_norm_, c.rms_norm_eps));
 }
 
+DecodeWorkspace Transformer::make_workspace(std::size_t capacity) const {
+  const ModelConfig& c = config_;
+  const auto E = static_cast<std::int64_t>(c.n_embd), V = static_cast<std::int64_t>(c.n_vocab);
+  const auto H = static_cast<std::int64_t>(c.n_head), Hkv = static_cast<std::int64_t>(c.n_head_kv);
+  const auto D = static_cast<std::int64_t>(c.head_dim), F = static_cast<std::int64_t>(c.n_ff);
+  const at::TensorOptions o = options();
+  DecodeWorkspace ws;
+  ws.x = at::empty({1, E}, o);
+  ws.h = at::empty({1, E}, o);
+  ws.qkv = at::empty({1, (H + 2 * Hkv) * D}, o);
+  ws.qk_rot = at::empty({1, H + Hkv, D}, o);
+  ws.o = at::empty({H, 1, D}, o);
+  ws.lse = at::empty({H, 1}, o);
+  ws.gate_up = at::empty({1, 2 * F}, o);
+  ws.act = at::empty({1, F}, o);
+  ws.logits = at::empty({1, V}, o);
+  ws.scores.resize(capacity);
+  return ws;
+}
+
+const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorkspace& ws) const {
+  const ModelConfig& c = config_;
+  const auto H = static_cast<std::int64_t>(c.n_head), Hkv = static_cast<std::int64_t>(c.n_head_kv);
+  const auto D = static_cast<std::int64_t>(c.head_dim);
+  const auto F = ws.act.size(1);
+  const auto pos0 = static_cast<std::int64_t>(cache.size());
+  TORCH_CHECK(cache.size() < cache.capacity(), "KV cache is full");
+  TORCH_CHECK(pos0 < rope_.cos.size(0), "position past the model's context length");
+  const double eps = c.rms_norm_eps;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+
+  ws.x.copy_(embedding_.narrow(0, token, 1));
+  for (std::size_t l = 0; l < blocks_.size(); ++l) {
+    const Block& b = blocks_[l];
+    rms_norm_into(ws.x, b.attn_norm, eps, ws.h);
+    b.qkv.forward_into(ws.h, ws.qkv);
+    apply_rope_into(ws.qkv.narrow(1, 0, (H + Hkv) * D).view({1, H + Hkv, D}), rope_, pos0,
+                    ws.qk_rot);
+    cache.write(l, ws.qk_rot.narrow(1, H, Hkv),
+                ws.qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({1, Hkv, D}));
+    attention_into(ws.qk_rot.narrow(1, 0, H).transpose(0, 1), cache.keys(l, 1), cache.values(l, 1),
+                   pos0, scale, ws.o, ws.lse, ws.scores);
+    b.o.forward_into(ws.o.view({1, H * D}), ws.h);  // [H, 1, D] is [1, H D] in memory
+    ws.x.add_(ws.h);
+    rms_norm_into(ws.x, b.ffn_norm, eps, ws.h);
+    b.gate_up.forward_into(ws.h, ws.gate_up);
+    at::silu_out(ws.act, ws.gate_up.narrow(1, 0, F)).mul_(ws.gate_up.narrow(1, F, F));
+    b.down.forward_into(ws.act, ws.h);
+    ws.x.add_(ws.h);
+  }
+  cache.commit(1);
+  rms_norm_into(ws.x, output_norm_, eps, ws.h);
+  output_.forward_into(ws.h, ws.logits);
+  return ws.logits;
+}
+
 }  // namespace mnemo::model

@@ -20,6 +20,21 @@
 
 namespace mnemo::model {
 
+/// The outputs of one decoding step (batch 1), allocated once per session so that decoding
+/// a token creates no tensor storage: every op writes into these.
+struct DecodeWorkspace {
+  at::Tensor x;               // [1, E] the residual stream
+  at::Tensor h;               // [1, E] normed input / projection output
+  at::Tensor qkv;             // [1, (H + 2 Hkv) D]
+  at::Tensor qk_rot;          // [1, H + Hkv, D]
+  at::Tensor o;               // [H, 1, D]
+  at::Tensor lse;             // [H, 1]
+  at::Tensor gate_up;         // [1, 2 F]
+  at::Tensor act;             // [1, F]
+  at::Tensor logits;          // [1, V]
+  std::vector<float> scores;  // attention scratch, one float per cached position
+};
+
 /// Immutable after load(); forward() may run concurrently on different caches.
 class Transformer {
  public:
@@ -42,6 +57,12 @@ class Transformer {
   /// `cache` (which must have room). Returns the logits [T, n_vocab] of every token when
   /// `all_logits`, else [1, n_vocab] of the last one. Call under c10::InferenceMode.
   at::Tensor forward(const Tokens& tokens, KvCache& cache, bool all_logits) const;
+
+  /// Buffers for decode() with a cache of `capacity` positions.
+  DecodeWorkspace make_workspace(std::size_t capacity) const;
+  /// forward() of one token, writing into `ws` instead of allocating; returns ws.logits
+  /// [1, n_vocab]. On the CPU. Call under c10::InferenceMode.
+  const at::Tensor& decode(TokenId token, KvCache& cache, DecodeWorkspace& ws) const;
 
  private:
   struct Block {

@@ -15,10 +15,15 @@ constexpr std::size_t kPrefillChunk = 512;
 
 TransformerSession::TransformerSession(std::shared_ptr<const Transformer> model,
                                        std::size_t capacity)
-    : model_(std::move(model)), cache_([&] {
+    : model_(std::move(model)),
+      cache_([&] {
         c10::InferenceMode guard;
         return KvCache(model_->config(), std::min(capacity, model_->max_positions()),
                        model_->options());
+      }()),
+      workspace_([&] {
+        c10::InferenceMode guard;
+        return model_->make_workspace(cache_.capacity());
       }()) {}
 
 TransformerSession::TransformerSession(const TransformerSession& other)
@@ -26,6 +31,10 @@ TransformerSession::TransformerSession(const TransformerSession& other)
       cache_([&] {
         c10::InferenceMode guard;
         return other.cache_.clone();
+      }()),
+      workspace_([&] {
+        c10::InferenceMode guard;
+        return model_->make_workspace(cache_.capacity());
       }()),
       tokens_(other.tokens_),
       last_logits_(other.last_logits_.defined() ? other.last_logits_.clone() : at::Tensor()),
@@ -44,6 +53,15 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
   }
   c10::InferenceMode guard;
   try {
+    // Decoding one token on the CPU: the preallocated workspace, no tensor storage created.
+    if (tokens.size() == 1 && !all_logits && model_->options().device().is_cpu()) {
+      const at::Tensor& logits = model_->decode(tokens[0], cache_, workspace_);
+      tokens_.push_back(tokens[0]);
+      ++n_evaluated_;
+      last_logits_ = logits[0];
+      logits_stale_ = false;
+      return logits;
+    }
     std::vector<at::Tensor> outputs;
     for (std::size_t start = 0; start < tokens.size(); start += kPrefillChunk) {
       const std::size_t end = std::min(tokens.size(), start + kPrefillChunk);

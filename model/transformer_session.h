@@ -39,6 +39,7 @@ class TransformerSession final : public ModelSession {
 
   std::shared_ptr<const Transformer> model_;
   KvCache cache_;
+  DecodeWorkspace workspace_;  // single-token steps on the CPU write here
   Tokens tokens_;
   at::Tensor last_logits_;  // [n_vocab] float32 on the CPU; valid while !logits_stale_
   bool logits_stale_ = true;

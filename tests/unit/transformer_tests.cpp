@@ -6,6 +6,10 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -214,6 +218,52 @@ TEST_F(SessionTest, ForksAreIndependent) {
   EXPECT_LE(max_diff(b.value(), fresh_logits(with_6)), 1e-5);
   EXPECT_LE(max_diff(LogitsView{after_5.data(), after_5.size()}, fresh_logits(with_5)), 1e-5);
 }
+
+/// Counts tensor-storage allocations made through LibTorch's CPU allocator.
+class CountingAllocator final : public c10::Allocator {
+ public:
+  explicit CountingAllocator(c10::Allocator* base) : base_(base) {}
+  c10::DataPtr allocate(std::size_t n) const override {
+    ++count;
+    return base_->allocate(n);
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return base_->raw_deleter(); }
+  mutable std::atomic<int> count{0};
+
+ private:
+  c10::Allocator* base_;
+};
+
+class DecodeAllocation : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DecodeAllocation, DecodingATokenCreatesNoTensorStorage) {
+  const auto model = load(kModels / (GetParam() + ".gguf"));
+  ASSERT_TRUE(model);
+  TransformerSession session(model, 64);
+  ASSERT_TRUE(session.append({116, 367, 466, 388}));
+  ASSERT_TRUE(session.append({10}));  // warm-up: per-thread scratch buffers grow once
+  static std::uint8_t priority = 10;  // SetCPUAllocator only accepts rising priorities
+  c10::Allocator* base = c10::GetCPUAllocator();
+  CountingAllocator counting(base);
+  c10::SetCPUAllocator(&counting, priority++);
+  for (TokenId t : {40, 41, 42, 43, 44, 45, 46, 47}) {
+    auto logits = session.append({t});
+    ASSERT_TRUE(logits);
+  }
+  c10::SetCPUAllocator(base, priority++);
+  EXPECT_EQ(counting.count.load(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, DecodeAllocation,
+                         ::testing::Values("tiny-llama.F32", "tiny-qwen2.Q8_0",
+                                           "tiny-llama-256.Q4_K"),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           std::replace_if(
+                               name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); },
+                               '_');
+                           return name;
+                         });
 
 TEST_F(SessionTest, OverflowAndBadIdsAreErrorsNotCrashes) {
   TransformerSession session(model_, 16);
