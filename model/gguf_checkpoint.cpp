@@ -45,8 +45,9 @@ std::string gguf_name(const std::string& hf) {
   return {};
 }
 
-/// Row r of the HF layout is row unpermuted_order(...)[r] of GGUF's: the row-index form of
-/// unpermute_rows below, for matrices kept quantized.
+/// The inverse of convert_hf_to_gguf.py's LlamaModel.permute, as a row order: row r of the
+/// HF layout (half-split RoPE pairs) is row order[r] of GGUF's (adjacent pairs, for
+/// llama.cpp's RoPE). Float and quantized matrices are both reordered with it.
 std::vector<std::int64_t> unpermuted_order(std::int64_t rows, std::int64_t n_head) {
   const std::int64_t per_head = rows / n_head, half = per_head / 2;
   std::vector<std::int64_t> order(static_cast<std::size_t>(rows));
@@ -55,19 +56,6 @@ std::vector<std::int64_t> unpermuted_order(std::int64_t rows, std::int64_t n_hea
     order[static_cast<std::size_t>(r)] = h * per_head + i * 2 + j;
   }
   return order;
-}
-
-/// The inverse of convert_hf_to_gguf.py's LlamaModel.permute: rows of each head were
-/// interleaved (pairs for llama.cpp's adjacent-pair RoPE); restore HF's half-split order.
-at::Tensor unpermute_rows(const at::Tensor& w, std::int64_t n_head) {
-  const std::int64_t rows = w.size(0);
-  TORCH_CHECK(rows % (2 * n_head) == 0, "rows (", rows, ") are not a multiple of 2 x heads (",
-              n_head, ")");
-  const std::int64_t cols = w.numel() / rows;
-  return w.reshape({n_head, rows / n_head / 2, 2, cols})
-      .transpose(1, 2)
-      .reshape(w.sizes())
-      .contiguous();
 }
 
 class GgufCheckpoint final : public Checkpoint {
@@ -104,22 +92,29 @@ class GgufCheckpoint final : public Checkpoint {
         QuantizedMatrix::create(t->type, static_cast<std::int64_t>(t->shape[1]),
                                 static_cast<std::int64_t>(t->shape[0]), t->data, t->n_bytes);
     if (!matrix) return ModelError{path() + ": tensor '" + name + "': " + matrix.error().message};
-    const std::size_t heads = hf_name.find("self_attn.q_proj") != std::string::npos ? config_.n_head
-                              : hf_name.find("self_attn.k_proj") != std::string::npos
-                                  ? config_.n_head_kv
-                                  : 0;
-    if (config_.architecture != Architecture::kLlama || heads == 0) {
-      return std::optional<QuantizedMatrix>(std::move(matrix).value());
-    }
+    const std::int64_t heads = permuted_heads(hf_name);
+    if (heads == 0) return std::optional<QuantizedMatrix>(std::move(matrix).value());
     const auto rows = matrix.value().rows();
-    if (rows % static_cast<std::int64_t>(2 * heads) != 0) {
+    if (rows % (2 * heads) != 0) {
       return ModelError{path() + ": tensor '" + name + "' rows are not a multiple of 2 x heads"};
     }
     return std::optional<QuantizedMatrix>(
-        matrix.value().gather_rows(unpermuted_order(rows, static_cast<std::int64_t>(heads))));
+        matrix.value().gather_rows(unpermuted_order(rows, heads)));
   }
 
  private:
+  /// The head count whose rows the converter permuted (llama q and k), or 0.
+  std::int64_t permuted_heads(const std::string& hf_name) const {
+    if (config_.architecture != Architecture::kLlama) return 0;
+    if (hf_name.find("self_attn.q_proj") != std::string::npos) {
+      return static_cast<std::int64_t>(config_.n_head);
+    }
+    if (hf_name.find("self_attn.k_proj") != std::string::npos) {
+      return static_cast<std::int64_t>(config_.n_head_kv);
+    }
+    return 0;
+  }
+
   Result<at::Tensor, ModelError> read(const std::string& hf_name) const {
     const std::string name = gguf_name(hf_name);
     const GgufTensor* t = name.empty() ? nullptr : gguf_->tensor(name);
@@ -129,14 +124,14 @@ class GgufCheckpoint final : public Checkpoint {
     }
     auto out = dequantized(*t);
     if (!out) return out.error();
-    const bool permuted = config_.architecture == Architecture::kLlama;
-    if (permuted && hf_name.find("self_attn.q_proj") != std::string::npos) {
-      return unpermute_rows(out.value(), static_cast<std::int64_t>(config_.n_head));
-    }
-    if (permuted && hf_name.find("self_attn.k_proj") != std::string::npos) {
-      return unpermute_rows(out.value(), static_cast<std::int64_t>(config_.n_head_kv));
-    }
-    return out;
+    const std::int64_t heads = permuted_heads(hf_name);
+    if (heads == 0) return out;
+    const std::int64_t rows = out.value().size(0);
+    TORCH_CHECK(rows % (2 * heads) == 0, "rows (", rows, ") are not a multiple of 2 x heads (",
+                heads, ")");
+    const std::vector<std::int64_t> order = unpermuted_order(rows, heads);
+    return out.value().index_select(
+        0, at::from_blob(const_cast<std::int64_t*>(order.data()), {rows}, at::kLong));
   }
 
   Result<at::Tensor, ModelError> dequantized(const GgufTensor& t) const {

@@ -32,15 +32,10 @@ std::int64_t Linear::rows() const {
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  // One row (decoding) goes through BLAS gemv, which streams the weight at close to memory
-  // bandwidth; gemm with M = 1 runs 1.5-3x slower in OpenBLAS.
   const auto apply = [&](const LinearPart& part) {
-    if (part.is_quantized()) return part.quantized.matmul(x);
-    if (x.size(0) == 1 && x.is_cpu()) return at::mv(part.weight, x[0]).unsqueeze(0);
-    return at::mm(x, part.weight.t());
+    return part.is_quantized() ? part.quantized.matmul(x) : at::mm(x, part.weight.t());
   };
   if (parts_.size() == 1) {
-    if (bias_.defined() && x.size(0) == 1) return apply(parts_[0]).add_(bias_);
     if (bias_.defined()) {
       return parts_[0].is_quantized() ? apply(parts_[0]).add_(bias_)
                                       : at::addmm(bias_, x, parts_[0].weight.t());
@@ -60,7 +55,8 @@ void Linear::forward_into(const at::Tensor& x, at::Tensor& out) const {
     if (part.is_quantized()) {
       part.quantized.matmul_into(x, slice);
     } else if (x.is_cpu()) {
-      // addmv into itself with beta = 0 is BLAS gemv with no temporary (mv_out makes one).
+      // One row goes through BLAS gemv (gemm with M = 1 runs 1.5-3x slower in OpenBLAS);
+      // addmv into itself with beta = 0 is gemv with no temporary (mv_out makes one).
       at::Tensor column = slice.view({part.rows()});
       at::addmv_out(column, column, part.weight, x.view({x.size(1)}), /*beta=*/0, /*alpha=*/1);
     } else {
@@ -72,7 +68,7 @@ void Linear::forward_into(const at::Tensor& x, at::Tensor& out) const {
 }
 
 at::Tensor Linear::forward_add(const at::Tensor& x, const at::Tensor& residual) const {
-  if (parts_.size() == 1 && !parts_[0].is_quantized() && !bias_.defined() && x.size(0) > 1) {
+  if (parts_.size() == 1 && !parts_[0].is_quantized() && !bias_.defined()) {
     return at::addmm(residual, x, parts_[0].weight.t());
   }
   return forward(x).add_(residual);

@@ -6,15 +6,21 @@
 
 namespace mnemo::model {
 
-RopeTables rope_tables(const ModelConfig& c, std::int64_t n_pos, const at::TensorOptions& options) {
-  const auto half = static_cast<std::int64_t>(c.head_dim / 2);
-  at::Tensor inv_freq = at::empty({half}, at::kDouble);
-  auto* f = inv_freq.data_ptr<double>();
-  for (std::int64_t i = 0; i < half; ++i) {
-    f[i] = std::pow(static_cast<double>(c.rope_theta),
-                    -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
-    if (!c.rope_freq_factors.empty()) f[i] /= c.rope_freq_factors[static_cast<std::size_t>(i)];
+std::vector<double> rope_inverse_frequencies(const ModelConfig& c) {
+  std::vector<double> inv_freq;
+  for (std::size_t i = 0; i < c.head_dim / 2; ++i) {
+    double f = std::pow(static_cast<double>(c.rope_theta),
+                        -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
+    if (!c.rope_freq_factors.empty()) f /= c.rope_freq_factors[i];
+    inv_freq.push_back(f);
   }
+  return inv_freq;
+}
+
+RopeTables rope_tables(const ModelConfig& c, std::int64_t n_pos, const at::TensorOptions& options) {
+  std::vector<double> frequencies = rope_inverse_frequencies(c);
+  const at::Tensor inv_freq = at::from_blob(
+      frequencies.data(), {static_cast<std::int64_t>(frequencies.size())}, at::kDouble);
   const at::Tensor pos = at::arange(n_pos, at::kDouble) * static_cast<double>(c.rope_freq_scale);
   const at::Tensor angles = at::outer(pos, inv_freq);  // [n_pos, D/2]
   return {at::cat({angles.cos(), angles.cos()}, 1).to(options),

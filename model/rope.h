@@ -5,12 +5,17 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
 #include "model/model_config.h"
 
 namespace mnemo::model {
+
+/// theta^(-2i/D) / factor_i for each rotated pair i < D/2, in double: the one place the
+/// frequencies are defined (the transformer's tables and the memory's key rotation use it).
+std::vector<double> rope_inverse_frequencies(const ModelConfig& config);
 
 /// cos/sin tables for every position up to the model's context, in double precision then
 /// rounded: [n_pos, D] each, with rotate_half's sign folded into `sin`.

@@ -62,6 +62,14 @@ Tolerance tolerance_for(const std::string& stem) {
   return {0.1, 1.5e-2, 0.95, false};
 }
 
+/// A fixture stem ("tiny-llama.Q4_0") as a test name ("tiny_llama_Q4_0").
+std::string stem_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  std::replace_if(
+      name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); }, '_');
+  return name;
+}
+
 class LlamaCppParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LlamaCppParity, LogitsArgmaxAndGreedyMatchLlamaCpp) {
@@ -124,18 +132,14 @@ TEST_P(LlamaCppParity, LogitsArgmaxAndGreedyMatchLlamaCpp) {
             << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    TinyModels, LlamaCppParity,
-    ::testing::Values("tiny-llama.F32", "tiny-llama.F16", "tiny-llama.Q8_0", "tiny-llama.Q4_0",
-                      "tiny-llama.Q4_K", "tiny-qwen2.F32", "tiny-qwen2.F16", "tiny-qwen2.Q8_0",
-                      "tiny-qwen2.Q4_0", "tiny-qwen2.Q4_K", "tiny-llama-256.F32",
-                      "tiny-llama-256.Q8_0", "tiny-llama-256.Q4_0", "tiny-llama-256.Q4_K"),
-    [](const auto& param_info) {
-      std::string name = param_info.param;
-      std::replace_if(
-          name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); }, '_');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(TinyModels, LlamaCppParity,
+                         ::testing::Values("tiny-llama.F32", "tiny-llama.F16", "tiny-llama.Q8_0",
+                                           "tiny-llama.Q4_0", "tiny-llama.Q4_K", "tiny-qwen2.F32",
+                                           "tiny-qwen2.F16", "tiny-qwen2.Q8_0", "tiny-qwen2.Q4_0",
+                                           "tiny-qwen2.Q4_K", "tiny-llama-256.F32",
+                                           "tiny-llama-256.Q8_0", "tiny-llama-256.Q4_0",
+                                           "tiny-llama-256.Q4_K"),
+                         stem_test_name);
 
 class SafetensorsMatchesGguf : public ::testing::TestWithParam<std::string> {};
 
@@ -257,13 +261,7 @@ TEST_P(DecodeAllocation, DecodingATokenCreatesNoTensorStorage) {
 INSTANTIATE_TEST_SUITE_P(TinyModels, DecodeAllocation,
                          ::testing::Values("tiny-llama.F32", "tiny-qwen2.Q8_0",
                                            "tiny-llama-256.Q4_K"),
-                         [](const auto& param_info) {
-                           std::string name = param_info.param;
-                           std::replace_if(
-                               name.begin(), name.end(), [](char ch) { return !std::isalnum(ch); },
-                               '_');
-                           return name;
-                         });
+                         stem_test_name);
 
 TEST_F(SessionTest, OverflowAndBadIdsAreErrorsNotCrashes) {
   TransformerSession session(model_, 16);

@@ -253,13 +253,7 @@ ExactTier::ExactTier(ExactTierConfig config) : config_(std::move(config)) {
     const RopeTables tables = rope_tables(model, c.top_k * c.block_size, at::kFloat);
     key_rope_cos_ = tables.cos;
     key_rope_sin_ = tables.sin;
-    const std::int64_t half = c.head_dim / 2;
-    for (std::int64_t i = 0; i < half; ++i) {
-      double f = std::pow(static_cast<double>(c.rope_theta),
-                          -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
-      if (!c.rope_freq_factors.empty()) f /= c.rope_freq_factors[static_cast<std::size_t>(i)];
-      inv_freq_.push_back(f);
-    }
+    inv_freq_ = rope_inverse_frequencies(model);
   }
   reps_a_.resize(c.n_layers);
   if (c.representative == BlockRepresentative::kMinMax) reps_b_.resize(c.n_layers);
