@@ -8,7 +8,7 @@ mnemo_gtest(memory_exact_tests TORCH LIBS mnemo_memory_exact SOURCES
 add_executable(memory_bench bench/memory_bench.cpp)
 target_link_libraries(memory_bench PRIVATE mnemo_memory_exact nlohmann_json::nlohmann_json
   mnemo_warnings)
-target_precompile_headers(memory_bench REUSE_FROM mnemo_model)
+target_precompile_headers(memory_bench REUSE_FROM mnemo_attention)
 
 # The exact tier through the memory store: round trip, corruption, configuration, replace.
 mnemo_gtest(memory_exact_store_tests TORCH LIBS mnemo_memory_exact SOURCES

@@ -7,4 +7,4 @@ mnemo_gtest(memory_store_tests TORCH LIBS mnemo_memory_store SOURCES
 add_executable(memory_store_bench bench/memory_store_bench.cpp)
 target_link_libraries(memory_store_bench PRIVATE mnemo_memory_store nlohmann_json::nlohmann_json
   mnemo_warnings)
-target_precompile_headers(memory_store_bench REUSE_FROM mnemo_model)
+target_precompile_headers(memory_store_bench REUSE_FROM mnemo_attention)

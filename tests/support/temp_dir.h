@@ -2,13 +2,14 @@
 // tests as parallel processes, so every test that touches the file system gets its own.
 #pragma once
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 
 namespace mnemo::testing {
 
@@ -19,9 +20,14 @@ class TempDir {
     if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
+  // nftw rather than std::filesystem::remove_all: PyTorch's wheels export a copy of
+  // remove_all that crashes when a program linked against them calls it
+  // (pytorch/pytorch#133437; seen on the GPU machines with torch 2.11).
   ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    nftw(
+        path_.c_str(),
+        [](const char* file, const struct stat*, int, struct FTW*) { return ::remove(file); }, 16,
+        FTW_DEPTH | FTW_PHYS);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -1,13 +1,15 @@
 // The CUDA block kernels (model/memory/cuda) against the CPU ones (block_kernels.h), which
 // are their reference: fresh random inputs, results compared as ‖cuda − cpu‖ / ‖cpu‖ (fp32
 // storage ≪ 1e-3, fp16/bf16 storage ≤ 1e-2; both sides read the same stored values, so
-// they agree far better). Skipped when no GPU is present.
+// they agree far better). Skipped when no GPU is present, unless MNEMO_REQUIRE_CUDA is set
+// (the GPU machine's script sets it, so a build that lost its CUDA backend fails instead).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <tuple>
@@ -19,8 +21,11 @@
 namespace mnemo::model::memory {
 namespace {
 
-#define MNEMO_SKIP_WITHOUT_GPU() \
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device"
+#define MNEMO_SKIP_WITHOUT_GPU()                                       \
+  if (!at::hasCUDA()) {                                                \
+    if (std::getenv("MNEMO_REQUIRE_CUDA")) FAIL() << "no CUDA device"; \
+    GTEST_SKIP() << "no CUDA device";                                  \
+  }
 
 at::Device gpu() {
   return at::Device(at::kCUDA, 0);

@@ -1,7 +1,6 @@
 #include "model/memory/exact/exact_tier.h"
 
 #include <ATen/ATen.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -14,6 +13,7 @@
 #include "model/attention.h"
 #include "model/memory/block_kernels.h"
 #include "model/memory/exact/block_kernels_cpu.h"
+#include "model/memory/memory_log.h"
 #include "model/rope.h"
 
 namespace mnemo::model::memory {
@@ -503,12 +503,10 @@ void ExactTier::drop_token_blocks(File& file) {
   std::tie(file.dropped_a, file.dropped_b) = take_representatives(file);
   dropped_rep_bytes_ += tensor_bytes(file.dropped_a) + tensor_bytes(file.dropped_b);
   token_bytes_ -= file.token_bytes();
-  spdlog::warn(
-      "exact memory over its budget of {} bytes: dropped the token blocks of {} ({} tokens, "
-      "{} bytes, last retrieved at step {} of {}); its blocks are no longer retrieved until "
-      "the file is added again",
-      config_.budget_bytes, file.id, file.n_tokens, file.token_bytes(), file.last_used.load(),
-      clock_.load());
+  log::warn("exact memory over its budget of ", config_.budget_bytes,
+            " bytes: dropped the token blocks of ", file.id, " (", file.n_tokens, " tokens, ",
+            file.token_bytes(), " bytes, last retrieved at step ", file.last_used.load(), " of ",
+            clock_.load(), "); its blocks are no longer retrieved until the file is added again");
   file.keys = at::Tensor();
   file.values = at::Tensor();
   file.key_scales = at::Tensor();
@@ -537,8 +535,9 @@ void ExactTier::enforce_budget(const File* keep) {
     drop_token_blocks(*victim);
   }
   if (total() > budget) {
-    spdlog::warn("exact memory: the representatives alone ({} bytes) exceed the budget of {} bytes",
-                 representative_capacity_bytes() + dropped_rep_bytes_, budget);
+    log::warn("exact memory: the representatives alone (",
+              representative_capacity_bytes() + dropped_rep_bytes_, " bytes) exceed the budget of ",
+              budget, " bytes");
   }
 }
 

@@ -1,7 +1,6 @@
 #include "model/memory/exact/exact_tier_store.h"
 
 #include <c10/util/Exception.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include "model/memory/memory_log.h"
 
 namespace mnemo::model::memory {
 namespace {
@@ -182,8 +183,8 @@ Result<LoadedTier, StoreError> load_tier(const store::MemoryStore& memory_store,
   out.stats.total_ms = ms_since(start);
   // The store logged its own problems; these are the tier's.
   for (std::size_t i = store_problems; i < out.to_reindex.size(); ++i) {
-    spdlog::warn("exact memory: {} not loaded, to be re-indexed: {}", out.to_reindex[i].file_key,
-                 out.to_reindex[i].reason);
+    log::warn("exact memory: ", out.to_reindex[i].file_key,
+              " not loaded, to be re-indexed: ", out.to_reindex[i].reason);
   }
   return out;
 }
@@ -207,7 +208,7 @@ std::vector<SegmentProblem> admit_pending(
         failed = add_segment(tier, segment);
       }
       if (failed) {
-        spdlog::warn("exact memory: {} not loaded, to be re-indexed: {}", segment.key(), *failed);
+        log::warn("exact memory: ", segment.key(), " not loaded, to be re-indexed: ", *failed);
         std::lock_guard guard(problems_mutex);
         problems.push_back(problem_of(segment, *failed));
       }

@@ -16,9 +16,9 @@
 #include <thread>
 
 #include <ATen/ATen.h>
-#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "model/memory/memory_log.h"
 #include "model/memory/store/crc32c.h"
 #include "model/memory/store/segment_format.h"
 
@@ -285,7 +285,7 @@ void MemoryStore::remove_temporaries_locked() const {
     if (!names) continue;
     for (const std::string& name : names.value()) {
       if (!is_temporary(name)) continue;
-      spdlog::info("memory store: deleting {}, left by an interrupted write", name);
+      log::info("memory store: deleting ", name, ", left by an interrupted write");
       ::unlink((folder / name).c_str());
     }
   }
@@ -384,7 +384,7 @@ Result<LoadedMemory, StoreError> MemoryStore::load(const LoadOptions& options) c
     if (is_segment(name))
       segment_names.push_back(name);
     else if (!is_temporary(name))
-      spdlog::debug("memory store: ignoring {}", name);
+      log::debug("memory store: ignoring ", name);
   }
   // Opening is a few system calls per segment (open, fstat, mmap, close) and a page fault
   // for the header: spread over threads, each filling its own part of the results.
@@ -428,8 +428,8 @@ Result<LoadedMemory, StoreError> MemoryStore::load(const LoadOptions& options) c
   std::sort(memory.segments.begin(), memory.segments.end(),
             [](const auto& a, const auto& b) { return a->key() < b->key(); });
   for (const SegmentProblem& problem : memory.problems)
-    spdlog::warn("memory store: segment {} ('{}') refused, to be re-indexed: {}", problem.file_name,
-                 problem.file_key, problem.reason);
+    log::warn("memory store: segment ", problem.file_name, " ('", problem.file_key,
+              "') refused, to be re-indexed: ", problem.reason);
   return memory;
 }
 
