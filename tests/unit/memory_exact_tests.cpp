@@ -452,6 +452,77 @@ TEST(ExactTier, FileTensorsRestoreAnEqualTier) {
   }
 }
 
+TEST(ExactTier, ABatchOfFileTensorsEqualsAddingThemOneByOne) {
+  at::manual_seed(17);
+  for (const auto storage : {ExactStorage::kFloat16, ExactStorage::kInt8}) {
+    for (const auto rep : {BlockRepresentative::kMean, BlockRepresentative::kMinMax}) {
+      ExactTierConfig c = small_config(storage);
+      c.representative = rep;
+      c.top_k = 3;
+      ExactTier original(c), one_by_one(c), batched(c);
+      // Sizes with partial blocks, an empty file, and more blocks than one tile (16).
+      const std::vector<std::int64_t> sizes{27, 0, 16 * 9 + 5, 8, 100};
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        const FileData f = random_file(c, sizes[i]);
+        original.add_file("f" + std::to_string(i), f.keys, f.values);
+      }
+      std::vector<ExactTier::FileTensors> batch;
+      for (const auto& id : original.file_ids()) {
+        one_by_one.add_file_from_tensors(id, original.file_tensors(id));
+        batch.push_back({id, original.file_tensors(id)});
+      }
+      // A file already in the tier is replaced by the batch's version.
+      const FileData stale = random_file(c, 40);
+      batched.add_file("f4", stale.keys, stale.values);
+      EXPECT_TRUE(batched.add_files_from_tensors(batch).empty());
+
+      EXPECT_EQ(batched.file_ids(), one_by_one.file_ids());
+      const ExactTierStats a = one_by_one.stats(), b = batched.stats();
+      EXPECT_EQ(b.blocks, a.blocks);
+      EXPECT_EQ(b.tokens, a.tokens);
+      EXPECT_EQ(b.token_bytes, a.token_bytes);
+      for (int trial = 0; trial < 4; ++trial) {
+        const MemoryQuery query = make_query(c, trial % 2, at::randn({4, 16}), 300);
+        expect_close(one_by_one.attend(query), batched.attend(query), 0);
+        const auto ra = one_by_one.retrieve(query.layer, query.q_raw);
+        const auto rb = batched.retrieve(query.layer, query.q_raw);
+        ASSERT_EQ(ra.size(), rb.size());
+        for (std::size_t h = 0; h < ra.size(); ++h) {
+          ASSERT_EQ(ra[h].size(), rb[h].size());
+          for (std::size_t j = 0; j < ra[h].size(); ++j) {
+            EXPECT_EQ(ra[h][j].file_id, rb[h][j].file_id);
+            EXPECT_EQ(ra[h][j].block, rb[h][j].block);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ExactTier, ABatchReportsARefusedFileAndAddsTheOthers) {
+  at::manual_seed(18);
+  ExactTierConfig c = small_config(ExactStorage::kFloat16);
+  ExactTier original(c), restored(c);
+  for (const char* id : {"a.cpp", "b.cpp", "c.cpp"}) {
+    const FileData f = random_file(c, 70);
+    original.add_file(id, f.keys, f.values);
+  }
+  std::vector<ExactTier::FileTensors> batch;
+  for (const auto& id : original.file_ids()) batch.push_back({id, original.file_tensors(id)});
+  batch[1].tensors.erase(batch[1].tensors.begin() + 1);  // b.cpp without "keys"
+  for (auto& [name, t] : batch[2].tensors) {
+    if (name == "representatives") t = t.narrow(2, 0, 1);  // c.cpp: a block short
+  }
+  const auto refused = restored.add_files_from_tensors(batch);
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0].index, 1u);
+  EXPECT_NE(refused[0].reason.find("keys"), std::string::npos) << refused[0].reason;
+  EXPECT_EQ(refused[1].index, 2u);
+  EXPECT_NE(refused[1].reason.find("representatives"), std::string::npos) << refused[1].reason;
+  EXPECT_EQ(restored.file_ids(), std::vector<std::string>{"a.cpp"});
+  EXPECT_EQ(restored.stats().blocks, (70 + c.block_size - 1) / c.block_size);
+}
+
 // ---------------------------------------------------------------------------------------
 // Storage dtypes
 

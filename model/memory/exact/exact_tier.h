@@ -112,8 +112,8 @@ struct ExactTierStats {
 };
 
 /// Thread-safety: attend(), stats(), contains() and file_tensors() may run concurrently
-/// with each other; add_file, replace_file, remove_file, add_file_from_tensors and reserve
-/// need exclusive access (the caller holds e.g. a std::shared_mutex exclusively).
+/// with each other; add_file, replace_file, remove_file, add_file(s)_from_tensors and
+/// reserve need exclusive access (the caller holds e.g. a std::shared_mutex exclusively).
 class ExactTier final : public MemorySource {
  public:
   explicit ExactTier(ExactTierConfig config);
@@ -165,15 +165,41 @@ class ExactTier final : public MemorySource {
   void add_file_from_tensors(const std::string& file_id,
                              const std::vector<std::pair<std::string, at::Tensor>>& tensors);
 
+  /// One file's tensors, as file_tensors() returns them.
+  struct FileTensors {
+    std::string file_id;
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+  };
+  struct RefusedFile {
+    std::size_t index;   ///< in the batch
+    std::string reason;  ///< add_file_from_tensors' exception message
+  };
+  /// add_file_from_tensors for many files at once (loading a memory): each file is checked
+  /// as there and a refused one is reported rather than thrown; the representatives of all
+  /// the accepted files are appended in one pass (per file, the single call costs a few
+  /// dozen small ATen ops: about 0.25 ms, 0.3 s for the 1,221 files of 5M tokens) and the
+  /// budget is enforced once, after the batch. A file id that occurs twice: the last wins.
+  std::vector<RefusedFile> add_files_from_tensors(const std::vector<FileTensors>& files);
+
  private:
   struct File;
   struct BlockRef {
     File* file;
     std::int64_t block;  ///< block index within the file
   };
+  /// A file and its representatives ([L, Hkv, nb, D] fp16; reps_b for kMinMax only).
+  struct IncomingFile {
+    std::unique_ptr<File> file;
+    at::Tensor reps_a, reps_b;
+  };
 
-  void insert_file(std::unique_ptr<File> file, at::Tensor reps_a, at::Tensor reps_b);
-  void append_representatives(File& file, const at::Tensor& reps_a, const at::Tensor& reps_b);
+  /// Checks and adopts tensors of file_tensors()' form; throws std::invalid_argument.
+  IncomingFile file_from_tensors(
+      const std::string& file_id,
+      const std::vector<std::pair<std::string, at::Tensor>>& tensors) const;
+  /// Adds the files (replacing any of the same id), then enforces the budget once.
+  void insert_files(std::vector<IncomingFile> incoming);
+  void append_representatives(std::vector<IncomingFile>& incoming);
   /// Removes the file's blocks from the representative buffers (compacting them);
   /// returns its representatives [L, Hkv, nb, D] (two tensors for kMinMax).
   std::pair<at::Tensor, at::Tensor> take_representatives(File& file);
@@ -181,8 +207,9 @@ class ExactTier final : public MemorySource {
   void enforce_budget(const File* keep);
   void grow_representatives(std::int64_t blocks);
   std::uint64_t representative_capacity_bytes() const;
-  /// Rewrites the int8 copies and scales of representative slots `slots` from the fp16 ones.
-  void quantize_representatives(const at::Tensor& slots);
+  /// Rewrites the int8 copies and scales of representative slots [start, start + n) from
+  /// the fp16 ones.
+  void quantize_representatives(std::int64_t start, std::int64_t n);
   /// Moves representative rows `from` to `to` in every buffer.
   void move_representatives(const at::Tensor& from, const at::Tensor& to);
   at::Tensor score(std::size_t layer, const at::Tensor& q) const;

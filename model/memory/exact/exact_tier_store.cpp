@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <variant>
 
 #include "model/memory/memory_log.h"
 
@@ -67,23 +67,36 @@ std::int64_t segment_tokens(const LoadedSegment& segment) {
   }
 }
 
-/// Hands every tensor of `segment` (checksummed by tensor() if not yet) to the tier.
-/// Returns the reason on failure; the tier is unchanged then.
-std::optional<std::string> add_segment(ExactTier& tier, const LoadedSegment& segment) {
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
+/// Every tensor of `segment` (each checksummed by tensor() if not yet), or the reason why not.
+std::variant<ExactTier::FileTensors, std::string> segment_tensors(const LoadedSegment& segment) {
+  ExactTier::FileTensors file{segment.key(), {}};
   for (const store::SegmentTensor& info : segment.tensors()) {
     auto t = segment.tensor(info.name);
     if (!t) return t.error().message;
-    tensors.emplace_back(info.name, std::move(t).value());
+    file.tensors.emplace_back(info.name, std::move(t).value());
   }
-  try {
-    tier.add_file_from_tensors(segment.key(), tensors);
-  } catch (const std::invalid_argument& e) {
-    return std::string(e.what());
-  } catch (const c10::Error& e) {
-    return std::string(e.what_without_backtrace());
+  return file;
+}
+
+/// Hands the segments to the tier in one batch (ExactTier::add_files_from_tensors); returns
+/// the refused ones with their reasons. The others are in the tier.
+std::vector<std::pair<const LoadedSegment*, std::string>> add_segments(
+    ExactTier& tier, const std::vector<const LoadedSegment*>& segments) {
+  std::vector<std::pair<const LoadedSegment*, std::string>> refused;
+  std::vector<ExactTier::FileTensors> batch;
+  std::vector<const LoadedSegment*> in_batch;
+  for (const LoadedSegment* segment : segments) {
+    auto tensors = segment_tensors(*segment);
+    if (auto* reason = std::get_if<std::string>(&tensors)) {
+      refused.emplace_back(segment, std::move(*reason));
+      continue;
+    }
+    batch.push_back(std::get<ExactTier::FileTensors>(std::move(tensors)));
+    in_batch.push_back(segment);
   }
-  return std::nullopt;
+  for (auto& r : tier.add_files_from_tensors(batch))
+    refused.emplace_back(in_batch[r.index], std::move(r.reason));
+  return refused;
 }
 
 SegmentProblem problem_of(const LoadedSegment& segment, std::string reason) {
@@ -161,23 +174,23 @@ Result<LoadedTier, StoreError> load_tier(const store::MemoryStore& memory_store,
   }
   // Every block of every segment (partial blocks included) without regrowing.
   out.tier->reserve(blocks * c);
+  std::vector<const LoadedSegment*> to_add;
   for (auto& segment : loaded.value().segments) {
-    const std::int64_t tokens = segment_tokens(*segment);
-    if (deferred) {
-      // The small tensors passed at load; the token blocks wait for admit_pending().
-      out.stats.tokens += tokens;
-      out.stats.mapped_bytes += segment->file_bytes();
-      out.pending.push_back(std::move(segment));
-      continue;
-    }
-    if (auto failed = add_segment(*out.tier, *segment)) {
-      out.to_reindex.push_back(problem_of(*segment, *failed));
-      continue;
-    }
-    out.stats.tokens += tokens;
+    out.stats.tokens += segment_tokens(*segment);
     out.stats.mapped_bytes += segment->file_bytes();
-    ++out.stats.files_added;
+    // kDeferred: the small tensors passed at load; the token blocks wait for admit_pending().
+    if (deferred)
+      out.pending.push_back(segment);
+    else
+      to_add.push_back(segment.get());
   }
+  auto refused = add_segments(*out.tier, to_add);
+  for (auto& [segment, reason] : refused) {
+    out.stats.tokens -= segment_tokens(*segment);
+    out.stats.mapped_bytes -= segment->file_bytes();
+    out.to_reindex.push_back(problem_of(*segment, std::move(reason)));
+  }
+  out.stats.files_added = to_add.size() - refused.size();
   out.stats.files_pending = out.pending.size();
   out.stats.adopt_ms = ms_since(adopt_start);
   out.stats.total_ms = ms_since(start);
@@ -195,24 +208,39 @@ std::vector<SegmentProblem> admit_pending(
   std::vector<SegmentProblem> problems;
   std::mutex problems_mutex;
   std::atomic<std::size_t> next{0};
+  const auto refuse = [&](const LoadedSegment& segment, const std::string& reason) {
+    log::warn("exact memory: ", segment.key(), " not loaded, to be re-indexed: ", reason);
+    std::lock_guard guard(problems_mutex);
+    problems.push_back(problem_of(segment, reason));
+  };
   const auto work = [&] {
+    // Verified segments wait in batches, so that the lock is taken (and the tier's
+    // representatives appended) once per batch rather than once per file.
+    constexpr std::size_t kBatch = 32;
+    std::vector<const LoadedSegment*> verified;
+    const auto admit = [&] {
+      std::unique_lock guard(lock);
+      std::vector<const LoadedSegment*> batch;
+      for (const LoadedSegment* segment : verified) {
+        // Re-indexed meanwhile: keep that one.
+        if (!tier.contains(segment->key())) batch.push_back(segment);
+      }
+      const auto refused = add_segments(tier, batch);
+      guard.unlock();
+      for (const auto& [segment, reason] : refused) refuse(*segment, reason);
+      verified.clear();
+    };
     for (std::size_t i; (i = next.fetch_add(1)) < pending.size();) {
       const LoadedSegment& segment = *pending[i];
-      std::optional<std::string> failed;
       // Checksum outside the lock: attend() keeps running meanwhile.
       if (auto ok = segment.verify(); !ok) {
-        failed = ok.error().message;
-      } else {
-        std::unique_lock guard(lock);
-        if (tier.contains(segment.key())) continue;  // re-indexed meanwhile: keep that one
-        failed = add_segment(tier, segment);
+        refuse(segment, ok.error().message);
+        continue;
       }
-      if (failed) {
-        log::warn("exact memory: ", segment.key(), " not loaded, to be re-indexed: ", *failed);
-        std::lock_guard guard(problems_mutex);
-        problems.push_back(problem_of(segment, *failed));
-      }
+      verified.push_back(&segment);
+      if (verified.size() == kBatch) admit();
     }
+    if (!verified.empty()) admit();
   };
   const std::size_t n = thread_count(threads, pending.size());
   std::vector<std::thread> workers;

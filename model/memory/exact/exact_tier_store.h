@@ -114,8 +114,9 @@ Result<LoadedTier, store::StoreError> load_tier(const store::MemoryStore& memory
                                                 const LoadTierOptions& options = {});
 
 /// kDeferred: checksums the token blocks of each pending segment (in `threads` threads, no
-/// lock held) and adds each file that passes to `tier`, holding `lock` exclusively only for
-/// that add (the caller's attend() calls take it shared). A file the tier already contains
+/// lock held) and adds the files that pass to `tier` in batches of up to 32 per thread,
+/// holding `lock` exclusively only for each batch's add (the caller's attend() calls take
+/// it shared). A file the tier already contains
 /// when its turn comes is skipped: the caller re-indexed it meanwhile, and its version wins.
 /// (A file the caller *removed* meanwhile would come back: remove files after admission,
 /// or remove them again.) Returns the segments that failed, to re-index.
