@@ -14,15 +14,16 @@
 //  - kAtLoad (default): load_tier checksums every tensor of every segment (the store's
 //    verify_all, spread over its loading threads) before adding any file. The tier is
 //    complete when load_tier returns; the cost is one pass over all token bytes.
-//    Measured (memory_bench --store, 2 shared cores, warm page cache, 5M tokens fp16 =
-//    5.2 GB in 1221 segments): 1.25 s (0.74 s store load with checksums, 0.51 s handing
-//    1221 files to the tier, mostly per-file ATen ops in add_file_from_tensors).
+//    Measured (memory_bench --store --no-fsync, 2 shared cores, warm page cache, 5M tokens
+//    fp16 = 5.2 GB in 1222 segments, 2026-11-26): 0.52 s (0.38 s store load with checksums,
+//    0.14 s handing the files to the tier in one add_files_from_tensors batch; adding them
+//    one by one had cost about 0.5 s).
 //  - kDeferred: load_tier checksums only the small tensors (n_tokens, representatives,
 //    int8 scales) and returns the segments in LoadedTier::pending, not in the tier; the
 //    caller runs admit_pending() (a background thread, say), which checksums each pending
-//    segment's token blocks without any lock and adds the file under the caller's exclusive
-//    lock once they pass. load_tier then returns after the header checks (52 ms at 5M
-//    tokens, same setup), and admit_pending takes 1.0 s; until it finishes, the files not
+//    segment's token blocks without any lock and adds the files under the caller's exclusive
+//    lock once they pass. load_tier then returns after the header checks (32 ms at 5M
+//    tokens, same run), and admit_pending takes 0.35 s; until it finishes, the files not
 //    yet admitted are simply absent from the memory (answers as if they were not indexed
 //    yet): never wrong, only incomplete for about the time of one checksum pass.
 //
