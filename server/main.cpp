@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "server/bench_command.h"
 #include "server/generate_command.h"
 #include "server/serve.h"
 #include "server/version.h"
@@ -74,6 +75,9 @@ int main(int argc, char** argv) {
   mnemo::server::GenerateOptions generate;
   auto* generate_cmd = mnemo::server::add_generate_command(app, generate);
 
+  mnemo::server::BenchOptions bench;
+  auto* bench_cmd = mnemo::server::add_bench_command(app, bench);
+
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -86,5 +90,6 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd) return mnemo::server::serve(serve);
   if (*generate_cmd) return mnemo::server::run_generate(generate);
+  if (*bench_cmd) return mnemo::server::run_bench(*bench_cmd, bench);
   return 2;
 }

@@ -4,11 +4,10 @@ mnemo_gtest(memory_exact_tests TORCH LIBS mnemo_memory_exact SOURCES
   unit/memory_exact_tests.cpp)
 
 # Benchmark (not a test): latency of one decode step's memory attention against the number
-# of memory tokens, as JSON.
+# of memory tokens, as JSON. The argv front-end of model/memory/benchmark for the memory-only
+# build (the full build has it as `mnemo bench memory`).
 add_executable(memory_bench bench/memory_bench.cpp)
-target_link_libraries(memory_bench PRIVATE mnemo_memory_exact nlohmann_json::nlohmann_json
-  mnemo_warnings)
-target_precompile_headers(memory_bench REUSE_FROM mnemo_attention)
+target_link_libraries(memory_bench PRIVATE mnemo_memory_benchmark mnemo_warnings)
 
 # The exact tier through the memory store: round trip, corruption, configuration, replace.
 mnemo_gtest(memory_exact_store_tests TORCH LIBS mnemo_memory_exact SOURCES

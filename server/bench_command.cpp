@@ -1,0 +1,71 @@
+#include "server/bench_command.h"
+
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+namespace mnemo::server {
+namespace {
+
+void add_memory_options(CLI::App& cmd, model::memory::MemoryBenchmarkOptions& o) {
+  cmd.add_option("--sizes", o.sizes, "memory sizes in tokens, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd.add_option("--storage", o.storage, "token blocks: fp16, bf16, int8 or fp32")
+      ->capture_default_str();
+  cmd.add_option("--heads", o.heads, "query heads")->capture_default_str();
+  cmd.add_option("--kv-heads", o.kv_heads, "key/value heads (--heads a multiple of it)")
+      ->capture_default_str();
+  cmd.add_option("--layers", o.layers, "memory layers")->capture_default_str();
+  cmd.add_option("--dim", o.head_dim, "head dimension")->capture_default_str();
+  cmd.add_option("--block", o.block_size, "tokens per block")->capture_default_str();
+  cmd.add_option("--top-k", o.top_k, "blocks retrieved per query head")->capture_default_str();
+  cmd.add_option("--steps", o.steps, "decoding steps measured per size")->capture_default_str();
+  cmd.add_option("--file-tokens", o.file_tokens, "tokens of each file added to the memory")
+      ->capture_default_str();
+  cmd.add_flag("--minmax", o.minmax, "min/max block representatives instead of the mean");
+  cmd.add_option("--threads", o.threads, "CPU threads (0: LibTorch's default)");
+  auto* store = cmd.add_option("--store", o.store_dir,
+                               "also save the largest memory into this folder (replaced) and "
+                               "measure loading it back");
+  cmd.add_flag_callback(
+         "--no-fsync", [&o] { o.durable = false; }, "with --store: do not fsync the store's files")
+      ->needs(store);
+}
+
+int run_memory(const model::memory::MemoryBenchmarkOptions& options) {
+  if (const std::string error = model::memory::memory_benchmark_options_error(options);
+      !error.empty()) {
+    std::cerr << "mnemo bench memory: " << error << "\n";
+    return 2;
+  }
+  try {
+    const nlohmann::json out = model::memory::run_memory_benchmark(options);
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "mnemo bench memory: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
+  auto* bench = app.add_subcommand("bench", "Run a benchmark; prints one JSON object");
+  auto* memory = bench->add_subcommand(
+      "memory", "The memory's exact tier: step latency and bytes per token against its size");
+  add_memory_options(*memory, options.memory);
+  return bench;
+}
+
+int run_bench(const CLI::App& bench, const BenchOptions& options) {
+  if (bench.got_subcommand("memory")) return run_memory(options.memory);
+  std::cerr << bench.help("mnemo");
+  return 2;
+}
+
+}  // namespace mnemo::server
