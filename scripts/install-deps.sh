@@ -8,7 +8,9 @@ APT_PACKAGES=(
   build-essential cmake ninja-build ccache git pkg-config clang-format-14
   # libraries (OpenBLAS's pthread build: without it LibTorch's matmuls run ~30x slower)
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libpcre2-dev
-  libtorch-dev libopenblas0-pthread libgit2-dev
+  libtorch-dev libopenblas0-pthread libgit2-dev libsqlite3-dev
+  # libclang 14 and its CMake package (ClangConfig.cmake is in clang-14, LLVMConfig in llvm-14-dev)
+  libclang-14-dev clang-14 llvm-14-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pip python3-venv neovim
 )

@@ -1,0 +1,45 @@
+// One file's symbols through libclang (issue 5, item 2): its declarations and definitions
+// (kind, name, qualified name, signature, range), the members of its records, the
+// references it makes and the files it includes; see file_symbols.h.
+//
+// Parse errors never stop indexing: libclang keeps what it understood (KeepGoing, so a
+// missing header does not end the parse) and the errors are counted. Locals (parameters,
+// variables inside functions) and references to them are left out: they are not what a
+// reader of the repository looks up.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "indexer/compile_flags.h"
+#include "indexer/file_symbols.h"
+#include "model/result.h"
+
+namespace mnemo::indexer {
+
+struct IndexError {
+  std::string message;
+};
+
+class ClangIndexer {
+ public:
+  ClangIndexer();
+  ~ClangIndexer();
+  ClangIndexer(const ClangIndexer&) = delete;
+  ClangIndexer& operator=(const ClangIndexer&) = delete;
+
+  /// Parses `contents` as the file `root`/`relative_path` with `command` (the file's own
+  /// contents are what is parsed, so the hash matches what was indexed; other files are
+  /// read from disk). Fails only when libclang produces no translation unit at all (e.g. a
+  /// command it cannot parse).
+  model::Result<FileSymbols, IndexError> index(const std::filesystem::path& root,
+                                               const std::string& relative_path,
+                                               std::string_view contents,
+                                               const CompileCommand& command);
+
+ private:
+  void* index_;  ///< CXIndex (an opaque pointer; clang-c stays out of this header)
+};
+
+}  // namespace mnemo::indexer

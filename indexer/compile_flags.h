@@ -1,0 +1,57 @@
+// The compiler command libclang parses a file with (issue 5, item 2).
+//
+// With a compile_commands.json (at the repository root, in build/, or in a folder the user
+// names), a file's own command is used; a file the database does not list (a header, a new
+// file) borrows the command of the listed file nearest to it in the tree, as clangd does,
+// with the file name swapped and headers parsed as headers. Without a database, defaults
+// find the repository's own headers: -I for the root and its folders named `include`.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mnemo::indexer {
+
+struct CompileCommand {
+  /// The full command line: the compiler first, then its arguments, the file among them.
+  std::vector<std::string> argv;
+  std::filesystem::path directory;  ///< where relative paths in argv are resolved
+  bool from_database = false;       ///< false: the defaults
+  bool inferred = false;            ///< borrowed from another file's database entry
+};
+
+class CompileFlags {
+ public:
+  /// Reads `database_dir`/compile_commands.json when given, else the root's, else
+  /// build/'s; with none, `include_dirs` (relative to the root, e.g. from the walk) are the
+  /// defaults' -I folders besides the root.
+  static std::unique_ptr<CompileFlags> for_repository(
+      const std::filesystem::path& root, const std::vector<std::string>& include_dirs = {},
+      const std::optional<std::filesystem::path>& database_dir = std::nullopt);
+  ~CompileFlags();
+  CompileFlags(const CompileFlags&) = delete;
+  CompileFlags& operator=(const CompileFlags&) = delete;
+
+  /// The command for `file` (absolute, or relative to the root).
+  CompileCommand command_for(const std::filesystem::path& file) const;
+  /// The compile_commands.json in use, if any.
+  const std::optional<std::filesystem::path>& database() const { return database_; }
+
+ private:
+  struct Entry;
+  CompileFlags() = default;
+
+  std::filesystem::path root_;
+  std::optional<std::filesystem::path> database_;
+  std::vector<Entry> entries_;  ///< every database command, by file
+  std::vector<std::string> default_includes_;
+};
+
+/// The folders named `include` among `files`' parents (relative paths, '/'-separated), each
+/// once: the -I folders of the defaults.
+std::vector<std::string> include_folders(const std::vector<std::string>& files);
+
+}  // namespace mnemo::indexer
