@@ -10,6 +10,7 @@
 
 #include "server/bench_command.h"
 #include "server/generate_command.h"
+#include "server/index_command.h"
 #include "server/serve.h"
 #include "server/version.h"
 
@@ -78,6 +79,9 @@ int main(int argc, char** argv) {
   mnemo::server::BenchOptions bench;
   auto* bench_cmd = mnemo::server::add_bench_command(app, bench);
 
+  mnemo::server::IndexCommandOptions index;
+  auto* index_cmd = mnemo::server::add_index_command(app, index);
+
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -91,5 +95,6 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return mnemo::server::serve(serve);
   if (*generate_cmd) return mnemo::server::run_generate(generate);
   if (*bench_cmd) return mnemo::server::run_bench(*bench_cmd, bench);
+  if (*index_cmd) return mnemo::server::run_index(index);
   return 2;
 }

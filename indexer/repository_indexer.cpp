@@ -1,0 +1,256 @@
+#include "indexer/repository_indexer.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include "indexer/clang_symbols.h"
+#include "indexer/compile_flags.h"
+#include "indexer/content_hash.h"
+#include "indexer/symbol_database.h"
+
+namespace mnemo::indexer {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+bool is_header_path(const std::string& path) {
+  static const std::set<std::string> kHeaders = {".h",   ".hh",  ".hpp", ".hxx",
+                                                 ".h++", ".inl", ".ipp", ".tcc"};
+  return kHeaders.count(lower_extension(path)) != 0;
+}
+
+std::optional<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return std::nullopt;
+  return contents;
+}
+
+/// The index folder's lock: one indexing process at a time. flock is released by the
+/// kernel when the process dies, so a killed run never leaves a stale lock.
+class IndexLock {
+ public:
+  static model::Result<IndexLock, IndexRunError> acquire(const fs::path& dir) {
+    const fs::path path = dir / "lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return IndexRunError{"cannot open " + path.string() + ": " + std::strerror(errno)};
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      std::string holder(32, '\0');
+      const ssize_t n = ::pread(fd, holder.data(), holder.size(), 0);
+      holder.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+      ::close(fd);
+      return IndexRunError{"another process is indexing into " + dir.string() +
+                           (holder.empty() ? "" : " (pid " + holder + ")")};
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      // The pid is only a hint for the message above; the lock itself holds.
+    }
+    return IndexLock(fd);
+  }
+  IndexLock(IndexLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  IndexLock& operator=(IndexLock&&) = delete;
+  IndexLock(const IndexLock&) = delete;
+  IndexLock& operator=(const IndexLock&) = delete;
+  ~IndexLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+
+ private:
+  explicit IndexLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+/// The walk's C-family files, headers first (a source's headers are then already known),
+/// each group by path.
+std::vector<WalkedFile> c_family_files(const WalkResult& walk) {
+  std::vector<WalkedFile> files;
+  for (const WalkedFile& f : walk.files) {
+    if (is_c_family(f.path)) files.push_back(f);
+  }
+  std::stable_partition(files.begin(), files.end(),
+                        [](const WalkedFile& f) { return is_header_path(f.path); });
+  return files;
+}
+
+std::string database_message(const DatabaseError& e) {
+  return std::string("symbol index: ") + e.message;
+}
+
+}  // namespace
+
+fs::path index_dir_of(const IndexOptions& options) {
+  return options.index_dir.empty() ? options.root / ".mnemo" : options.index_dir;
+}
+
+fs::path symbol_database_path(const fs::path& index_dir) {
+  return index_dir / "symbols.sqlite";
+}
+
+bool is_c_family(const std::string& path) {
+  static const std::set<std::string> kSources = {".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".mm"};
+  return kSources.count(lower_extension(path)) != 0 || is_header_path(path);
+}
+
+model::Result<IndexReport, IndexRunError> index_repository(
+    const IndexOptions& options, const std::function<void(const IndexProgress&)>& progress,
+    const std::atomic<bool>* cancel) {
+  const auto start = Clock::now();
+  std::error_code ec;
+  if (!fs::is_directory(options.root, ec))
+    return IndexRunError{"cannot index " + options.root.string() + ": not a directory"};
+  const fs::path dir = index_dir_of(options);
+  fs::create_directories(dir, ec);
+  if (ec) return IndexRunError{"cannot create " + dir.string() + ": " + ec.message()};
+  auto lock = IndexLock::acquire(dir);
+  if (!lock) return lock.error();
+
+  IndexReport report;
+  auto walked = walk_repository(options.root, options.walk);
+  if (!walked) return IndexRunError{walked.error().message};
+  const WalkResult& walk = walked.value();
+  report.in_git = walk.in_git;
+  report.files_walked = walk.files.size();
+  report.walk_seconds = seconds_since(start);
+
+  auto opened =
+      SymbolDatabase::open(symbol_database_path(dir), SymbolDatabase::OpenMode::kReadWrite);
+  if (!opened) return IndexRunError{database_message(opened.error())};
+  SymbolDatabase& db = *opened.value();
+  report.rebuilt = db.rebuilt();
+
+  const std::vector<WalkedFile> files = c_family_files(walk);
+  report.files_total = files.size();
+  // Forget what is gone first: a rename then never shows both names.
+  auto stored = db.files();
+  if (!stored) return IndexRunError{database_message(stored.error())};
+  std::set<std::string> present;
+  for (const WalkedFile& f : files) present.insert(f.path);
+  for (const std::string& path : stored.value()) {
+    if (present.count(path) != 0) continue;
+    if (auto removed = db.remove_file(path); !removed) {
+      return IndexRunError{database_message(removed.error())};
+    }
+    ++report.files_removed;
+  }
+
+  std::vector<std::string> walked_paths;
+  for (const WalkedFile& f : walk.files) walked_paths.push_back(f.path);
+  const auto flags = CompileFlags::for_repository(
+      fs::canonical(options.root, ec), include_folders(walked_paths), options.compile_commands_dir);
+  ClangIndexer clang;
+  IndexProgress state;
+  state.files_total = files.size();
+  for (const WalkedFile& f : files) state.bytes_total += f.size;
+  for (const WalkedFile& f : files) {
+    state.current = f.path;
+    if (progress) progress(state);
+    if (cancel != nullptr && cancel->load()) {
+      report.cancelled = true;
+      break;
+    }
+    ++state.files_done;
+    state.bytes_done += f.size;
+    const auto contents = read_file(options.root / f.path);
+    if (!contents) {
+      report.failed.push_back({f.path, "cannot read it"});
+      continue;
+    }
+    auto stored_hash = db.content_hash(f.path);
+    if (!stored_hash) return IndexRunError{database_message(stored_hash.error())};
+    if (stored_hash.value() == git_blob_id(*contents)) {
+      ++report.files_unchanged;
+      continue;
+    }
+    const auto parse_start = Clock::now();
+    auto symbols = clang.index(options.root, f.path, *contents, flags->command_for(f.path));
+    report.parse_seconds += seconds_since(parse_start);
+    if (!symbols) {
+      report.failed.push_back({f.path, symbols.error().message});
+      continue;
+    }
+    const auto store_start = Clock::now();
+    if (auto saved = db.replace_file(symbols.value()); !saved) {
+      return IndexRunError{database_message(saved.error())};
+    }
+    report.store_seconds += seconds_since(store_start);
+    ++report.files_indexed;
+    report.parse_errors += symbols.value().parse_errors;
+    report.bytes_parsed += contents->size();
+  }
+  state.current.clear();
+  if (progress) progress(state);
+  report.total_seconds = seconds_since(start);
+  return report;
+}
+
+model::Result<IndexStatus, IndexRunError> index_status(const IndexOptions& options) {
+  IndexStatus status;
+  auto walked = walk_repository(options.root, options.walk);
+  if (!walked) return IndexRunError{walked.error().message};
+  const std::vector<WalkedFile> files = c_family_files(walked.value());
+  status.files_total = files.size();
+  const fs::path db_path = symbol_database_path(index_dir_of(options));
+  std::error_code ec;
+  if (!fs::exists(db_path, ec)) {
+    for (const WalkedFile& f : files) status.missing.push_back(f.path);
+    return status;
+  }
+  auto opened = SymbolDatabase::open(db_path, SymbolDatabase::OpenMode::kReadOnly);
+  if (!opened) return IndexRunError{database_message(opened.error())};
+  SymbolDatabase& db = *opened.value();
+  status.exists = true;
+  std::set<std::string> present;
+  for (const WalkedFile& f : files) {
+    present.insert(f.path);
+    auto stored = db.content_hash(f.path);
+    if (!stored) return IndexRunError{database_message(stored.error())};
+    const auto contents = read_file(options.root / f.path);
+    if (!stored.value()) {
+      status.missing.push_back(f.path);
+    } else if (!contents || *stored.value() != git_blob_id(*contents)) {
+      status.changed.push_back(f.path);
+    } else {
+      ++status.files_current;
+    }
+  }
+  auto stored_files = db.files();
+  if (!stored_files) return IndexRunError{database_message(stored_files.error())};
+  for (const std::string& path : stored_files.value()) {
+    if (present.count(path) == 0) status.removed.push_back(path);
+  }
+  // The newest write, of the database or of its write-ahead log.
+  auto newest = fs::last_write_time(db_path, ec);
+  const auto wal = fs::last_write_time(fs::path(db_path.string() + "-wal"), ec);
+  if (!ec) newest = std::max(newest, wal);
+  status.age_seconds =
+      std::chrono::duration<double>(fs::file_time_type::clock::now() - newest).count();
+  return status;
+}
+
+}  // namespace mnemo::indexer

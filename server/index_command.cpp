@@ -1,0 +1,185 @@
+#include "server/index_command.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "indexer/repository_indexer.h"
+
+namespace mnemo::server {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_interrupted{false};
+
+void on_interrupt(int /*signal*/) {
+  g_interrupted.store(true);
+}
+
+std::string duration_text(double seconds) {
+  const auto s = static_cast<long long>(seconds + 0.5);
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%lld:%02lld", s / 60, s % 60);
+  return buffer;
+}
+
+/// One line redrawn in place on a terminal, at most ten times a second.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled), start_(Clock::now()) {}
+
+  void update(const indexer::IndexProgress& p) {
+    if (!enabled_) return;
+    const auto now = Clock::now();
+    const bool last = p.current.empty();
+    if (!last && now - drawn_ < std::chrono::milliseconds(100)) return;
+    drawn_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double fraction =
+        p.bytes_total > 0 ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total)
+                          : 1.0;
+    constexpr int kWidth = 24;
+    const int filled = static_cast<int>(fraction * kWidth);
+    std::string bar(static_cast<std::size_t>(filled), '=');
+    if (filled < kWidth)
+      bar += '>' + std::string(static_cast<std::size_t>(kWidth - filled - 1), ' ');
+    const double files_per_s = elapsed > 0 ? static_cast<double>(p.files_done) / elapsed : 0;
+    const double mb_per_s = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed / 1e6 : 0;
+    const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0;
+    std::string name = p.current;
+    if (name.size() > 40) name = "..." + name.substr(name.size() - 37);
+    std::fprintf(stderr, "\r[%s] %zu/%zu files  %.1f files/s  %.2f MB/s  ETA %s  %-40s",
+                 bar.c_str(), p.files_done, p.files_total, files_per_s, mb_per_s,
+                 duration_text(eta).c_str(), name.c_str());
+    if (last) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  bool enabled_;
+  Clock::time_point start_, drawn_;
+};
+
+indexer::IndexOptions to_index_options(const IndexCommandOptions& o) {
+  indexer::IndexOptions options;
+  options.root = o.root;
+  options.index_dir = o.index_dir;
+  if (!o.compile_commands.empty()) options.compile_commands_dir = fs::path(o.compile_commands);
+  options.walk.max_file_bytes = o.max_file_bytes;
+  for (const std::string& folder : o.skip_folders) options.walk.skipped_folders.push_back(folder);
+  return options;
+}
+
+int run_status(const IndexCommandOptions& o) {
+  auto status = indexer::index_status(to_index_options(o));
+  if (!status) {
+    std::cerr << "mnemo index: " << status.error().message << "\n";
+    return 1;
+  }
+  const indexer::IndexStatus& s = status.value();
+  if (o.json) {
+    nlohmann::json j = {{"exists", s.exists},         {"files", s.files_total},
+                        {"current", s.files_current}, {"changed", s.changed},
+                        {"missing", s.missing},       {"removed", s.removed}};
+    if (s.age_seconds) j["age_seconds"] = *s.age_seconds;
+    std::cout << j.dump(2) << std::endl;
+    return 0;
+  }
+  if (!s.exists) {
+    std::cout << "not indexed yet: " << s.files_total << " C/C++ files to index\n";
+    return 0;
+  }
+  std::cout << s.files_current << "/" << s.files_total << " files indexed and current\n";
+  const auto list = [](const char* what, const std::vector<std::string>& paths) {
+    if (paths.empty()) return;
+    std::cout << paths.size() << " " << what << ":";
+    for (std::size_t i = 0; i < paths.size() && i < 10; ++i) std::cout << " " << paths[i];
+    std::cout << (paths.size() > 10 ? " ...\n" : "\n");
+  };
+  list("changed since indexed", s.changed);
+  list("not indexed yet", s.missing);
+  list("gone from the repository", s.removed);
+  if (s.age_seconds) std::cout << "last written " << duration_text(*s.age_seconds) << " ago\n";
+  return 0;
+}
+
+}  // namespace
+
+CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "index", "Index a repository's C/C++ symbols (re-reads only what changed since last time)");
+  cmd->add_option("path", o.root, "the repository")->capture_default_str();
+  cmd->add_option("--index-dir", o.index_dir, "where the index lives (default: PATH/.mnemo)");
+  cmd->add_option("--compile-commands", o.compile_commands,
+                  "the folder of compile_commands.json (default: PATH, then PATH/build)");
+  cmd->add_option("--max-file-size", o.max_file_bytes, "skip files larger than this many bytes")
+      ->capture_default_str();
+  cmd->add_option("--skip-folder", o.skip_folders,
+                  "never enter folders of this name (vendored or generated code); repeatable");
+  cmd->add_flag("--status", o.status, "show what is indexed and how stale; index nothing");
+  cmd->add_flag("--json", o.json, "print the report as JSON");
+  cmd->add_option("--test-file-delay-ms", o.test_file_delay_ms)->group("");  // hidden
+  return cmd;
+}
+
+int run_index(const IndexCommandOptions& o) {
+  if (o.status) return run_status(o);
+  std::signal(SIGINT, on_interrupt);
+  ProgressBar bar(!o.json && ::isatty(STDERR_FILENO) != 0);
+  auto report = indexer::index_repository(
+      to_index_options(o),
+      [&](const indexer::IndexProgress& p) {
+        bar.update(p);
+        if (o.test_file_delay_ms > 0 && !p.current.empty())
+          std::this_thread::sleep_for(std::chrono::milliseconds(o.test_file_delay_ms));
+      },
+      &g_interrupted);
+  std::signal(SIGINT, SIG_DFL);
+  if (!report) {
+    std::cerr << "mnemo index: " << report.error().message << "\n";
+    return 1;
+  }
+  const indexer::IndexReport& r = report.value();
+  if (o.json) {
+    nlohmann::json failed = nlohmann::json::array();
+    for (const auto& f : r.failed) failed.push_back({{"path", f.path}, {"reason", f.reason}});
+    std::cout << nlohmann::json{{"in_git", r.in_git},
+                                {"files_walked", r.files_walked},
+                                {"files", r.files_total},
+                                {"indexed", r.files_indexed},
+                                {"unchanged", r.files_unchanged},
+                                {"removed", r.files_removed},
+                                {"failed", failed},
+                                {"parse_errors", r.parse_errors},
+                                {"bytes_parsed", r.bytes_parsed},
+                                {"rebuilt", r.rebuilt},
+                                {"cancelled", r.cancelled},
+                                {"walk_seconds", r.walk_seconds},
+                                {"parse_seconds", r.parse_seconds},
+                                {"store_seconds", r.store_seconds},
+                                {"total_seconds", r.total_seconds}}
+                     .dump(2)
+              << std::endl;
+  } else {
+    std::cout << "indexed " << r.files_indexed << ", unchanged " << r.files_unchanged
+              << ", removed " << r.files_removed << ", failed " << r.failed.size() << " of "
+              << r.files_total << " C/C++ files in " << duration_text(r.total_seconds) << " ("
+              << r.parse_errors << " parse errors)" << (r.cancelled ? "; interrupted" : "") << "\n";
+    for (const auto& f : r.failed) std::cout << "  failed: " << f.path << ": " << f.reason << "\n";
+  }
+  return r.cancelled ? 130 : 0;
+}
+
+}  // namespace mnemo::server

@@ -1,0 +1,34 @@
+// `mnemo index PATH`: brings the repository's symbol index up to date
+// (indexer/repository_indexer.h) with a progress bar on a terminal (files/s, MB/s, ETA),
+// then prints what it did; `--status` shows what is indexed and how stale it is, parsing
+// nothing. Ctrl-C stops after the file in flight; every stored file stays.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace mnemo::server {
+
+struct IndexCommandOptions {
+  std::string root = ".";
+  std::string index_dir;         ///< empty: <root>/.mnemo
+  std::string compile_commands;  ///< folder of compile_commands.json; empty: root, build/
+  std::uint64_t max_file_bytes = 1u << 20;
+  std::vector<std::string> skip_folders;  ///< added to the walk's vendored/generated list
+  bool status = false;
+  bool json = false;
+  int test_file_delay_ms = 0;  ///< hidden: slows each file, so tests can kill a run midway
+};
+
+CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& options);
+
+/// The process exit code: 0, 1 when indexing fails (e.g. the index is locked), 2 on bad
+/// usage. The report goes to stdout, progress and errors to stderr.
+int run_index(const IndexCommandOptions& options);
+
+}  // namespace mnemo::server

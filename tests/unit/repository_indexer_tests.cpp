@@ -1,0 +1,158 @@
+// Indexing a repository into the symbol index (indexer/repository_indexer.h): which files
+// are parsed, what a second run re-reads, what a cancelled run keeps, the lock, the status.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "indexer/repository_indexer.h"
+#include "indexer/symbol_database.h"
+#include "tests/support/temp_dir.h"
+
+namespace mnemo::indexer {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+class RepositoryIndexerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_.write("geo/point.h",
+                "#pragma once\nnamespace geo {\nstruct Point { double norm() const; };\n}\n");
+    repo_.write("geo/point.cpp",
+                "#include \"geo/point.h\"\ndouble geo::Point::norm() const { return 0; }\n");
+    repo_.write("app/main.cpp", "#include \"geo/point.h\"\nint main() { return 0; }\n");
+    repo_.write("README.md", "# not C++\n");
+    repo_.write("tools/run.py", "print('not C++')\n");
+    options_.root = repo_.path();
+  }
+
+  IndexReport run(const std::function<void(const IndexProgress&)>& progress = {},
+                  const std::atomic<bool>* cancel = nullptr) {
+    auto report = index_repository(options_, progress, cancel);
+    EXPECT_TRUE(report) << (report ? "" : report.error().message);
+    return report ? report.value() : IndexReport{};
+  }
+
+  std::vector<std::string> stored_files() {
+    auto db = SymbolDatabase::open(symbol_database_path(repo_.path() / ".mnemo"),
+                                   SymbolDatabase::OpenMode::kReadOnly);
+    EXPECT_TRUE(db);
+    if (!db) return {};
+    auto files = db.value()->files();
+    return files ? files.value() : std::vector<std::string>{};
+  }
+
+  TempDir repo_;
+  IndexOptions options_;
+};
+
+TEST_F(RepositoryIndexerTest, EveryCFamilyFileIsParsedAndStoredHeadersFirst) {
+  std::vector<std::string> order;
+  const IndexReport r = run([&](const IndexProgress& p) {
+    if (!p.current.empty()) order.push_back(p.current);
+  });
+  EXPECT_EQ(r.files_walked, 5u);
+  EXPECT_EQ(r.files_total, 3u);
+  EXPECT_EQ(r.files_indexed, 3u);
+  EXPECT_EQ(r.parse_errors, 0u);
+  EXPECT_TRUE(r.failed.empty());
+  EXPECT_EQ(order, (std::vector<std::string>{"geo/point.h", "app/main.cpp", "geo/point.cpp"}));
+  EXPECT_EQ(stored_files(),
+            (std::vector<std::string>{"app/main.cpp", "geo/point.cpp", "geo/point.h"}));
+
+  auto db = SymbolDatabase::open(symbol_database_path(repo_.path() / ".mnemo"),
+                                 SymbolDatabase::OpenMode::kReadOnly);
+  ASSERT_TRUE(db);
+  auto norm = db.value()->symbols_qualified("geo::Point::norm");
+  ASSERT_TRUE(norm);
+  ASSERT_EQ(norm.value().size(), 2u);  // the declaration and the definition
+  EXPECT_EQ(norm.value()[0].file, "geo/point.cpp");
+  EXPECT_EQ(norm.value()[1].file, "geo/point.h");
+}
+
+TEST_F(RepositoryIndexerTest, ASecondRunReparsesOnlyWhatChangedAndForgetsWhatIsGone) {
+  run();
+  repo_.write("app/main.cpp", "#include \"geo/point.h\"\nint main() { return 1; }\n");
+  fs::remove(repo_.path() / "geo/point.cpp");
+  repo_.write("app/extra.cpp", "int extra() { return 2; }\n");
+  std::vector<std::string> parsed;
+  const IndexReport r = run();
+  EXPECT_EQ(r.files_total, 3u);
+  EXPECT_EQ(r.files_indexed, 2u);  // main.cpp changed, extra.cpp is new
+  EXPECT_EQ(r.files_unchanged, 1u);
+  EXPECT_EQ(r.files_removed, 1u);
+  EXPECT_EQ(stored_files(),
+            (std::vector<std::string>{"app/extra.cpp", "app/main.cpp", "geo/point.h"}));
+
+  const IndexReport again = run();
+  EXPECT_EQ(again.files_indexed, 0u);
+  EXPECT_EQ(again.files_unchanged, 3u);
+}
+
+TEST_F(RepositoryIndexerTest, AStoppedRunKeepsWhatItFinishedAndTheNextRunDoesTheRest) {
+  std::atomic<bool> cancel{false};
+  const IndexReport first = run(
+      [&](const IndexProgress& p) {
+        if (p.files_done == 2) cancel.store(true);  // stop after the second file
+      },
+      &cancel);
+  EXPECT_TRUE(first.cancelled);
+  EXPECT_EQ(first.files_indexed, 2u);
+  EXPECT_EQ(stored_files().size(), 2u);
+
+  const IndexReport second = run();
+  EXPECT_FALSE(second.cancelled);
+  EXPECT_EQ(second.files_unchanged, 2u);
+  EXPECT_EQ(second.files_indexed, 1u);
+  EXPECT_EQ(stored_files().size(), 3u);
+}
+
+TEST_F(RepositoryIndexerTest, OnlyOneIndexerWritesAnIndexAtATime) {
+  std::string nested_error;
+  run([&](const IndexProgress& p) {
+    if (p.files_done != 0 || !nested_error.empty()) return;
+    auto nested = index_repository(options_);  // a second writer while the first holds the lock
+    nested_error = nested ? "it ran" : nested.error().message;
+  });
+  EXPECT_NE(nested_error.find("another process is indexing"), std::string::npos) << nested_error;
+  // The lock goes with the run: the next one proceeds.
+  EXPECT_EQ(run().files_unchanged, 3u);
+}
+
+TEST_F(RepositoryIndexerTest, TheStatusTellsCurrentChangedMissingAndRemovedFiles) {
+  auto before = index_status(options_);
+  ASSERT_TRUE(before);
+  EXPECT_FALSE(before.value().exists);
+  EXPECT_EQ(before.value().missing.size(), 3u);
+
+  run();
+  repo_.write("app/main.cpp", "int main() { return 3; }\n");
+  repo_.write("app/new.cpp", "int fresh();\n");
+  fs::remove(repo_.path() / "geo/point.cpp");
+  auto status = index_status(options_);
+  ASSERT_TRUE(status) << status.error().message;
+  const IndexStatus& s = status.value();
+  EXPECT_TRUE(s.exists);
+  EXPECT_EQ(s.files_total, 3u);
+  EXPECT_EQ(s.files_current, 1u);
+  EXPECT_EQ(s.changed, std::vector<std::string>{"app/main.cpp"});
+  EXPECT_EQ(s.missing, std::vector<std::string>{"app/new.cpp"});
+  EXPECT_EQ(s.removed, std::vector<std::string>{"geo/point.cpp"});
+  ASSERT_TRUE(s.age_seconds);
+  EXPECT_GE(*s.age_seconds, 0.0);
+}
+
+TEST_F(RepositoryIndexerTest, TheIndexFolderMayLiveElsewhere) {
+  TempDir elsewhere;
+  options_.index_dir = elsewhere.path() / "idx";
+  EXPECT_EQ(run().files_indexed, 3u);
+  EXPECT_TRUE(fs::exists(symbol_database_path(elsewhere.path() / "idx")));
+  EXPECT_FALSE(fs::exists(repo_.path() / ".mnemo"));
+}
+
+}  // namespace
+}  // namespace mnemo::indexer
