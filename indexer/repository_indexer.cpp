@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -17,6 +18,7 @@
 #include "indexer/clang_symbols.h"
 #include "indexer/compile_flags.h"
 #include "indexer/content_hash.h"
+#include "indexer/parse_worker.h"
 #include "indexer/symbol_database.h"
 
 namespace mnemo::indexer {
@@ -164,6 +166,9 @@ model::Result<IndexReport, IndexRunError> index_repository(
   const auto flags = CompileFlags::for_repository(
       fs::canonical(options.root, ec), include_folders(walked_paths), options.compile_commands_dir);
   ClangIndexer clang;
+  std::unique_ptr<ParseWorker> worker;
+  if (!options.parse_worker.empty())
+    worker = std::make_unique<ParseWorker>(options.parse_worker, options.parse_timeout);
   IndexProgress state;
   state.files_total = files.size();
   for (const WalkedFile& f : files) state.bytes_total += f.size;
@@ -188,7 +193,10 @@ model::Result<IndexReport, IndexRunError> index_repository(
       continue;
     }
     const auto parse_start = Clock::now();
-    auto symbols = clang.index(options.root, f.path, *contents, flags->command_for(f.path));
+    auto symbols =
+        worker
+            ? worker->index({options.root.string(), f.path, *contents, flags->command_for(f.path)})
+            : clang.index(options.root, f.path, *contents, flags->command_for(f.path));
     report.parse_seconds += seconds_since(parse_start);
     if (!symbols) {
       report.failed.push_back({f.path, symbols.error().message});

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -30,6 +31,12 @@ struct IndexOptions {
   WalkOptions walk;
   /// The folder of compile_commands.json; none: the root's, else build/'s, else defaults.
   std::optional<std::filesystem::path> compile_commands_dir;
+  /// The parse worker's command line (parse_worker.h; `mnemo index` uses its own
+  /// executable's `parse-worker`). Empty: libclang runs in this process, where its crash
+  /// recovery is the only protection and a hang has no timeout.
+  std::vector<std::string> parse_worker;
+  /// With a parse worker: the longest one file may take before its worker is killed.
+  std::chrono::milliseconds parse_timeout{60'000};
 };
 
 /// The index folder of `options` (index_dir, or <root>/.mnemo).

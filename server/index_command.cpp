@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "indexer/parse_worker.h"
 #include "indexer/repository_indexer.h"
 
 namespace mnemo::server {
@@ -78,6 +79,9 @@ indexer::IndexOptions to_index_options(const IndexCommandOptions& o) {
   options.index_dir = o.index_dir;
   if (!o.compile_commands.empty()) options.compile_commands_dir = fs::path(o.compile_commands);
   options.walk.max_file_bytes = o.max_file_bytes;
+  if (!o.in_process) options.parse_worker = {"/proc/self/exe", "parse-worker"};
+  options.parse_timeout =
+      std::chrono::milliseconds(static_cast<long long>(o.parse_timeout_s * 1000));
   for (const std::string& folder : o.skip_folders) options.walk.skipped_folders.push_back(folder);
   return options;
 }
@@ -128,10 +132,23 @@ CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& o) {
       ->capture_default_str();
   cmd->add_option("--skip-folder", o.skip_folders,
                   "never enter folders of this name (vendored or generated code); repeatable");
+  cmd->add_option("--parse-timeout", o.parse_timeout_s,
+                  "seconds libclang may spend on one file before its worker is killed")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_flag("--status", o.status, "show what is indexed and how stale; index nothing");
   cmd->add_flag("--json", o.json, "print the report as JSON");
   cmd->add_option("--test-file-delay-ms", o.test_file_delay_ms)->group("");  // hidden
+  cmd->add_flag("--in-process", o.in_process)->group("");                    // hidden
   return cmd;
+}
+
+CLI::App* add_parse_worker_command(CLI::App& app) {
+  return app.add_subcommand("parse-worker")->group("");  // hidden: started by `mnemo index`
+}
+
+int run_parse_worker_command() {
+  return indexer::run_parse_worker(std::cin, std::cout);
 }
 
 int run_index(const IndexCommandOptions& o) {

@@ -20,6 +20,8 @@ struct IndexCommandOptions {
   std::string compile_commands;  ///< folder of compile_commands.json; empty: root, build/
   std::uint64_t max_file_bytes = 1u << 20;
   std::vector<std::string> skip_folders;  ///< added to the walk's vendored/generated list
+  double parse_timeout_s = 60;            ///< per file, in the parse worker
+  bool in_process = false;                ///< hidden: libclang in this process (no worker)
   bool status = false;
   bool json = false;
   int test_file_delay_ms = 0;  ///< hidden: slows each file, so tests can kill a run midway
@@ -30,5 +32,10 @@ CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& options);
 /// The process exit code: 0, 1 when indexing fails (e.g. the index is locked), 2 on bad
 /// usage. The report goes to stdout, progress and errors to stderr.
 int run_index(const IndexCommandOptions& options);
+
+/// `mnemo parse-worker` (hidden): the indexer's libclang process (indexer/parse_worker.h),
+/// which `mnemo index` starts from its own executable.
+CLI::App* add_parse_worker_command(CLI::App& app);
+int run_parse_worker_command();
 
 }  // namespace mnemo::server

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
 
   mnemo::server::IndexCommandOptions index;
   auto* index_cmd = mnemo::server::add_index_command(app, index);
+  auto* parse_worker_cmd = mnemo::server::add_parse_worker_command(app);
 
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
@@ -96,5 +97,6 @@ int main(int argc, char** argv) {
   if (*generate_cmd) return mnemo::server::run_generate(generate);
   if (*bench_cmd) return mnemo::server::run_bench(*bench_cmd, bench);
   if (*index_cmd) return mnemo::server::run_index(index);
+  if (*parse_worker_cmd) return mnemo::server::run_parse_worker_command();
   return 2;
 }
