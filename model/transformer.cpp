@@ -123,7 +123,8 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load_weights
   return std::shared_ptr<const Transformer>(std::move(t));
 }
 
-at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_logits) const {
+at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_logits,
+                                KeyValueTap* tap) const {
   const ModelConfig& c = config_;
   const auto T = static_cast<std::int64_t>(tokens.size());
   const auto H = static_cast<std::int64_t>(c.n_head), Hkv = static_cast<std::int64_t>(c.n_head_kv);
@@ -139,11 +140,23 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
                                      .to(options().device(), at::kLong));  // [T, E]
   const double eps = c.rms_norm_eps;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  if (tap != nullptr) {
+    tap->keys.assign(tap->layers.size(), at::Tensor());
+    tap->values.assign(tap->layers.size(), at::Tensor());
+  }
 
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     const at::Tensor h = rms_norm(x, b.attn_norm, eps);
     const at::Tensor qkv = b.qkv.forward(h);
+    if (tap != nullptr) {
+      for (std::size_t i = 0; i < tap->layers.size(); ++i) {
+        if (tap->layers[i] != l) continue;
+        tap->keys[i] = qkv.narrow(1, H * D, Hkv * D).view({T, Hkv, D}).transpose(0, 1).contiguous();
+        tap->values[i] =
+            qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({T, Hkv, D}).transpose(0, 1).contiguous();
+      }
+    }
     // RoPE on q and k together: [T, H + Hkv, D].
     const at::Tensor qk_rot =
         apply_rope(qkv.narrow(1, 0, (H + Hkv) * D).view({T, H + Hkv, D}), rope_, pos0);

@@ -35,6 +35,15 @@ struct DecodeWorkspace {
   std::vector<float> scores;  // attention scratch, one float per cached position
 };
 
+/// The keys and values of chosen layers as forward() computes them, for the long-term
+/// memory: keys before RoPE (the memory keeps them position-free and rotates the blocks it
+/// retrieves itself), values as they are. forward() sets keys[i] and values[i], each
+/// [Hkv, T, D], for layer layers[i].
+struct KeyValueTap {
+  std::vector<std::size_t> layers;
+  std::vector<at::Tensor> keys, values;
+};
+
 /// Immutable after load(); forward() may run concurrently on different caches.
 class Transformer {
  public:
@@ -55,8 +64,10 @@ class Transformer {
 
   /// Runs `tokens` at positions cache.size()... and appends their keys and values to
   /// `cache` (which must have room). Returns the logits [T, n_vocab] of every token when
-  /// `all_logits`, else [1, n_vocab] of the last one. Call under c10::InferenceMode.
-  at::Tensor forward(const Tokens& tokens, KvCache& cache, bool all_logits) const;
+  /// `all_logits`, else [1, n_vocab] of the last one; fills `tap` when given. Call under
+  /// c10::InferenceMode.
+  at::Tensor forward(const Tokens& tokens, KvCache& cache, bool all_logits,
+                     KeyValueTap* tap = nullptr) const;
 
   /// Buffers for decode() with a cache of `capacity` positions.
   DecodeWorkspace make_workspace(std::size_t capacity) const;

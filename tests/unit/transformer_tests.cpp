@@ -21,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "model/checkpoint.h"
+#include "model/kv_cache.h"
+#include "model/rope.h"
 #include "model/safetensors_reader.h"
 #include "model/transformer.h"
 #include "model/transformer_session.h"
@@ -290,6 +292,36 @@ void write_shard(const SafetensorsFile& source, const std::vector<std::string>& 
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(&n), 8);
   out << text << data;
+}
+
+TEST(Transformer, ATapGivesTheChosenLayersKeysBeforeRopeAndTheirValues) {
+  const auto model = load(kModels / "tiny-llama-256.F32.gguf");
+  ASSERT_TRUE(model);
+  const c10::InferenceMode guard;
+  const ModelConfig& c = model->config();
+  const std::size_t last = c.n_layer - 1;
+  KvCache cache(c, 64, model->options());
+  Tokens first(20), second(9);
+  for (std::size_t i = 0; i < first.size(); ++i) first[i] = static_cast<TokenId>(3 + 7 * i % 200);
+  for (std::size_t i = 0; i < second.size(); ++i)
+    second[i] = static_cast<TokenId>(5 + 11 * i % 200);
+  model->forward(first, cache, false);
+  KeyValueTap tap;
+  tap.layers = {last, 0};
+  model->forward(second, cache, false, &tap);  // positions 20..28
+  ASSERT_EQ(tap.keys.size(), 2u);
+  const auto kv = static_cast<std::int64_t>(c.n_head_kv), d = static_cast<std::int64_t>(c.head_dim);
+  const RopeTables rope = rope_tables(c, 64, at::kFloat);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::size_t layer = tap.layers[i];
+    ASSERT_EQ(tap.keys[i].sizes(), (std::vector<std::int64_t>{kv, 9, d}));
+    // Rotated to their positions they are the cache's keys; the values are the cache's.
+    const at::Tensor rotated = apply_rope(tap.keys[i].transpose(0, 1), rope, 20).transpose(0, 1);
+    EXPECT_LE((rotated - cache.keys(layer).narrow(1, 20, 9)).abs().max().item<double>(), 1e-5);
+    EXPECT_TRUE(at::equal(tap.values[i], cache.values(layer).narrow(1, 20, 9)));
+    // And the keys are not the rotated ones (RoPE at positions 20+ moves them).
+    EXPECT_GT((tap.keys[i] - cache.keys(layer).narrow(1, 20, 9)).abs().max().item<double>(), 1e-3);
+  }
 }
 
 TEST(Checkpoint, ShardedSafetensorsGiveTheSameModel) {

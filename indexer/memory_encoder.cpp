@@ -1,0 +1,78 @@
+#include "indexer/memory_encoder.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include "model/kv_cache.h"
+
+namespace mnemo::indexer {
+
+MemoryEncoder::MemoryEncoder(std::shared_ptr<const model::Transformer> transformer,
+                             std::shared_ptr<const model::Tokenizer> tokenizer,
+                             std::vector<std::size_t> memory_layers, std::size_t window,
+                             std::size_t chunk)
+    : transformer_(std::move(transformer)),
+      tokenizer_(std::move(tokenizer)),
+      layers_(std::move(memory_layers)),
+      window_(std::min(window, transformer_->max_positions())),
+      chunk_(std::max<std::size_t>(1, std::min(chunk, window_))) {
+  if (layers_.empty()) throw std::invalid_argument("MemoryEncoder: no memory layers");
+  for (const std::size_t l : layers_) {
+    if (l >= transformer_->config().n_layer)
+      throw std::invalid_argument("MemoryEncoder: layer " + std::to_string(l) + " of a model of " +
+                                  std::to_string(transformer_->config().n_layer) + " layers");
+  }
+  if (window_ == 0) throw std::invalid_argument("MemoryEncoder: an empty window");
+}
+
+FileMemory MemoryEncoder::encode(std::string_view contents) const {
+  return encode_tokens(
+      tokenizer_->encode(contents, /*add_special=*/false, /*parse_special=*/false));
+}
+
+FileMemory MemoryEncoder::encode_tokens(const model::Tokens& tokens) const {
+  const c10::InferenceMode guard;
+  const model::ModelConfig& c = transformer_->config();
+  const auto l = static_cast<std::int64_t>(layers_.size());
+  const auto kv = static_cast<std::int64_t>(c.n_head_kv), d = static_cast<std::int64_t>(c.head_dim);
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  FileMemory out;
+  out.tokens = n;
+  out.keys = at::empty({l, kv, n, d}, at::kFloat);
+  out.values = at::empty({l, kv, n, d}, at::kFloat);
+  if (n == 0) return out;
+  model::KvCache cache(c, std::min<std::size_t>(window_, tokens.size()), transformer_->options());
+  model::KeyValueTap tap;
+  tap.layers = layers_;
+  for (std::size_t start = 0; start < tokens.size();) {
+    if (start % window_ == 0) cache.truncate(0);  // a new window: a fresh context
+    const std::size_t window_end = (start / window_ + 1) * window_;
+    const std::size_t end = std::min({start + chunk_, tokens.size(), window_end});
+    const model::Tokens piece(tokens.begin() + static_cast<std::ptrdiff_t>(start),
+                              tokens.begin() + static_cast<std::ptrdiff_t>(end));
+    transformer_->forward(piece, cache, /*all_logits=*/false, &tap);
+    const auto from = static_cast<std::int64_t>(start),
+               len = static_cast<std::int64_t>(end - start);
+    for (std::int64_t i = 0; i < l; ++i) {
+      const auto li = static_cast<std::size_t>(i);
+      out.keys[i].narrow(1, from, len).copy_(tap.keys[li]);
+      out.values[i].narrow(1, from, len).copy_(tap.values[li]);
+    }
+    start = end;
+  }
+  return out;
+}
+
+std::vector<std::size_t> default_memory_layers(std::size_t n_layer) {
+  if (n_layer <= 1) return {0};
+  std::vector<std::size_t> layers{n_layer / 2, (3 * n_layer) / 4};
+  if (layers[1] == layers[0]) layers[1] = std::min(n_layer - 1, layers[0] + 1);
+  if (layers[1] == layers[0]) layers.pop_back();
+  return layers;
+}
+
+}  // namespace mnemo::indexer

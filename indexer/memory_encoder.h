@@ -1,0 +1,56 @@
+// A file's tokens through the model, keeping what the long-term memory stores of them (issue
+// 5, item 3): the keys (before RoPE) and values of the memory layers, ready for
+// ExactTier::add_file.
+//
+// A file is read in windows of `window` tokens, each a context of its own (a token sees the
+// tokens before it in its window, at most window - 1 of them), and each window in chunks of
+// `chunk` tokens through one KV cache, so that memory stays bounded by the window while the
+// matrix products stay large enough to be efficient.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "model/token.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/transformer.h"
+
+namespace mnemo::indexer {
+
+struct FileMemory {
+  std::int64_t tokens = 0;
+  at::Tensor keys, values;  ///< [L, Hkv, tokens, D] float32, L = the memory layers
+};
+
+class MemoryEncoder {
+ public:
+  /// `memory_layers`: the model's layers whose keys and values the memory keeps.
+  MemoryEncoder(std::shared_ptr<const model::Transformer> transformer,
+                std::shared_ptr<const model::Tokenizer> tokenizer,
+                std::vector<std::size_t> memory_layers, std::size_t window = 1024,
+                std::size_t chunk = 256);
+
+  /// Tokenizes `contents` (no special tokens: a file is plain text to the model).
+  FileMemory encode(std::string_view contents) const;
+  /// The same for tokens already made.
+  FileMemory encode_tokens(const model::Tokens& tokens) const;
+
+  const std::vector<std::size_t>& memory_layers() const { return layers_; }
+
+ private:
+  std::shared_ptr<const model::Transformer> transformer_;
+  std::shared_ptr<const model::Tokenizer> tokenizer_;
+  std::vector<std::size_t> layers_;
+  std::size_t window_, chunk_;
+};
+
+/// The default memory layers of a model of `n_layer` layers: two, at about the middle and
+/// three quarters of the depth, where retrieval heads sit in most decoders.
+std::vector<std::size_t> default_memory_layers(std::size_t n_layer);
+
+}  // namespace mnemo::indexer
