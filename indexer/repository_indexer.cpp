@@ -45,14 +45,6 @@ bool is_header_path(const std::string& path) {
   return kHeaders.count(lower_extension(path)) != 0;
 }
 
-std::optional<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return std::nullopt;
-  return contents;
-}
-
 /// The index folder's lock: one indexing process at a time. flock is released by the
 /// kernel when the process dies, so a killed run never leaves a stale lock.
 class IndexLock {
@@ -88,16 +80,13 @@ class IndexLock {
   int fd_;
 };
 
-/// The walk's C-family files, headers first (a source's headers are then already known),
-/// each group by path.
+/// The walk's C-family files, headers first, each group by path.
 std::vector<WalkedFile> c_family_files(const WalkResult& walk) {
   std::vector<WalkedFile> files;
   for (const WalkedFile& f : walk.files) {
     if (is_c_family(f.path)) files.push_back(f);
   }
-  std::stable_partition(files.begin(), files.end(),
-                        [](const WalkedFile& f) { return is_header_path(f.path); });
-  return files;
+  return headers_first(std::move(files));
 }
 
 std::string database_message(const DatabaseError& e) {
@@ -112,6 +101,12 @@ fs::path index_dir_of(const IndexOptions& options) {
 
 fs::path symbol_database_path(const fs::path& index_dir) {
   return index_dir / "symbols.sqlite";
+}
+
+std::vector<WalkedFile> headers_first(std::vector<WalkedFile> files) {
+  std::stable_partition(files.begin(), files.end(),
+                        [](const WalkedFile& f) { return is_header_path(f.path); });
+  return files;
 }
 
 bool is_c_family(const std::string& path) {
@@ -181,7 +176,7 @@ model::Result<IndexReport, IndexRunError> index_repository(
     }
     ++state.files_done;
     state.bytes_done += f.size;
-    const auto contents = read_file(options.root / f.path);
+    const auto contents = read_file_contents(options.root / f.path);
     if (!contents) {
       report.failed.push_back({f.path, "cannot read it"});
       continue;
@@ -238,7 +233,7 @@ model::Result<IndexStatus, IndexRunError> index_status(const IndexOptions& optio
     present.insert(f.path);
     auto stored = db.content_hash(f.path);
     if (!stored) return IndexRunError{database_message(stored.error())};
-    const auto contents = read_file(options.root / f.path);
+    const auto contents = read_file_contents(options.root / f.path);
     if (!stored.value()) {
       status.missing.push_back(f.path);
     } else if (!contents || *stored.value() != git_blob_id(*contents)) {

@@ -46,6 +46,9 @@ std::filesystem::path symbol_database_path(const std::filesystem::path& index_di
 
 /// Whether the walk's file is one libclang reads (C, C++, Objective-C sources and headers).
 bool is_c_family(const std::string& path);
+/// `files` with the headers (.h, .hpp, ...) first, each group in its given order: a
+/// source's headers are then indexed before it.
+std::vector<WalkedFile> headers_first(std::vector<WalkedFile> files);
 
 struct IndexProgress {
   std::size_t files_total = 0;  ///< C-family files the walk found

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -190,6 +191,14 @@ class Walker {
 };
 
 }  // namespace
+
+std::optional<std::string> read_file_contents(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return std::nullopt;
+  return contents;
+}
 
 model::Result<WalkResult, WalkError> walk_repository(const fs::path& root_in,
                                                      const WalkOptions& options) {

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,9 @@ struct WalkResult {
 struct WalkError {
   std::string message;
 };
+
+/// A listed file's bytes, as they are; nothing when it cannot be read (gone meanwhile).
+std::optional<std::string> read_file_contents(const std::filesystem::path& path);
 
 /// The files under `root` worth indexing. Fails only when the root is not a readable
 /// directory or git's ignore rules cannot be read; everything else is reported in

@@ -8,14 +8,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "indexer/memory_indexer.h"
 #include "indexer/parse_worker.h"
 #include "indexer/repository_indexer.h"
+#include "model/model_loader.h"
 
 namespace mnemo::server {
 namespace {
@@ -119,6 +122,61 @@ int run_status(const IndexCommandOptions& o) {
   return 0;
 }
 
+double tokens_per_s(const indexer::MemoryIndexReport& m) {
+  return m.encode_seconds > 0 ? static_cast<double>(m.tokens_encoded) / m.encode_seconds : 0.0;
+}
+
+nlohmann::json memory_json(const indexer::MemoryIndexReport& m) {
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& f : m.failed) failed.push_back({{"path", f.path}, {"reason", f.reason}});
+  return {{"files", m.files_total},
+          {"encoded", m.files_encoded},
+          {"unchanged", m.files_unchanged},
+          {"removed", m.files_removed},
+          {"failed", failed},
+          {"tokens_encoded", m.tokens_encoded},
+          {"tokens_per_s", tokens_per_s(m)},
+          {"recreated", m.recreated},
+          {"cancelled", m.cancelled},
+          {"encode_seconds", m.encode_seconds},
+          {"store_seconds", m.store_seconds},
+          {"total_seconds", m.total_seconds}};
+}
+
+void print_memory(const indexer::MemoryIndexReport& m) {
+  std::cout << "memory: encoded " << m.files_encoded << " (" << m.tokens_encoded << " tokens, "
+            << static_cast<long long>(tokens_per_s(m)) << " tokens/s), unchanged "
+            << m.files_unchanged << ", removed " << m.files_removed << ", failed "
+            << m.failed.size() << " of " << m.files_total << " files"
+            << (m.recreated ? " (made anew for this model)" : "") << "\n";
+  for (const auto& f : m.failed) std::cout << "  failed: " << f.path << ": " << f.reason << "\n";
+}
+
+/// The model's name in the memory's header: its file (or folder) name and size, so that a
+/// memory made by another model, or another build of it, is made anew.
+std::string model_id(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
+  return path.filename().string() + ":" + std::to_string(size);
+}
+
+model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update_memory(
+    const IndexCommandOptions& o, ProgressBar& bar) {
+  auto loaded = model::load_model(o.model);
+  if (!loaded) return indexer::IndexRunError{loaded.error().message};
+  const indexer::IndexOptions options = to_index_options(o);
+  indexer::MemoryIndexOptions memory_options;
+  memory_options.store_dir = indexer::index_dir_of(options) / "memory";
+  memory_options.window = o.memory_window;
+  auto memory = indexer::MemoryIndexer::open(loaded.value(), model_id(o.model), memory_options);
+  if (!memory) return memory.error();
+  auto walked = indexer::walk_repository(options.root, options.walk);
+  if (!walked) return indexer::IndexRunError{walked.error().message};
+  return memory.value()->update(
+      options.root, walked.value().files, [&](const indexer::IndexProgress& p) { bar.update(p); },
+      &g_interrupted);
+}
+
 }  // namespace
 
 CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& o) {
@@ -134,6 +192,13 @@ CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& o) {
                   "never enter folders of this name (vendored or generated code); repeatable");
   cmd->add_option("--parse-timeout", o.parse_timeout_s,
                   "seconds libclang may spend on one file before its worker is killed")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--model", o.model,
+                  "also stream every file through this model (GGUF file or Hugging Face folder) "
+                  "into the long-term memory in the index folder");
+  cmd->add_option("--memory-window", o.memory_window,
+                  "with --model: tokens of context each file is read in")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--status", o.status, "show what is indexed and how stale; index nothing");
@@ -169,6 +234,15 @@ int run_index(const IndexCommandOptions& o) {
     return 1;
   }
   const indexer::IndexReport& r = report.value();
+  std::optional<indexer::MemoryIndexReport> memory;
+  if (!o.model.empty() && !r.cancelled) {
+    auto updated = update_memory(o, bar);
+    if (!updated) {
+      std::cerr << "mnemo index: " << updated.error().message << "\n";
+      return 1;
+    }
+    memory = updated.value();
+  }
   if (o.json) {
     nlohmann::json failed = nlohmann::json::array();
     for (const auto& f : r.failed) failed.push_back({{"path", f.path}, {"reason", f.reason}});
@@ -186,7 +260,8 @@ int run_index(const IndexCommandOptions& o) {
                                 {"walk_seconds", r.walk_seconds},
                                 {"parse_seconds", r.parse_seconds},
                                 {"store_seconds", r.store_seconds},
-                                {"total_seconds", r.total_seconds}}
+                                {"total_seconds", r.total_seconds},
+                                {"memory", memory ? memory_json(*memory) : nlohmann::json()}}
                      .dump(2)
               << std::endl;
   } else {
@@ -195,8 +270,9 @@ int run_index(const IndexCommandOptions& o) {
               << r.files_total << " C/C++ files in " << duration_text(r.total_seconds) << " ("
               << r.parse_errors << " parse errors)" << (r.cancelled ? "; interrupted" : "") << "\n";
     for (const auto& f : r.failed) std::cout << "  failed: " << f.path << ": " << f.reason << "\n";
+    if (memory) print_memory(*memory);
   }
-  return r.cancelled ? 130 : 0;
+  return r.cancelled || (memory && memory->cancelled) ? 130 : 0;
 }
 
 }  // namespace mnemo::server

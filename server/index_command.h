@@ -1,9 +1,11 @@
 // `mnemo index PATH`: brings the repository's symbol index up to date
-// (indexer/repository_indexer.h) with a progress bar on a terminal (files/s, MB/s, ETA),
+// (indexer/repository_indexer.h) and, with --model, its long-term memory
+// (indexer/memory_indexer.h), with a progress bar on a terminal (files/s, MB/s, ETA),
 // then prints what it did; `--status` shows what is indexed and how stale it is, parsing
 // nothing. Ctrl-C stops after the file in flight; every stored file stays.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,7 +23,9 @@ struct IndexCommandOptions {
   std::uint64_t max_file_bytes = 1u << 20;
   std::vector<std::string> skip_folders;  ///< added to the walk's vendored/generated list
   double parse_timeout_s = 60;            ///< per file, in the parse worker
-  bool in_process = false;                ///< hidden: libclang in this process (no worker)
+  std::string model;                 ///< with a model: every file also into the long-term memory
+  std::size_t memory_window = 1024;  ///< tokens of context each file is read in
+  bool in_process = false;           ///< hidden: libclang in this process (no worker)
   bool status = false;
   bool json = false;
   int test_file_delay_ms = 0;  ///< hidden: slows each file, so tests can kill a run midway

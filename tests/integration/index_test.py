@@ -124,6 +124,24 @@ class IndexCommandTest(unittest.TestCase):
                               text=True, timeout=60).stdout
         self.assertIn("5/7 files indexed and current", text)
 
+    def test_with_a_model_every_text_file_also_goes_into_the_memory(self) -> None:
+        model = os.environ.get("MNEMO_TINY_MODEL")
+        self.assertTrue(model and Path(model).exists(), f"MNEMO_TINY_MODEL={model}")
+        report = json.loads(index(self.root, "--model", model).stdout)
+        memory = report["memory"]
+        self.assertEqual(memory["files"], 8)  # the C++ files and notes.md
+        self.assertEqual(memory["encoded"], 8)
+        self.assertGreater(memory["tokens_encoded"], 100)
+        segments = list((self.root / ".mnemo" / "memory" / "segments").glob("*.seg"))
+        self.assertEqual(len(segments), 8)
+        write(self.root, "notes.md", "changed notes\n")
+        memory = json.loads(index(self.root, "--model", model).stdout)["memory"]
+        self.assertEqual(memory["encoded"], 1)
+        self.assertEqual(memory["unchanged"], 7)
+        bad = index(self.root, "--model", str(self.root / "no-such-model.gguf"), check=False)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("no-such-model.gguf", bad.stderr)
+
     def test_a_missing_path_is_a_clear_error(self) -> None:
         result = index(self.root / "nope", check=False)
         self.assertEqual(result.returncode, 1)

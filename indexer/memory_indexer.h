@@ -1,0 +1,73 @@
+// Keeps a repository's long-term memory on disk up to date (issue 5, item 3): every walked
+// file's tokens through the model (memory_encoder.h), one segment per file in a MemoryStore
+// (model/memory/exact/exact_tier_store.h), headers first. Each segment records the git blob
+// id of the contents it was made from, so a run encodes only new and changed files, deletes
+// the segments of files that are gone, and a killed run loses at most the file in flight.
+//
+// The memory belongs to one model and one layout: the store's header names the model, its
+// memory layers, window and the tier's geometry, and a memory made otherwise is started
+// over (it is derived data).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "indexer/memory_encoder.h"
+#include "indexer/repository_indexer.h"
+#include "model/memory/exact/exact_tier.h"
+#include "model/memory/store/memory_store.h"
+#include "model/model_loader.h"
+
+namespace mnemo::indexer {
+
+struct MemoryIndexOptions {
+  std::filesystem::path store_dir;  ///< e.g. <index dir>/memory
+  std::vector<std::size_t> layers;  ///< the model's memory layers; empty: the defaults
+  std::size_t window = 1024, chunk = 256;
+  model::memory::ExactStorage storage = model::memory::ExactStorage::kFloat16;
+  std::int64_t block_size = 64;
+  bool durable = true;  ///< fsync each segment (off only for tests and benchmarks)
+};
+
+struct MemoryIndexReport {
+  std::size_t files_total = 0;  ///< files the walk listed
+  std::size_t files_encoded = 0, files_unchanged = 0, files_removed = 0;
+  std::vector<FailedFile> failed;
+  std::int64_t tokens_encoded = 0;
+  bool recreated = false;  ///< the store was of another model or layout: started over
+  bool cancelled = false;
+  double encode_seconds = 0, store_seconds = 0, total_seconds = 0;
+};
+
+class MemoryIndexer {
+ public:
+  /// Opens the memory in options.store_dir, or creates it. `model_id` names the model in
+  /// the store's header (e.g. its file name and size).
+  static model::Result<std::unique_ptr<MemoryIndexer>, IndexRunError> open(
+      model::LoadedModel model, const std::string& model_id, const MemoryIndexOptions& options);
+
+  /// Brings the memory up to date with `files` (relative to `root`, as the walk lists them).
+  /// `progress` is called before each file; once `*cancel` is set no further file starts.
+  model::Result<MemoryIndexReport, IndexRunError> update(
+      const std::filesystem::path& root, const std::vector<WalkedFile>& files,
+      const std::function<void(const IndexProgress&)>& progress = {},
+      const std::atomic<bool>* cancel = nullptr);
+
+  const model::memory::ExactTierConfig& tier_config() const { return config_; }
+  model::memory::store::MemoryStore& store() { return *store_; }
+
+ private:
+  MemoryIndexer() = default;
+
+  std::unique_ptr<MemoryEncoder> encoder_;
+  model::memory::ExactTierConfig config_;
+  std::unique_ptr<model::memory::store::MemoryStore> store_;
+  bool recreated_ = false;
+};
+
+}  // namespace mnemo::indexer

@@ -1,0 +1,113 @@
+// A repository's long-term memory on disk (indexer/memory_indexer.h): every walked file
+// becomes a segment the exact tier loads; a second run encodes only what changed and
+// deletes what is gone; a memory of another model is started over.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "indexer/memory_indexer.h"
+#include "indexer/repository_walk.h"
+#include "model/memory/exact/exact_tier_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace mnemo::indexer {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+const fs::path kModel = fs::path(MNEMO_FIXTURES_DIR) / "tiny-models" / "tiny-llama-256.F32.gguf";
+
+class MemoryIndexerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_.write("include/geo.h", "#pragma once\nstruct Point { double x, y; };\n");
+    repo_.write("src/geo.cpp", "#include \"geo.h\"\ndouble norm(Point p) { return p.x; }\n");
+    repo_.write("README.md", "# A repository: every text file goes into the memory.\n");
+    repo_.write("empty.txt", "");
+    auto loaded = model::load_model(kModel.string());
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    model_ = loaded.value();
+    options_.store_dir = store_.path() / "memory";
+    options_.durable = false;
+    options_.layers = {0, 1};
+    options_.block_size = 8;
+  }
+
+  MemoryIndexReport update(const std::string& model_id = "tiny") {
+    auto walked = walk_repository(repo_.path());
+    EXPECT_TRUE(walked);
+    auto indexer = MemoryIndexer::open(model_, model_id, options_);
+    EXPECT_TRUE(indexer) << indexer.error().message;
+    if (!indexer) return {};
+    auto report = indexer.value()->update(repo_.path(), walked.value().files);
+    EXPECT_TRUE(report) << report.error().message;
+    config_ = indexer.value()->tier_config();
+    return report ? report.value() : MemoryIndexReport{};
+  }
+
+  /// The memory as the server would load it: files and their token counts.
+  std::map<std::string, std::int64_t> loaded_files() {
+    auto store = model::memory::store::MemoryStore::open(
+        options_.store_dir, model::memory::store_fields(config_, {{"memory.model", "tiny"},
+                                                                  {"memory.layers", "0,1"},
+                                                                  {"memory.window", "1024"}}));
+    EXPECT_TRUE(store) << store.error().message;
+    if (!store) return {};
+    auto tier = model::memory::load_tier(*store.value(), config_);
+    EXPECT_TRUE(tier);
+    EXPECT_TRUE(tier.value().to_reindex.empty());
+    std::map<std::string, std::int64_t> out;
+    for (const std::string& id : tier.value().tier->file_ids()) {
+      const auto tensors = tier.value().tier->file_tensors(id);
+      for (const auto& [name, t] : tensors) {
+        if (name == "n_tokens") out[id] = t.item<std::int64_t>();
+      }
+    }
+    return out;
+  }
+
+  TempDir repo_, store_;
+  model::LoadedModel model_;
+  MemoryIndexOptions options_;
+  model::memory::ExactTierConfig config_;
+};
+
+TEST_F(MemoryIndexerTest, EveryTextFileBecomesASegmentTheTierLoads) {
+  const MemoryIndexReport r = update();
+  EXPECT_EQ(r.files_total, 4u);
+  EXPECT_EQ(r.files_encoded, 4u);
+  EXPECT_TRUE(r.failed.empty());
+  const auto files = loaded_files();
+  ASSERT_EQ(files.size(), 3u);  // the empty file has nothing to remember
+  const auto tokens = [&](const std::string& text) {
+    return static_cast<std::int64_t>(model_.tokenizer->encode(text, false, false).size());
+  };
+  EXPECT_EQ(files.at("include/geo.h"), tokens("#pragma once\nstruct Point { double x, y; };\n"));
+  EXPECT_EQ(r.tokens_encoded,
+            files.at("include/geo.h") + files.at("src/geo.cpp") + files.at("README.md"));
+}
+
+TEST_F(MemoryIndexerTest, ASecondRunEncodesOnlyWhatChangedAndDeletesWhatIsGone) {
+  update();
+  repo_.write("src/geo.cpp", "#include \"geo.h\"\ndouble norm(Point p) { return p.y; }\n");
+  fs::remove(repo_.path() / "README.md");
+  const MemoryIndexReport r = update();
+  EXPECT_EQ(r.files_encoded, 2u);    // geo.cpp changed; the empty file is never stored
+  EXPECT_EQ(r.files_unchanged, 1u);  // geo.h
+  EXPECT_EQ(r.files_removed, 1u);
+  const auto files = loaded_files();
+  EXPECT_EQ(files.size(), 2u);
+  EXPECT_EQ(files.count("README.md"), 0u);
+}
+
+TEST_F(MemoryIndexerTest, AMemoryOfAnotherModelIsStartedOver) {
+  update("tiny");
+  const MemoryIndexReport other = update("another-model");
+  EXPECT_TRUE(other.recreated);
+  EXPECT_EQ(other.files_encoded, 4u);
+  EXPECT_EQ(other.files_unchanged, 0u);
+}
+
+}  // namespace
+}  // namespace mnemo::indexer
