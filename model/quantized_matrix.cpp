@@ -435,19 +435,42 @@ void run(const QuantizedMatrix& w, const float* x, std::int64_t T, float* y, std
   });
 }
 
-/// Rows of x from which a product dequantizes the weights and multiplies in float32 (BLAS)
-/// instead of quantizing x and taking ggml's vec_dot per output: a prefill or a file read
-/// into the memory. vec_dot costs ~5 ns per 32-weight block and output, so 256 tokens
-/// through SmolLM2-135M took 5 s; dequantizing a tile of rows once serves every token.
+/// The float values an activation block stands for: what ggml's vec_dot multiplies.
+void activation_floats(const float* a, float* out, std::int64_t n) {
+  std::copy(a, a + n, out);  // F32/F16/BF16 weights: x already rounded as ggml rounds it
+}
+template <class Block>
+void activation_floats(const Block* a, float* out, std::int64_t n) {
+  constexpr std::int64_t kBlock =
+      static_cast<std::int64_t>(sizeof(Block::qs) / sizeof(Block::qs[0]));
+  for (std::int64_t b = 0; b < n / kBlock; ++b) {
+    for (std::int64_t i = 0; i < kBlock; ++i) out[b * kBlock + i] = a[b].d * a[b].qs[i];
+  }
+}
+
+/// From this many rows of x on (a prefill, a file read into the memory) a product runs as
+/// float32 matrix products (BLAS) of the dequantized weights, in tiles of kGemmTileRows rows,
+/// and the activations quantized as ggml quantizes them and then expanded: the same terms
+/// as ggml's vec_dot (w_i · x_i summed), in float rather than integer sums, so the results
+/// differ from the vec_dot path by float rounding only. One vec_dot per output costs ~5 ns
+/// per 32-weight block: 256 tokens through SmolLM2-135M took 5 s.
 constexpr std::int64_t kGemmMinRows = 32;
 constexpr std::int64_t kGemmTileRows = 256;
 
-/// y = x · Wᵀ through float32 tiles of W: exact dequantization, float32 products (more
-/// precise than ggml's quantized activations, so not bit-identical to llama.cpp).
-void run_dequantized(const QuantizedMatrix& w, const at::Tensor& x, at::Tensor& y) {
-  const std::int64_t rows = w.rows(), cols = w.cols();
-  const at::Tensor x2 = x.reshape({-1, cols});
-  const at::Tensor y2 = y.view({-1, rows});
+template <class Act>
+void run_dequantized(const QuantizedMatrix& w, const float* x, std::int64_t T, float* y,
+                     std::int64_t per_act, void (*quantize)(const float*, Act*, std::int64_t)) {
+  const std::int64_t rows = w.rows(), cols = w.cols(), act_row = cols / per_act;
+  at::Tensor xq = at::empty({T, cols}, at::kFloat);
+  float* xqp = xq.data_ptr<float>();
+  at::parallel_for(0, T, 1, [&](std::int64_t b, std::int64_t e) {
+    std::vector<Act> act(static_cast<std::size_t>(act_row));
+    for (std::int64_t t = b; t < e; ++t) {
+      quantize(x + t * cols, act.data(), cols);
+      activation_floats(act.data(), xqp + t * cols, cols);
+    }
+  });
+  const at::Tensor y2 = at::from_blob(y, {T, rows}, at::kFloat);
   at::Tensor tile = at::empty({std::min(kGemmTileRows, rows), cols}, at::kFloat);
   for (std::int64_t r0 = 0; r0 < rows; r0 += kGemmTileRows) {
     const std::int64_t n = std::min(kGemmTileRows, rows - r0);
@@ -461,8 +484,21 @@ void run_dequantized(const QuantizedMatrix& w, const at::Tensor& x, at::Tensor& 
       }
     });
     at::Tensor out = y2.narrow(1, r0, n);
-    at::mm_out(out, x2, part.t());
+    at::mm_out(out, xq, part.t());
   }
+}
+
+/// y = x · Wᵀ by whichever of the two paths suits T. (F16 and BF16 weights keep ggml's own
+/// dot products at every T: their fp16 rounding of x must sum in ggml's order for the
+/// logits to match llama.cpp's argmax for argmax, near-ties included.)
+template <class Act>
+void product(const QuantizedMatrix& w, const float* x, std::int64_t T, float* y,
+             std::int64_t per_act, void (*quantize)(const float*, Act*, std::int64_t),
+             float (*dot)(const std::uint8_t*, const Act*, std::int64_t)) {
+  if (T >= kGemmMinRows)
+    run_dequantized<Act>(w, x, T, y, per_act, quantize);
+  else
+    run<Act>(w, x, T, y, per_act, quantize, dot);
 }
 
 }  // namespace
@@ -567,15 +603,11 @@ void QuantizedMatrix::matmul_into(const at::Tensor& x, at::Tensor& y) const {
   const at::Tensor xc = x.contiguous();
   const std::int64_t T = xc.numel() / cols_;
   if (T == 0 || rows_ == 0) return;
-  if (T >= kGemmMinRows && static_cast<GgufType>(type_) != GgufType::kF32) {
-    run_dequantized(*this, xc, y);
-    return;
-  }
   const float* xp = xc.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   switch (static_cast<GgufType>(type_)) {
     case GgufType::kF32:
-      run<float>(*this, xp, T, yp, 1, quantize_f32, dot_f32);
+      product<float>(*this, xp, T, yp, 1, quantize_f32, dot_f32);
       break;
     case GgufType::kF16:
       run<float>(*this, xp, T, yp, 1, quantize_f16, dot_f16);
@@ -584,28 +616,28 @@ void QuantizedMatrix::matmul_into(const at::Tensor& x, at::Tensor& y) const {
       run<float>(*this, xp, T, yp, 1, quantize_bf16, dot_bf16);
       break;
     case GgufType::kQ4_0:
-      run<ActQ8_0>(*this, xp, T, yp, kQK, quantize_q8_0, dot_q4_0);
+      product<ActQ8_0>(*this, xp, T, yp, kQK, quantize_q8_0, dot_q4_0);
       break;
     case GgufType::kQ4_1:
-      run<ActQ8_1>(*this, xp, T, yp, kQK, quantize_q8_1, dot_q4_1);
+      product<ActQ8_1>(*this, xp, T, yp, kQK, quantize_q8_1, dot_q4_1);
       break;
     case GgufType::kQ5_0:
-      run<ActQ8_0>(*this, xp, T, yp, kQK, quantize_q8_0, dot_q5_0);
+      product<ActQ8_0>(*this, xp, T, yp, kQK, quantize_q8_0, dot_q5_0);
       break;
     case GgufType::kQ5_1:
-      run<ActQ8_1>(*this, xp, T, yp, kQK, quantize_q8_1, dot_q5_1);
+      product<ActQ8_1>(*this, xp, T, yp, kQK, quantize_q8_1, dot_q5_1);
       break;
     case GgufType::kQ8_0:
-      run<ActQ8_0>(*this, xp, T, yp, kQK, quantize_q8_0, dot_q8_0);
+      product<ActQ8_0>(*this, xp, T, yp, kQK, quantize_q8_0, dot_q8_0);
       break;
     case GgufType::kQ4_K:
-      run<ActQ8_K>(*this, xp, T, yp, kQK_K, quantize_q8_k, dot_q4_k);
+      product<ActQ8_K>(*this, xp, T, yp, kQK_K, quantize_q8_k, dot_q4_k);
       break;
     case GgufType::kQ5_K:
-      run<ActQ8_K>(*this, xp, T, yp, kQK_K, quantize_q8_k, dot_q5_k);
+      product<ActQ8_K>(*this, xp, T, yp, kQK_K, quantize_q8_k, dot_q5_k);
       break;
     case GgufType::kQ6_K:
-      run<ActQ8_K>(*this, xp, T, yp, kQK_K, quantize_q8_k, dot_q6_k);
+      product<ActQ8_K>(*this, xp, T, yp, kQK_K, quantize_q8_k, dot_q6_k);
       break;
     default:
       TORCH_CHECK(false, "QuantizedMatrix::matmul: unsupported type ", type_);
