@@ -6,13 +6,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "indexer/clang_symbols.h"
@@ -89,6 +94,87 @@ std::vector<WalkedFile> c_family_files(const WalkResult& walk) {
   return headers_first(std::move(files));
 }
 
+/// Up to n files parsed at once, each thread with its own parser (a CXIndex, or a parse
+/// worker process): the indexing thread hands out files and stores the results, so the
+/// symbol database keeps one writer.
+class ParsePool {
+ public:
+  using Parsed = model::Result<FileSymbols, IndexError>;
+  using Parser = std::function<Parsed(const ParseRequest&)>;
+
+  ParsePool(std::size_t n, const std::function<Parser()>& make_parser) {
+    for (std::size_t i = 0; i < n; ++i) {
+      threads_.emplace_back([this, make_parser] {
+        const Parser parse = make_parser();
+        for (;;) {
+          ParseRequest job;
+          {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return closed_ || !jobs_.empty(); });
+            if (jobs_.empty()) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+          }
+          const auto start = Clock::now();
+          Parsed parsed = parse(job);
+          const double seconds = seconds_since(start);
+          std::lock_guard lock(mutex_);
+          results_.push_back(
+              {std::move(job.path), job.contents.size(), seconds, std::move(parsed)});
+          done_.notify_one();
+        }
+      });
+    }
+  }
+  ~ParsePool() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  ParsePool(const ParsePool&) = delete;
+  ParsePool& operator=(const ParsePool&) = delete;
+
+  std::size_t size() const { return threads_.size(); }
+  std::size_t in_flight() const { return in_flight_; }
+
+  void submit(ParseRequest job) {
+    {
+      std::lock_guard lock(mutex_);
+      jobs_.push_back(std::move(job));
+    }
+    ++in_flight_;
+    wake_.notify_one();
+  }
+
+  struct Result {
+    std::string path;
+    std::size_t bytes = 0;
+    double seconds = 0;
+    Parsed parsed;
+  };
+  /// The next finished file (waits for one; call only with in_flight() > 0).
+  Result next() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return !results_.empty(); });
+    Result r = std::move(results_.front());
+    results_.pop_front();
+    --in_flight_;
+    return r;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::deque<ParseRequest> jobs_;
+  std::deque<Result> results_;
+  bool closed_ = false;
+  std::size_t in_flight_ = 0;  ///< submitted, not yet taken by next(); the caller's thread only
+  std::vector<std::thread> threads_;
+};
+
 std::string database_message(const DatabaseError& e) {
   return std::string("symbol index: ") + e.message;
 }
@@ -160,10 +246,35 @@ model::Result<IndexReport, IndexRunError> index_repository(
   for (const WalkedFile& f : walk.files) walked_paths.push_back(f.path);
   const auto flags = CompileFlags::for_repository(
       fs::canonical(options.root, ec), include_folders(walked_paths), options.compile_commands_dir);
-  ClangIndexer clang;
-  std::unique_ptr<ParseWorker> worker;
-  if (!options.parse_worker.empty())
-    worker = std::make_unique<ParseWorker>(options.parse_worker, options.parse_timeout);
+  ParsePool pool(std::max<std::size_t>(1, options.parse_jobs), [&]() -> ParsePool::Parser {
+    if (options.parse_worker.empty()) {
+      auto clang = std::make_shared<ClangIndexer>();
+      return [clang](const ParseRequest& r) {
+        return clang->index(r.root, r.path, r.contents, r.command);
+      };
+    }
+    auto worker = std::make_shared<ParseWorker>(options.parse_worker, options.parse_timeout);
+    return [worker](const ParseRequest& r) { return worker->index(r); };
+  });
+  // Stores one finished file; a database failure ends the run.
+  std::optional<IndexRunError> fatal;
+  const auto store_next = [&] {
+    ParsePool::Result r = pool.next();
+    report.parse_seconds += r.seconds;
+    if (!r.parsed) {
+      report.failed.push_back({r.path, r.parsed.error().message});
+      return;
+    }
+    const auto store_start = Clock::now();
+    if (auto saved = db.replace_file(r.parsed.value()); !saved) {
+      fatal = IndexRunError{database_message(saved.error())};
+      return;
+    }
+    report.store_seconds += seconds_since(store_start);
+    ++report.files_indexed;
+    report.parse_errors += r.parsed.value().parse_errors;
+    report.bytes_parsed += r.bytes;
+  };
   IndexProgress state;
   state.files_total = files.size();
   for (const WalkedFile& f : files) state.bytes_total += f.size;
@@ -176,7 +287,7 @@ model::Result<IndexReport, IndexRunError> index_repository(
     }
     ++state.files_done;
     state.bytes_done += f.size;
-    const auto contents = read_file_contents(options.root / f.path);
+    auto contents = read_file_contents(options.root / f.path);
     if (!contents) {
       report.failed.push_back({f.path, "cannot read it"});
       continue;
@@ -187,25 +298,12 @@ model::Result<IndexReport, IndexRunError> index_repository(
       ++report.files_unchanged;
       continue;
     }
-    const auto parse_start = Clock::now();
-    auto symbols =
-        worker
-            ? worker->index({options.root.string(), f.path, *contents, flags->command_for(f.path)})
-            : clang.index(options.root, f.path, *contents, flags->command_for(f.path));
-    report.parse_seconds += seconds_since(parse_start);
-    if (!symbols) {
-      report.failed.push_back({f.path, symbols.error().message});
-      continue;
-    }
-    const auto store_start = Clock::now();
-    if (auto saved = db.replace_file(symbols.value()); !saved) {
-      return IndexRunError{database_message(saved.error())};
-    }
-    report.store_seconds += seconds_since(store_start);
-    ++report.files_indexed;
-    report.parse_errors += symbols.value().parse_errors;
-    report.bytes_parsed += contents->size();
+    while (pool.in_flight() >= pool.size() && !fatal) store_next();
+    if (fatal) return *fatal;
+    pool.submit({options.root.string(), f.path, std::move(*contents), flags->command_for(f.path)});
   }
+  while (pool.in_flight() > 0) store_next();  // the files in flight are kept, cancelled or not
+  if (fatal) return *fatal;
   state.current.clear();
   if (progress) progress(state);
   report.total_seconds = seconds_since(start);

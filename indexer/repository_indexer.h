@@ -37,6 +37,8 @@ struct IndexOptions {
   std::vector<std::string> parse_worker;
   /// With a parse worker: the longest one file may take before its worker is killed.
   std::chrono::milliseconds parse_timeout{60'000};
+  /// Files parsed at once (one parse worker, or one libclang index, each).
+  std::size_t parse_jobs = 1;
 };
 
 /// The index folder of `options` (index_dir, or <root>/.mnemo).
@@ -83,8 +85,8 @@ struct IndexRunError {
 
 /// Indexes what changed. `progress` (may be empty) is called before each file and at the
 /// end; once `*cancel` is set (by the callback, a signal handler, another thread), no
-/// further file is started. Fails when the index is locked by
-/// another process, cannot be opened, or the root cannot be walked.
+/// further file is started (the parse_jobs files in flight are finished and stored). Fails when the
+/// index is locked by another process, cannot be opened, or the root cannot be walked.
 model::Result<IndexReport, IndexRunError> index_repository(
     const IndexOptions& options, const std::function<void(const IndexProgress&)>& progress = {},
     const std::atomic<bool>* cancel = nullptr);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -85,6 +86,8 @@ indexer::IndexOptions to_index_options(const IndexCommandOptions& o) {
   if (!o.in_process) options.parse_worker = {"/proc/self/exe", "parse-worker"};
   options.parse_timeout =
       std::chrono::milliseconds(static_cast<long long>(o.parse_timeout_s * 1000));
+  options.parse_jobs =
+      o.jobs != 0 ? o.jobs : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   for (const std::string& folder : o.skip_folders) options.walk.skipped_folders.push_back(folder);
   return options;
 }
@@ -190,6 +193,7 @@ CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& o) {
       ->capture_default_str();
   cmd->add_option("--skip-folder", o.skip_folders,
                   "never enter folders of this name (vendored or generated code); repeatable");
+  cmd->add_option("--jobs,-j", o.jobs, "files parsed at once (default: one per hardware thread)");
   cmd->add_option("--parse-timeout", o.parse_timeout_s,
                   "seconds libclang may spend on one file before its worker is killed")
       ->check(CLI::PositiveNumber)

@@ -23,6 +23,7 @@ struct IndexCommandOptions {
   std::uint64_t max_file_bytes = 1u << 20;
   std::vector<std::string> skip_folders;  ///< added to the walk's vendored/generated list
   double parse_timeout_s = 60;            ///< per file, in the parse worker
+  std::size_t jobs = 0;                   ///< files parsed at once; 0: one per hardware thread
   std::string model;                 ///< with a model: every file also into the long-term memory
   std::size_t memory_window = 1024;  ///< tokens of context each file is read in
   bool in_process = false;           ///< hidden: libclang in this process (no worker)

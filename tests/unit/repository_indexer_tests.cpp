@@ -146,6 +146,35 @@ TEST_F(RepositoryIndexerTest, TheStatusTellsCurrentChangedMissingAndRemovedFiles
   EXPECT_GE(*s.age_seconds, 0.0);
 }
 
+TEST_F(RepositoryIndexerTest, ParsingSeveralFilesAtOnceStoresTheSameIndex) {
+  for (int i = 0; i < 6; ++i) {
+    const std::string n = std::to_string(i);
+    repo_.write("more/f" + n + ".cpp", "int f" + n + "() { return " + n + "; }\n");
+  }
+  const auto rows_of = [](const fs::path& index_dir) {
+    auto db =
+        SymbolDatabase::open(symbol_database_path(index_dir), SymbolDatabase::OpenMode::kReadOnly);
+    EXPECT_TRUE(db);
+    std::vector<std::string> rows;
+    if (!db) return rows;
+    const auto files = db.value()->files();
+    for (const std::string& path : files.value()) {
+      const auto symbols = db.value()->symbols_in_file(path);
+      for (const Symbol& s : symbols.value())
+        rows.push_back(path + " " + s.qualified_name + " " + s.signature);
+    }
+    return rows;
+  };
+  EXPECT_EQ(run().files_indexed, 9u);
+  TempDir other;
+  options_.index_dir = other.path() / "idx";
+  options_.parse_jobs = 3;
+  EXPECT_EQ(run().files_indexed, 9u);
+  const std::vector<std::string> sequential = rows_of(repo_.path() / ".mnemo");
+  EXPECT_FALSE(sequential.empty());
+  EXPECT_EQ(rows_of(other.path() / "idx"), sequential);
+}
+
 TEST_F(RepositoryIndexerTest, TheIndexFolderMayLiveElsewhere) {
   TempDir elsewhere;
   options_.index_dir = elsewhere.path() / "idx";
