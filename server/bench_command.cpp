@@ -52,6 +52,16 @@ int run_memory(const model::memory::MemoryBenchmarkOptions& options) {
   }
 }
 
+int run_index(const IndexBenchmarkOptions& options) {
+  try {
+    std::cout << run_index_benchmark(options).dump(2) << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "mnemo bench index: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace
 
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
@@ -59,11 +69,22 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
   auto* memory = bench->add_subcommand(
       "memory", "The memory's exact tier: step latency and bytes per token against its size");
   add_memory_options(*memory, options.memory);
+  auto* index = bench->add_subcommand(
+      "index", "The indexer on a tree: walk and hash, libclang, model forward, memory, re-open");
+  IndexBenchmarkOptions& io = options.index;
+  index->add_option("path", io.root, "the repository")->required();
+  index->add_option("--model", io.model, "also stream the files through this model");
+  index->add_option("--jobs,-j", io.jobs, "parse jobs (default: one per hardware thread)");
+  index->add_option("--memory-window", io.window, "tokens of context per window")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  index->add_flag("--keep", io.keep, "keep the temporary index");
   return bench;
 }
 
 int run_bench(const CLI::App& bench, const BenchOptions& options) {
   if (bench.got_subcommand("memory")) return run_memory(options.memory);
+  if (bench.got_subcommand("index")) return run_index(options.index);
   std::cerr << bench.help("mnemo");
   return 2;
 }

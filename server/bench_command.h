@@ -1,9 +1,11 @@
 // `mnemo bench`: benchmarks, each a subcommand printing one JSON object on stdout (progress
 // and errors go to stderr). `bench memory` runs the exact memory tier's benchmark
-// (model/memory/benchmark/memory_benchmark.h).
+// (model/memory/benchmark/memory_benchmark.h), `bench index` the indexer's
+// (server/index_benchmark.h).
 #pragma once
 
 #include "model/memory/benchmark/memory_benchmark.h"
+#include "server/index_benchmark.h"
 
 namespace CLI {
 class App;
@@ -14,6 +16,7 @@ namespace mnemo::server {
 /// The options of every benchmark, one member per subcommand.
 struct BenchOptions {
   model::memory::MemoryBenchmarkOptions memory;
+  IndexBenchmarkOptions index;
 };
 
 /// Adds the `bench` subcommand and its subcommands, with their options bound to `options`.

@@ -142,6 +142,22 @@ class IndexCommandTest(unittest.TestCase):
         self.assertEqual(bad.returncode, 1)
         self.assertIn("no-such-model.gguf", bad.stderr)
 
+    def test_the_index_benchmark_reports_every_stage_as_json(self) -> None:
+        model = os.environ.get("MNEMO_TINY_MODEL")
+        result = subprocess.run([MNEMO, "bench", "index", str(self.root), "--model", model],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        report = json.loads(result.stdout)
+        self.assertEqual(report["walk"]["files"], 8)
+        self.assertGreater(report["walk"]["walk_and_hash_mb_per_s"], 0)
+        self.assertEqual(report["symbols"]["indexed"], 7)
+        self.assertEqual(report["symbols"]["reopen_unchanged"], 7)
+        self.assertEqual(report["memory"]["files"], 8)
+        self.assertEqual(report["memory"]["reopen_files"], 8)
+        self.assertGreater(report["memory"]["forward_tokens_per_s"], 0)
+        self.assertFalse(Path(report["index_dir"]).exists(), "the temporary index is deleted")
+        self.assertFalse((self.root / ".mnemo").exists(), "the repository is left alone")
+
     def test_a_missing_path_is_a_clear_error(self) -> None:
         result = index(self.root / "nope", check=False)
         self.assertEqual(result.returncode, 1)

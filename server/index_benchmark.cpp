@@ -1,0 +1,143 @@
+#include "server/index_benchmark.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "indexer/content_hash.h"
+#include "indexer/memory_indexer.h"
+#include "indexer/repository_indexer.h"
+#include "indexer/repository_walk.h"
+#include "model/memory/exact/exact_tier_store.h"
+#include "model/model_loader.h"
+
+namespace mnemo::server {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double per_s(double amount, double seconds) {
+  return seconds > 0 ? amount / seconds : 0.0;
+}
+
+/// A fresh folder under the system's temporary directory.
+fs::path temporary_folder() {
+  std::string pattern = (fs::temp_directory_path() / "mnemo-bench-index-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("cannot make a temporary folder");
+  return pattern;
+}
+
+}  // namespace
+
+nlohmann::json run_index_benchmark(const IndexBenchmarkOptions& o) {
+  const fs::path index_dir = temporary_folder();
+  nlohmann::json out;
+  out["root"] = o.root;
+  out["index_dir"] = index_dir.string();
+  try {
+    // Walk, then read and hash every listed file.
+    auto start = Clock::now();
+    auto walked = indexer::walk_repository(o.root);
+    if (!walked) throw std::runtime_error(walked.error().message);
+    const double walk_s = seconds_since(start);
+    std::uint64_t bytes = 0;
+    start = Clock::now();
+    for (const indexer::WalkedFile& f : walked.value().files) {
+      if (const auto contents = indexer::read_file_contents(fs::path(o.root) / f.path)) {
+        bytes += contents->size();
+        (void)indexer::git_blob_id(*contents);
+      }
+    }
+    const double hash_s = seconds_since(start);
+    out["walk"] = {
+        {"files", walked.value().files.size()},
+        {"skipped", walked.value().skipped.size()},
+        {"bytes", bytes},
+        {"walk_s", walk_s},
+        {"hash_s", hash_s},
+        {"walk_and_hash_mb_per_s", per_s(static_cast<double>(bytes) / 1e6, walk_s + hash_s)}};
+    std::cerr << "walked and hashed " << walked.value().files.size() << " files\n";
+
+    // Symbols: a first run parses every C/C++ file; a second finds them all current.
+    indexer::IndexOptions options;
+    options.root = o.root;
+    options.index_dir = index_dir;
+    options.parse_worker = {"/proc/self/exe", "parse-worker"};
+    options.parse_jobs = o.jobs != 0 ? o.jobs : std::max(1u, std::thread::hardware_concurrency());
+    auto first = indexer::index_repository(options);
+    if (!first) throw std::runtime_error(first.error().message);
+    const indexer::IndexReport& r = first.value();
+    start = Clock::now();
+    auto second = indexer::index_repository(options);
+    if (!second) throw std::runtime_error(second.error().message);
+    const double reopen_s = seconds_since(start);
+    out["symbols"] = {
+        {"files", r.files_total},
+        {"indexed", r.files_indexed},
+        {"failed", r.failed.size()},
+        {"parse_errors", r.parse_errors},
+        {"jobs", options.parse_jobs},
+        {"seconds", r.total_seconds},
+        {"files_per_s", per_s(static_cast<double>(r.files_indexed), r.total_seconds)},
+        {"mb_per_s", per_s(static_cast<double>(r.bytes_parsed) / 1e6, r.total_seconds)},
+        {"parse_s_summed_over_jobs", r.parse_seconds},
+        {"store_s", r.store_seconds},
+        {"reopen_s", reopen_s},
+        {"reopen_unchanged", second.value().files_unchanged}};
+    std::cerr << "indexed the symbols of " << r.files_indexed << " files\n";
+
+    if (!o.model.empty()) {
+      auto loaded = model::load_model(o.model);
+      if (!loaded) throw std::runtime_error(loaded.error().message);
+      indexer::MemoryIndexOptions memory_options;
+      memory_options.store_dir = index_dir / "memory";
+      memory_options.window = o.window;
+      auto memory = indexer::MemoryIndexer::open(
+          loaded.value(), fs::path(o.model).filename().string(), memory_options);
+      if (!memory) throw std::runtime_error(memory.error().message);
+      auto m = memory.value()->update(o.root, walked.value().files);
+      if (!m) throw std::runtime_error(m.error().message);
+      // Re-opening the memory as the server would: every segment checked and loaded.
+      const auto config = memory.value()->tier_config();
+      const auto fields = memory.value()->store().fields();
+      memory.value().reset();  // releases the store's lock
+      start = Clock::now();
+      auto store = model::memory::store::MemoryStore::open(memory_options.store_dir, fields);
+      if (!store) throw std::runtime_error(store.error().message);
+      auto tier = model::memory::load_tier(*store.value(), config);
+      if (!tier) throw std::runtime_error(tier.error().message);
+      const double load_s = seconds_since(start);
+      const auto& mr = m.value();
+      out["memory"] = {{"files", mr.files_encoded},
+                       {"tokens", mr.tokens_encoded},
+                       {"forward_tokens_per_s",
+                        per_s(static_cast<double>(mr.tokens_encoded), mr.encode_seconds)},
+                       {"encode_s", mr.encode_seconds},
+                       {"write_s", mr.store_seconds},
+                       {"seconds", mr.total_seconds},
+                       {"reopen_s", load_s},
+                       {"reopen_files", tier.value().tier->file_ids().size()}};
+      std::cerr << "encoded " << mr.tokens_encoded << " tokens into the memory\n";
+    }
+  } catch (...) {
+    if (!o.keep) fs::remove_all(index_dir);
+    throw;
+  }
+  if (!o.keep) fs::remove_all(index_dir);
+  return out;
+}
+
+}  // namespace mnemo::server

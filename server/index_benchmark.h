@@ -1,0 +1,26 @@
+// `mnemo bench index PATH`: the indexer's throughput on a real tree (issue 5's benchmark),
+// split into its stages, as one JSON object: the walk and content hashing (MB/s), libclang
+// and the symbol index (files/s, MB/s), the model forward and memory writes (tokens/s) with
+// --model, and re-opening what was indexed (a second run that finds everything current; the
+// memory loaded back as the server would). Indexes into a temporary folder that it deletes.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace mnemo::server {
+
+struct IndexBenchmarkOptions {
+  std::string root;
+  std::string model;     ///< empty: symbols only
+  std::size_t jobs = 0;  ///< parse jobs; 0: one per hardware thread
+  std::size_t window = 1024;
+  bool keep = false;  ///< keep the temporary index (its path is in the output)
+};
+
+/// Throws std::runtime_error when a stage fails.
+nlohmann::json run_index_benchmark(const IndexBenchmarkOptions& options);
+
+}  // namespace mnemo::server
