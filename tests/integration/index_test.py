@@ -34,8 +34,11 @@ def stored_files(root: Path) -> list:
     db = root / ".mnemo" / "symbols.sqlite"
     if not db.exists():
         return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        return [row[0] for row in conn.execute("SELECT path FROM files ORDER BY path")]
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return [row[0] for row in conn.execute("SELECT path FROM files ORDER BY path")]
+    except sqlite3.OperationalError:  # the indexer has created the file, not yet its tables
+        return []
 
 
 def index(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
