@@ -24,10 +24,9 @@ std::string lower_extension(const fs::path& file) {
   return ext;
 }
 
+/// A file parsed as a header: a header's extension, or none (the standard library's).
 bool is_header(const fs::path& file) {
-  static const std::set<std::string> kHeaders = {".h",   ".hh",  ".hpp", ".hxx",
-                                                 ".h++", ".inl", ".ipp", ".tcc"};
-  return kHeaders.count(lower_extension(file)) != 0 || file.extension().empty();
+  return has_header_extension(file) || file.extension().empty();
 }
 
 /// The -x language of a file when it is parsed on its own; `c_project`: the nearest
@@ -149,6 +148,17 @@ CompileCommand CompileFlags::command_for(const fs::path& file_in) const {
     out.argv.push_back("-I" + (root_ / dir).string());
   out.argv.push_back(file.string());
   return out;
+}
+
+bool has_header_extension(const fs::path& file) {
+  static const std::set<std::string> kHeaders = {".h",   ".hh",  ".hpp", ".hxx",
+                                                 ".h++", ".inl", ".ipp", ".tcc"};
+  return kHeaders.count(lower_extension(file)) != 0;
+}
+
+bool is_c_family(const fs::path& file) {
+  static const std::set<std::string> kSources = {".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".mm"};
+  return kSources.count(lower_extension(file)) != 0 || has_header_extension(file);
 }
 
 std::vector<std::string> include_folders(const std::vector<std::string>& files) {

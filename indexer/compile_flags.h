@@ -50,6 +50,13 @@ class CompileFlags {
   std::vector<std::string> default_includes_;
 };
 
+/// Whether `file` has a C/C++/Objective-C header's extension (.h, .hpp, .inl, ...), in any
+/// case. The one list of them: the walk's order, the flags' -x language and the choice of
+/// files to parse all use it.
+bool has_header_extension(const std::filesystem::path& file);
+/// Whether libclang reads the file: C, C++ and Objective-C sources and headers.
+bool is_c_family(const std::filesystem::path& file);
+
 /// The folders named `include` among `files`' parents (relative paths, '/'-separated), each
 /// once: the -I folders of the defaults.
 std::vector<std::string> include_folders(const std::vector<std::string>& files);

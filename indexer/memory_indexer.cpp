@@ -81,20 +81,23 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
   // What each stored segment was made from (its header only: load() checks and maps, the
   // tensors stay unread). A segment with a problem is simply made again.
   std::map<std::string, std::string> stored_hash;
+  std::set<std::string> stored;
   {
     auto loaded = store_->load();
     if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
     for (const auto& segment : loaded.value().segments) {
+      stored.insert(segment->key());
       const auto& metadata = segment->metadata();
       if (const auto it = metadata.find("hash"); it != metadata.end())
         stored_hash[segment->key()] = it->second;
     }
+    for (const store::SegmentProblem& problem : loaded.value().problems) {
+      if (!problem.file_key.empty()) stored.insert(problem.file_key);
+    }
   }
   std::set<std::string> present;
   for (const WalkedFile& f : files) present.insert(f.path);
-  auto keys = store_->keys();
-  if (!keys) return IndexRunError{"memory: " + keys.error().message};
-  for (const std::string& key : keys.value()) {
+  for (const std::string& key : stored) {
     if (present.count(key) != 0) continue;
     if (auto removed = store_->remove(key); !removed)
       return IndexRunError{"memory: " + removed.error().message};

@@ -37,19 +37,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext;
-}
-
-bool is_header_path(const std::string& path) {
-  static const std::set<std::string> kHeaders = {".h",   ".hh",  ".hpp", ".hxx",
-                                                 ".h++", ".inl", ".ipp", ".tcc"};
-  return kHeaders.count(lower_extension(path)) != 0;
-}
-
 /// The index folder's lock: one indexing process at a time. flock is released by the
 /// kernel when the process dies, so a killed run never leaves a stale lock.
 class IndexLock {
@@ -191,13 +178,8 @@ fs::path symbol_database_path(const fs::path& index_dir) {
 
 std::vector<WalkedFile> headers_first(std::vector<WalkedFile> files) {
   std::stable_partition(files.begin(), files.end(),
-                        [](const WalkedFile& f) { return is_header_path(f.path); });
+                        [](const WalkedFile& f) { return has_header_extension(f.path); });
   return files;
-}
-
-bool is_c_family(const std::string& path) {
-  static const std::set<std::string> kSources = {".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".mm"};
-  return kSources.count(lower_extension(path)) != 0 || is_header_path(path);
 }
 
 model::Result<IndexReport, IndexRunError> index_repository(

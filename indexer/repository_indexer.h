@@ -46,8 +46,6 @@ std::filesystem::path index_dir_of(const IndexOptions& options);
 /// The symbol database file in an index folder.
 std::filesystem::path symbol_database_path(const std::filesystem::path& index_dir);
 
-/// Whether the walk's file is one libclang reads (C, C++, Objective-C sources and headers).
-bool is_c_family(const std::string& path);
 /// `files` with the headers (.h, .hpp, ...) first, each group in its given order: a
 /// source's headers are then indexed before it.
 std::vector<WalkedFile> headers_first(std::vector<WalkedFile> files);
