@@ -12,3 +12,8 @@ target_link_libraries(memory_bench PRIVATE mnemo_memory_benchmark mnemo_warnings
 # The exact tier through the memory store: round trip, corruption, configuration, replace.
 mnemo_gtest(memory_exact_store_tests TORCH LIBS mnemo_memory_exact SOURCES
   unit/memory_exact_store_tests.cpp)
+
+# The quantized selection's fused first pass, each instruction-set version against the
+# portable one.
+mnemo_gtest(int8_selection_tests TORCH LIBS mnemo_memory_exact SOURCES
+  unit/int8_selection_tests.cpp)

@@ -14,6 +14,7 @@
 #include "model/attention.h"
 #include "model/memory/block_kernels.h"
 #include "model/memory/exact/block_kernels_cpu.h"
+#include "model/memory/exact/int8_selection.h"
 #include "model/memory/memory_log.h"
 #include "model/rope.h"
 
@@ -181,7 +182,7 @@ void set_tile_rows(at::Tensor& tiles, const at::Tensor& slots, const at::Tensor&
 }
 
 /// The int8 copies pair the dimensions inside a tile, [Hkv, T, D / 2, 16, 2] (the layout of
-/// cpu::score_int8_tiles_into): rows `slots` as [Hkv, n, D].
+/// cpu::int8_top_k_candidates): rows `slots` as [Hkv, n, D].
 at::Tensor pair_tile_rows(const at::Tensor& tiles, const at::Tensor& slots) {
   const at::Tensor by_block = tiles.permute({0, 1, 3, 2, 4});  // [Hkv, T, 16, D/2, 2]
   const at::Tensor rows = by_block.index(
@@ -811,19 +812,24 @@ bool ExactTier::select_quantized(std::size_t layer, const at::Tensor& q, std::in
     err[static_cast<std::size_t>(head)] =
         static_cast<float>(0.51 * l1 + 63.5 * static_cast<double>(d) * scale);
   }
-  // First pass: int8 scores of every block (the only pass that grows with the memory).
-  at::Tensor& buffer = scratch(0, h * r * (minmax ? 2 : 1), at::kFloat);
-  const at::Tensor approx = buffer.narrow(0, 0, h * r).view({h, r});
+  // First pass: int8 scores of every block and the candidates of the top-k (the only pass
+  // that grows with the memory).
+  cpu::Int8SelectionInput first;
   if (minmax) {
-    const at::Tensor lower = buffer.narrow(0, h * r, h * r).view({h, r});
-    cpu::score_int8_tiles_into(q16.clamp_min(0), q_scale, qreps_b_[layer], r, approx);
-    cpu::score_int8_tiles_into(q16.clamp_max(0), q_scale, qreps_a_[layer], r, lower);
-    approx.add_(lower);
+    first.q = q16.clamp_min(0);
+    first.tiles = qreps_b_[layer];
+    first.q_b = q16.clamp_max(0);
+    first.tiles_b = qreps_a_[layer];
   } else {
-    cpu::score_int8_tiles_into(q16, q_scale, qreps_a_[layer], r, approx);
+    first.q = q16;
+    first.tiles = qreps_a_[layer];
   }
-  const std::vector<std::vector<std::int64_t>> candidates =
-      cpu::bounded_top_k_candidates(approx, rep_scales_[layer], err, k);
+  first.q_scale = std::move(q_scale);
+  first.scales = rep_scales_[layer];
+  first.err = std::move(err);
+  first.n_blocks = r;
+  first.k = k;
+  const std::vector<std::vector<std::int64_t>> candidates = cpu::int8_top_k_candidates(first);
 
   // Second pass: the candidates of each key/value head's query heads (their union: a
   // superset of each head's own), gathered into tiles and scored with the flat scan's kernel.

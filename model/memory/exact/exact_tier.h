@@ -64,8 +64,8 @@ enum class BlockRepresentative { kMean, kMinMax };
 ///    to prune (e.g. many near-equal blocks, a zero query) it falls back to the flat scan
 ///    (counted in stats().selection_fallbacks). Costs D + 4 bytes per block, layer and
 ///    key/value head more in RAM (D + 4 per 64 tokens: about 4 bytes per token at L = 2,
-///    Hkv = 2, D = 64). The scan is bandwidth-bound on this machine (~18 GB/s for either
-///    dtype, one or two threads), so the gain is the halved bytes.
+///    Hkv = 2, D = 64). The int8 pass and the choice of candidates are one fused pass on all
+///    threads (cpu::int8_top_k_candidates), memory-bound on this machine with AVX-512 VNNI.
 /// A hierarchy of super-blocks with Quest-style bounds over their members would be exact
 /// too, but prunes nothing on keys without structure: in D = 64 dimensions the box of 16
 /// random block means bounds q · mean at Σ|q_i| · 1.77 σ (the expected maximum of 16
