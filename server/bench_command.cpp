@@ -28,6 +28,9 @@ void add_memory_options(CLI::App& cmd, model::memory::MemoryBenchmarkOptions& o)
       ->capture_default_str();
   cmd.add_flag("--minmax", o.minmax, "min/max block representatives instead of the mean");
   cmd.add_option("--threads", o.threads, "CPU threads (0: LibTorch's default)");
+  cmd.add_flag("--warm", o.warm,
+               "keep the caches between timed calls (by default they are evicted, as the "
+               "model's forward pass would between two decoding steps)");
   auto* store = cmd.add_option("--store", o.store_dir,
                                "also save the largest memory into this folder (replaced) and "
                                "measure loading it back");

@@ -4,7 +4,7 @@
 //
 //   memory_bench [--sizes 10000,100000,1000000,5000000] [--storage fp16|bf16|int8|fp32]
 //                [--heads 4] [--kv-heads 2] [--layers 2] [--dim 64] [--block 64]
-//                [--top-k 8] [--steps 30] [--file-tokens 4096] [--minmax] [--threads N]
+//                [--top-k 8] [--steps 30] [--file-tokens 4096] [--minmax] [--threads N] [--warm]
 //                [--store DIR [--no-fsync]]
 #include <nlohmann/json.hpp>
 
@@ -71,6 +71,8 @@ MemoryBenchmarkOptions parse_arguments(int argc, char** argv) {
       o.durable = false;
     } else if (arg == "--minmax") {
       o.minmax = true;
+    } else if (arg == "--warm") {
+      o.warm = true;
     } else {
       throw std::invalid_argument("unknown argument " + arg);
     }

@@ -33,9 +33,12 @@ class BenchMemoryTest(unittest.TestCase):
         self.assertEqual(doc["config"]["file_tokens"], 1000)
         self.assertEqual(doc["config"]["steps"], 2)
         self.assertEqual(doc["config"]["storage"], "fp16")
+        self.assertIn("evicted", doc["config"]["caches"])  # the default: cold caches
+        self.assertIn(doc["config"]["kernel_isa"], ("avx512-vnni", "avx2", "portable"))
         self.assertEqual([r["tokens"] for r in doc["results"]], [2000, 6000])
         for result in doc["results"]:
-            for key in ("tokens", "median_ms", "resident_bytes_per_token"):
+            for key in ("tokens", "median_ms", "selection_median_ms", "selection_fallbacks",
+                        "resident_bytes_per_token"):
                 self.assertIn(key, result)
             self.assertGreater(result["resident_bytes_per_token"], 0)
         self.assertNotIn("store", doc)
@@ -43,8 +46,10 @@ class BenchMemoryTest(unittest.TestCase):
     def test_options_reach_the_config(self):
         doc = bench_json("--sizes", "1000", "--steps", "1", "--file-tokens", "500",
                          "--storage", "int8", "--minmax", "--heads", "2", "--kv-heads", "1",
-                         "--layers", "1", "--dim", "32", "--block", "32", "--top-k", "4")
+                         "--layers", "1", "--dim", "32", "--block", "32", "--top-k", "4",
+                         "--warm")
         config = doc["config"]
+        self.assertEqual(config["caches"], "warm")
         self.assertEqual((config["storage"], config["representative"]), ("int8", "minmax"))
         self.assertEqual((config["heads"], config["kv_heads"], config["layers"]), (2, 1, 1))
         self.assertEqual((config["head_dim"], config["block_size"], config["top_k"]), (32, 32, 4))

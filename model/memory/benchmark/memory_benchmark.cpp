@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <malloc.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "model/memory/exact/block_kernels_cpu.h"
 #include "model/memory/exact/exact_tier.h"
 #include "model/memory/exact/exact_tier_store.h"
+#include "model/memory/exact/kernel_isa.h"
 
 namespace mnemo::model::memory {
 namespace {
@@ -48,6 +50,18 @@ std::map<std::string, double> memory_status() {
     }
   }
   return out;
+}
+
+const char* kernel_isa_name(cpu::KernelIsa isa) {
+  switch (isa) {
+    case cpu::KernelIsa::kAvx512Vnni:
+      return "avx512-vnni";
+    case cpu::KernelIsa::kAvx2:
+      return "avx2";
+    case cpu::KernelIsa::kPortable:
+      break;
+  }
+  return "portable";
 }
 
 std::vector<MemoryQuery> random_queries(const ExactTierConfig& c) {
@@ -83,23 +97,84 @@ ExactTierConfig tier_config(const MemoryBenchmarkOptions& o) {
   return c;
 }
 
-/// One decoding step's memory attention on `tier` as it is, over `steps` steps (after 3 to
-/// warm up), with its breakdown and the tier's bytes per token.
-nlohmann::json measure_steps(const ExactTier& tier, std::int64_t steps) {
-  const ExactTierConfig& c = tier.config();
-  std::vector<double> latencies, select_ms;
-  for (std::int64_t step = -3; step < steps; ++step) {
-    const std::vector<MemoryQuery> queries = random_queries(c);
-    const auto start = Clock::now();
-    for (const auto& q : queries) tier.attend(q);
-    if (step >= 0) latencies.push_back(ms_since(start));
-    // Block selection alone (scoring, top-k, ordering), for the breakdown.
-    const auto select_start = Clock::now();
-    for (const auto& q : queries) tier.retrieve(q.layer, q.q_raw);
-    if (step >= 0) select_ms.push_back(ms_since(select_start));
+/// Evicts the caches between timed calls: in a decoding step the model's forward pass (its
+/// weights, tens of MB and more) runs between two calls of the memory, so a step finds
+/// little of the memory in cache. Writing a buffer twice the last-level cache's size (at
+/// least 64 MiB; read, as the weights are, so that no dirty line has to be written back
+/// during the timed call) leaves none of it there.
+class CacheEvictor {
+ public:
+  CacheEvictor() {
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    const std::size_t bytes = std::max<std::size_t>(std::size_t{64} << 20,
+                                                    l3 > 0 ? 2 * static_cast<std::size_t>(l3) : 0);
+    buffer_.assign(bytes, 1);
   }
-  // The kernels alone on a layer's worth of blocks laid out as the tier holds them (tiles
-  // of 16 blocks, fp16).
+  void evict() {
+    unsigned sum = 0;
+    for (std::size_t i = 0; i < buffer_.size(); i += 64) sum += buffer_[i];
+    sink_ = sink_ + sum;
+  }
+
+ private:
+  std::vector<unsigned char> buffer_;
+  volatile unsigned sink_ = 0;  // keeps the reads
+};
+
+/// One size's tier and what its steps measured.
+struct SizedTier {
+  std::int64_t size = 0;
+  std::unique_ptr<ExactTier> tier;
+  double build_ms = 0;
+  std::vector<double> latencies, select_ms;
+};
+
+/// A tier of `size` tokens of random keys in files of `file_tokens` tokens.
+std::unique_ptr<ExactTier> build_tier(const MemoryBenchmarkOptions& options, std::int64_t size,
+                                      const at::Tensor& value_pool) {
+  auto tier = std::make_unique<ExactTier>(tier_config(options));
+  const ExactTierConfig& c = tier->config();
+  // Room for every block (files end in partial blocks) without regrowing.
+  tier->reserve(size + (size / options.file_tokens + 1) * c.block_size);
+  const auto l = static_cast<std::int64_t>(c.n_layers);
+  for (std::int64_t tokens = 0, file = 0; tokens < size; ++file) {
+    const std::int64_t n = std::min(options.file_tokens, size - tokens);
+    tier->add_file("src/file" + std::to_string(file) + ".cpp",
+                   at::randn({l, c.n_head_kv, n, c.head_dim}), value_pool.narrow(2, 0, n));
+    tokens += n;
+  }
+  return tier;
+}
+
+/// The decoding steps of every size, interleaved (round r times step r of each size in
+/// turn, after 3 rounds to warm up), so that all sizes see the same machine: on a shared
+/// machine the memory bandwidth left to us drifts within seconds. Each timed call (one
+/// step's attention over every layer; then, for the breakdown, block selection alone)
+/// starts with evicted caches unless `warm`.
+void measure_interleaved(std::vector<SizedTier>& tiers, std::int64_t steps, bool warm) {
+  CacheEvictor evictor;
+  for (std::int64_t round = -3; round < steps; ++round) {
+    for (SizedTier& t : tiers) {
+      const std::vector<MemoryQuery> queries = random_queries(t.tier->config());
+      if (!warm) evictor.evict();
+      const auto start = Clock::now();
+      for (const auto& q : queries) t.tier->attend(q);
+      if (round >= 0) t.latencies.push_back(ms_since(start));
+      if (!warm) evictor.evict();
+      const auto select_start = Clock::now();
+      for (const auto& q : queries) t.tier->retrieve(q.layer, q.q_raw);
+      if (round >= 0) t.select_ms.push_back(ms_since(select_start));
+    }
+  }
+}
+
+/// The measured steps of one size, the kernels' share of them and the tier's bytes per
+/// token.
+nlohmann::json step_results(const SizedTier& t, std::int64_t steps) {
+  const ExactTier& tier = *t.tier;
+  const ExactTierConfig& c = tier.config();
+  // The flat scan's kernels alone on a layer's worth of blocks laid out as the tier holds
+  // them (tiles of 16 blocks, fp16), caches warm: what kFlat selection would cost.
   const std::int64_t n_blocks = tier.stats().resident_blocks;
   const at::Tensor reps =
       at::randn({c.n_head_kv, (n_blocks + 15) / 16, c.head_dim, 16}).to(at::kHalf);
@@ -115,7 +190,7 @@ nlohmann::json measure_steps(const ExactTier& tier, std::int64_t steps) {
     if (step >= 0) score_ms.push_back(scored), top_k_ms.push_back(ms_since(start));
   }
   const auto s = tier.stats();
-  const double median = percentile(latencies, 0.5);
+  const double median = percentile(t.latencies, 0.5);
   // The representatives every step reads: L x Hkv x blocks x D x 2 bytes (x2 for min/max).
   const double rep_bytes = static_cast<double>(
       static_cast<std::int64_t>(c.n_layers) * c.n_head_kv * s.resident_blocks * c.head_dim * 2 *
@@ -123,17 +198,20 @@ nlohmann::json measure_steps(const ExactTier& tier, std::int64_t steps) {
   const auto tokens = static_cast<double>(s.tokens);
   return {{"tokens", s.tokens},
           {"blocks", s.blocks},
+          {"build_ms", t.build_ms},
+          {"build_tokens_per_s", tokens / (t.build_ms / 1e3)},
           {"median_ms", median},
-          {"p90_ms", percentile(latencies, 0.9)},
-          {"min_ms", percentile(latencies, 0.0)},
+          {"p90_ms", percentile(t.latencies, 0.9)},
+          {"min_ms", percentile(t.latencies, 0.0)},
           {"representative_gb_per_s", rep_bytes / (median * 1e6)},
           {"resident_bytes", s.resident_bytes},
           {"resident_bytes_per_token", static_cast<double>(s.resident_bytes) / tokens},
           {"token_bytes_per_token", static_cast<double>(s.token_bytes) / tokens},
           {"representative_bytes_per_token", static_cast<double>(s.representative_bytes) / tokens},
-          {"selection_median_ms", percentile(select_ms, 0.5)},
-          {"score_tiles_median_ms_per_layer", percentile(score_ms, 0.5)},
-          {"top_k_blocks_median_ms_per_layer", percentile(top_k_ms, 0.5)}};
+          {"selection_median_ms", percentile(t.select_ms, 0.5)},
+          {"selection_fallbacks", s.selection_fallbacks},
+          {"flat_score_tiles_median_ms_per_layer", percentile(score_ms, 0.5)},
+          {"flat_top_k_blocks_median_ms_per_layer", percentile(top_k_ms, 0.5)}};
 }
 
 /// Saves `tier` into a new memory in `dir`, frees it, loads it back in both modes (see the
@@ -267,17 +345,12 @@ nlohmann::json run_memory_benchmark(const MemoryBenchmarkOptions& options) {
   if (options.threads > 0) at::set_num_threads(options.threads);
   std::vector<std::int64_t> sizes = options.sizes;
   std::sort(sizes.begin(), sizes.end());
-  const std::int64_t file_tokens = options.file_tokens;
 
   at::manual_seed(0);
-  auto tier_owner = std::make_unique<ExactTier>(tier_config(options));
-  ExactTier& tier = *tier_owner;
-  const ExactTierConfig& c = tier.config();
-  // Room for every block (files end in partial blocks) without regrowing.
-  tier.reserve(sizes.back() + (sizes.back() / file_tokens + 1) * c.block_size);
-  const auto l = static_cast<std::int64_t>(c.n_layers);
+  const ExactTierConfig c = tier_config(options);
   // Values do not change the cost: one pool, sliced per file. Keys are fresh per file.
-  const at::Tensor value_pool = at::randn({l, c.n_head_kv, file_tokens, c.head_dim});
+  const at::Tensor value_pool = at::randn(
+      {static_cast<std::int64_t>(c.n_layers), c.n_head_kv, options.file_tokens, c.head_dim});
 
   nlohmann::json out;
   out["config"] = {
@@ -289,33 +362,35 @@ nlohmann::json run_memory_benchmark(const MemoryBenchmarkOptions& options) {
       {"top_k", c.top_k},
       {"storage", options.storage},
       {"steps", options.steps},
-      {"file_tokens", file_tokens},
+      {"file_tokens", options.file_tokens},
       {"threads", at::get_num_threads()},
+      {"caches", options.warm ? "warm" : "evicted before each timed call"},
+      {"kernel_isa", kernel_isa_name(cpu::kernel_isa())},
       {"representative", c.representative == BlockRepresentative::kMean ? "mean" : "minmax"}};
-  out["results"] = nlohmann::json::array();
-  std::int64_t tokens = 0, file_index = 0;
-  double median_100k = 0;
+  std::vector<SizedTier> tiers;
   for (const std::int64_t size : sizes) {
+    SizedTier t;
+    t.size = size;
     const auto build_start = Clock::now();
-    const std::int64_t before = tokens;
-    while (tokens < size) {
-      const std::int64_t n = std::min(file_tokens, size - tokens);
-      tier.add_file("src/file" + std::to_string(file_index++) + ".cpp",
-                    at::randn({l, c.n_head_kv, n, c.head_dim}), value_pool.narrow(2, 0, n));
-      tokens += n;
-    }
-    const double build_ms = ms_since(build_start);
-
-    nlohmann::json result = measure_steps(tier, options.steps);
-    result["build_ms"] = build_ms;
-    result["build_tokens_per_s"] = static_cast<double>(tokens - before) / (build_ms / 1e3);
-    const double median = result["median_ms"].get<double>();
-    out["results"].push_back(std::move(result));
-    if (size == 100'000) median_100k = median;
-    if (size == sizes.back() && median_100k > 0)
-      out["ratio_largest_to_100k"] = median / median_100k;
-    std::cerr << "measured " << size << " tokens: median " << median << " ms\n";
+    t.tier = build_tier(options, size, value_pool);
+    t.build_ms = ms_since(build_start);
+    std::cerr << "built " << size << " tokens in " << t.build_ms << " ms\n";
+    tiers.push_back(std::move(t));
   }
+  measure_interleaved(tiers, options.steps, options.warm);
+  out["results"] = nlohmann::json::array();
+  double median_100k = 0;
+  for (const SizedTier& t : tiers) {
+    nlohmann::json result = step_results(t, options.steps);
+    const double median = result["median_ms"].get<double>();
+    std::cerr << "measured " << t.size << " tokens: median " << median << " ms\n";
+    if (t.size == 100'000) median_100k = median;
+    if (t.size == sizes.back() && median_100k > 0)
+      out["ratio_largest_to_100k"] = median / median_100k;
+    out["results"].push_back(std::move(result));
+  }
+  std::unique_ptr<ExactTier> tier_owner = std::move(tiers.back().tier);
+  tiers.clear();  // the smaller tiers' memory back before the store is measured
   if (!options.store_dir.empty()) {
     out["store"] =
         bench_store(options.store_dir, options.durable, std::move(tier_owner), options.steps);

@@ -4,8 +4,11 @@
 // `mnemo bench memory` (server/bench_command.cpp) and memory_bench
 // (tests/bench/memory_bench.cpp), which the memory-only build has on the GPU machine.
 //
-// The memory grows through the sizes (files of random keys are added), so each size is
-// measured on the same tier as the previous one plus new files.
+// Each size has a tier of its own (files of random keys), all built first; then their steps
+// run interleaved, so that every size sees the same machine (on a shared machine the memory
+// bandwidth left to us drifts within seconds), and ratio_largest_to_100k compares medians
+// measured side by side. Caches are evicted before each timed call, as the model's forward
+// pass would between two steps (warm keeps them).
 //
 // With store_dir, the tier of the largest size is then saved into a new memory in that
 // directory (one segment per file; replaced if there), freed, and loaded back with load_tier
@@ -40,6 +43,7 @@ struct MemoryBenchmarkOptions {
   int threads = 0;                  ///< --threads: LibTorch's threads; 0 keeps its default
   std::string store_dir;            ///< --store: also save and load the largest tier here
   bool durable = true;              ///< with store_dir: fsync the store (--no-fsync clears it)
+  bool warm = false;                ///< --warm: do not evict the caches between timed calls
 };
 
 /// What is wrong with `options`, naming the flag, or an empty string when they can run. The

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -316,11 +317,16 @@ std::vector<std::vector<std::int64_t>> int8_top_k_candidates(const Int8Selection
   std::vector<std::vector<float>> lower_bounds(static_cast<std::size_t>(h));
   std::vector<std::vector<std::pair<float, std::int64_t>>> found(static_cast<std::size_t>(h));
 
-  at::parallel_for(0, h_kv * chunks, 1, [&](std::int64_t begin, std::int64_t end) {
+  // Work items (key/value head, chunk of tiles) go to whichever thread asks next rather than
+  // in fixed halves: on a shared machine one core is often slower for a while.
+  const std::int64_t items = h_kv * chunks;
+  std::atomic<std::int64_t> next{0};
+  const std::int64_t workers = std::min<std::int64_t>(at::get_num_threads(), items);
+  at::parallel_for(0, workers, 1, [&](std::int64_t, std::int64_t) {
     std::vector<RowSelection> rows(static_cast<std::size_t>(h));
     TileBounds bounds;
     TileHits hits;
-    for (std::int64_t w = begin; w < end; ++w) {
+    for (std::int64_t w = next++; w < items; w = next++) {
       const std::int64_t kv = w / chunks, t0 = (w % chunks) * kChunkTiles;
       const std::int64_t t1 = std::min(n_tiles, t0 + kChunkTiles);
       for (std::int64_t g0 = 0; g0 < group; g0 += kMaxGroup) {
