@@ -130,8 +130,7 @@ TEST(Int8TopKCandidates, AreTheBlocksWhoseUpperBoundReachesTheKthLargestLowerBou
           }
           in.n_blocks = b;
           in.k = 5;
-          const auto want = reference_candidates(
-              integer_scores(in.q, rows, in.q_b, rows_b, b), in);
+          const auto want = reference_candidates(integer_scores(in.q, rows, in.q_b, rows_b, b), in);
           for (const KernelIsa isa : available_isas()) {
             const IsaLimit limit(isa);
             EXPECT_EQ(int8_top_k_candidates(in), want)
@@ -148,8 +147,7 @@ TEST(Int8TopKCandidates, EveryVersionGivesTheSameSetAtTheLargestSumsAndHoldsTheT
   for (const bool two : {false, true}) {
     const std::int64_t h_kv = 2, h = 4, d = 512, b = 6000, t = (b + 15) / 16;
     // |n| = 127 and |q| + |q_b| = 32767: the int32 sums reach 127 · 32767 · 512 < 2^31.
-    const at::Tensor rows =
-        (at::randint(0, 2, {h_kv, t * 16, d}) * 254 - 127).to(at::kChar);
+    const at::Tensor rows = (at::randint(0, 2, {h_kv, t * 16, d}) * 254 - 127).to(at::kChar);
     const at::Tensor rows_b = (at::randint(0, 2, {h_kv, t * 16, d}) * 254 - 127).to(at::kChar);
     Int8SelectionInput in;
     const at::Tensor sign = at::randint(0, 2, {h, d}) * 2 - 1;

@@ -106,8 +106,8 @@ class CacheEvictor {
  public:
   CacheEvictor() {
     const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    const std::size_t bytes = std::max<std::size_t>(std::size_t{64} << 20,
-                                                    l3 > 0 ? 2 * static_cast<std::size_t>(l3) : 0);
+    const std::size_t bytes =
+        std::max<std::size_t>(std::size_t{64} << 20, l3 > 0 ? 2 * static_cast<std::size_t>(l3) : 0);
     buffer_.assign(bytes, 1);
   }
   void evict() {

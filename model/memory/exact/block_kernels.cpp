@@ -262,7 +262,9 @@ __attribute__((target("avx2,fma,f16c"))) void score_row_major_avx2(
   }
 }
 
-bool cpu_has_avx2() { return cpu::kernel_isa() >= cpu::KernelIsa::kAvx2; }
+bool cpu_has_avx2() {
+  return cpu::kernel_isa() >= cpu::KernelIsa::kAvx2;
+}
 
 #endif  // MNEMO_EXACT_X86
 

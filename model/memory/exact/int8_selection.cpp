@@ -20,9 +20,9 @@
 namespace mnemo::model::memory::cpu {
 namespace {
 
-constexpr std::int64_t kTile = 16;           // blocks per tile
-constexpr int kMaxGroup = 4;                 // query heads per pass over a tile
-constexpr std::int64_t kChunkTiles = 256;    // tiles per work item (4,096 blocks, 256 KiB)
+constexpr std::int64_t kTile = 16;             // blocks per tile
+constexpr int kMaxGroup = 4;                   // query heads per pass over a tile
+constexpr std::int64_t kChunkTiles = 256;      // tiles per work item (4,096 blocks, 256 KiB)
 constexpr std::int64_t kPrefetchBytes = 1024;  // measured best at 5M tokens (0.5-2 KiB)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -35,14 +35,14 @@ struct Operands {
   std::int64_t d = 0;
 };
 
-/// One tile's bounds for each head of the group: what a kernel reads...
+/// What a kernel needs to bound one tile's blocks for each head of its group.
 struct TileBounds {
   const float* scales = nullptr;  ///< the tile's block scales; lanes [0, n) are read
   std::int64_t n = 0;             ///< blocks of the tile below n_blocks
   float q_scale[kMaxGroup] = {}, err[kMaxGroup] = {}, threshold[kMaxGroup] = {};
 };
 
-/// ...and what it writes for the heads it reports: lower and upper bounds of lanes [0, n).
+/// The bounds a kernel writes for the heads it reports: lower and upper, lanes [0, n).
 struct TileHits {
   alignas(64) float lower[kMaxGroup][kTile];
   alignas(64) float upper[kMaxGroup][kTile];
@@ -124,8 +124,8 @@ __attribute__((target("avx2,fma,f16c"))) unsigned tile_avx2(const Operands& op, 
   __m256i valid[2];
   __m256 s[2];
   for (int w = 0; w < 2; ++w) {
-    const __m256i lane = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                          _mm256_set1_epi32(8 * w));
+    const __m256i lane =
+        _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * w));
     valid[w] = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(bounds.n)), lane);
     s[w] = _mm256_maskload_ps(bounds.scales + 8 * w, valid[w]);
   }
@@ -163,8 +163,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void add_row_vnni(
     std::int64_t p) {
   const std::int8_t* row = tile + p * 2 * kTile;
   if ((p & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes, _MM_HINT_T0);
-  const __m512i x =
-      _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row)));
+  const __m512i x = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row)));
   for (int gi = 0; gi < NG; ++gi) {
     acc[gi] = _mm512_dpwssd_epi32(acc[gi], x, _mm512_set1_epi32(query_pair(q + gi * d, p)));
   }
@@ -208,15 +207,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) unsigned tile_vnni(
 TileKernel pick_kernel(int ng, bool two) {
 #ifdef MNEMO_INT8_X86
   static constexpr TileKernel kVnni[2][kMaxGroup] = {
-      {tile_vnni<1, false>, tile_vnni<2, false>, tile_vnni<3, false>,
-       tile_vnni<4, false>},
-      {tile_vnni<1, true>, tile_vnni<2, true>, tile_vnni<3, true>,
-       tile_vnni<4, true>}};
+      {tile_vnni<1, false>, tile_vnni<2, false>, tile_vnni<3, false>, tile_vnni<4, false>},
+      {tile_vnni<1, true>, tile_vnni<2, true>, tile_vnni<3, true>, tile_vnni<4, true>}};
   static constexpr TileKernel kAvx2[2][kMaxGroup] = {
-      {tile_avx2<1, false>, tile_avx2<2, false>, tile_avx2<3, false>,
-       tile_avx2<4, false>},
-      {tile_avx2<1, true>, tile_avx2<2, true>, tile_avx2<3, true>,
-       tile_avx2<4, true>}};
+      {tile_avx2<1, false>, tile_avx2<2, false>, tile_avx2<3, false>, tile_avx2<4, false>},
+      {tile_avx2<1, true>, tile_avx2<2, true>, tile_avx2<3, true>, tile_avx2<4, true>}};
   switch (kernel_isa()) {
     case KernelIsa::kAvx512Vnni:
       return kVnni[two ? 1 : 0][ng - 1];

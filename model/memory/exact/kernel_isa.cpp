@@ -33,6 +33,8 @@ KernelIsa kernel_isa() {
   return std::min(cpu_kernel_isa(), isa_limit.load(std::memory_order_relaxed));
 }
 
-void set_kernel_isa_limit(KernelIsa limit) { isa_limit.store(limit, std::memory_order_relaxed); }
+void set_kernel_isa_limit(KernelIsa limit) {
+  isa_limit.store(limit, std::memory_order_relaxed);
+}
 
 }  // namespace mnemo::model::memory::cpu
