@@ -51,7 +51,8 @@ class IndexLock {
       holder.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
       ::close(fd);
       return IndexRunError{"another process is indexing into " + dir.string() +
-                           (holder.empty() ? "" : " (pid " + holder + ")")};
+                               (holder.empty() ? "" : " (pid " + holder + ")"),
+                           IndexRunError::Kind::kLocked};
     }
     const std::string pid = std::to_string(::getpid());
     if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {

@@ -78,7 +78,14 @@ struct IndexReport {
 };
 
 struct IndexRunError {
+  enum class Kind {
+    kFailed,
+    /// Another process holds the index's lock: it is writing this index now, so a caller
+    /// that runs again on the next change (`mnemo serve`) need not treat it as a failure.
+    kLocked,
+  };
   std::string message;
+  Kind kind = Kind::kFailed;
 };
 
 /// Indexes what changed. `progress` (may be empty) is called before each file and at the

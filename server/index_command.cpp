@@ -220,6 +220,30 @@ int run_parse_worker_command() {
   return indexer::run_parse_worker(std::cin, std::cout);
 }
 
+WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir) {
+  WorkspaceSymbolIndexOptions symbol_index;
+  if (!index_dir.empty()) symbol_index.index_dir = fs::absolute(index_dir);
+  // Half the cores: the editor and the completion workers share the machine with it.
+  const std::size_t jobs = std::max(1u, std::thread::hardware_concurrency() / 2);
+  symbol_index.run = [dir = symbol_index.index_dir, jobs](const fs::path& root,
+                                                          const SymbolIndexProgress& progress,
+                                                          const std::atomic<bool>& cancel)
+      -> model::Result<indexer::IndexReport, SymbolIndexFailure> {
+    indexer::IndexOptions options;
+    options.root = root;
+    options.index_dir = dir;
+    options.parse_worker = {"/proc/self/exe", "parse-worker"};
+    options.parse_jobs = jobs;
+    auto report = indexer::index_repository(options, progress, &cancel);
+    if (report) return report.value();
+    const bool locked = report.error().kind == indexer::IndexRunError::Kind::kLocked;
+    return SymbolIndexFailure{locked ? SymbolIndexFailure::Kind::kLockedByAnotherProcess
+                                     : SymbolIndexFailure::Kind::kFailed,
+                              report.error().message};
+  };
+  return symbol_index;
+}
+
 int run_index(const IndexCommandOptions& o) {
   if (o.status) return run_status(o);
   std::signal(SIGINT, on_interrupt);

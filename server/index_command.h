@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "server/workspace_symbol_index.h"
+
 namespace CLI {
 class App;
 }
@@ -37,6 +39,11 @@ CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& options);
 /// The process exit code: 0, 1 when indexing fails (e.g. the index is locked), 2 on bad
 /// usage. The report goes to stdout, progress and errors to stderr.
 int run_index(const IndexCommandOptions& options);
+
+/// What `mnemo serve` keeps its workspaces' symbol index current with: index_repository
+/// into `index_dir` (empty: <root>/.mnemo; a relative one is taken from the current folder),
+/// libclang in this executable's parse workers.
+WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir);
 
 /// `mnemo parse-worker` (hidden): the indexer's libclang process (indexer/parse_worker.h),
 /// which `mnemo index` starts from its own executable.

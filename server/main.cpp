@@ -68,6 +68,17 @@ int main(int argc, char** argv) {
                    "completion worker threads (0: one per core, at least 2)")
       ->capture_default_str();
 
+  bool serve_no_index = false;
+  std::string serve_index_dir;
+  auto* no_index_flag = serve_cmd->add_flag(
+      "--no-index", serve_no_index,
+      "do not index the workspace's C/C++ symbols (by default the first workspace root is "
+      "indexed at start and again when files change)");
+  serve_cmd
+      ->add_option("--index-dir", serve_index_dir,
+                   "where the workspace's symbol index lives (default: ROOT/.mnemo)")
+      ->excludes(no_index_flag);
+
   serve_cmd
       ->add_option("--test-completion-delay-ms", serve.test_completion_delay_ms,
                    "for protocol tests: make every completion take this long")
@@ -93,7 +104,10 @@ int main(int argc, char** argv) {
               << ")\n";
     return 0;
   }
-  if (*serve_cmd) return mnemo::server::serve(serve);
+  if (*serve_cmd) {
+    if (!serve_no_index) serve.symbol_index = mnemo::server::serve_symbol_index(serve_index_dir);
+    return mnemo::server::serve(serve);
+  }
   if (*generate_cmd) return mnemo::server::run_generate(generate);
   if (*bench_cmd) return mnemo::server::run_bench(*bench_cmd, bench);
   if (*index_cmd) return mnemo::server::run_index(index);

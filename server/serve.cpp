@@ -55,6 +55,13 @@ std::shared_ptr<CompletionEngine> make_engine(const ServeOptions& options) {
   return engine;
 }
 
+SessionOptions session_options(const ServeOptions& options) {
+  SessionOptions session;
+  session.max_message_bytes = options.max_message_bytes;
+  session.symbol_index = options.symbol_index;
+  return session;
+}
+
 unsigned worker_count(const ServeOptions& options) {
   if (options.worker_threads > 0) return options.worker_threads;
   return std::max(2u, std::thread::hardware_concurrency());
@@ -72,7 +79,7 @@ int serve_stdio(const ServeOptions& options) {
 
   int exit_code = 1;
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  Session session(io, workers, read_fd, write_fd, {options.max_message_bytes}, make_engine(options),
+  Session session(io, workers, read_fd, write_fd, session_options(options), make_engine(options),
                   [&](int code) {
                     exit_code = code;
                     signals.cancel();  // the only work left is flushing the output
@@ -132,7 +139,7 @@ int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
       sessions.push_back(nullptr);
       const auto slot = std::prev(sessions.end());
       *slot =
-          std::make_unique<Session>(io, workers, fd, fd, SessionOptions{options.max_message_bytes},
+          std::make_unique<Session>(io, workers, fd, fd, session_options(options),
                                     make_engine(options), [&io, &sessions, slot](int code) {
                                       spdlog::info("serve: session ended ({})", code);
                                       asio::post(io, [&sessions, slot] { sessions.erase(slot); });

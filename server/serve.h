@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "server/workspace_symbol_index.h"
+
 namespace mnemo::server {
 
 struct ServeOptions {
@@ -14,6 +16,8 @@ struct ServeOptions {
   unsigned worker_threads = 0;  ///< 0: hardware concurrency (at least 2)
   /// For protocol tests: every completion takes this long (see DelayedCompletionEngine).
   unsigned test_completion_delay_ms = 0;
+  /// Keeps each session's workspace symbol index current; no `run` (--no-index): off.
+  WorkspaceSymbolIndexOptions symbol_index;
 };
 
 struct ListenAddress {

@@ -13,8 +13,11 @@ Session::Session(boost::asio::io_context& io, boost::asio::thread_pool& workers,
           lsp::StreamTransport::create(io, read_fd, write_fd, options.max_message_bytes))),
       server_(endpoint_, {"mnemo", kVersion}),
       completion_(server_, std::move(engine), workers) {
+  if (options.symbol_index.run)
+    symbol_index_ = std::make_unique<WorkspaceSymbolIndex>(server_, options.symbol_index);
   server_.on_exit([this, on_end = std::move(on_end)](int code) {
     completion_.stop();
+    if (symbol_index_) symbol_index_->stop();
     on_end(code);
   });
 }
@@ -25,6 +28,7 @@ void Session::start() {
 
 void Session::stop() {
   completion_.stop();
+  if (symbol_index_) symbol_index_->stop();
   endpoint_->cancel_all(lsp::CancelReason::kShutdown);
   endpoint_->close();
 }

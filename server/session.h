@@ -12,11 +12,14 @@
 #include "lsp/language_server.h"
 #include "server/completion_engine.h"
 #include "server/lsp_completion.h"
+#include "server/workspace_symbol_index.h"
 
 namespace mnemo::server {
 
 struct SessionOptions {
   std::size_t max_message_bytes = 64u << 20;
+  /// Keeps the workspace's symbol index current; no `run`: the session indexes nothing.
+  WorkspaceSymbolIndexOptions symbol_index;
 };
 
 /// Thread-safety: created, started, stopped and destroyed on the io thread. `on_end` fires
@@ -35,6 +38,7 @@ class Session {
   std::shared_ptr<lsp::Endpoint> endpoint_;
   lsp::LanguageServer server_;
   LspCompletion completion_;
+  std::unique_ptr<WorkspaceSymbolIndex> symbol_index_;  // null when indexing is off
 };
 
 }  // namespace mnemo::server

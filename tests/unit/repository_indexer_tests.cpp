@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -113,12 +114,15 @@ TEST_F(RepositoryIndexerTest, AStoppedRunKeepsWhatItFinishedAndTheNextRunDoesThe
 
 TEST_F(RepositoryIndexerTest, OnlyOneIndexerWritesAnIndexAtATime) {
   std::string nested_error;
+  std::optional<IndexRunError::Kind> nested_kind;
   run([&](const IndexProgress& p) {
     if (p.files_done != 0 || !nested_error.empty()) return;
     auto nested = index_repository(options_);  // a second writer while the first holds the lock
     nested_error = nested ? "it ran" : nested.error().message;
+    if (!nested) nested_kind = nested.error().kind;
   });
   EXPECT_NE(nested_error.find("another process is indexing"), std::string::npos) << nested_error;
+  EXPECT_EQ(nested_kind, IndexRunError::Kind::kLocked);
   // The lock goes with the run: the next one proceeds.
   EXPECT_EQ(run().files_unchanged, 3u);
 }

@@ -51,7 +51,9 @@ describe('completion session over stdio', () => {
     ws = makeWorkspace(WORKSPACE_FILES);
     // Not on disk: an unsaved buffer inside the workspace.
     mainUri = fileUri(path.join(ws.dir, 'src', 'main.cpp'));
-    server = startStdioServer();
+    // --no-index: one progress bar, the completion engine's scan (serve_index_test.py
+    // covers the symbol index's).
+    server = startStdioServer(['--no-index']);
     progressEnded = new Promise((resolve) => {
       // The server asks for a token first; progress notifications for it follow. Like
       // VS Code, the client answers asynchronously (here after 200 ms, which is longer

@@ -25,7 +25,9 @@ test('indexing a larger workspace reports begin, report ... and end', async () =
     files[`src/dir${i % 20}/file${i}.cpp`] = `int progress_symbol_${i} = ${i};\nint shared_name = ${i};\n`;
   }
   ws = makeWorkspace(files);
-  server = startStdioServer();
+  // --no-index: the symbol index (libclang) would show a progress bar of its own, and this
+  // test is about the completion engine's scan (serve_index_test.py covers the other).
+  server = startStdioServer(['--no-index']);
   const values = [];
   const tokens = [];
   const ended = new Promise((resolve) => {

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""`mnemo serve` keeps the workspace's symbol index current (issue 5, items 4 and 5): the
+first workspace root is indexed after `initialized`, shown as $/progress; a saved file and a
+watched file's deletion re-index it; a second server on the same root, or one that finds the
+index locked by another process, keeps serving; `--no-index` and `--index-dir`.
+
+The client is played over stdio with Content-Length framing; it answers the server's
+window/workDoneProgress/create and client/registerCapability requests with null. The index
+is read back with sqlite3 in read-only mode, as another process would.
+Standard library only:  MNEMO_BIN=build/mnemo python3 tests/integration/serve_index_test.py -v
+"""
+import fcntl
+import json
+import os
+import queue
+import re
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+from pathlib import Path
+
+GUARD_S = 60
+TITLE = "mnemo: indexing"
+
+
+def frame(obj) -> bytes:
+    body = json.dumps(obj).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def file_uri(path: Path) -> str:
+    return "file://" + str(path)
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def make_repo(root: Path) -> None:
+    write(root, "include/shapes.h", "#pragma once\nint area_of_square(int side);\n")
+    write(root, "src/square.cpp",
+          '#include "../include/shapes.h"\nint area_of_square(int side) { return side * side; }\n')
+    write(root, "src/main.cpp",
+          '#include "../include/shapes.h"\nint main() { return area_of_square(3); }\n')
+
+
+def query(db: Path, sql: str, *args) -> list:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return [row[0] for row in conn.execute(sql, args)]
+    except sqlite3.OperationalError:  # created, but its tables not yet
+        return []
+
+
+def stored_files(db: Path) -> list:
+    return query(db, "SELECT path FROM files ORDER BY path")
+
+
+def wait_until(predicate, what: str, timeout: float = GUARD_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Client:
+    """`mnemo serve` on stdio. A reader thread answers the server's requests with null and
+    records everything else it sends: responses by id, notifications in order."""
+
+    def __init__(self, *args: str, cwd=None):
+        binary = os.environ.get("MNEMO_BIN")
+        if not binary:
+            raise RuntimeError("MNEMO_BIN is not set (ctest sets it to the built mnemo binary)")
+        self.proc = subprocess.Popen([binary, "--log-level", "debug", "serve", *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, cwd=cwd)
+        self.lock = threading.Condition()
+        self.responses = {}
+        self.notifications = []
+        self.server_requests = []
+        self.stderr = bytearray()
+        self.write_lock = threading.Lock()
+        self.next_id = 0
+        for target in (self._read_stdout, self._read_stderr):
+            threading.Thread(target=target, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        pending = b""
+        while True:
+            chunk = self.proc.stdout.read1(65536)
+            if not chunk:
+                return
+            pending += chunk
+            while True:
+                end = pending.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                match = re.fullmatch(rb"Content-Length: (\d+)", pending[:end])
+                assert match, pending[:end]
+                length = int(match.group(1))
+                if len(pending) < end + 4 + length:
+                    break
+                msg = json.loads(pending[end + 4:end + 4 + length])
+                pending = pending[end + 4 + length:]
+                self._dispatch(msg)
+
+    def _dispatch(self, msg: dict) -> None:
+        if "method" in msg and "id" in msg:
+            self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+        with self.lock:
+            if "method" in msg and "id" in msg:
+                self.server_requests.append(msg)
+            elif "method" in msg:
+                self.notifications.append(msg)
+            else:
+                self.responses[msg["id"]] = msg
+            self.lock.notify_all()
+
+    def _read_stderr(self) -> None:
+        while True:
+            chunk = self.proc.stderr.read1(65536)
+            if not chunk:
+                return
+            with self.lock:
+                self.stderr += chunk
+
+    def log(self) -> str:
+        with self.lock:
+            return self.stderr.decode("utf-8", errors="replace")
+
+    def send(self, obj) -> None:
+        with self.write_lock:
+            self.proc.stdin.write(frame(obj))
+            self.proc.stdin.flush()
+
+    def notify(self, method: str, params) -> None:
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method: str, params=None) -> dict:
+        self.next_id += 1
+        request_id = self.next_id
+        msg = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.send(msg)
+        with self.lock:
+            if not self.lock.wait_for(lambda: request_id in self.responses, GUARD_S):
+                raise AssertionError(f"no response to {method}; log:\n{self.log()}")
+            return self.responses.pop(request_id)
+
+    def indexing_runs(self) -> list:
+        """The $/progress values of each indexing run (token whose begin has TITLE)."""
+        with self.lock:
+            tokens = [n["params"]["token"] for n in self.notifications
+                      if n["method"] == "$/progress" and n["params"]["value"]["kind"] == "begin"
+                      and n["params"]["value"].get("title") == TITLE]
+            return [[n["params"]["value"] for n in self.notifications
+                     if n["method"] == "$/progress" and n["params"]["token"] == token]
+                    for token in tokens]
+
+    def wait_indexing_ended(self, runs: int = 1) -> list:
+        """Waits until `runs` indexing runs have ended; returns the values of the last one."""
+        def ended():
+            done = [r for r in self.indexing_runs() if r[-1]["kind"] == "end"]
+            return done if len(done) >= runs else None
+        try:
+            return wait_until(ended, f"{runs} indexing run(s) to end")[runs - 1]
+        except AssertionError:
+            raise AssertionError(f"indexing runs {self.indexing_runs()}; log:\n{self.log()}")
+
+    def initialize(self, root: Path, capabilities=None) -> dict:
+        if capabilities is None:
+            capabilities = {"window": {"workDoneProgress": True},
+                            "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
+        reply = self.request("initialize", {
+            "processId": os.getpid(), "rootUri": file_uri(root),
+            "workspaceFolders": [{"uri": file_uri(root), "name": root.name}],
+            "capabilities": capabilities})
+        assert "capabilities" in reply["result"], reply
+        self.notify("initialized", {})
+        return reply
+
+    def completion_labels(self, path: Path, text: str, line: int, character: int) -> list:
+        self.notify("textDocument/didOpen", {"textDocument": {
+            "uri": file_uri(path), "languageId": "cpp", "version": 1, "text": text}})
+        reply = self.request("textDocument/completion", {
+            "textDocument": {"uri": file_uri(path)},
+            "position": {"line": line, "character": character}})
+        assert "result" in reply, reply
+        return [item["label"] for item in reply["result"]["items"]]
+
+    def shutdown_and_exit(self) -> int:
+        reply = self.request("shutdown")
+        assert reply.get("result", "missing") is None, reply
+        self.notify("exit", None)
+        return self.proc.wait(timeout=GUARD_S)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+class ServeIndexTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self.tmp.name) / "repo"
+        make_repo(self.root)
+        self.db = self.root / ".mnemo" / "symbols.sqlite"
+
+    def tearDown(self) -> None:
+        self.tmp.cleanup()
+
+    def start(self, *args: str) -> Client:
+        client = Client(*args)
+        self.addCleanup(client.kill)
+        return client
+
+    def test_indexes_at_start_and_after_a_save_and_a_watched_deletion(self) -> None:
+        client = self.start()
+        client.initialize(self.root)
+        run = client.wait_indexing_ended()
+        self.assertEqual(run[0]["kind"], "begin")
+        self.assertTrue(run[0]["cancellable"])
+        self.assertRegex(run[-1]["message"], r"^3 files indexed, 0 unchanged, 0 failed")
+        self.assertEqual(stored_files(self.db),
+                         ["include/shapes.h", "src/main.cpp", "src/square.cpp"])
+        def registrations():
+            with client.lock:
+                return [r for r in client.server_requests
+                        if r["method"] == "client/registerCapability"]
+        wait_until(registrations, "client/registerCapability")
+        registrations = registrations()
+        self.assertEqual(len(registrations), 1)
+        registration = registrations[0]["params"]["registrations"][0]
+        self.assertEqual(registration["method"], "workspace/didChangeWatchedFiles")
+        self.assertIn("cpp", registration["registerOptions"]["watchers"][0]["globPattern"])
+
+        # A save: the saved file is parsed again and its new symbol appears.
+        write(self.root, "src/square.cpp",
+              '#include "../include/shapes.h"\n'
+              'int area_of_square(int side) { return side * side; }\n'
+              'int perimeter_of_square(int side) { return 4 * side; }\n')
+        client.notify("textDocument/didSave",
+                      {"textDocument": {"uri": file_uri(self.root / "src/square.cpp")}})
+        wait_until(lambda: query(self.db, "SELECT name FROM symbols WHERE name = ?",
+                                 "perimeter_of_square"), "the saved file's new symbol")
+        run = client.wait_indexing_ended(2)
+        self.assertRegex(run[-1]["message"], r"^1 files indexed, 2 unchanged, 0 failed")
+
+        # A file deleted outside the editor: the watcher's notification removes it.
+        (self.root / "src/main.cpp").unlink()
+        client.notify("workspace/didChangeWatchedFiles", {
+            "changes": [{"uri": file_uri(self.root / "src/main.cpp"), "type": 3}]})
+        wait_until(lambda: "src/main.cpp" not in stored_files(self.db),
+                   "the deleted file to leave the index")
+        run = client.wait_indexing_ended(3)
+        self.assertIn("1 removed", run[-1]["message"])
+
+        # A file outside the root starts no run.
+        outside = Path(self.tmp.name) / "elsewhere.cpp"
+        outside.write_text("int elsewhere;\n")
+        client.notify("textDocument/didSave", {"textDocument": {"uri": file_uri(outside)}})
+        time.sleep(0.5)
+        self.assertEqual(len(client.indexing_runs()), 3)
+        self.assertEqual(client.shutdown_and_exit(), 0)
+
+    def test_a_second_server_on_the_same_root_keeps_serving(self) -> None:
+        first = self.start()
+        first.initialize(self.root)
+        first.wait_indexing_ended()
+        second = self.start()
+        second.initialize(self.root)
+        labels = second.completion_labels(self.root / "src/new.cpp",
+                                          "int counter_one;\nint x = counter_\n", 1, 16)
+        self.assertIn("counter_one", labels)
+        second.wait_indexing_ended()
+        self.assertEqual(second.shutdown_and_exit(), 0)
+        self.assertEqual(first.shutdown_and_exit(), 0)
+
+    def test_an_index_locked_by_another_process_is_reported_and_serving_goes_on(self) -> None:
+        (self.root / ".mnemo").mkdir()
+        with open(self.root / ".mnemo" / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            client = self.start()
+            client.initialize(self.root)
+            run = client.wait_indexing_ended()
+            self.assertIn("being written by another process", run[-1]["message"])
+            self.assertIn("another process is indexing", client.log())
+            labels = client.completion_labels(self.root / "src/new.cpp",
+                                              "int counter_one;\nint x = counter_\n", 1, 16)
+            self.assertIn("counter_one", labels)
+            self.assertEqual(client.shutdown_and_exit(), 0)
+        self.assertEqual(stored_files(self.db), [])
+
+    def test_no_index_creates_no_index_folder(self) -> None:
+        client = self.start("--no-index")
+        client.initialize(self.root)
+        labels = client.completion_labels(self.root / "src/new.cpp",
+                                          "int counter_one;\nint x = counter_\n", 1, 16)
+        self.assertIn("counter_one", labels)
+        time.sleep(0.5)
+        self.assertEqual(client.indexing_runs(), [])
+        self.assertEqual(client.shutdown_and_exit(), 0)
+        self.assertFalse((self.root / ".mnemo").exists())
+
+    def test_index_dir_chooses_the_index_folder(self) -> None:
+        index_dir = Path(self.tmp.name) / "elsewhere-index"
+        client = self.start("--index-dir", str(index_dir))
+        client.initialize(self.root)
+        client.wait_indexing_ended()
+        self.assertEqual(len(stored_files(index_dir / "symbols.sqlite")), 3)
+        self.assertEqual(client.shutdown_and_exit(), 0)
+        self.assertFalse((self.root / ".mnemo").exists())
+
+
+if __name__ == "__main__":
+    unittest.main()
