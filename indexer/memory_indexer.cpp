@@ -68,6 +68,71 @@ model::Result<std::unique_ptr<MemoryIndexer>, IndexRunError> MemoryIndexer::open
   return indexer;
 }
 
+model::Result<const std::map<std::string, std::string>*, IndexRunError> MemoryIndexer::stored() {
+  if (stored_loaded_) return &stored_;
+  // The segments' headers only: load() checks and maps, the tensors stay unread. A segment
+  // with a problem keeps no hash, so it is simply made again.
+  auto loaded = store_->load();
+  if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
+  stored_.clear();
+  for (const auto& segment : loaded.value().segments) {
+    const auto& metadata = segment->metadata();
+    const auto it = metadata.find("hash");
+    stored_[segment->key()] = it != metadata.end() ? it->second : "";
+  }
+  for (const store::SegmentProblem& problem : loaded.value().problems) {
+    if (!problem.file_key.empty()) stored_[problem.file_key] = "";
+  }
+  stored_loaded_ = true;
+  return &stored_;
+}
+
+model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::encode_and_store(
+    const std::string& path, std::string_view contents, std::string& model_failure) {
+  Encoded out;
+  const auto encode_start = Clock::now();
+  FileMemory memory;
+  try {
+    memory = encoder_->encode(contents);
+  } catch (const std::exception& e) {  // c10::Error included: a file the model cannot take
+    model_failure = std::string("the model failed on it: ") + e.what();
+    return out;
+  }
+  out.encode_seconds = seconds_since(encode_start);
+  const auto store_start = Clock::now();
+  if (memory.tokens == 0) {  // an empty file has nothing to remember
+    if (auto removed = store_->remove(path); !removed)
+      return IndexRunError{"memory: " + removed.error().message};
+    stored_.erase(path);
+    return out;
+  }
+  // A tier of one file turns the keys and values into the stored blocks and
+  // representatives; the store keeps them, not this process.
+  model::memory::ExactTier tier(config_);
+  tier.add_file(path, memory.keys, memory.values);
+  const std::string hash = git_blob_id(contents);
+  auto saved = model::memory::save_file(*store_, tier, path, {{"hash", hash}});
+  if (!saved) return IndexRunError{"memory: " + saved.error().message};
+  stored_[path] = hash;
+  out.store_seconds = seconds_since(store_start);
+  out.tokens = memory.tokens;
+  return out;
+}
+
+model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_file(
+    const std::string& path, std::string_view contents) {
+  const auto start = Clock::now();
+  auto known = stored();
+  if (!known) return known.error();
+  const auto it = known.value()->find(path);
+  if (it != known.value()->end() && it->second == git_blob_id(contents)) return FileUpdate{};
+  std::string model_failure;
+  auto encoded = encode_and_store(path, contents, model_failure);
+  if (!encoded) return encoded.error();
+  if (!model_failure.empty()) return IndexRunError{"memory: " + path + ": " + model_failure};
+  return FileUpdate{true, encoded.value().tokens, seconds_since(start)};
+}
+
 model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
     const fs::path& root, const std::vector<WalkedFile>& walked,
     const std::function<void(const IndexProgress&)>& progress, const std::atomic<bool>* cancel) {
@@ -78,37 +143,28 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
   const std::vector<WalkedFile> files = headers_first(walked);
   report.files_total = files.size();
 
-  // What each stored segment was made from (its header only: load() checks and maps, the
-  // tensors stay unread). A segment with a problem is simply made again.
-  std::map<std::string, std::string> stored_hash;
-  std::set<std::string> stored;
-  {
-    auto loaded = store_->load();
-    if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
-    for (const auto& segment : loaded.value().segments) {
-      stored.insert(segment->key());
-      const auto& metadata = segment->metadata();
-      if (const auto it = metadata.find("hash"); it != metadata.end())
-        stored_hash[segment->key()] = it->second;
-    }
-    for (const store::SegmentProblem& problem : loaded.value().problems) {
-      if (!problem.file_key.empty()) stored.insert(problem.file_key);
-    }
-  }
+  auto known = stored();
+  if (!known) return known.error();
   std::set<std::string> present;
   for (const WalkedFile& f : files) present.insert(f.path);
-  for (const std::string& key : stored) {
-    if (present.count(key) != 0) continue;
+  std::vector<std::string> gone;
+  for (const auto& [key, hash] : *known.value()) {
+    if (present.count(key) == 0) gone.push_back(key);
+  }
+  for (const std::string& key : gone) {
     if (auto removed = store_->remove(key); !removed)
       return IndexRunError{"memory: " + removed.error().message};
+    stored_.erase(key);
     ++report.files_removed;
   }
 
   IndexProgress state;
+  state.stage = "memory";
   state.files_total = files.size();
   for (const WalkedFile& f : files) state.bytes_total += f.size;
   for (const WalkedFile& f : files) {
     state.current = f.path;
+    state.seconds = seconds_since(start);
     if (progress) progress(state);
     if (cancel != nullptr && cancel->load()) {
       report.cancelled = true;
@@ -121,37 +177,26 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
       report.failed.push_back({f.path, "cannot read it"});
       continue;
     }
-    const std::string hash = git_blob_id(*contents);
-    if (const auto it = stored_hash.find(f.path); it != stored_hash.end() && it->second == hash) {
+    if (const auto it = stored_.find(f.path);
+        it != stored_.end() && it->second == git_blob_id(*contents)) {
       ++report.files_unchanged;
       continue;
     }
-    const auto encode_start = Clock::now();
-    FileMemory memory;
-    try {
-      memory = encoder_->encode(*contents);
-    } catch (const std::exception& e) {  // c10::Error included: a file the model cannot take
-      report.failed.push_back({f.path, std::string("the model failed on it: ") + e.what()});
+    std::string model_failure;
+    auto encoded = encode_and_store(f.path, *contents, model_failure);
+    if (!encoded) return encoded.error();
+    if (!model_failure.empty()) {
+      report.failed.push_back({f.path, model_failure});
       continue;
     }
-    report.encode_seconds += seconds_since(encode_start);
-    if (memory.tokens == 0) {  // an empty file has nothing to remember
-      (void)store_->remove(f.path);
-      ++report.files_encoded;
-      continue;
-    }
-    // A tier of one file turns the keys and values into the stored blocks and
-    // representatives; the store keeps them, not this process.
-    const auto store_start = Clock::now();
-    model::memory::ExactTier tier(config_);
-    tier.add_file(f.path, memory.keys, memory.values);
-    auto saved = model::memory::save_file(*store_, tier, f.path, {{"hash", hash}});
-    if (!saved) return IndexRunError{"memory: " + saved.error().message};
-    report.store_seconds += seconds_since(store_start);
+    report.encode_seconds += encoded.value().encode_seconds;
+    report.store_seconds += encoded.value().store_seconds;
     ++report.files_encoded;
-    report.tokens_encoded += memory.tokens;
+    report.tokens_encoded += encoded.value().tokens;
+    state.tokens_done = report.tokens_encoded;
   }
   state.current.clear();
+  state.seconds = seconds_since(start);
   if (progress) progress(state);
   report.total_seconds = seconds_since(start);
   return report;

@@ -13,8 +13,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "indexer/memory_encoder.h"
@@ -44,6 +46,8 @@ struct MemoryIndexReport {
   double encode_seconds = 0, store_seconds = 0, total_seconds = 0;
 };
 
+/// Thread-safety: one thread at a time (the store itself is thread-safe; the encoder's
+/// buffers and the stored-hash cache are not).
 class MemoryIndexer {
  public:
   /// Opens the memory in options.store_dir, or creates it. `model_id` names the model in
@@ -58,16 +62,44 @@ class MemoryIndexer {
       const std::function<void(const IndexProgress&)>& progress = {},
       const std::atomic<bool>* cancel = nullptr);
 
+  struct FileUpdate {
+    bool encoded = false;  ///< false: the segment was already made from these contents
+    std::int64_t tokens = 0;
+    double seconds = 0;
+  };
+  /// Brings one file's segment up to date with `contents`, e.g. an editor's unsaved text
+  /// (`path` relative to the root, as the walk names it): encoded and stored unless its
+  /// segment was made from the same contents; empty contents remove the segment. Fails
+  /// when the model cannot take the text or the store cannot be written.
+  model::Result<FileUpdate, IndexRunError> update_file(const std::string& path,
+                                                       std::string_view contents);
+
   const model::memory::ExactTierConfig& tier_config() const { return config_; }
   model::memory::store::MemoryStore& store() { return *store_; }
 
  private:
   MemoryIndexer() = default;
+  /// The stored files and the hashes they were made from, read from the store's segment
+  /// headers on first use and kept current by every write.
+  model::Result<const std::map<std::string, std::string>*, IndexRunError> stored();
+  struct Encoded {
+    std::int64_t tokens = 0;
+    double encode_seconds = 0, store_seconds = 0;
+  };
+  /// Encodes `contents` and replaces `path`'s segment (removes it for a file without
+  /// tokens). Model failures are reported in `model_failure` (the caller decides whether a
+  /// file's failure ends the run); store failures as the error.
+  model::Result<Encoded, IndexRunError> encode_and_store(const std::string& path,
+                                                         std::string_view contents,
+                                                         std::string& model_failure);
 
   std::unique_ptr<MemoryEncoder> encoder_;
   model::memory::ExactTierConfig config_;
   std::unique_ptr<model::memory::store::MemoryStore> store_;
   bool recreated_ = false;
+  bool stored_loaded_ = false;
+  /// file -> hash of its segment ("" for a segment without one or with a problem).
+  std::map<std::string, std::string> stored_;
 };
 
 }  // namespace mnemo::indexer

@@ -259,10 +259,12 @@ model::Result<IndexReport, IndexRunError> index_repository(
     report.bytes_parsed += r.bytes;
   };
   IndexProgress state;
+  state.stage = "symbols";
   state.files_total = files.size();
   for (const WalkedFile& f : files) state.bytes_total += f.size;
   for (const WalkedFile& f : files) {
     state.current = f.path;
+    state.seconds = seconds_since(start);
     if (progress) progress(state);
     if (cancel != nullptr && cancel->load()) {
       report.cancelled = true;
@@ -288,6 +290,7 @@ model::Result<IndexReport, IndexRunError> index_repository(
   while (pool.in_flight() > 0) store_next();  // the files in flight are kept, cancelled or not
   if (fatal) return *fatal;
   state.current.clear();
+  state.seconds = seconds_since(start);
   if (progress) progress(state);
   report.total_seconds = seconds_since(start);
   return report;

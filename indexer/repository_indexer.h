@@ -51,10 +51,14 @@ std::filesystem::path symbol_database_path(const std::filesystem::path& index_di
 std::vector<WalkedFile> headers_first(std::vector<WalkedFile> files);
 
 struct IndexProgress {
-  std::size_t files_total = 0;  ///< C-family files the walk found
-  std::size_t files_done = 0;   ///< parsed, unchanged or failed so far
+  /// "symbols" (libclang, index_repository) or "memory" (the model, MemoryIndexer).
+  std::string stage;
+  std::size_t files_total = 0;  ///< files this stage reads (symbols: the C-family ones)
+  std::size_t files_done = 0;   ///< read, unchanged or failed so far
   std::uint64_t bytes_total = 0, bytes_done = 0;
-  std::string current;  ///< the file being parsed
+  std::int64_t tokens_done = 0;  ///< memory: tokens through the model so far
+  double seconds = 0;            ///< since this stage began
+  std::string current;           ///< the file being read
 };
 
 struct FailedFile {

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -51,7 +52,9 @@ class ProgressBar {
     const bool last = p.current.empty();
     if (!last && now - drawn_ < std::chrono::milliseconds(100)) return;
     drawn_ = now;
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    // The stage's own clock when it has one: the memory's rates start after the symbols.
+    const double elapsed =
+        p.seconds > 0 ? p.seconds : std::chrono::duration<double>(now - start_).count();
     const double fraction =
         p.bytes_total > 0 ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total)
                           : 1.0;
@@ -65,9 +68,16 @@ class ProgressBar {
     const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0;
     std::string name = p.current;
     if (name.size() > 40) name = "..." + name.substr(name.size() - 37);
-    std::fprintf(stderr, "\r[%s] %zu/%zu files  %.1f files/s  %.2f MB/s  ETA %s  %-40s",
-                 bar.c_str(), p.files_done, p.files_total, files_per_s, mb_per_s,
-                 duration_text(eta).c_str(), name.c_str());
+    if (p.stage == "memory") {
+      const double tokens_per_s = elapsed > 0 ? static_cast<double>(p.tokens_done) / elapsed : 0;
+      std::fprintf(stderr, "\rmemory [%s] %zu/%zu files  %.0f tokens/s  ETA %s  %-40s", bar.c_str(),
+                   p.files_done, p.files_total, tokens_per_s, duration_text(eta).c_str(),
+                   name.c_str());
+    } else {
+      std::fprintf(stderr, "\r[%s] %zu/%zu files  %.1f files/s  %.2f MB/s  ETA %s  %-40s",
+                   bar.c_str(), p.files_done, p.files_total, files_per_s, mb_per_s,
+                   duration_text(eta).c_str(), name.c_str());
+    }
     if (last) std::fputc('\n', stderr);
     std::fflush(stderr);
   }
@@ -155,14 +165,6 @@ void print_memory(const indexer::MemoryIndexReport& m) {
   for (const auto& f : m.failed) std::cout << "  failed: " << f.path << ": " << f.reason << "\n";
 }
 
-/// The model's name in the memory's header: its file (or folder) name and size, so that a
-/// memory made by another model, or another build of it, is made anew.
-std::string model_id(const fs::path& path) {
-  std::error_code ec;
-  const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
-  return path.filename().string() + ":" + std::to_string(size);
-}
-
 model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update_memory(
     const IndexCommandOptions& o, ProgressBar& bar) {
   auto loaded = model::load_model(o.model);
@@ -171,7 +173,8 @@ model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update_memory(
   indexer::MemoryIndexOptions memory_options;
   memory_options.store_dir = indexer::index_dir_of(options) / "memory";
   memory_options.window = o.memory_window;
-  auto memory = indexer::MemoryIndexer::open(loaded.value(), model_id(o.model), memory_options);
+  auto memory =
+      indexer::MemoryIndexer::open(loaded.value(), memory_model_id(o.model), memory_options);
   if (!memory) return memory.error();
   auto walked = indexer::walk_repository(options.root, options.walk);
   if (!walked) return indexer::IndexRunError{walked.error().message};
@@ -220,14 +223,16 @@ int run_parse_worker_command() {
   return indexer::run_parse_worker(std::cin, std::cout);
 }
 
-WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir) {
+WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir,
+                                               std::shared_ptr<ServeMemory> memory) {
   WorkspaceSymbolIndexOptions symbol_index;
   if (!index_dir.empty()) symbol_index.index_dir = fs::absolute(index_dir);
+  if (memory) symbol_index.watched_glob = "**/*";
   // Half the cores: the editor and the completion workers share the machine with it.
   const std::size_t jobs = std::max(1u, std::thread::hardware_concurrency() / 2);
-  symbol_index.run = [dir = symbol_index.index_dir, jobs](const fs::path& root,
-                                                          const SymbolIndexProgress& progress,
-                                                          const std::atomic<bool>& cancel)
+  symbol_index.run = [dir = symbol_index.index_dir, jobs, memory](
+                         const fs::path& root, const SymbolIndexProgress& progress,
+                         const std::atomic<bool>& cancel)
       -> model::Result<indexer::IndexReport, SymbolIndexFailure> {
     indexer::IndexOptions options;
     options.root = root;
@@ -235,13 +240,45 @@ WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir) {
     options.parse_worker = {"/proc/self/exe", "parse-worker"};
     options.parse_jobs = jobs;
     auto report = indexer::index_repository(options, progress, &cancel);
-    if (report) return report.value();
-    const bool locked = report.error().kind == indexer::IndexRunError::Kind::kLocked;
-    return SymbolIndexFailure{locked ? SymbolIndexFailure::Kind::kLockedByAnotherProcess
-                                     : SymbolIndexFailure::Kind::kFailed,
-                              report.error().message};
+    if (!report) {
+      const bool locked = report.error().kind == indexer::IndexRunError::Kind::kLocked;
+      return SymbolIndexFailure{locked ? SymbolIndexFailure::Kind::kLockedByAnotherProcess
+                                       : SymbolIndexFailure::Kind::kFailed,
+                                report.error().message};
+    }
+    if (memory && !report.value().cancelled) {
+      // The memory after the symbols: completions can use the symbols while it is encoded.
+      auto m = memory->update(root, indexer::index_dir_of(options), progress, cancel);
+      if (!m) {
+        spdlog::warn("memory not updated: {}", m.error().message);
+      } else {
+        spdlog::info(
+            "memory: {} files encoded ({} tokens, {:.0f} tokens/s), {} unchanged, {} "
+            "removed, {} failed",
+            m.value().files_encoded, m.value().tokens_encoded,
+            m.value().encode_seconds > 0
+                ? static_cast<double>(m.value().tokens_encoded) / m.value().encode_seconds
+                : 0.0,
+            m.value().files_unchanged, m.value().files_removed, m.value().failed.size());
+        report.value().cancelled = report.value().cancelled || m.value().cancelled;
+      }
+    }
+    return report.value();
   };
   return symbol_index;
+}
+
+UnsavedEditMemoryOptions serve_unsaved_edits(const std::string& index_dir,
+                                             std::shared_ptr<ServeMemory> memory) {
+  UnsavedEditMemoryOptions options;
+  const fs::path dir = index_dir.empty() ? fs::path() : fs::absolute(index_dir);
+  options.encode = [dir, memory](const fs::path& root, const std::string& path,
+                                 const std::string& text) -> std::optional<std::string> {
+    auto updated = memory->update_file(dir.empty() ? root / ".mnemo" : dir, path, text);
+    if (!updated) return updated.error().message;
+    return std::nullopt;
+  };
+  return options;
 }
 
 int run_index(const IndexCommandOptions& o) {

@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "server/serve_memory.h"
 #include "server/workspace_symbol_index.h"
 
 namespace CLI {
@@ -42,8 +44,13 @@ int run_index(const IndexCommandOptions& options);
 
 /// What `mnemo serve` keeps its workspaces' symbol index current with: index_repository
 /// into `index_dir` (empty: <root>/.mnemo; a relative one is taken from the current folder),
-/// libclang in this executable's parse workers.
-WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir);
+/// libclang in this executable's parse workers; then, with `memory`, the model's memory of
+/// every file (ServeMemory::update) in the same run.
+WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir,
+                                               std::shared_ptr<ServeMemory> memory);
+/// How `mnemo serve --model` follows open documents' unsaved text into that memory.
+UnsavedEditMemoryOptions serve_unsaved_edits(const std::string& index_dir,
+                                             std::shared_ptr<ServeMemory> memory);
 
 /// `mnemo parse-worker` (hidden): the indexer's libclang process (indexer/parse_worker.h),
 /// which `mnemo index` starts from its own executable.

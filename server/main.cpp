@@ -78,6 +78,21 @@ int main(int argc, char** argv) {
       ->add_option("--index-dir", serve_index_dir,
                    "where the workspace's symbol index lives (default: ROOT/.mnemo)")
       ->excludes(no_index_flag);
+  std::string serve_model;
+  std::size_t serve_memory_window = 1024;
+  auto* model_option =
+      serve_cmd
+          ->add_option("--model", serve_model,
+                       "also keep the workspace's long-term memory with this model (GGUF file or "
+                       "Hugging Face folder): every file after each index run, and open "
+                       "documents' unsaved text once the user pauses typing")
+          ->excludes(no_index_flag);
+  serve_cmd
+      ->add_option("--memory-window", serve_memory_window,
+                   "with --model: tokens of context each file is read in")
+      ->check(CLI::PositiveNumber)
+      ->needs(model_option)
+      ->capture_default_str();
 
   serve_cmd
       ->add_option("--test-completion-delay-ms", serve.test_completion_delay_ms,
@@ -105,7 +120,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve_cmd) {
-    if (!serve_no_index) serve.symbol_index = mnemo::server::serve_symbol_index(serve_index_dir);
+    std::shared_ptr<mnemo::server::ServeMemory> memory;
+    if (!serve_model.empty()) {
+      memory = std::make_shared<mnemo::server::ServeMemory>(serve_model, serve_memory_window);
+      serve.unsaved_edits = mnemo::server::serve_unsaved_edits(serve_index_dir, memory);
+    }
+    if (!serve_no_index)
+      serve.symbol_index = mnemo::server::serve_symbol_index(serve_index_dir, memory);
     return mnemo::server::serve(serve);
   }
   if (*generate_cmd) return mnemo::server::run_generate(generate);

@@ -59,6 +59,7 @@ SessionOptions session_options(const ServeOptions& options) {
   SessionOptions session;
   session.max_message_bytes = options.max_message_bytes;
   session.symbol_index = options.symbol_index;
+  session.unsaved_edits = options.unsaved_edits;
   return session;
 }
 

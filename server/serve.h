@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "server/unsaved_edit_memory.h"
 #include "server/workspace_symbol_index.h"
 
 namespace mnemo::server {
@@ -18,6 +19,8 @@ struct ServeOptions {
   unsigned test_completion_delay_ms = 0;
   /// Keeps each session's workspace symbol index current; no `run` (--no-index): off.
   WorkspaceSymbolIndexOptions symbol_index;
+  /// How open documents' unsaved text reaches the memory (`--model`); none by default.
+  UnsavedEditMemoryOptions unsaved_edits;
 };
 
 struct ListenAddress {

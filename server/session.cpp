@@ -15,9 +15,12 @@ Session::Session(boost::asio::io_context& io, boost::asio::thread_pool& workers,
       completion_(server_, std::move(engine), workers) {
   if (options.symbol_index.run)
     symbol_index_ = std::make_unique<WorkspaceSymbolIndex>(server_, options.symbol_index);
+  if (options.unsaved_edits.encode)
+    unsaved_edits_ = std::make_unique<UnsavedEditMemory>(server_, options.unsaved_edits);
   server_.on_exit([this, on_end = std::move(on_end)](int code) {
     completion_.stop();
     if (symbol_index_) symbol_index_->stop();
+    if (unsaved_edits_) unsaved_edits_->stop();
     on_end(code);
   });
 }
@@ -29,6 +32,7 @@ void Session::start() {
 void Session::stop() {
   completion_.stop();
   if (symbol_index_) symbol_index_->stop();
+  if (unsaved_edits_) unsaved_edits_->stop();
   endpoint_->cancel_all(lsp::CancelReason::kShutdown);
   endpoint_->close();
 }

@@ -12,6 +12,7 @@
 #include "lsp/language_server.h"
 #include "server/completion_engine.h"
 #include "server/lsp_completion.h"
+#include "server/unsaved_edit_memory.h"
 #include "server/workspace_symbol_index.h"
 
 namespace mnemo::server {
@@ -20,6 +21,8 @@ struct SessionOptions {
   std::size_t max_message_bytes = 64u << 20;
   /// Keeps the workspace's symbol index current; no `run`: the session indexes nothing.
   WorkspaceSymbolIndexOptions symbol_index;
+  /// Follows open documents' unsaved text into the memory; no `encode`: not followed.
+  UnsavedEditMemoryOptions unsaved_edits;
 };
 
 /// Thread-safety: created, started, stopped and destroyed on the io thread. `on_end` fires
@@ -39,6 +42,7 @@ class Session {
   lsp::LanguageServer server_;
   LspCompletion completion_;
   std::unique_ptr<WorkspaceSymbolIndex> symbol_index_;  // null when indexing is off
+  std::unique_ptr<UnsavedEditMemory> unsaved_edits_;    // null without a memory
 };
 
 }  // namespace mnemo::server

@@ -14,9 +14,6 @@ namespace fs = std::filesystem;
 using lsp::json;
 using Clock = std::chrono::steady_clock;
 
-/// The C-family files the indexer reads (indexer/compile_flags.h's is_c_family).
-constexpr const char* kWatchedGlob = "**/*.{c,cc,cpp,cxx,c++,m,mm,h,hh,hpp,hxx,h++,inl,ipp,tcc}";
-
 /// Lexical containment: clients send the paths they were given, so no symlinks are resolved.
 bool is_within(const fs::path& path, const fs::path& dir) {
   const fs::path relative = path.lexically_normal().lexically_relative(dir.lexically_normal());
@@ -24,11 +21,18 @@ bool is_within(const fs::path& path, const fs::path& dir) {
 }
 
 std::string progress_message(const indexer::IndexProgress& p, double elapsed_seconds) {
-  const double files_per_s =
-      elapsed_seconds > 0 ? static_cast<double>(p.files_done) / elapsed_seconds : 0.0;
+  // The stage's own clock when it has one: the memory's rate starts after the symbols.
+  const double seconds = p.seconds > 0 ? p.seconds : elapsed_seconds;
   char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%zu/%zu files, %.1f files/s", p.files_done, p.files_total,
-                files_per_s);
+  if (p.stage == "memory") {
+    const double tokens_per_s = seconds > 0 ? static_cast<double>(p.tokens_done) / seconds : 0.0;
+    std::snprintf(buffer, sizeof buffer, "memory: %zu/%zu files, %.0f tokens/s", p.files_done,
+                  p.files_total, tokens_per_s);
+  } else {
+    const double files_per_s = seconds > 0 ? static_cast<double>(p.files_done) / seconds : 0.0;
+    std::snprintf(buffer, sizeof buffer, "%zu/%zu files, %.1f files/s", p.files_done, p.files_total,
+                  files_per_s);
+  }
   std::string message = buffer;
   if (!p.current.empty()) message += ": " + p.current;
   return message;
@@ -95,7 +99,7 @@ void WorkspaceSymbolIndex::register_file_watchers(const lsp::ClientInfo& client)
   json registration = {
       {"id", "mnemo/symbol-index/watched-files"},
       {"method", "workspace/didChangeWatchedFiles"},
-      {"registerOptions", {{"watchers", json::array({{{"globPattern", kWatchedGlob}}})}}},
+      {"registerOptions", {{"watchers", json::array({{{"globPattern", options_.watched_glob}}})}}},
   };
   server_.endpoint().call("client/registerCapability",
                           {{"registrations", json::array({registration})}},

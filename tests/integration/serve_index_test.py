@@ -2,7 +2,11 @@
 """`mnemo serve` keeps the workspace's symbol index current (issue 5, items 4 and 5): the
 first workspace root is indexed after `initialized`, shown as $/progress; a saved file and a
 watched file's deletion re-index it; a second server on the same root, or one that finds the
-index locked by another process, keeps serving; `--no-index` and `--index-dir`.
+index locked by another process, keeps serving; `--no-index` and `--index-dir`. With
+`--model` (MNEMO_TINY_MODEL, a tiny fixture model) every file also goes into the long-term
+memory, and an open document's unsaved text replaces its file's segment once the user
+pauses: `mnemo index --model` afterwards finds that one segment made from other contents
+than the file on disk.
 
 The client is played over stdio with Content-Length framing; it answers the server's
 window/workDoneProgress/create and client/registerCapability requests with null. The index
@@ -328,6 +332,51 @@ class ServeIndexTest(unittest.TestCase):
         self.assertEqual(len(stored_files(index_dir / "symbols.sqlite")), 3)
         self.assertEqual(client.shutdown_and_exit(), 0)
         self.assertFalse((self.root / ".mnemo").exists())
+
+    def test_with_a_model_every_file_and_unsaved_text_reach_the_memory(self) -> None:
+        model = os.environ.get("MNEMO_TINY_MODEL")
+        self.assertTrue(model and Path(model).exists(), f"MNEMO_TINY_MODEL={model}")
+        write(self.root, "README.md", "A text file: the memory holds it too.\n")
+        client = self.start("--model", model)
+        client.initialize(self.root)
+        client.wait_indexing_ended()
+        segments = self.root / ".mnemo" / "memory" / "segments"
+        wait_until(lambda: len(list(segments.glob("*.seg"))) == 4, "4 memory segments")
+        self.assertIn("memory: 4 files encoded", client.log())
+        def watched_glob():
+            with client.lock:
+                for r in client.server_requests:
+                    if r["method"] == "client/registerCapability":
+                        return r["params"]["registrations"][0]["registerOptions"]["watchers"][0][
+                            "globPattern"]
+        self.assertEqual(wait_until(watched_glob, "the file watchers"), "**/*")
+
+        # Unsaved edits: a burst of changes, then a pause; the last text is encoded.
+        path = self.root / "src/square.cpp"
+        text = path.read_text()
+        client.notify("textDocument/didOpen", {"textDocument": {
+            "uri": file_uri(path), "languageId": "cpp", "version": 1, "text": text}})
+        for version in range(2, 6):
+            text += f"int unsaved_{version};\n"
+            client.notify("textDocument/didChange", {
+                "textDocument": {"uri": file_uri(path), "version": version},
+                "contentChanges": [{"text": text}]})
+        last_change = time.monotonic()
+        wait_until(lambda: "memory: src/square.cpp updated from the editor" in client.log(),
+                   "the unsaved text to reach the memory")
+        print(f"\nunsaved edit in the memory {time.monotonic() - last_change:.2f} s after the "
+              "last change (tiny model; debounce 0.3 s)")
+        self.assertEqual(client.log().count("memory: src/square.cpp updated from the editor"), 1)
+        self.assertEqual(client.shutdown_and_exit(), 0)
+
+        # The memory holds the unsaved text, not the file on disk: a run over the disk
+        # re-encodes that one file and finds the other three current.
+        result = subprocess.run([os.environ["MNEMO_BIN"], "index", str(self.root), "--model",
+                                 model, "--json"], capture_output=True, text=True,
+                                timeout=GUARD_S)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        memory = json.loads(result.stdout)["memory"]
+        self.assertEqual((memory["encoded"], memory["unchanged"]), (1, 3), memory)
 
 
 if __name__ == "__main__":

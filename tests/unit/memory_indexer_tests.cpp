@@ -109,5 +109,44 @@ TEST_F(MemoryIndexerTest, AMemoryOfAnotherModelIsStartedOver) {
   EXPECT_EQ(other.files_unchanged, 0u);
 }
 
+TEST_F(MemoryIndexerTest, AnEditorsUnsavedTextReplacesThatFilesSegmentOnly) {
+  update();
+  auto indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer) << indexer.error().message;
+  const std::string edited =
+      "#include \"geo.h\"\ndouble norm(Point p) { return p.x * p.x + p.y * p.y; }\n";
+  auto first = indexer.value()->update_file("src/geo.cpp", edited);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(first.value().encoded);
+  const auto tokens =
+      static_cast<std::int64_t>(model_.tokenizer->encode(edited, false, false).size());
+  EXPECT_EQ(first.value().tokens, tokens);
+  // The same text again (the user paused twice without typing): nothing to encode.
+  auto again = indexer.value()->update_file("src/geo.cpp", edited);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again.value().encoded);
+  indexer.value().reset();  // the store's lock: one writer at a time
+  auto files = loaded_files();
+  EXPECT_EQ(files.at("src/geo.cpp"), tokens);
+  EXPECT_EQ(files.size(), 3u);
+  // A full run afterwards sees the file on disk differ from the stored text and re-encodes
+  // it alone.
+  const MemoryIndexReport r = update();
+  EXPECT_EQ(r.files_encoded, 2u);  // geo.cpp, and the empty file (never stored)
+  EXPECT_EQ(r.files_unchanged, 2u);
+}
+
+TEST_F(MemoryIndexerTest, EmptyUnsavedTextRemovesTheFilesSegment) {
+  update();
+  auto indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer) << indexer.error().message;
+  auto emptied = indexer.value()->update_file("README.md", "");
+  ASSERT_TRUE(emptied) << emptied.error().message;
+  EXPECT_TRUE(emptied.value().encoded);
+  EXPECT_EQ(emptied.value().tokens, 0);
+  indexer.value().reset();
+  EXPECT_EQ(loaded_files().count("README.md"), 0u);
+}
+
 }  // namespace
 }  // namespace mnemo::indexer

@@ -98,7 +98,7 @@ class WorkspaceSymbolIndexTest : public ::testing::Test {
     server_ = std::make_unique<lsp::LanguageServer>(lsp::Endpoint::create(transport_),
                                                     lsp::LanguageServer::Options{"mnemo", "test"});
     index_ = std::make_unique<WorkspaceSymbolIndex>(
-        *server_, WorkspaceSymbolIndexOptions{indexer_.run(), {}});
+        *server_, WorkspaceSymbolIndexOptions{run_ ? run_ : indexer_.run(), {}});
     server_->start();
     json params = {{"capabilities", capabilities}};
     if (!root_uri_.empty()) params["rootUri"] = root_uri_;
@@ -133,6 +133,7 @@ class WorkspaceSymbolIndexTest : public ::testing::Test {
   }
 
   ScriptedIndexer indexer_;
+  SymbolIndexRun run_;  ///< replaces indexer_ when set
   std::shared_ptr<FakeTransport> transport_;
   std::unique_ptr<lsp::LanguageServer> server_;
   std::unique_ptr<WorkspaceSymbolIndex> index_;
@@ -151,6 +152,28 @@ TEST_F(WorkspaceSymbolIndexTest, IndexesTheRootOnceAfterInitializedAndEndsWithAS
   EXPECT_EQ(values.front()["cancellable"], true);
   EXPECT_EQ(values.back(),
             (json{{"kind", "end"}, {"message", "2 files indexed, 1 unchanged, 0 failed"}}));
+}
+
+TEST_F(WorkspaceSymbolIndexTest, TheMemoryStageReportsTokensPerSecondOnItsOwnClock) {
+  run_ = [](const fs::path&, const SymbolIndexProgress& progress,
+            const std::atomic<bool>&) -> model::Result<indexer::IndexReport, SymbolIndexFailure> {
+    indexer::IndexProgress p;
+    p.stage = "memory";
+    p.files_total = 4;
+    p.files_done = 1;
+    p.tokens_done = 1000;
+    p.seconds = 2;
+    p.current = "src/a.cpp";
+    progress(p);
+    return indexer::IndexReport{};
+  };
+  start();
+  accept_progress();
+  ASSERT_TRUE(index_->wait_idle(20s));
+  const auto values = progress_values();
+  ASSERT_GE(values.size(), 3u);
+  EXPECT_EQ(values[1]["kind"], "report");
+  EXPECT_EQ(values[1]["message"], "memory: 1/4 files, 500 tokens/s: src/a.cpp");
 }
 
 TEST_F(WorkspaceSymbolIndexTest, ARootUriWithATrailingSlashNamesTheSameFolder) {

@@ -1,0 +1,55 @@
+#include "server/serve_memory.h"
+
+#include "indexer/repository_walk.h"
+
+namespace mnemo::server {
+namespace fs = std::filesystem;
+
+std::string memory_model_id(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
+  return path.filename().string() + ":" + std::to_string(size);
+}
+
+ServeMemory::ServeMemory(fs::path model_path, std::size_t window)
+    : model_path_(std::move(model_path)), window_(window) {}
+
+model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open(
+    const fs::path& index_dir) {
+  if (indexer_ && opened_dir_ == index_dir) return indexer_.get();
+  if (!model_) {
+    auto loaded = model::load_model(model_path_.string());
+    if (!loaded) return indexer::IndexRunError{"memory: " + loaded.error().message};
+    model_ = std::move(loaded).value();
+  }
+  indexer::MemoryIndexOptions options;
+  options.store_dir = index_dir / "memory";
+  options.window = window_;
+  indexer_.reset();  // another folder: its lock goes before the next one is taken
+  auto opened = indexer::MemoryIndexer::open(*model_, memory_model_id(model_path_), options);
+  if (!opened) return opened.error();
+  indexer_ = std::move(opened).value();
+  opened_dir_ = index_dir;
+  return indexer_.get();
+}
+
+model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> ServeMemory::update(
+    const fs::path& root, const fs::path& index_dir, const SymbolIndexProgress& progress,
+    const std::atomic<bool>& cancel) {
+  auto walked = indexer::walk_repository(root);
+  if (!walked) return indexer::IndexRunError{walked.error().message};
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto memory = open(index_dir);
+  if (!memory) return memory.error();
+  return memory.value()->update(root, walked.value().files, progress, &cancel);
+}
+
+model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> ServeMemory::update_file(
+    const fs::path& index_dir, const std::string& path, const std::string& text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto memory = open(index_dir);
+  if (!memory) return memory.error();
+  return memory.value()->update_file(path, text);
+}
+
+}  // namespace mnemo::server

@@ -1,0 +1,52 @@
+// The long-term memory `mnemo serve --model M` keeps current (issue 5, items 3 and 4): after
+// each symbol run the workspace's files go through the model into <index>/memory (only what
+// changed), and an open document's unsaved text replaces its file's segment once the user
+// pauses (UnsavedEditMemory). One MemoryIndexer serves both; it is opened on first use and
+// held for the process, so its store's lock keeps a second server (or `mnemo index`) from
+// writing the same memory while this one runs.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "indexer/memory_indexer.h"
+#include "server/unsaved_edit_memory.h"
+#include "server/workspace_symbol_index.h"
+
+namespace mnemo::server {
+
+/// Thread-safety: every method may be called from any thread; they take turns (one mutex),
+/// so a document's update waits for a workspace run's file in flight, not for the run.
+class ServeMemory {
+ public:
+  ServeMemory(std::filesystem::path model_path, std::size_t window);
+
+  /// Brings the memory of `root` (in `index_dir`) up to date with the files on disk.
+  model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update(
+      const std::filesystem::path& root, const std::filesystem::path& index_dir,
+      const SymbolIndexProgress& progress, const std::atomic<bool>& cancel);
+  /// One file's segment from `text` (an editor's unsaved contents).
+  model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> update_file(
+      const std::filesystem::path& index_dir, const std::string& path, const std::string& text);
+
+ private:
+  /// The indexer for `index_dir`, loading the model the first time; requires mutex_ held.
+  model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> open(
+      const std::filesystem::path& index_dir);
+
+  const std::filesystem::path model_path_;
+  const std::size_t window_;
+  std::mutex mutex_;
+  std::optional<model::LoadedModel> model_;          // guarded by mutex_
+  std::filesystem::path opened_dir_;                 // guarded by mutex_
+  std::unique_ptr<indexer::MemoryIndexer> indexer_;  // guarded by mutex_
+};
+
+/// The model's name in a memory's header: its file (or folder) name and size, so that a
+/// memory made by another model, or another build of it, is made anew.
+std::string memory_model_id(const std::filesystem::path& model_path);
+
+}  // namespace mnemo::server
