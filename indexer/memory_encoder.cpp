@@ -54,7 +54,7 @@ FileMemory MemoryEncoder::encode_tokens(const model::Tokens& tokens) const {
     const std::size_t end = std::min({start + chunk_, tokens.size(), window_end});
     const model::Tokens piece(tokens.begin() + static_cast<std::ptrdiff_t>(start),
                               tokens.begin() + static_cast<std::ptrdiff_t>(end));
-    transformer_->forward(piece, cache, /*all_logits=*/false, &tap);
+    transformer_->forward_tap(piece, cache, tap);
     const auto from = static_cast<std::int64_t>(start),
                len = static_cast<std::int64_t>(end - start);
     for (std::int64_t i = 0; i < l; ++i) {

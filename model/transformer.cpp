@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -123,8 +124,8 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load_weights
   return std::shared_ptr<const Transformer>(std::move(t));
 }
 
-at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_logits,
-                                KeyValueTap* tap) const {
+at::Tensor Transformer::run_blocks(const Tokens& tokens, KvCache& cache, KeyValueTap* tap,
+                                   std::size_t n_blocks) const {
   const ModelConfig& c = config_;
   const auto T = static_cast<std::int64_t>(tokens.size());
   const auto H = static_cast<std::int64_t>(c.n_head), Hkv = static_cast<std::int64_t>(c.n_head_kv);
@@ -145,7 +146,7 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
     tap->values.assign(tap->layers.size(), at::Tensor());
   }
 
-  for (std::size_t l = 0; l < blocks_.size(); ++l) {
+  for (std::size_t l = 0; l < n_blocks; ++l) {
     const Block& b = blocks_[l];
     const at::Tensor h = rms_norm(x, b.attn_norm, eps);
     const at::Tensor qkv = b.qkv.forward(h);
@@ -157,6 +158,7 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
             qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({T, Hkv, D}).transpose(0, 1).contiguous();
       }
     }
+    if (l + 1 == n_blocks && n_blocks < blocks_.size()) break;  // the tap had what it needs
     // RoPE on q and k together: [T, H + Hkv, D].
     const at::Tensor qk_rot =
         apply_rope(qkv.narrow(1, 0, (H + Hkv) * D).view({T, H + Hkv, D}), rope_, pos0);
@@ -172,9 +174,23 @@ at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_l
     const at::Tensor act = at::silu(gate_up.narrow(1, 0, F)).mul_(gate_up.narrow(1, F, F));
     x = b.down.forward_add(act, x);
   }
+  return x;
+}
+
+at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_logits,
+                                KeyValueTap* tap) const {
+  at::Tensor x = run_blocks(tokens, cache, tap, blocks_.size());
   cache.commit(tokens.size());
-  if (!all_logits) x = x.narrow(0, T - 1, 1);
-  return output_.forward(rms_norm(x, output_norm_, c.rms_norm_eps));
+  if (!all_logits) x = x.narrow(0, x.size(0) - 1, 1);
+  return output_.forward(rms_norm(x, output_norm_, config_.rms_norm_eps));
+}
+
+void Transformer::forward_tap(const Tokens& tokens, KvCache& cache, KeyValueTap& tap) const {
+  TORCH_CHECK(!tap.layers.empty(), "forward_tap: no layer to tap");
+  const std::size_t last = *std::max_element(tap.layers.begin(), tap.layers.end());
+  TORCH_CHECK(last < blocks_.size(), "forward_tap: layer ", last, " past the model's layers");
+  run_blocks(tokens, cache, &tap, last + 1);
+  cache.commit(tokens.size());
 }
 
 DecodeWorkspace Transformer::make_workspace(std::size_t capacity) const {

@@ -68,6 +68,11 @@ class Transformer {
   /// c10::InferenceMode.
   at::Tensor forward(const Tokens& tokens, KvCache& cache, bool all_logits,
                      KeyValueTap* tap = nullptr) const;
+  /// What the long-term memory needs of `tokens` and no more: the blocks up to the last
+  /// layer in `tap` (of that one, only the Q/K/V projection), no logits. The tap equals
+  /// forward()'s. Layers from the last tapped one up keep no keys in `cache`, so such a cache
+  /// serves forward_tap only. Call under c10::InferenceMode.
+  void forward_tap(const Tokens& tokens, KvCache& cache, KeyValueTap& tap) const;
 
   /// Buffers for decode() with a cache of `capacity` positions.
   DecodeWorkspace make_workspace(std::size_t capacity) const;
@@ -86,6 +91,12 @@ class Transformer {
   };
 
   Transformer() = default;
+  /// Embeds `tokens` and runs blocks [0, n_blocks) at positions cache.size()..., writing
+  /// their keys and values to `cache` and filling `tap`; with n_blocks < n_layer the last
+  /// one stops after its Q/K/V projection (the tap's need). Returns the residual stream
+  /// [T, E]. Does not commit the cache.
+  at::Tensor run_blocks(const Tokens& tokens, KvCache& cache, KeyValueTap* tap,
+                        std::size_t n_blocks) const;
   static Result<std::shared_ptr<const Transformer>, ModelError> load_weights(
       const Checkpoint& checkpoint, const at::Device& device);
 

@@ -324,6 +324,40 @@ TEST(Transformer, ATapGivesTheChosenLayersKeysBeforeRopeAndTheirValues) {
   }
 }
 
+TEST(Transformer, ForwardTapGivesForwardsTapWithoutTheLayersAboveIt) {
+  const auto model = load(kModels / "tiny-llama-256.F32.gguf");
+  ASSERT_TRUE(model);
+  const c10::InferenceMode guard;
+  const ModelConfig& c = model->config();
+  ASSERT_GE(c.n_layer, 2u);
+  Tokens first(20), second(9);
+  for (std::size_t i = 0; i < first.size(); ++i) first[i] = static_cast<TokenId>(3 + 7 * i % 200);
+  for (std::size_t i = 0; i < second.size(); ++i)
+    second[i] = static_cast<TokenId>(5 + 11 * i % 200);
+  // Two chunks through one cache, as the memory encoder reads a window; layer 0 only, so
+  // forward_tap stops there and the later chunk reads only layer 0's cached keys.
+  for (const std::vector<std::size_t>& layers :
+       {std::vector<std::size_t>{0}, std::vector<std::size_t>{c.n_layer - 1, 0}}) {
+    KvCache full(c, 64, model->options()), tapped(c, 64, model->options());
+    KeyValueTap want, got;
+    want.layers = got.layers = layers;
+    for (const Tokens* chunk : {&first, &second}) {
+      model->forward(*chunk, full, false, &want);
+      model->forward_tap(*chunk, tapped, got);
+      ASSERT_EQ(got.keys.size(), layers.size());
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        EXPECT_TRUE(at::equal(got.keys[i], want.keys[i])) << "layer " << layers[i];
+        EXPECT_TRUE(at::equal(got.values[i], want.values[i])) << "layer " << layers[i];
+      }
+    }
+    EXPECT_EQ(tapped.size(), full.size());
+  }
+  KvCache cache(c, 64, model->options());
+  KeyValueTap past;
+  past.layers = {c.n_layer};
+  EXPECT_THROW(model->forward_tap(first, cache, past), c10::Error);
+}
+
 TEST(Checkpoint, ShardedSafetensorsGiveTheSameModel) {
   const testing::TempDir dir;
   const fs::path hf = kModels / "tiny-llama-hf";
