@@ -44,6 +44,7 @@ FileMemory MemoryEncoder::encode_tokens(const model::Tokens& tokens) const {
   out.tokens = n;
   out.keys = at::empty({l, kv, n, d}, at::kFloat);
   out.values = at::empty({l, kv, n, d}, at::kFloat);
+  out.inputs = at::empty({l, n, static_cast<std::int64_t>(c.n_embd)}, at::kFloat);
   if (n == 0) return out;
   model::KvCache cache(c, std::min<std::size_t>(window_, tokens.size()), transformer_->options());
   model::KeyValueTap tap;
@@ -61,6 +62,7 @@ FileMemory MemoryEncoder::encode_tokens(const model::Tokens& tokens) const {
       const auto li = static_cast<std::size_t>(i);
       out.keys[i].narrow(1, from, len).copy_(tap.keys[li]);
       out.values[i].narrow(1, from, len).copy_(tap.values[li]);
+      out.inputs[i].narrow(0, from, len).copy_(tap.inputs[li]);
     }
     start = end;
   }

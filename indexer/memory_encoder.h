@@ -25,6 +25,7 @@ namespace mnemo::indexer {
 struct FileMemory {
   std::int64_t tokens = 0;
   at::Tensor keys, values;  ///< [L, Hkv, tokens, D] float32, L = the memory layers
+  at::Tensor inputs;        ///< [L, tokens, E] float32: the layers' normed inputs
 };
 
 class MemoryEncoder {

@@ -65,7 +65,105 @@ model::Result<std::unique_ptr<MemoryIndexer>, IndexRunError> MemoryIndexer::open
     if (!opened) return IndexRunError{"memory: " + opened.error().message};
   }
   indexer->store_ = std::move(opened).value();
+  if (!options.continuous_dir.empty()) {
+    if (auto error = indexer->open_continuous(
+            options, fields, static_cast<std::int64_t>(model.transformer->config().n_embd))) {
+      return *error;
+    }
+  }
   return indexer;
+}
+
+namespace {
+
+std::string layer_key(std::size_t i) {
+  return "layer-" + std::to_string(i);
+}
+
+std::string joined_doubles(const std::vector<double>& values) {
+  std::string out;
+  for (const double v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
+  return out;
+}
+
+}  // namespace
+
+std::optional<IndexRunError> MemoryIndexer::open_continuous(const MemoryIndexOptions& options,
+                                                            const store::StringMap& memory_fields,
+                                                            std::int64_t dim) {
+  namespace cont = model::memory::continuous;
+  const cont::ContinuousOptions& o = options.continuous;
+  // The exact memory's fields (model, layers, window) and the signal's settings: a signal
+  // made otherwise is made anew, like the memory.
+  store::StringMap fields = memory_fields;
+  fields["continuous.dim"] = std::to_string(dim);
+  fields["continuous.n_basis"] = std::to_string(o.n_basis);
+  fields["continuous.widths"] = joined_doubles(o.widths);
+  fields["continuous.ridge_lambda"] = std::to_string(o.ridge_lambda);
+  fields["continuous.tau"] =
+      o.tau_by_tokens ? "by tokens " + std::to_string(o.tau_min) + "-" + std::to_string(o.tau_max)
+                      : std::to_string(o.tau);
+  fields["continuous.samples"] = std::to_string(o.n_samples) + (o.sticky ? " sticky " : " ") +
+                                 std::to_string(o.sticky_uniform);
+  fields["continuous.histogram_bins"] = std::to_string(o.n_histogram_bins);
+  const store::StoreOptions store_options{options.durable};
+  auto opened = store::MemoryStore::open(options.continuous_dir, fields, store_options);
+  bool fresh = recreated_;
+  if (!opened) {
+    const auto kind = opened.error().kind;
+    if (kind != store::StoreError::Kind::kNotFound && kind != store::StoreError::Kind::kMismatch &&
+        kind != store::StoreError::Kind::kCorrupt) {
+      return IndexRunError{"continuous memory: " + opened.error().message};
+    }
+    fresh = true;
+  }
+  if (fresh) {  // none yet, another model or settings, or the exact memory was made anew
+    opened = store::MemoryStore::create(options.continuous_dir, fields, store_options);
+    if (!opened) return IndexRunError{"continuous memory: " + opened.error().message};
+  }
+  continuous_store_ = std::move(opened).value();
+  try {
+    for (std::size_t i = 0; i < encoder_->memory_layers().size(); ++i)
+      signals_.emplace_back(o, dim);
+  } catch (const std::invalid_argument& e) {
+    return IndexRunError{std::string("continuous memory: ") + e.what()};
+  }
+  auto loaded = continuous_store_->load({{}, /*verify_all=*/true});
+  if (!loaded) return IndexRunError{"continuous memory: " + loaded.error().message};
+  // A layer whose segment is missing or damaged starts empty; the others are kept.
+  for (const auto& segment : loaded.value().segments) {
+    for (std::size_t i = 0; i < signals_.size(); ++i) {
+      if (segment->key() != layer_key(i)) continue;
+      auto coefficients = segment->tensor("coefficients");
+      auto tokens = segment->tensor("tokens");
+      auto histogram = segment->tensor("histogram");
+      if (!coefficients || !tokens || !histogram || tokens.value().numel() != 1) continue;
+      try {
+        const at::Tensor mass = histogram.value().to(at::kDouble).contiguous();
+        const double* m = mass.data_ptr<double>();
+        signals_[i].restore(coefficients.value(), tokens.value().item<std::int64_t>(),
+                            std::vector<double>(m, m + mass.numel()));
+      } catch (const std::exception&) {  // shapes of other settings: start this layer afresh
+        signals_[i] = cont::ContinuousSignal(o, dim);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<IndexRunError> MemoryIndexer::save_continuous() {
+  if (!continuous_store_ || !continuous_changed_) return std::nullopt;
+  for (std::size_t i = 0; i < signals_.size(); ++i) {
+    const auto& signal = signals_[i];
+    const std::vector<double>& mass = signal.histogram().mass();
+    std::map<std::string, at::Tensor> tensors{{"coefficients", signal.coefficients()},
+                                              {"tokens", at::tensor({signal.tokens()}, at::kLong)},
+                                              {"histogram", at::tensor(mass, at::kDouble)}};
+    auto saved = continuous_store_->put(layer_key(i), tensors, {});
+    if (!saved) return IndexRunError{"continuous memory: " + saved.error().message};
+  }
+  continuous_changed_ = false;
+  return std::nullopt;
 }
 
 model::Result<const std::map<std::string, std::string>*, IndexRunError> MemoryIndexer::stored() {
@@ -88,7 +186,8 @@ model::Result<const std::map<std::string, std::string>*, IndexRunError> MemoryIn
 }
 
 model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::encode_and_store(
-    const std::string& path, std::string_view contents, std::string& model_failure) {
+    const std::string& path, std::string_view contents, std::string& model_failure,
+    bool fold_into_continuous) {
   Encoded out;
   const auto encode_start = Clock::now();
   FileMemory memory;
@@ -114,6 +213,18 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::encode_and_s
   auto saved = model::memory::save_file(*store_, tier, path, {{"hash", hash}});
   if (!saved) return IndexRunError{"memory: " + saved.error().message};
   stored_[path] = hash;
+  if (fold_into_continuous) {
+    // In pieces of at most kFoldTokens, so that the ridge fit's design matrix stays small
+    // (N x (M + L) doubles) however long the file.
+    constexpr std::int64_t kFoldTokens = 8192;
+    for (std::size_t i = 0; i < signals_.size(); ++i) {
+      for (std::int64_t at = 0; at < memory.tokens; at += kFoldTokens) {
+        signals_[i].append(memory.inputs[static_cast<std::int64_t>(i)].narrow(
+            0, at, std::min(kFoldTokens, memory.tokens - at)));
+      }
+    }
+    continuous_changed_ = continuous_changed_ || !signals_.empty();
+  }
   out.store_seconds = seconds_since(store_start);
   out.tokens = memory.tokens;
   return out;
@@ -127,7 +238,7 @@ model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_fi
   const auto it = known.value()->find(path);
   if (it != known.value()->end() && it->second == git_blob_id(contents)) return FileUpdate{};
   std::string model_failure;
-  auto encoded = encode_and_store(path, contents, model_failure);
+  auto encoded = encode_and_store(path, contents, model_failure, /*fold_into_continuous=*/false);
   if (!encoded) return encoded.error();
   if (!model_failure.empty()) return IndexRunError{"memory: " + path + ": " + model_failure};
   return FileUpdate{true, encoded.value().tokens, seconds_since(start)};
@@ -183,8 +294,12 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
       continue;
     }
     std::string model_failure;
-    auto encoded = encode_and_store(f.path, *contents, model_failure);
-    if (!encoded) return encoded.error();
+    auto encoded =
+        encode_and_store(f.path, *contents, model_failure, /*fold_into_continuous=*/true);
+    if (!encoded) {
+      (void)save_continuous();  // what was folded in matches the segments already stored
+      return encoded.error();
+    }
     if (!model_failure.empty()) {
       report.failed.push_back({f.path, model_failure});
       continue;
@@ -195,6 +310,7 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
     report.tokens_encoded += encoded.value().tokens;
     state.tokens_done = report.tokens_encoded;
   }
+  if (auto error = save_continuous()) return *error;
   state.current.clear();
   state.seconds = seconds_since(start);
   if (progress) progress(state);

@@ -15,12 +15,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "indexer/memory_encoder.h"
 #include "indexer/repository_indexer.h"
+#include "model/memory/continuous/continuous_signal.h"
 #include "model/memory/exact/exact_tier.h"
 #include "model/memory/store/memory_store.h"
 #include "model/model_loader.h"
@@ -34,6 +36,21 @@ struct MemoryIndexOptions {
   model::memory::ExactStorage storage = model::memory::ExactStorage::kFloat16;
   std::int64_t block_size = 64;
   bool durable = true;  ///< fsync each segment (off only for tests and benchmarks)
+  /// The continuous tier's signals, one segment per memory layer (a MemoryStore of their
+  /// own); empty: not kept. Every file encoded by update() is folded in, in the run's order
+  /// (headers first), so a changed file is folded in again and its old version fades as the
+  /// axis contracts: the signal is a stream, not a set. Unsaved text (update_file) is not
+  /// folded in: a pause every few seconds would flood it with drafts.
+  std::filesystem::path continuous_dir;
+  model::memory::continuous::ContinuousOptions continuous = continuous_defaults();
+
+  /// Each token gets the same share of the time axis (clamped), rather than each file the
+  /// same contraction: with a fixed tau the first of a thousand files would fade to nothing.
+  static model::memory::continuous::ContinuousOptions continuous_defaults() {
+    model::memory::continuous::ContinuousOptions o;
+    o.tau_by_tokens = true;
+    return o;
+  }
 };
 
 struct MemoryIndexReport {
@@ -75,6 +92,10 @@ class MemoryIndexer {
                                                        std::string_view contents);
 
   const model::memory::ExactTierConfig& tier_config() const { return config_; }
+  /// The continuous tier's signal of each memory layer (empty without continuous_dir).
+  const std::vector<model::memory::continuous::ContinuousSignal>& continuous_signals() const {
+    return signals_;
+  }
   model::memory::store::MemoryStore& store() { return *store_; }
 
  private:
@@ -91,7 +112,13 @@ class MemoryIndexer {
   /// file's failure ends the run); store failures as the error.
   model::Result<Encoded, IndexRunError> encode_and_store(const std::string& path,
                                                          std::string_view contents,
-                                                         std::string& model_failure);
+                                                         std::string& model_failure,
+                                                         bool fold_into_continuous);
+  /// Opens (or makes anew) the continuous tier's store and restores its signals.
+  std::optional<IndexRunError> open_continuous(const MemoryIndexOptions& options,
+                                               const model::memory::store::StringMap& fields,
+                                               std::int64_t dim);
+  std::optional<IndexRunError> save_continuous();
 
   std::unique_ptr<MemoryEncoder> encoder_;
   model::memory::ExactTierConfig config_;
@@ -100,6 +127,9 @@ class MemoryIndexer {
   bool stored_loaded_ = false;
   /// file -> hash of its segment ("" for a segment without one or with a problem).
   std::map<std::string, std::string> stored_;
+  std::unique_ptr<model::memory::store::MemoryStore> continuous_store_;
+  std::vector<model::memory::continuous::ContinuousSignal> signals_;
+  bool continuous_changed_ = false;  ///< folded in since the last save
 };
 
 }  // namespace mnemo::indexer

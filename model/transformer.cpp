@@ -144,6 +144,7 @@ at::Tensor Transformer::run_blocks(const Tokens& tokens, KvCache& cache, KeyValu
   if (tap != nullptr) {
     tap->keys.assign(tap->layers.size(), at::Tensor());
     tap->values.assign(tap->layers.size(), at::Tensor());
+    tap->inputs.assign(tap->layers.size(), at::Tensor());
   }
 
   for (std::size_t l = 0; l < n_blocks; ++l) {
@@ -156,6 +157,7 @@ at::Tensor Transformer::run_blocks(const Tokens& tokens, KvCache& cache, KeyValu
         tap->keys[i] = qkv.narrow(1, H * D, Hkv * D).view({T, Hkv, D}).transpose(0, 1).contiguous();
         tap->values[i] =
             qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({T, Hkv, D}).transpose(0, 1).contiguous();
+        tap->inputs[i] = h;
       }
     }
     if (l + 1 == n_blocks && n_blocks < blocks_.size()) break;  // the tap had what it needs

@@ -38,10 +38,11 @@ struct DecodeWorkspace {
 /// The keys and values of chosen layers as forward() computes them, for the long-term
 /// memory: keys before RoPE (the memory keeps them position-free and rotates the blocks it
 /// retrieves itself), values as they are. forward() sets keys[i] and values[i], each
-/// [Hkv, T, D], for layer layers[i].
+/// [Hkv, T, D], for layer layers[i], and inputs[i] [T, E]: the layer's normed input, which
+/// its K/V projections read (what the continuous tier folds in).
 struct KeyValueTap {
   std::vector<std::size_t> layers;
-  std::vector<at::Tensor> keys, values;
+  std::vector<at::Tensor> keys, values, inputs;
 };
 
 /// Immutable after load(); forward() may run concurrently on different caches.

@@ -104,6 +104,7 @@ nlohmann::json run_index_benchmark(const IndexBenchmarkOptions& o) {
       if (!loaded) throw std::runtime_error(loaded.error().message);
       indexer::MemoryIndexOptions memory_options;
       memory_options.store_dir = index_dir / "memory";
+      memory_options.continuous_dir = index_dir / "continuous";
       memory_options.window = o.window;
       auto memory = indexer::MemoryIndexer::open(
           loaded.value(), fs::path(o.model).filename().string(), memory_options);

@@ -172,6 +172,7 @@ model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update_memory(
   const indexer::IndexOptions options = to_index_options(o);
   indexer::MemoryIndexOptions memory_options;
   memory_options.store_dir = indexer::index_dir_of(options) / "memory";
+  memory_options.continuous_dir = indexer::index_dir_of(options) / "continuous";
   memory_options.window = o.memory_window;
   auto memory =
       indexer::MemoryIndexer::open(loaded.value(), memory_model_id(o.model), memory_options);

@@ -24,6 +24,7 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
   }
   indexer::MemoryIndexOptions options;
   options.store_dir = index_dir / "memory";
+  options.continuous_dir = index_dir / "continuous";
   options.window = window_;
   indexer_.reset();  // another folder: its lock goes before the next one is taken
   auto opened = indexer::MemoryIndexer::open(*model_, memory_model_id(model_path_), options);

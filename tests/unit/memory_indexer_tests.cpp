@@ -136,6 +136,55 @@ TEST_F(MemoryIndexerTest, AnEditorsUnsavedTextReplacesThatFilesSegmentOnly) {
   EXPECT_EQ(r.files_unchanged, 2u);
 }
 
+TEST_F(MemoryIndexerTest, TheContinuousTierFoldsInEveryEncodedFileAndSurvivesAReopen) {
+  options_.continuous_dir = store_.path() / "continuous";
+  const MemoryIndexReport first = update();
+  auto indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer) << indexer.error().message;
+  const auto& signals = indexer.value()->continuous_signals();
+  ASSERT_EQ(signals.size(), 2u);  // one per memory layer
+  std::vector<at::Tensor> saved;
+  for (const auto& signal : signals) {
+    EXPECT_EQ(signal.tokens(), first.tokens_encoded);  // every encoded file, reopened
+    EXPECT_EQ(signal.coefficients().size(1),
+              static_cast<std::int64_t>(model_.transformer->config().n_embd));
+    EXPECT_GT(signal.coefficients().abs().max().item<double>(), 0.0);
+    saved.push_back(signal.coefficients().clone());
+  }
+  indexer.value().reset();
+
+  // Nothing changed: nothing is folded in again.
+  update();
+  indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(indexer.value()->continuous_signals()[i].tokens(), first.tokens_encoded);
+    EXPECT_TRUE(at::equal(indexer.value()->continuous_signals()[i].coefficients(), saved[i]));
+  }
+  // Unsaved text goes to the file's segment but not into the stream.
+  ASSERT_TRUE(indexer.value()->update_file("src/geo.cpp", "double draft;\n"));
+  EXPECT_EQ(indexer.value()->continuous_signals()[0].tokens(), first.tokens_encoded);
+  indexer.value().reset();
+
+  // A changed file is folded in again: the stream grows by its tokens.
+  const std::string changed = "#include \"geo.h\"\ndouble norm(Point p) { return p.y; }\n";
+  repo_.write("src/geo.cpp", changed);
+  update();
+  indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer);
+  const auto added =
+      static_cast<std::int64_t>(model_.tokenizer->encode(changed, false, false).size());
+  EXPECT_EQ(indexer.value()->continuous_signals()[1].tokens(), first.tokens_encoded + added);
+  EXPECT_FALSE(at::equal(indexer.value()->continuous_signals()[1].coefficients(), saved[1]));
+}
+
+TEST_F(MemoryIndexerTest, WithoutAContinuousFolderNoSignalIsKept) {
+  update();
+  auto indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer);
+  EXPECT_TRUE(indexer.value()->continuous_signals().empty());
+}
+
 TEST_F(MemoryIndexerTest, EmptyUnsavedTextRemovesTheFilesSegment) {
   update();
   auto indexer = MemoryIndexer::open(model_, "tiny", options_);

@@ -348,6 +348,10 @@ TEST(Transformer, ForwardTapGivesForwardsTapWithoutTheLayersAboveIt) {
       for (std::size_t i = 0; i < layers.size(); ++i) {
         EXPECT_TRUE(at::equal(got.keys[i], want.keys[i])) << "layer " << layers[i];
         EXPECT_TRUE(at::equal(got.values[i], want.values[i])) << "layer " << layers[i];
+        EXPECT_TRUE(at::equal(got.inputs[i], want.inputs[i])) << "layer " << layers[i];
+        EXPECT_EQ(got.inputs[i].sizes(),
+                  (std::vector<std::int64_t>{static_cast<std::int64_t>(chunk->size()),
+                                             static_cast<std::int64_t>(c.n_embd)}));
       }
     }
     EXPECT_EQ(tapped.size(), full.size());

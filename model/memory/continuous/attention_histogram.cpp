@@ -89,4 +89,16 @@ std::vector<double> AttentionHistogram::sample(std::int64_t m, double uniform_fl
   return positions;
 }
 
+void AttentionHistogram::restore(const std::vector<double>& mass) {
+  if (mass.size() != mass_.size()) {
+    throw std::invalid_argument("AttentionHistogram::restore: another number of bins");
+  }
+  for (const double m : mass) {
+    if (!(m >= 0.0) || !std::isfinite(m)) {
+      throw std::invalid_argument("AttentionHistogram::restore: a negative or non-finite mass");
+    }
+  }
+  mass_ = mass;
+}
+
 }  // namespace mnemo::model::memory::continuous

@@ -28,6 +28,9 @@ class AttentionHistogram {
   void contract(double tau);
 
   void clear();
+  /// Puts back masses from mass() of a histogram with as many bins (a restart); throws
+  /// std::invalid_argument on another count or a negative or non-finite mass.
+  void restore(const std::vector<double>& mass);
 
   /// m positions in [0, 1], ascending: the inverse CDF of the density
   /// p = (1 − u)·histogram/total + u·uniform at the stratified quantiles (k + ½)/m. The

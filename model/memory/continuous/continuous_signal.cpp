@@ -66,4 +66,20 @@ void ContinuousSignal::record_attention(const at::Tensor& mu, const at::Tensor& 
   for (std::int64_t h = 0; h < m.size(0); ++h) histogram_.add(mp[h], sp[h]);
 }
 
+void ContinuousSignal::restore(const at::Tensor& coefficients, std::int64_t tokens,
+                               const std::vector<double>& histogram_mass) {
+  if (coefficients.dim() != 2 || coefficients.size(0) != options_.n_basis ||
+      coefficients.size(1) != dim_ || tokens < 0) {
+    throw std::invalid_argument("ContinuousSignal::restore: coefficients must be [N, e]");
+  }
+  const at::Tensor b = coefficients.detach().to(at::kCPU).to(at::kFloat).contiguous();
+  if (!at::isfinite(b).all().item<bool>()) {
+    throw std::invalid_argument("ContinuousSignal::restore: non-finite coefficients");
+  }
+  histogram_.restore(histogram_mass);
+  coefficients_ = b.clone();
+  tokens_ = tokens;
+  last_samples_.clear();
+}
+
 }  // namespace mnemo::model::memory::continuous

@@ -39,6 +39,11 @@ class ContinuousSignal {
 
   /// B: [N, e] float32 (zeros while empty).
   const at::Tensor& coefficients() const { return coefficients_; }
+  /// Puts back a signal saved across a restart: coefficients() [N, e], tokens() and
+  /// histogram().mass() of a signal with the same options and dim. Throws
+  /// std::invalid_argument on shapes that disagree, negative tokens or non-finite values.
+  void restore(const at::Tensor& coefficients, std::int64_t tokens,
+               const std::vector<double>& histogram_mass);
   /// X(t) = Bᵀψ(t): t [P] → [P, e] float64.
   at::Tensor reconstruct(const at::Tensor& t) const;
 
