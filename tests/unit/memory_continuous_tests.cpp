@@ -253,6 +253,35 @@ TEST(ContinuousSignalTests, StickySamplingKeepsTheAttendedRegionSharperThanUnifo
   EXPECT_LT(sticky, uniform);
 }
 
+TEST(ContinuousSignalTests, ARestoredSignalContinuesExactlyAsTheOriginal) {
+  at::manual_seed(31);
+  ContinuousOptions o;
+  o.n_basis = 32;
+  o.n_samples = 64;
+  o.n_histogram_bins = 16;
+  ContinuousSignal original(o, 3);
+  original.append(at::randn({40, 3}));
+  original.record_attention(at::tensor({0.3, 0.8}), at::tensor({0.01, 0.02}));
+  ContinuousSignal restored(o, 3);
+  restored.restore(original.coefficients(), original.tokens(), original.histogram().mass());
+  EXPECT_EQ(restored.tokens(), 40);
+  const at::Tensor more = at::randn({25, 3});
+  original.append(more);
+  restored.append(more);
+  EXPECT_TRUE(at::equal(restored.coefficients(), original.coefficients()));
+  EXPECT_EQ(restored.last_sample_positions(), original.last_sample_positions());
+  // What does not fit this signal is refused, and the signal is left as it was.
+  EXPECT_THROW(restored.restore(at::zeros({31, 3}), 1, original.histogram().mass()),
+               std::invalid_argument);
+  EXPECT_THROW(restored.restore(original.coefficients(), 1, std::vector<double>(15, 0.0)),
+               std::invalid_argument);
+  EXPECT_THROW(restored.restore(original.coefficients(), -1, original.histogram().mass()),
+               std::invalid_argument);
+  EXPECT_THROW(restored.restore(at::full({32, 3}, NAN), 1, original.histogram().mass()),
+               std::invalid_argument);
+  EXPECT_EQ(restored.tokens(), 65);
+}
+
 TEST(ContinuousMemoryModuleTests, ParametersReceiveFiniteNonZeroGradientsThroughTheClosedForm) {
   at::manual_seed(0);
   const std::int64_t n = 64, e = 16, h = 4, d = 8;
