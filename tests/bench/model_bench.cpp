@@ -5,8 +5,9 @@
 //   model_bench [--llama-cpp llama.json] [--prompt N] [--decode N] [--runs N] [--threads N]
 //               MODEL...
 //
-// MODEL is a GGUF file, an HF folder, or "random-30m": a ~30M-parameter Llama with random
-// weights built here. The overhead of a model is measured on a structurally identical one
+// MODEL is a GGUF file, an HF folder, "random-30m" (a ~30M-parameter Llama with random
+// weights built here) or "random-7m" (the size issue 8 plans for the built-in model). The
+// overhead of a model is measured on a structurally identical one
 // (same layers and ops) whose dimensions are all tiny, so its step time is per-op cost
 // only; compute = step time - that.
 #include <ATen/ATen.h>
@@ -85,6 +86,18 @@ ModelConfig random_30m() {
   c.n_ff = 1408;
   c.n_ctx_train = 2048;
   c.rope_theta = 10000.0f;
+  return c;
+}
+
+/// The size issue 8 plans for the built-in model: d 256, 4 layers, vocab 8K (~7.4M
+/// parameters with an untied output), the model the indexer's throughput targets assume.
+ModelConfig random_7m() {
+  ModelConfig c = random_30m();
+  c.n_embd = 256;
+  c.n_layer = 4;
+  c.n_head = 4;
+  c.n_head_kv = 4;
+  c.n_ff = 704;
   return c;
 }
 
@@ -191,9 +204,10 @@ int run(int argc, char** argv) {
   nlohmann::json results = nlohmann::json::array();
   for (const std::string& name : models) {
     std::unique_ptr<Checkpoint> checkpoint;
-    if (name == "random-30m") {
+    if (name == "random-30m" || name == "random-7m") {
       at::manual_seed(30);
-      checkpoint = std::make_unique<RandomCheckpoint>(random_30m());
+      checkpoint =
+          std::make_unique<RandomCheckpoint>(name == "random-30m" ? random_30m() : random_7m());
     } else {
       auto opened = Checkpoint::open(name);
       if (!opened) {
