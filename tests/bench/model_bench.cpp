@@ -7,9 +7,9 @@
 //
 // MODEL is a GGUF file, an HF folder, "random-30m" (a ~30M-parameter Llama with random
 // weights built here) or "random-7m" (the size issue 8 plans for the built-in model). The
-// overhead of a model is measured on a structurally identical one
-// (same layers and ops) whose dimensions are all tiny, so its step time is per-op cost
-// only; compute = step time - that.
+// overhead of a model is measured on a structurally identical one (same layers and ops)
+// whose dimensions are all tiny, so its step time is per-op cost only; compute = step time
+// - that.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
