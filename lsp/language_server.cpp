@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+
 #include "lsp/protocol.h"
 #include "lsp/uri.h"
 
@@ -207,6 +209,10 @@ std::shared_ptr<WorkDoneProgress> LanguageServer::create_progress(
   auto progress = WorkDoneProgress::create(endpoint_, client_.supports_work_done_progress, token,
                                            std::move(on_client_cancel));
   std::lock_guard<std::mutex> lock(progress_mutex_);
+  // Forget the bars nobody holds any more: a session that indexes on every save makes one
+  // per save, and the map would otherwise grow for as long as the session lasts.
+  for (auto it = progress_.begin(); it != progress_.end();)
+    it = it->second.expired() ? progress_.erase(it) : std::next(it);
   progress_[token] = progress;
   return progress;
 }
