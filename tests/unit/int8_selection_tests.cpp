@@ -27,18 +27,6 @@ std::vector<KernelIsa> available_isas() {
   return out;
 }
 
-std::string isa_name(KernelIsa isa) {
-  switch (isa) {
-    case KernelIsa::kAvx512Vnni:
-      return "avx512-vnni";
-    case KernelIsa::kAvx2:
-      return "avx2";
-    case KernelIsa::kPortable:
-      return "portable";
-  }
-  return "?";
-}
-
 /// Runs the kernels at `isa` for its lifetime.
 class IsaLimit {
  public:
@@ -134,7 +122,8 @@ TEST(Int8TopKCandidates, AreTheBlocksWhoseUpperBoundReachesTheKthLargestLowerBou
           for (const KernelIsa isa : available_isas()) {
             const IsaLimit limit(isa);
             EXPECT_EQ(int8_top_k_candidates(in), want)
-                << isa_name(isa) << " two " << two << " D " << d << " G " << group << " B " << b;
+                << kernel_isa_name(isa) << " two " << two << " D " << d << " G " << group << " B "
+                << b;
           }
         }
       }
@@ -175,7 +164,7 @@ TEST(Int8TopKCandidates, EveryVersionGivesTheSameSetAtTheLargestSumsAndHoldsTheT
       if (first.empty()) {
         first = got;
       } else {
-        EXPECT_EQ(got, first) << isa_name(isa) << " two " << two;
+        EXPECT_EQ(got, first) << kernel_isa_name(isa) << " two " << two;
       }
     }
     // Rounding the sums to float keeps their order: the true top-k is among the candidates.

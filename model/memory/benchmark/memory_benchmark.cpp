@@ -52,18 +52,6 @@ std::map<std::string, double> memory_status() {
   return out;
 }
 
-const char* kernel_isa_name(cpu::KernelIsa isa) {
-  switch (isa) {
-    case cpu::KernelIsa::kAvx512Vnni:
-      return "avx512-vnni";
-    case cpu::KernelIsa::kAvx2:
-      return "avx2";
-    case cpu::KernelIsa::kPortable:
-      break;
-  }
-  return "portable";
-}
-
 std::vector<MemoryQuery> random_queries(const ExactTierConfig& c) {
   std::vector<MemoryQuery> queries(c.n_layers);
   for (std::size_t layer = 0; layer < c.n_layers; ++layer) {
@@ -365,7 +353,7 @@ nlohmann::json run_memory_benchmark(const MemoryBenchmarkOptions& options) {
       {"file_tokens", options.file_tokens},
       {"threads", at::get_num_threads()},
       {"caches", options.warm ? "warm" : "evicted before each timed call"},
-      {"kernel_isa", kernel_isa_name(cpu::kernel_isa())},
+      {"kernel_isa", cpu::kernel_isa_name(cpu::kernel_isa())},
       {"representative", c.representative == BlockRepresentative::kMean ? "mean" : "minmax"}};
   std::vector<SizedTier> tiers;
   for (const std::int64_t size : sizes) {

@@ -37,4 +37,16 @@ void set_kernel_isa_limit(KernelIsa limit) {
   isa_limit.store(limit, std::memory_order_relaxed);
 }
 
+const char* kernel_isa_name(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kAvx512Vnni:
+      return "avx512-vnni";
+    case KernelIsa::kAvx2:
+      return "avx2";
+    case KernelIsa::kPortable:
+      break;
+  }
+  return "portable";
+}
+
 }  // namespace mnemo::model::memory::cpu

@@ -19,6 +19,9 @@ KernelIsa cpu_kernel_isa();
 /// The level the kernels use: cpu_kernel_isa(), capped by set_kernel_isa_limit.
 KernelIsa kernel_isa();
 
+/// "avx512-vnni", "avx2" or "portable" (benchmark reports, test names).
+const char* kernel_isa_name(KernelIsa isa);
+
 /// Caps kernel_isa() for the whole process (tests; benchmarks that compare versions).
 /// Thread-safe; kernels already running finish with the level they started with.
 void set_kernel_isa_limit(KernelIsa limit);
