@@ -29,9 +29,31 @@ MemoryEncoder::MemoryEncoder(std::shared_ptr<const model::Transformer> transform
   if (window_ == 0) throw std::invalid_argument("MemoryEncoder: an empty window");
 }
 
+model::Tokens MemoryEncoder::tokenize(std::string_view contents) const {
+  return tokenizer_->encode(contents, /*add_special=*/false, /*parse_special=*/false);
+}
+
 FileMemory MemoryEncoder::encode(std::string_view contents) const {
-  return encode_tokens(
-      tokenizer_->encode(contents, /*add_special=*/false, /*parse_special=*/false));
+  return encode_tokens(tokenize(contents));
+}
+
+FileMemory MemoryEncoder::reencode_tokens(const model::Tokens& tokens, const model::Tokens& before,
+                                          const FileMemory& previous) const {
+  const auto same =
+      std::mismatch(tokens.begin(), tokens.end(), before.begin(), before.end()).first -
+      tokens.begin();
+  // The window holding the first difference starts the part read again.
+  const auto keep = static_cast<std::int64_t>((static_cast<std::size_t>(same) / window_) * window_);
+  if (keep == 0 || previous.tokens != static_cast<std::int64_t>(before.size()))
+    return encode_tokens(tokens);
+  const model::Tokens rest(tokens.begin() + keep, tokens.end());
+  const FileMemory tail = encode_tokens(rest);
+  FileMemory out;
+  out.tokens = static_cast<std::int64_t>(tokens.size());
+  out.keys = at::cat({previous.keys.narrow(2, 0, keep), tail.keys}, 2);
+  out.values = at::cat({previous.values.narrow(2, 0, keep), tail.values}, 2);
+  out.inputs = at::cat({previous.inputs.narrow(1, 0, keep), tail.inputs}, 1);
+  return out;
 }
 
 FileMemory MemoryEncoder::encode_tokens(const model::Tokens& tokens) const {

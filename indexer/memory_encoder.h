@@ -40,8 +40,16 @@ class MemoryEncoder {
   FileMemory encode(std::string_view contents) const;
   /// The same for tokens already made.
   FileMemory encode_tokens(const model::Tokens& tokens) const;
+  /// encode_tokens(tokens) for a text that was `before` (encoded as `previous`) and was
+  /// edited: windows are contexts of their own, so the windows before the first token that
+  /// differs are copied from `previous` and only the rest are read again. Equal to
+  /// encode_tokens(tokens), at the cost of the windows from the edit on.
+  FileMemory reencode_tokens(const model::Tokens& tokens, const model::Tokens& before,
+                             const FileMemory& previous) const;
+  model::Tokens tokenize(std::string_view contents) const;
 
   const std::vector<std::size_t>& memory_layers() const { return layers_; }
+  std::size_t window() const { return window_; }
 
  private:
   std::shared_ptr<const model::Transformer> transformer_;

@@ -185,19 +185,10 @@ model::Result<const std::map<std::string, std::string>*, IndexRunError> MemoryIn
   return &stored_;
 }
 
-model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::encode_and_store(
-    const std::string& path, std::string_view contents, std::string& model_failure,
+model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encoded(
+    const std::string& path, std::string_view contents, const FileMemory& memory,
     bool fold_into_continuous) {
   Encoded out;
-  const auto encode_start = Clock::now();
-  FileMemory memory;
-  try {
-    memory = encoder_->encode(contents);
-  } catch (const std::exception& e) {  // c10::Error included: a file the model cannot take
-    model_failure = std::string("the model failed on it: ") + e.what();
-    return out;
-  }
-  out.encode_seconds = seconds_since(encode_start);
   const auto store_start = Clock::now();
   if (memory.tokens == 0) {  // an empty file has nothing to remember
     if (auto removed = store_->remove(path); !removed)
@@ -237,11 +228,39 @@ model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_fi
   if (!known) return known.error();
   const auto it = known.value()->find(path);
   if (it != known.value()->end() && it->second == git_blob_id(contents)) return FileUpdate{};
-  std::string model_failure;
-  auto encoded = encode_and_store(path, contents, model_failure, /*fold_into_continuous=*/false);
-  if (!encoded) return encoded.error();
-  if (!model_failure.empty()) return IndexRunError{"memory: " + path + ": " + model_failure};
-  return FileUpdate{true, encoded.value().tokens, seconds_since(start)};
+  FileUpdate update;
+  Draft draft;
+  try {
+    draft.tokens = encoder_->tokenize(contents);
+    const auto cached = std::find_if(drafts_.begin(), drafts_.end(),
+                                     [&](const Draft& d) { return d.path == path; });
+    if (cached != drafts_.end()) {
+      draft.memory = encoder_->reencode_tokens(draft.tokens, cached->tokens, cached->memory);
+      const auto same = std::mismatch(draft.tokens.begin(), draft.tokens.end(),
+                                      cached->tokens.begin(), cached->tokens.end())
+                            .first -
+                        draft.tokens.begin();
+      update.tokens_read =
+          static_cast<std::int64_t>(draft.tokens.size()) -
+          static_cast<std::int64_t>((static_cast<std::size_t>(same) / encoder_->window()) *
+                                    encoder_->window());
+      drafts_.erase(cached);
+    } else {
+      draft.memory = encoder_->encode_tokens(draft.tokens);
+      update.tokens_read = static_cast<std::int64_t>(draft.tokens.size());
+    }
+  } catch (const std::exception& e) {  // c10::Error included: a text the model cannot take
+    return IndexRunError{"memory: " + path + ": the model failed on it: " + e.what()};
+  }
+  auto stored = store_encoded(path, contents, draft.memory, /*fold_into_continuous=*/false);
+  if (!stored) return stored.error();
+  update.encoded = true;
+  update.tokens = draft.memory.tokens;
+  draft.path = path;
+  drafts_.push_front(std::move(draft));
+  if (drafts_.size() > kDrafts) drafts_.pop_back();
+  update.seconds = seconds_since(start);
+  return update;
 }
 
 model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
@@ -293,18 +312,20 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
       ++report.files_unchanged;
       continue;
     }
-    std::string model_failure;
-    auto encoded =
-        encode_and_store(f.path, *contents, model_failure, /*fold_into_continuous=*/true);
+    const auto encode_start = Clock::now();
+    FileMemory memory;
+    try {
+      memory = encoder_->encode(*contents);
+    } catch (const std::exception& e) {  // c10::Error included: a file the model cannot take
+      report.failed.push_back({f.path, std::string("the model failed on it: ") + e.what()});
+      continue;
+    }
+    report.encode_seconds += seconds_since(encode_start);
+    auto encoded = store_encoded(f.path, *contents, memory, /*fold_into_continuous=*/true);
     if (!encoded) {
       (void)save_continuous();  // what was folded in matches the segments already stored
       return encoded.error();
     }
-    if (!model_failure.empty()) {
-      report.failed.push_back({f.path, model_failure});
-      continue;
-    }
-    report.encode_seconds += encoded.value().encode_seconds;
     report.store_seconds += encoded.value().store_seconds;
     ++report.files_encoded;
     report.tokens_encoded += encoded.value().tokens;

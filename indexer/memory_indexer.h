@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -82,12 +83,17 @@ class MemoryIndexer {
   struct FileUpdate {
     bool encoded = false;  ///< false: the segment was already made from these contents
     std::int64_t tokens = 0;
+    /// Tokens the model read: all of them, or, for a file whose earlier text this indexer
+    /// encoded recently, those from the window of the first changed token on.
+    std::int64_t tokens_read = 0;
     double seconds = 0;
   };
   /// Brings one file's segment up to date with `contents`, e.g. an editor's unsaved text
   /// (`path` relative to the root, as the walk names it): encoded and stored unless its
-  /// segment was made from the same contents; empty contents remove the segment. Fails
-  /// when the model cannot take the text or the store cannot be written.
+  /// segment was made from the same contents; empty contents remove the segment. The last
+  /// kDrafts files' encodings are kept, so that typing in one file re-reads only the
+  /// windows from the edit on (MemoryEncoder::reencode_tokens). Fails when the model
+  /// cannot take the text or the store cannot be written.
   model::Result<FileUpdate, IndexRunError> update_file(const std::string& path,
                                                        std::string_view contents);
 
@@ -105,15 +111,14 @@ class MemoryIndexer {
   model::Result<const std::map<std::string, std::string>*, IndexRunError> stored();
   struct Encoded {
     std::int64_t tokens = 0;
-    double encode_seconds = 0, store_seconds = 0;
+    double store_seconds = 0;
   };
-  /// Encodes `contents` and replaces `path`'s segment (removes it for a file without
-  /// tokens). Model failures are reported in `model_failure` (the caller decides whether a
-  /// file's failure ends the run); store failures as the error.
-  model::Result<Encoded, IndexRunError> encode_and_store(const std::string& path,
-                                                         std::string_view contents,
-                                                         std::string& model_failure,
-                                                         bool fold_into_continuous);
+  /// Replaces `path`'s segment with `memory`, the encoding of `contents` (removes it for a
+  /// file without tokens), and folds it into the continuous tier when asked.
+  model::Result<Encoded, IndexRunError> store_encoded(const std::string& path,
+                                                      std::string_view contents,
+                                                      const FileMemory& memory,
+                                                      bool fold_into_continuous);
   /// Opens (or makes anew) the continuous tier's store and restores its signals.
   std::optional<IndexRunError> open_continuous(const MemoryIndexOptions& options,
                                                const model::memory::store::StringMap& fields,
@@ -127,6 +132,15 @@ class MemoryIndexer {
   bool stored_loaded_ = false;
   /// file -> hash of its segment ("" for a segment without one or with a problem).
   std::map<std::string, std::string> stored_;
+  /// Recent unsaved texts and their encodings, most recent first (about 8 KB per token
+  /// for SmolLM2-135M's two memory layers, so few).
+  struct Draft {
+    std::string path;
+    model::Tokens tokens;
+    FileMemory memory;
+  };
+  static constexpr std::size_t kDrafts = 4;
+  std::list<Draft> drafts_;
   std::unique_ptr<model::memory::store::MemoryStore> continuous_store_;
   std::vector<model::memory::continuous::ContinuousSignal> signals_;
   bool continuous_changed_ = false;  ///< folded in since the last save

@@ -71,6 +71,37 @@ TEST(MemoryEncoder, ChunkedPassesGiveOnePassPerWindowAndEachWindowStartsAfresh) 
             1e-3);
 }
 
+TEST(MemoryEncoder, ReencodingAnEditedTextEqualsEncodingItAfresh) {
+  const model::LoadedModel m = load();
+  ASSERT_TRUE(m.transformer);
+  const MemoryEncoder encoder(m.transformer, m.tokenizer, {1, 0}, /*window=*/16, /*chunk=*/5);
+  const model::Tokens before = some_tokens(70);
+  const FileMemory previous = encoder.encode_tokens(before);
+  auto edited = [&](std::size_t at, model::TokenId token) {
+    model::Tokens t = before;
+    t[at] = token;
+    return t;
+  };
+  model::Tokens appended = before;
+  appended.push_back(11);
+  const std::vector<std::pair<const char*, model::Tokens>> cases{
+      {"an edit in the middle", edited(37, 3)},
+      {"an edit at the end", edited(69, 3)},
+      {"an edit in the first window", edited(2, 3)},
+      {"text appended", appended},
+      {"text cut at a window boundary", model::Tokens(before.begin(), before.begin() + 48)},
+      {"the same text", before},
+  };
+  for (const auto& [what, tokens] : cases) {
+    const FileMemory got = encoder.reencode_tokens(tokens, before, previous);
+    const FileMemory want = encoder.encode_tokens(tokens);
+    EXPECT_EQ(got.tokens, want.tokens) << what;
+    EXPECT_TRUE(at::equal(got.keys, want.keys)) << what;
+    EXPECT_TRUE(at::equal(got.values, want.values)) << what;
+    EXPECT_TRUE(at::equal(got.inputs, want.inputs)) << what;
+  }
+}
+
 TEST(MemoryEncoder, AnEncodedFileGoesIntoTheExactTierAndItsBlocksAreFoundAgain) {
   const model::LoadedModel m = load();
   ASSERT_TRUE(m.transformer);

@@ -49,9 +49,10 @@ class MemoryIndexerTest : public ::testing::Test {
   /// The memory as the server would load it: files and their token counts.
   std::map<std::string, std::int64_t> loaded_files() {
     auto store = model::memory::store::MemoryStore::open(
-        options_.store_dir, model::memory::store_fields(config_, {{"memory.model", "tiny"},
-                                                                  {"memory.layers", "0,1"},
-                                                                  {"memory.window", "1024"}}));
+        options_.store_dir,
+        model::memory::store_fields(config_, {{"memory.model", "tiny"},
+                                              {"memory.layers", "0,1"},
+                                              {"memory.window", std::to_string(options_.window)}}));
     EXPECT_TRUE(store) << store.error().message;
     if (!store) return {};
     auto tier = model::memory::load_tier(*store.value(), config_);
@@ -183,6 +184,29 @@ TEST_F(MemoryIndexerTest, WithoutAContinuousFolderNoSignalIsKept) {
   auto indexer = MemoryIndexer::open(model_, "tiny", options_);
   ASSERT_TRUE(indexer);
   EXPECT_TRUE(indexer.value()->continuous_signals().empty());
+}
+
+TEST_F(MemoryIndexerTest, TypingInOneFileRereadsOnlyTheWindowsFromTheEditOn) {
+  options_.window = 16;
+  auto indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer) << indexer.error().message;
+  std::string text;
+  for (int i = 0; i < 12; ++i)
+    text += "double field_" + std::to_string(i) + " = " + std::to_string(i) + ";\n";
+  auto first = indexer.value()->update_file("src/fields.cpp", text);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first.value().tokens_read, first.value().tokens);  // nothing to start from
+  ASSERT_GT(first.value().tokens, 64);
+  text += "double field_12 = 12;\n";  // typing at the end
+  auto second = indexer.value()->update_file("src/fields.cpp", text);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_LE(second.value().tokens_read, 16 + (second.value().tokens - first.value().tokens));
+  EXPECT_GT(second.value().tokens_read, 0);
+  config_ = indexer.value()->tier_config();
+  indexer.value().reset();
+  // What is stored is what a fresh encoding of the final text gives.
+  EXPECT_EQ(loaded_files().at("src/fields.cpp"),
+            static_cast<std::int64_t>(model_.tokenizer->encode(text, false, false).size()));
 }
 
 TEST_F(MemoryIndexerTest, EmptyUnsavedTextRemovesTheFilesSegment) {
