@@ -1,5 +1,6 @@
 #include "indexer/memory_indexer.h"
 
+#include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
 #include <chrono>
@@ -204,17 +205,22 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
   auto saved = model::memory::save_file(*store_, tier, path, {{"hash", hash}});
   if (!saved) return IndexRunError{"memory: " + saved.error().message};
   stored_[path] = hash;
-  if (fold_into_continuous) {
-    // In pieces of at most kFoldTokens, so that the ridge fit's design matrix stays small
-    // (N x (M + L) doubles) however long the file.
-    constexpr std::int64_t kFoldTokens = 8192;
+  if (fold_into_continuous && !signals_.empty()) {
+    // A file takes (1 - tau) of the signal's axis, about one RBF width once the memory is
+    // large, so the fit cannot hold more than a few points' detail of it: the inputs are
+    // averaged over consecutive groups down to kFoldRows rows (the fit's cost is linear in
+    // them; 8,192 rows made it half the model's time on boost/beast). The signal counts the
+    // tokens, not the rows.
+    constexpr std::int64_t kFoldRows = 256;
     for (std::size_t i = 0; i < signals_.size(); ++i) {
-      for (std::int64_t at = 0; at < memory.tokens; at += kFoldTokens) {
-        signals_[i].append(memory.inputs[static_cast<std::int64_t>(i)].narrow(
-            0, at, std::min(kFoldTokens, memory.tokens - at)));
-      }
+      const at::Tensor x = memory.inputs[static_cast<std::int64_t>(i)];  // [T, E]
+      const at::Tensor pooled =
+          memory.tokens <= kFoldRows
+              ? x
+              : at::adaptive_avg_pool1d(x.t().unsqueeze(0), {kFoldRows}).squeeze(0).t();
+      signals_[i].append(pooled, memory.tokens);
     }
-    continuous_changed_ = continuous_changed_ || !signals_.empty();
+    continuous_changed_ = true;
   }
   out.store_seconds = seconds_since(store_start);
   out.tokens = memory.tokens;

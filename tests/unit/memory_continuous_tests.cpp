@@ -253,6 +253,19 @@ TEST(ContinuousSignalTests, StickySamplingKeepsTheAttendedRegionSharperThanUnifo
   EXPECT_LT(sticky, uniform);
 }
 
+TEST(ContinuousSignalTests, APooledAppendTakesTheShareOfTheTokensItStandsFor) {
+  ContinuousOptions o;
+  o.tau_by_tokens = true;
+  ContinuousSignal signal(o, 2);
+  signal.append(at::randn({300, 2}));
+  // 10 rows standing for 100 tokens: the old 300 keep 300 / 400 of the axis.
+  EXPECT_DOUBLE_EQ(signal.append(at::randn({10, 2}), 100), 0.75);
+  EXPECT_EQ(signal.tokens(), 400);
+  // Unpooled, 10 rows are 10 tokens.
+  EXPECT_DOUBLE_EQ(signal.append(at::randn({10, 2})), 400.0 / 410.0);
+  EXPECT_EQ(signal.tokens(), 410);
+}
+
 TEST(ContinuousSignalTests, ARestoredSignalContinuesExactlyAsTheOriginal) {
   at::manual_seed(31);
   ContinuousOptions o;

@@ -21,17 +21,19 @@ ContinuousSignal::ContinuousSignal(const ContinuousOptions& options, std::int64_
   if (options.n_samples <= 0) throw std::invalid_argument("ContinuousSignal: n_samples > 0");
 }
 
-double ContinuousSignal::append(const at::Tensor& x) {
+double ContinuousSignal::append(const at::Tensor& x, std::int64_t represented_tokens) {
   if (x.dim() != 2 || x.size(1) != dim_) {
     throw std::invalid_argument("ContinuousSignal::append: x must be [L, e]");
   }
-  const std::int64_t length = x.size(0);
-  if (length == 0) return 1.0;
+  if (x.size(0) == 0) return 1.0;
+  // The share of the time axis follows the tokens x stands for (x may be pooled).
+  const std::int64_t length = represented_tokens > 0 ? represented_tokens : x.size(0);
+  const std::int64_t rows = x.size(0);
   const at::Tensor x64 = x.detach().to(at::kCPU).to(at::kDouble);
   const auto f64 = at::TensorOptions().dtype(at::kDouble);
   if (empty()) {
     coefficients_ =
-        ridge_fit(basis_, uniform_positions(length), x64, options_.ridge_lambda).to(at::kFloat);
+        ridge_fit(basis_, uniform_positions(rows), x64, options_.ridge_lambda).to(at::kFloat);
     tokens_ = length;
     last_samples_.clear();
     return 1.0;
@@ -45,7 +47,7 @@ double ContinuousSignal::append(const at::Tensor& x) {
   last_samples_ = histogram_.sample(options_.n_samples, floor);
   const at::Tensor old_t = at::tensor(last_samples_, f64);  // [M]
   const at::Tensor old_x = reconstruct(old_t);              // [M, e]
-  const at::Tensor new_t = uniform_positions(length) * (1.0 - tau) + tau;
+  const at::Tensor new_t = uniform_positions(rows) * (1.0 - tau) + tau;
   const at::Tensor positions = at::cat({old_t * tau, new_t});  // [M + L]
   coefficients_ =
       ridge_fit(basis_, positions, at::cat({old_x, x64}), options_.ridge_lambda).to(at::kFloat);

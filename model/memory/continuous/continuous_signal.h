@@ -34,8 +34,10 @@ class ContinuousSignal {
   /// Otherwise: the old signal is sampled at M points t_i (from the attention histogram when
   /// sticky, else uniformly), moved to tau·t_i, x is placed on tau + (1 − tau)(j + ½)/L, and
   /// both are refit together (padded, see ridge_fit.h). The histogram is contracted alike.
-  /// Returns the tau used (1 for the first fit).
-  double append(const at::Tensor& x);
+  /// Returns the tau used (1 for the first fit). `represented_tokens` > 0: x summarizes
+  /// that many tokens (e.g. x is their average over consecutive groups), which is what
+  /// tokens() and tau_by_tokens count; otherwise x.size(0).
+  double append(const at::Tensor& x, std::int64_t represented_tokens = 0);
 
   /// B: [N, e] float32 (zeros while empty).
   const at::Tensor& coefficients() const { return coefficients_; }
