@@ -30,7 +30,7 @@ UnsavedEditMemory::~UnsavedEditMemory() {
 void UnsavedEditMemory::edited(const lsp::DocumentSnapshot& snapshot) {
   // The text is copied: the snapshot's document may be replaced by the next change.
   if (snapshot.document)
-    schedule(snapshot.uri, snapshot.document->text(), Clock::now() + options_.debounce);
+    schedule(snapshot.uri, snapshot.document->text(), Clock::now() + options_.debounce, false);
 }
 
 void UnsavedEditMemory::closed(const std::string& uri) {
@@ -39,10 +39,11 @@ void UnsavedEditMemory::closed(const std::string& uri) {
   std::ifstream in(*path, std::ios::binary);
   if (!in) return;  // deleted: the next workspace run removes its segment
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  schedule(uri, std::move(text), Clock::now());
+  schedule(uri, std::move(text), Clock::now(), /*from_disk=*/true);
 }
 
-void UnsavedEditMemory::schedule(const std::string& uri, std::string text, Clock::time_point due) {
+void UnsavedEditMemory::schedule(const std::string& uri, std::string text, Clock::time_point due,
+                                 bool from_disk) {
   if (root_.empty()) return;
   const auto path = lsp::file_uri_to_path(uri);
   if (!path) return;
@@ -50,7 +51,7 @@ void UnsavedEditMemory::schedule(const std::string& uri, std::string text, Clock
   if (relative.empty() || *relative.begin() == ".." || relative == ".") return;  // not ours
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return;
-  pending_[relative.generic_string()] = {std::move(text), due};
+  pending_[relative.generic_string()] = {std::move(text), due, from_disk};
   changed_.notify_all();
 }
 
@@ -88,6 +89,7 @@ void UnsavedEditMemory::loop() {
     }
     const std::string path = next->first;
     const std::string text = std::move(next->second.text);
+    const char* source = next->second.from_disk ? "the file on disk" : "the editor's text";
     pending_.erase(next);
     encoding_ = true;
     lock.unlock();
@@ -95,9 +97,9 @@ void UnsavedEditMemory::loop() {
     const std::optional<std::string> error = options_.encode(root_, path, text);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     if (error) {
-      spdlog::warn("memory: {} not updated from the editor: {}", path, *error);
+      spdlog::warn("memory: {} not updated from {}: {}", path, source, *error);
     } else {
-      spdlog::info("memory: {} updated from the editor's text in {:.0f} ms", path, ms);
+      spdlog::info("memory: {} updated from {} in {:.0f} ms", path, source, ms);
     }
     lock.lock();
     encoding_ = false;

@@ -55,11 +55,12 @@ class UnsavedEditMemory {
   struct Pending {
     std::string text;
     Clock::time_point due;
+    bool from_disk = false;  ///< closed unsaved: the file's own contents
   };
   void edited(const lsp::DocumentSnapshot& snapshot);
   /// Closed without saving: the file on disk is the truth again.
   void closed(const std::string& uri);
-  void schedule(const std::string& uri, std::string text, Clock::time_point due);
+  void schedule(const std::string& uri, std::string text, Clock::time_point due, bool from_disk);
   void loop();
 
   const UnsavedEditMemoryOptions options_;
