@@ -53,6 +53,7 @@ FileMemory MemoryEncoder::reencode_tokens(const model::Tokens& tokens, const mod
   out.keys = at::cat({previous.keys.narrow(2, 0, keep), tail.keys}, 2);
   out.values = at::cat({previous.values.narrow(2, 0, keep), tail.values}, 2);
   out.inputs = at::cat({previous.inputs.narrow(1, 0, keep), tail.inputs}, 1);
+  out.tokens_read = tail.tokens_read;
   return out;
 }
 
@@ -64,6 +65,7 @@ FileMemory MemoryEncoder::encode_tokens(const model::Tokens& tokens) const {
   const auto n = static_cast<std::int64_t>(tokens.size());
   FileMemory out;
   out.tokens = n;
+  out.tokens_read = n;
   out.keys = at::empty({l, kv, n, d}, at::kFloat);
   out.values = at::empty({l, kv, n, d}, at::kFloat);
   out.inputs = at::empty({l, n, static_cast<std::int64_t>(c.n_embd)}, at::kFloat);

@@ -26,6 +26,9 @@ struct FileMemory {
   std::int64_t tokens = 0;
   at::Tensor keys, values;  ///< [L, Hkv, tokens, D] float32, L = the memory layers
   at::Tensor inputs;        ///< [L, tokens, E] float32: the layers' normed inputs
+  /// Tokens the model read to make this: all of them, or for reencode_tokens those from
+  /// the first window it could not copy.
+  std::int64_t tokens_read = 0;
 };
 
 class MemoryEncoder {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "indexer/content_hash.h"
+#include "indexer/file_pass.h"
 #include "model/memory/exact/exact_tier_store.h"
 
 namespace mnemo::indexer {
@@ -242,18 +243,9 @@ model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_fi
                                      [&](const Draft& d) { return d.path == path; });
     if (cached != drafts_.end()) {
       draft.memory = encoder_->reencode_tokens(draft.tokens, cached->tokens, cached->memory);
-      const auto same = std::mismatch(draft.tokens.begin(), draft.tokens.end(),
-                                      cached->tokens.begin(), cached->tokens.end())
-                            .first -
-                        draft.tokens.begin();
-      update.tokens_read =
-          static_cast<std::int64_t>(draft.tokens.size()) -
-          static_cast<std::int64_t>((static_cast<std::size_t>(same) / encoder_->window()) *
-                                    encoder_->window());
       drafts_.erase(cached);
     } else {
       draft.memory = encoder_->encode_tokens(draft.tokens);
-      update.tokens_read = static_cast<std::int64_t>(draft.tokens.size());
     }
   } catch (const std::exception& e) {  // c10::Error included: a text the model cannot take
     return IndexRunError{"memory: " + path + ": the model failed on it: " + e.what()};
@@ -262,6 +254,7 @@ model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_fi
   if (!stored) return stored.error();
   update.encoded = true;
   update.tokens = draft.memory.tokens;
+  update.tokens_read = draft.memory.tokens_read;
   draft.path = path;
   drafts_.push_front(std::move(draft));
   if (drafts_.size() > kDrafts) drafts_.pop_back();
@@ -294,51 +287,39 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
     ++report.files_removed;
   }
 
-  IndexProgress state;
-  state.stage = "memory";
-  state.files_total = files.size();
-  for (const WalkedFile& f : files) state.bytes_total += f.size;
-  for (const WalkedFile& f : files) {
-    state.current = f.path;
-    state.seconds = seconds_since(start);
-    if (progress) progress(state);
-    if (cancel != nullptr && cancel->load()) {
-      report.cancelled = true;
-      break;
-    }
-    ++state.files_done;
-    state.bytes_done += f.size;
-    const auto contents = read_file_contents(root / f.path);
-    if (!contents) {
-      report.failed.push_back({f.path, "cannot read it"});
-      continue;
-    }
-    if (const auto it = stored_.find(f.path);
-        it != stored_.end() && it->second == git_blob_id(*contents)) {
-      ++report.files_unchanged;
-      continue;
-    }
-    const auto encode_start = Clock::now();
-    FileMemory memory;
-    try {
-      memory = encoder_->encode(*contents);
-    } catch (const std::exception& e) {  // c10::Error included: a file the model cannot take
-      report.failed.push_back({f.path, std::string("the model failed on it: ") + e.what()});
-      continue;
-    }
-    report.encode_seconds += seconds_since(encode_start);
-    auto encoded = store_encoded(f.path, *contents, memory, /*fold_into_continuous=*/true);
-    if (!encoded) {
-      (void)save_continuous();  // what was folded in matches the segments already stored
-      return encoded.error();
-    }
-    report.store_seconds += encoded.value().store_seconds;
-    ++report.files_encoded;
-    report.tokens_encoded += encoded.value().tokens;
-    state.tokens_done = report.tokens_encoded;
+  auto pass = for_each_file(
+      root, files, "memory", start, progress, cancel, report.failed,
+      [&](const WalkedFile& f, std::string& contents,
+          IndexProgress& state) -> std::optional<IndexRunError> {
+        if (const auto it = stored_.find(f.path);
+            it != stored_.end() && it->second == git_blob_id(contents)) {
+          ++report.files_unchanged;
+          return std::nullopt;
+        }
+        const auto encode_start = Clock::now();
+        FileMemory memory;
+        try {
+          memory = encoder_->encode(contents);
+        } catch (const std::exception& e) {  // c10::Error included: a file the model cannot take
+          report.failed.push_back({f.path, std::string("the model failed on it: ") + e.what()});
+          return std::nullopt;
+        }
+        report.encode_seconds += seconds_since(encode_start);
+        auto encoded = store_encoded(f.path, contents, memory, /*fold_into_continuous=*/true);
+        if (!encoded) return encoded.error();
+        report.store_seconds += encoded.value().store_seconds;
+        ++report.files_encoded;
+        report.tokens_encoded += encoded.value().tokens;
+        state.tokens_done = report.tokens_encoded;
+        return std::nullopt;
+      });
+  if (!pass) {
+    (void)save_continuous();  // what was folded in matches the segments already stored
+    return pass.error();
   }
+  report.cancelled = pass.value().cancelled;
   if (auto error = save_continuous()) return *error;
-  state.current.clear();
+  IndexProgress state = pass.value().state;
   state.seconds = seconds_since(start);
   if (progress) progress(state);
   report.total_seconds = seconds_since(start);

@@ -31,6 +31,14 @@
 namespace mnemo::indexer {
 
 struct MemoryIndexOptions {
+  /// The memory's places in an index folder: <index>/memory and <index>/continuous.
+  static MemoryIndexOptions in_index(const std::filesystem::path& index_dir) {
+    MemoryIndexOptions o;
+    o.store_dir = index_dir / "memory";
+    o.continuous_dir = index_dir / "continuous";
+    return o;
+  }
+
   std::filesystem::path store_dir;  ///< e.g. <index dir>/memory
   std::vector<std::size_t> layers;  ///< the model's memory layers; empty: the defaults
   std::size_t window = 1024, chunk = 256;

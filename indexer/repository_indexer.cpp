@@ -23,6 +23,7 @@
 #include "indexer/clang_symbols.h"
 #include "indexer/compile_flags.h"
 #include "indexer/content_hash.h"
+#include "indexer/file_pass.h"
 #include "indexer/parse_worker.h"
 #include "indexer/symbol_database.h"
 
@@ -202,6 +203,7 @@ model::Result<IndexReport, IndexRunError> index_repository(
   const WalkResult& walk = walked.value();
   report.in_git = walk.in_git;
   report.files_walked = walk.files.size();
+  report.walked = walk.files;
   report.walk_seconds = seconds_since(start);
 
   auto opened =
@@ -258,38 +260,27 @@ model::Result<IndexReport, IndexRunError> index_repository(
     report.parse_errors += r.parsed.value().parse_errors;
     report.bytes_parsed += r.bytes;
   };
-  IndexProgress state;
-  state.stage = "symbols";
-  state.files_total = files.size();
-  for (const WalkedFile& f : files) state.bytes_total += f.size;
-  for (const WalkedFile& f : files) {
-    state.current = f.path;
-    state.seconds = seconds_since(start);
-    if (progress) progress(state);
-    if (cancel != nullptr && cancel->load()) {
-      report.cancelled = true;
-      break;
-    }
-    ++state.files_done;
-    state.bytes_done += f.size;
-    auto contents = read_file_contents(options.root / f.path);
-    if (!contents) {
-      report.failed.push_back({f.path, "cannot read it"});
-      continue;
-    }
-    auto stored_hash = db.content_hash(f.path);
-    if (!stored_hash) return IndexRunError{database_message(stored_hash.error())};
-    if (stored_hash.value() == git_blob_id(*contents)) {
-      ++report.files_unchanged;
-      continue;
-    }
-    while (pool.in_flight() >= pool.size() && !fatal) store_next();
-    if (fatal) return *fatal;
-    pool.submit({options.root.string(), f.path, std::move(*contents), flags->command_for(f.path)});
-  }
+  auto pass = for_each_file(options.root, files, "symbols", start, progress, cancel, report.failed,
+                            [&](const WalkedFile& f, std::string& contents,
+                                IndexProgress&) -> std::optional<IndexRunError> {
+                              auto stored_hash = db.content_hash(f.path);
+                              if (!stored_hash)
+                                return IndexRunError{database_message(stored_hash.error())};
+                              if (stored_hash.value() == git_blob_id(contents)) {
+                                ++report.files_unchanged;
+                                return std::nullopt;
+                              }
+                              while (pool.in_flight() >= pool.size() && !fatal) store_next();
+                              if (fatal) return *fatal;
+                              pool.submit({options.root.string(), f.path, std::move(contents),
+                                           flags->command_for(f.path)});
+                              return std::nullopt;
+                            });
+  if (!pass) return pass.error();
+  report.cancelled = pass.value().cancelled;
   while (pool.in_flight() > 0) store_next();  // the files in flight are kept, cancelled or not
   if (fatal) return *fatal;
-  state.current.clear();
+  IndexProgress state = pass.value().state;
   state.seconds = seconds_since(start);
   if (progress) progress(state);
   report.total_seconds = seconds_since(start);

@@ -69,6 +69,7 @@ struct FailedFile {
 struct IndexReport {
   bool in_git = false;
   std::size_t files_walked = 0;     ///< every file the walk listed
+  std::vector<WalkedFile> walked;   ///< those files, for a pass that follows (the memory)
   std::size_t files_total = 0;      ///< of them, C-family
   std::size_t files_indexed = 0;    ///< parsed and stored this run
   std::size_t files_unchanged = 0;  ///< stored with the same contents: skipped

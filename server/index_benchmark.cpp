@@ -17,6 +17,7 @@
 #include "indexer/repository_walk.h"
 #include "model/memory/exact/exact_tier_store.h"
 #include "model/model_loader.h"
+#include "server/serve_memory.h"
 
 namespace mnemo::server {
 namespace {
@@ -102,12 +103,10 @@ nlohmann::json run_index_benchmark(const IndexBenchmarkOptions& o) {
     if (!o.model.empty()) {
       auto loaded = model::load_model(o.model);
       if (!loaded) throw std::runtime_error(loaded.error().message);
-      indexer::MemoryIndexOptions memory_options;
-      memory_options.store_dir = index_dir / "memory";
-      memory_options.continuous_dir = index_dir / "continuous";
+      auto memory_options = indexer::MemoryIndexOptions::in_index(index_dir);
       memory_options.window = o.window;
-      auto memory = indexer::MemoryIndexer::open(
-          loaded.value(), fs::path(o.model).filename().string(), memory_options);
+      auto memory =
+          indexer::MemoryIndexer::open(loaded.value(), memory_model_id(o.model), memory_options);
       if (!memory) throw std::runtime_error(memory.error().message);
       auto m = memory.value()->update(o.root, walked.value().files);
       if (!m) throw std::runtime_error(m.error().message);

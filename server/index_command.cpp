@@ -166,22 +166,17 @@ void print_memory(const indexer::MemoryIndexReport& m) {
 }
 
 model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update_memory(
-    const IndexCommandOptions& o, ProgressBar& bar) {
+    const IndexCommandOptions& o, const std::vector<indexer::WalkedFile>& files, ProgressBar& bar) {
   auto loaded = model::load_model(o.model);
   if (!loaded) return indexer::IndexRunError{loaded.error().message};
   const indexer::IndexOptions options = to_index_options(o);
-  indexer::MemoryIndexOptions memory_options;
-  memory_options.store_dir = indexer::index_dir_of(options) / "memory";
-  memory_options.continuous_dir = indexer::index_dir_of(options) / "continuous";
+  auto memory_options = indexer::MemoryIndexOptions::in_index(indexer::index_dir_of(options));
   memory_options.window = o.memory_window;
   auto memory =
       indexer::MemoryIndexer::open(loaded.value(), memory_model_id(o.model), memory_options);
   if (!memory) return memory.error();
-  auto walked = indexer::walk_repository(options.root, options.walk);
-  if (!walked) return indexer::IndexRunError{walked.error().message};
   return memory.value()->update(
-      options.root, walked.value().files, [&](const indexer::IndexProgress& p) { bar.update(p); },
-      &g_interrupted);
+      options.root, files, [&](const indexer::IndexProgress& p) { bar.update(p); }, &g_interrupted);
 }
 
 }  // namespace
@@ -249,7 +244,8 @@ WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir,
     }
     if (memory && !report.value().cancelled) {
       // The memory after the symbols: completions can use the symbols while it is encoded.
-      auto m = memory->update(root, indexer::index_dir_of(options), progress, cancel);
+      auto m = memory->update(root, indexer::index_dir_of(options), report.value().walked, progress,
+                              cancel);
       if (!m) {
         spdlog::warn("memory not updated: {}", m.error().message);
       } else {
@@ -302,7 +298,7 @@ int run_index(const IndexCommandOptions& o) {
   const indexer::IndexReport& r = report.value();
   std::optional<indexer::MemoryIndexReport> memory;
   if (!o.model.empty() && !r.cancelled) {
-    auto updated = update_memory(o, bar);
+    auto updated = update_memory(o, r.walked, bar);
     if (!updated) {
       std::cerr << "mnemo index: " << updated.error().message << "\n";
       return 1;

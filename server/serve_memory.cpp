@@ -1,7 +1,5 @@
 #include "server/serve_memory.h"
 
-#include "indexer/repository_walk.h"
-
 namespace mnemo::server {
 namespace fs = std::filesystem;
 
@@ -22,9 +20,7 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
     if (!loaded) return indexer::IndexRunError{"memory: " + loaded.error().message};
     model_ = std::move(loaded).value();
   }
-  indexer::MemoryIndexOptions options;
-  options.store_dir = index_dir / "memory";
-  options.continuous_dir = index_dir / "continuous";
+  auto options = indexer::MemoryIndexOptions::in_index(index_dir);
   options.window = window_;
   indexer_.reset();  // another folder: its lock goes before the next one is taken
   auto opened = indexer::MemoryIndexer::open(*model_, memory_model_id(model_path_), options);
@@ -35,14 +31,12 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
 }
 
 model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> ServeMemory::update(
-    const fs::path& root, const fs::path& index_dir, const SymbolIndexProgress& progress,
-    const std::atomic<bool>& cancel) {
-  auto walked = indexer::walk_repository(root);
-  if (!walked) return indexer::IndexRunError{walked.error().message};
+    const fs::path& root, const fs::path& index_dir, const std::vector<indexer::WalkedFile>& files,
+    const SymbolIndexProgress& progress, const std::atomic<bool>& cancel) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto memory = open(index_dir);
   if (!memory) return memory.error();
-  return memory.value()->update(root, walked.value().files, progress, &cancel);
+  return memory.value()->update(root, files, progress, &cancel);
 }
 
 model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> ServeMemory::update_file(

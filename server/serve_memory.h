@@ -24,10 +24,12 @@ class ServeMemory {
  public:
   ServeMemory(std::filesystem::path model_path, std::size_t window);
 
-  /// Brings the memory of `root` (in `index_dir`) up to date with the files on disk.
+  /// Brings the memory of `root` (in `index_dir`) up to date with `files` on disk (the
+  /// symbol run's walk).
   model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update(
       const std::filesystem::path& root, const std::filesystem::path& index_dir,
-      const SymbolIndexProgress& progress, const std::atomic<bool>& cancel);
+      const std::vector<indexer::WalkedFile>& files, const SymbolIndexProgress& progress,
+      const std::atomic<bool>& cancel);
   /// One file's segment from `text` (an editor's unsaved contents).
   model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> update_file(
       const std::filesystem::path& index_dir, const std::string& path, const std::string& text);

@@ -9,26 +9,16 @@ Standard library only:  MNEMO_BIN=build/mnemo python3 tests/integration/bad_inpu
 """
 
 import json
-import os
 import queue
 import re
 import subprocess
-import sys
 import threading
 import time
 import unittest
 
+from serve_process import frame, kill, message, read_frames, start_serve
+
 GUARD_S = 15.0  # deadlock guard for every wait; never a timing assertion
-
-
-def frame(body):
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-def message(obj):
-    return frame(json.dumps(obj, ensure_ascii=False))
 
 
 def parse_frames(data):
@@ -64,14 +54,7 @@ class Server:
     stderr (the log)."""
 
     def __init__(self, *args):
-        binary = os.environ.get("MNEMO_BIN")
-        if not binary:
-            raise RuntimeError("MNEMO_BIN is not set (ctest sets it to the built mnemo binary)")
-        if not os.path.exists(binary):
-            raise RuntimeError("MNEMO_BIN=%s does not exist" % binary)
-        self.proc = subprocess.Popen([binary, "--log-level", "debug", "serve", *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.proc = start_serve(*args)
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.lock = threading.Lock()
@@ -84,30 +67,10 @@ class Server:
             t.start()
 
     def _read_stdout(self):
-        pending = b""
-        while True:
-            chunk = self.proc.stdout.read1(65536)
-            if not chunk:
-                break
+        def record(chunk):
             with self.lock:
                 self.stdout += chunk
-            pending += chunk
-            # Pull out complete frames as they arrive (the strict check of the whole
-            # stream runs at the end, in check_stdout).
-            while True:
-                end = pending.find(b"\r\n\r\n")
-                if end < 0:
-                    break
-                match = re.fullmatch(rb"Content-Length: (\d+)", pending[:end])
-                if not match:
-                    self.framing_problem = "unexpected header %r" % pending[:end]
-                    return
-                length = int(match.group(1))
-                if len(pending) < end + 4 + length:
-                    break
-                body = pending[end + 4:end + 4 + length]
-                pending = pending[end + 4 + length:]
-                self.messages.put(json.loads(body.decode("utf-8")))
+        self.framing_problem = read_frames(self.proc.stdout, self.messages.put, record)
 
     def _read_stderr(self):
         while True:
@@ -156,14 +119,7 @@ class Server:
             return len(self.stderr.decode("utf-8", errors="replace"))
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        kill(self.proc)
 
 
 DOC_URI = "file:///mnemo-bad-input/doc.cpp"

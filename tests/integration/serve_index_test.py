@@ -16,8 +16,6 @@ Standard library only:  MNEMO_BIN=build/mnemo python3 tests/integration/serve_in
 import fcntl
 import json
 import os
-import queue
-import re
 import sqlite3
 import subprocess
 import tempfile
@@ -26,13 +24,10 @@ import time
 import unittest
 from pathlib import Path
 
+from serve_process import kill, message, read_frames, start_serve
+
 GUARD_S = 60
 TITLE = "mnemo: indexing"
-
-
-def frame(obj) -> bytes:
-    body = json.dumps(obj).encode("utf-8")
-    return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
 def file_uri(path: Path) -> str:
@@ -83,12 +78,7 @@ class Client:
     records everything else it sends: responses by id, notifications in order."""
 
     def __init__(self, *args: str, cwd=None):
-        binary = os.environ.get("MNEMO_BIN")
-        if not binary:
-            raise RuntimeError("MNEMO_BIN is not set (ctest sets it to the built mnemo binary)")
-        self.proc = subprocess.Popen([binary, "--log-level", "debug", "serve", *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=cwd)
+        self.proc = start_serve(*args, cwd=cwd)
         self.lock = threading.Condition()
         self.responses = {}
         self.notifications = []
@@ -100,24 +90,8 @@ class Client:
             threading.Thread(target=target, daemon=True).start()
 
     def _read_stdout(self) -> None:
-        pending = b""
-        while True:
-            chunk = self.proc.stdout.read1(65536)
-            if not chunk:
-                return
-            pending += chunk
-            while True:
-                end = pending.find(b"\r\n\r\n")
-                if end < 0:
-                    break
-                match = re.fullmatch(rb"Content-Length: (\d+)", pending[:end])
-                assert match, pending[:end]
-                length = int(match.group(1))
-                if len(pending) < end + 4 + length:
-                    break
-                msg = json.loads(pending[end + 4:end + 4 + length])
-                pending = pending[end + 4 + length:]
-                self._dispatch(msg)
+        problem = read_frames(self.proc.stdout, self._dispatch)
+        assert problem is None, problem
 
     def _dispatch(self, msg: dict) -> None:
         if "method" in msg and "id" in msg:
@@ -145,7 +119,7 @@ class Client:
 
     def send(self, obj) -> None:
         with self.write_lock:
-            self.proc.stdin.write(frame(obj))
+            self.proc.stdin.write(message(obj))
             self.proc.stdin.flush()
 
     def notify(self, method: str, params) -> None:
@@ -211,14 +185,7 @@ class Client:
         return self.proc.wait(timeout=GUARD_S)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        kill(self.proc)
 
 
 class ServeIndexTest(unittest.TestCase):
