@@ -3,6 +3,10 @@
 #include <clang-c/Index.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "indexer/content_hash.h"
@@ -240,11 +244,6 @@ SourceRange range_of(CXCursor c) {
   return r;
 }
 
-struct Visit {
-  fs::path root;  ///< canonical
-  FileSymbols* out;
-};
-
 /// A file libclang names: relative to the root when under it, else as is.
 std::string repository_path(const fs::path& root, const std::string& name) {
   const fs::path p = fs::path(name).lexically_normal();
@@ -253,9 +252,62 @@ std::string repository_path(const fs::path& root, const std::string& name) {
   return p.generic_string();
 }
 
+/// The files one parse records, found by libclang's file handle: the main file and the
+/// headers asked for. Every other file's cursors are skipped, subtrees and all.
+class RecordedFiles {
+ public:
+  RecordedFiles(CXTranslationUnit tu, fs::path root, FileSymbols& main,
+                const std::vector<std::string>& also)
+      : tu_(tu), root_(std::move(root)), main_(main), also_(also.begin(), also.end()) {
+    included_.reserve(also.size());
+  }
+
+  /// Where `loc` was expanded, when that file is recorded; else nullptr.
+  FileSymbols* at(CXSourceLocation loc) {
+    CXFile file = nullptr;
+    clang_getExpansionLocation(loc, &file, nullptr, nullptr, nullptr);
+    if (file == nullptr) return nullptr;
+    const auto known = by_file_.find(file);
+    if (known != by_file_.end()) return known->second;
+    FileSymbols* out = nullptr;
+    if (clang_Location_isFromMainFile(loc)) {
+      out = &main_;
+    } else if (!also_.empty()) {
+      std::string path = repository_path(root_, take(clang_getFileName(file)));
+      if (also_.erase(path) != 0) {
+        FileSymbols f;
+        f.path = std::move(path);
+        std::size_t size = 0;
+        const char* contents = clang_getFileContents(tu_, file, &size);
+        f.content_hash = git_blob_id(std::string_view(contents != nullptr ? contents : "", size));
+        included_.push_back(std::move(f));
+        out = &included_.back();  // no reallocation: reserved for every file asked for
+      }
+    }
+    by_file_.emplace(file, out);
+    return out;
+  }
+
+  std::vector<FileSymbols> take_included() { return std::move(included_); }
+
+ private:
+  CXTranslationUnit tu_;
+  fs::path root_;
+  FileSymbols& main_;
+  std::set<std::string> also_;  ///< asked for and not met yet
+  std::vector<FileSymbols> included_;
+  std::map<CXFile, FileSymbols*> by_file_;
+};
+
+struct Visit {
+  fs::path root;  ///< canonical
+  RecordedFiles* files;
+};
+
 CXChildVisitResult visit(CXCursor c, CXCursor /*parent*/, CXClientData data) {
   Visit& v = *static_cast<Visit*>(data);
-  if (!clang_Location_isFromMainFile(clang_getCursorLocation(c))) return CXChildVisit_Continue;
+  FileSymbols* out = v.files->at(clang_getCursorLocation(c));
+  if (out == nullptr) return CXChildVisit_Continue;
   const CXCursorKind kind = clang_getCursorKind(c);
   if (kind == CXCursor_InclusionDirective) {
     Include include;
@@ -265,7 +317,7 @@ CXChildVisitResult visit(CXCursor c, CXCursor /*parent*/, CXClientData data) {
     include.resolved = file != nullptr;
     include.path = file != nullptr ? repository_path(v.root, take(clang_getFileName(file)))
                                    : take(clang_getCursorSpelling(c));
-    v.out->includes.push_back(std::move(include));
+    out->includes.push_back(std::move(include));
     return CXChildVisit_Continue;
   }
   if (const char* name_of_kind = symbol_kind(kind); name_of_kind != nullptr && !is_local(c)) {
@@ -283,7 +335,7 @@ CXChildVisitResult visit(CXCursor c, CXCursor /*parent*/, CXClientData data) {
         s.parent_usr = take(clang_getCursorUSR(parent));
       s.range = range_of(c);
       spelling_position(clang_getCursorLocation(c), s.line, s.column);
-      v.out->symbols.push_back(std::move(s));
+      out->symbols.push_back(std::move(s));
     }
   } else if (is_reference(kind)) {
     const CXCursor target = clang_getCursorReferenced(c);
@@ -291,7 +343,7 @@ CXChildVisitResult visit(CXCursor c, CXCursor /*parent*/, CXClientData data) {
       Reference r;
       r.usr = take(clang_getCursorUSR(target));
       spelling_position(clang_getCursorLocation(c), r.line, r.column);
-      if (!r.usr.empty()) v.out->references.push_back(std::move(r));
+      if (!r.usr.empty()) out->references.push_back(std::move(r));
     }
   }
   return CXChildVisit_Recurse;
@@ -348,10 +400,9 @@ ClangIndexer::~ClangIndexer() {
   clang_disposeIndex(static_cast<CXIndex>(index_));
 }
 
-model::Result<FileSymbols, IndexError> ClangIndexer::index(const fs::path& root_in,
-                                                           const std::string& relative_path,
-                                                           std::string_view contents,
-                                                           const CompileCommand& command) {
+model::Result<UnitSymbols, IndexError> ClangIndexer::index(
+    const fs::path& root_in, const std::string& relative_path, std::string_view contents,
+    const CompileCommand& command, const std::vector<std::string>& record_also) {
   std::error_code ec;
   const fs::path root = fs::weakly_canonical(root_in, ec);
   const fs::path file = (root / relative_path).lexically_normal();
@@ -371,17 +422,24 @@ model::Result<FileSymbols, IndexError> ClangIndexer::index(const fs::path& root_
                                                  : "error " + std::to_string(status)) +
                       ")"};
   }
-  FileSymbols out;
-  out.path = relative_path;
-  out.content_hash = git_blob_id(contents);
+  UnitSymbols out;
+  out.main.path = relative_path;
+  out.main.content_hash = git_blob_id(contents);
+  RecordedFiles files(tu, root, out.main, record_also);
+  Visit v{root, &files};
+  clang_visitChildren(clang_getTranslationUnitCursor(tu), visit, &v);
+  // An error counts against the recorded file it is in; the rest (in headers outside the
+  // repository, or not recorded) against the main file, whose parse they spoiled.
   const unsigned n = clang_getNumDiagnostics(tu);
   for (unsigned i = 0; i < n; ++i) {
     const CXDiagnostic d = clang_getDiagnostic(tu, i);
-    if (clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error) ++out.parse_errors;
+    if (clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error) {
+      FileSymbols* in = files.at(clang_getDiagnosticLocation(d));
+      ++(in != nullptr ? *in : out.main).parse_errors;
+    }
     clang_disposeDiagnostic(d);
   }
-  Visit v{root, &out};
-  clang_visitChildren(clang_getTranslationUnitCursor(tu), visit, &v);
+  out.included = files.take_included();
   clang_disposeTranslationUnit(tu);
   return out;
 }

@@ -1,7 +1,6 @@
-// The pass over a repository's files that both indexers make (symbols: repository_indexer.h,
-// memory: memory_indexer.h): in order, progress before each file, no new file once the run
-// is cancelled, and an unreadable file reported rather than fatal. What each does with a
-// file's contents is theirs.
+// The memory's pass over a repository's files (memory_indexer.h): in order, progress before
+// each file, no new file once the run is cancelled, and an unreadable file reported rather
+// than fatal. (The symbols' run orders its parses itself: repository_indexer.h.)
 #pragma once
 
 #include <atomic>

@@ -70,6 +70,19 @@ FileSymbols file_symbols_from(const json& j) {
   return f;
 }
 
+json to_json(const UnitSymbols& u) {
+  json included = json::array();
+  for (const FileSymbols& f : u.included) included.push_back(to_json(f));
+  return {{"main", to_json(u.main)}, {"included", included}};
+}
+
+UnitSymbols unit_symbols_from(const json& j) {
+  UnitSymbols u;
+  u.main = file_symbols_from(j.at("main"));
+  for (const json& f : j.at("included")) u.included.push_back(file_symbols_from(f));
+  return u;
+}
+
 std::string dump(const json& j) {
   // Names from a file that is not UTF-8 are replaced rather than refused.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -179,13 +192,14 @@ void ParseWorker::stop() {
   pid_ = -1;
 }
 
-model::Result<FileSymbols, IndexError> ParseWorker::index(const ParseRequest& request) {
+model::Result<UnitSymbols, IndexError> ParseWorker::index(const ParseRequest& request) {
   std::string error;
   if (pid_ < 0 && !start(error)) return IndexError{request.path + ": " + error};
   const json header = {{"root", request.root},
                        {"path", request.path},
                        {"argv", request.command.argv},
-                       {"directory", request.command.directory.string()}};
+                       {"directory", request.command.directory.string()},
+                       {"record_also", request.record_also}};
   const auto deadline = Clock::now() + timeout_;
   char length[8];
   std::string payload;
@@ -221,7 +235,7 @@ model::Result<FileSymbols, IndexError> ParseWorker::index(const ParseRequest& re
   try {
     const json answer = json::parse(payload);
     if (!answer.at("ok").get<bool>()) return IndexError{answer.at("error").get<std::string>()};
-    return file_symbols_from(answer.at("symbols"));
+    return unit_symbols_from(answer.at("symbols"));
   } catch (const json::exception& e) {
     stop();
     return IndexError{request.path + ": a malformed answer from the parse worker: " + e.what()};
@@ -241,9 +255,11 @@ int run_parse_worker(std::istream& in, std::ostream& out,
       request.path = j.at("path").get<std::string>();
       request.command.argv = j.at("argv").get<std::vector<std::string>>();
       request.command.directory = j.at("directory").get<std::string>();
+      request.record_also = j.at("record_also").get<std::vector<std::string>>();
       request.contents = std::move(contents);
       if (before_parse) before_parse(request);
-      auto symbols = clang.index(request.root, request.path, request.contents, request.command);
+      auto symbols = clang.index(request.root, request.path, request.contents, request.command,
+                                 request.record_also);
       if (symbols) {
         answer = {{"ok", true}, {"symbols", to_json(symbols.value())}};
       } else {

@@ -31,6 +31,8 @@ struct ParseRequest {
   std::string path;
   std::string contents;
   CompileCommand command;
+  /// The repository's headers to record too, if the parse includes them (clang_symbols.h).
+  std::vector<std::string> record_also;
 };
 
 class ParseWorker {
@@ -43,7 +45,7 @@ class ParseWorker {
 
   /// Parses in the worker (starting one if none runs). An IndexError names the file and says
   /// whether libclang failed, crashed the worker or ran past the timeout.
-  model::Result<FileSymbols, IndexError> index(const ParseRequest& request);
+  model::Result<UnitSymbols, IndexError> index(const ParseRequest& request);
 
   /// Workers started so far (a crash or timeout costs one).
   int starts() const { return starts_; }

@@ -11,6 +11,7 @@
 #include <deque>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,7 +24,7 @@
 #include "indexer/clang_symbols.h"
 #include "indexer/compile_flags.h"
 #include "indexer/content_hash.h"
-#include "indexer/file_pass.h"
+#include "indexer/parse_order.h"
 #include "indexer/parse_worker.h"
 #include "indexer/symbol_database.h"
 
@@ -74,13 +75,13 @@ class IndexLock {
   int fd_;
 };
 
-/// The walk's C-family files, headers first, each group by path.
+/// The walk's C-family files.
 std::vector<WalkedFile> c_family_files(const WalkResult& walk) {
   std::vector<WalkedFile> files;
   for (const WalkedFile& f : walk.files) {
     if (is_c_family(f.path)) files.push_back(f);
   }
-  return headers_first(std::move(files));
+  return files;
 }
 
 /// Up to n files parsed at once, each thread with its own parser (a CXIndex, or a parse
@@ -88,7 +89,7 @@ std::vector<WalkedFile> c_family_files(const WalkResult& walk) {
 /// symbol database keeps one writer.
 class ParsePool {
  public:
-  using Parsed = model::Result<FileSymbols, IndexError>;
+  using Parsed = model::Result<UnitSymbols, IndexError>;
   using Parser = std::function<Parsed(const ParseRequest&)>;
 
   ParsePool(std::size_t n, const std::function<Parser()>& make_parser) {
@@ -235,52 +236,107 @@ model::Result<IndexReport, IndexRunError> index_repository(
     if (options.parse_worker.empty()) {
       auto clang = std::make_shared<ClangIndexer>();
       return [clang](const ParseRequest& r) {
-        return clang->index(r.root, r.path, r.contents, r.command);
+        return clang->index(r.root, r.path, r.contents, r.command, r.record_also);
       };
     }
     auto worker = std::make_shared<ParseWorker>(options.parse_worker, options.parse_timeout);
     return [worker](const ParseRequest& r) { return worker->index(r); };
   });
-  // Stores one finished file; a database failure ends the run.
-  std::optional<IndexRunError> fatal;
-  const auto store_next = [&] {
-    ParsePool::Result r = pool.next();
-    report.parse_seconds += r.seconds;
-    if (!r.parsed) {
-      report.failed.push_back({r.path, r.parsed.error().message});
-      return;
+  // What changed, in parse order (parse_order.h); the rest is already current.
+  IndexProgress state;
+  state.stage = "symbols";
+  state.files_total = files.size();
+  for (const WalkedFile& f : files) state.bytes_total += f.size;
+  std::map<std::string, std::uint64_t> changed;  // path -> size: not yet stored this run
+  std::vector<std::string> changed_paths;
+  std::vector<std::vector<std::string>> changed_includes;
+  for (const WalkedFile& f : files) {
+    const auto contents = read_file_contents(options.root / f.path);
+    if (!contents) {
+      report.failed.push_back({f.path, "cannot read it"});
+      ++state.files_done;
+      continue;
     }
+    auto stored_hash = db.content_hash(f.path);
+    if (!stored_hash) return IndexRunError{database_message(stored_hash.error())};
+    if (stored_hash.value() == git_blob_id(*contents)) {
+      ++report.files_unchanged;
+      ++state.files_done;
+      state.bytes_done += f.size;
+      continue;
+    }
+    changed.emplace(f.path, f.size);
+    changed_paths.push_back(f.path);
+    changed_includes.push_back(included_names(*contents));
+  }
+  const auto report_progress = [&](std::string current) {
+    state.current = std::move(current);
+    state.seconds = seconds_since(start);
+    if (progress) progress(state);
+  };
+  // Stores one file of a parse's result (and counts it done) once per run.
+  std::optional<IndexRunError> fatal;
+  const auto store = [&](const FileSymbols& f) {
+    const auto pending = changed.find(f.path);
+    if (pending == changed.end() || fatal) return;
     const auto store_start = Clock::now();
-    if (auto saved = db.replace_file(r.parsed.value()); !saved) {
+    if (auto saved = db.replace_file(f); !saved) {
       fatal = IndexRunError{database_message(saved.error())};
       return;
     }
     report.store_seconds += seconds_since(store_start);
     ++report.files_indexed;
-    report.parse_errors += r.parsed.value().parse_errors;
-    report.bytes_parsed += r.bytes;
+    report.parse_errors += f.parse_errors;
+    report.bytes_parsed += pending->second;
+    ++state.files_done;
+    state.bytes_done += pending->second;
+    changed.erase(pending);
   };
-  auto pass = for_each_file(options.root, files, "symbols", start, progress, cancel, report.failed,
-                            [&](const WalkedFile& f, std::string& contents,
-                                IndexProgress&) -> std::optional<IndexRunError> {
-                              auto stored_hash = db.content_hash(f.path);
-                              if (!stored_hash)
-                                return IndexRunError{database_message(stored_hash.error())};
-                              if (stored_hash.value() == git_blob_id(contents)) {
-                                ++report.files_unchanged;
-                                return std::nullopt;
-                              }
-                              while (pool.in_flight() >= pool.size() && !fatal) store_next();
-                              if (fatal) return *fatal;
-                              pool.submit({options.root.string(), f.path, std::move(contents),
-                                           flags->command_for(f.path)});
-                              return std::nullopt;
-                            });
-  if (!pass) return pass.error();
-  report.cancelled = pass.value().cancelled;
+  std::set<std::string> in_flight;  // main files being parsed: each stores itself
+  const auto store_next = [&] {
+    ParsePool::Result r = pool.next();
+    in_flight.erase(r.path);
+    report.parse_seconds += r.seconds;
+    ++report.units_parsed;
+    if (!r.parsed) {
+      report.failed.push_back({r.path, r.parsed.error().message});
+      if (changed.erase(r.path) != 0) ++state.files_done;
+      return;
+    }
+    store(r.parsed.value().main);
+    for (const FileSymbols& f : r.parsed.value().included) {
+      if (in_flight.count(f.path) == 0) store(f);
+    }
+    report_progress("");
+  };
+  for (const std::string& path : parse_order(changed_paths, changed_includes)) {
+    if (fatal) break;
+    if (changed.count(path) == 0) continue;  // recorded by an earlier parse
+    while (pool.in_flight() >= pool.size() && !fatal) store_next();
+    if (fatal || changed.count(path) == 0) continue;
+    if (cancel != nullptr && cancel->load()) {
+      report.cancelled = true;
+      break;
+    }
+    report_progress(path);
+    auto contents = read_file_contents(options.root / path);
+    if (!contents) {
+      report.failed.push_back({path, "cannot read it"});
+      changed.erase(path);
+      ++state.files_done;
+      continue;
+    }
+    in_flight.insert(path);
+    std::vector<std::string> record_also;
+    for (const auto& [other, size] : changed) {
+      if (in_flight.count(other) == 0) record_also.push_back(other);
+    }
+    pool.submit({options.root.string(), path, std::move(*contents), flags->command_for(path),
+                 std::move(record_also)});
+  }
   while (pool.in_flight() > 0) store_next();  // the files in flight are kept, cancelled or not
   if (fatal) return *fatal;
-  IndexProgress state = pass.value().state;
+  state.current.clear();
   state.seconds = seconds_since(start);
   if (progress) progress(state);
   report.total_seconds = seconds_since(start);

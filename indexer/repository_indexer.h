@@ -2,7 +2,8 @@
 // repository (repository_walk.h), re-reads only the C-family files whose contents changed
 // since they were stored (git blob ids against the index), parses them with libclang
 // (clang_symbols.h), stores each file in a transaction of its own (symbol_database.h), and
-// forgets the files that are gone. Headers go before sources.
+// forgets the files that are gone. Sources are parsed first, and each parse also records
+// the changed headers it includes, so most headers are never parsed alone (parse_order.h).
 //
 // A run that is killed loses at most the file in flight: every stored file has its hash, so
 // the next run skips it and carries on with the rest. The index lives in <root>/.mnemo/ by
@@ -46,8 +47,8 @@ std::filesystem::path index_dir_of(const IndexOptions& options);
 /// The symbol database file in an index folder.
 std::filesystem::path symbol_database_path(const std::filesystem::path& index_dir);
 
-/// `files` with the headers (.h, .hpp, ...) first, each group in its given order: a
-/// source's headers are then indexed before it.
+/// `files` with the headers (.h, .hpp, ...) first, each group in its given order: the
+/// memory reads a source's headers before it.
 std::vector<WalkedFile> headers_first(std::vector<WalkedFile> files);
 
 struct IndexProgress {
@@ -76,6 +77,7 @@ struct IndexReport {
   std::size_t files_removed = 0;    ///< stored, but no longer in the repository
   std::vector<FailedFile> failed;   ///< unreadable, or libclang gave no result
   std::size_t parse_errors = 0;     ///< in the files parsed this run
+  std::size_t units_parsed = 0;     ///< libclang parses (each records its changed headers)
   std::uint64_t bytes_parsed = 0;
   bool rebuilt = false;    ///< the index was of another schema version and started over
   bool cancelled = false;  ///< stopped by the cancel flag; the stored files stay
@@ -93,10 +95,11 @@ struct IndexRunError {
   Kind kind = Kind::kFailed;
 };
 
-/// Indexes what changed. `progress` (may be empty) is called before each file and at the
-/// end; once `*cancel` is set (by the callback, a signal handler, another thread), no
-/// further file is started (the parse_jobs files in flight are finished and stored). Fails when the
-/// index is locked by another process, cannot be opened, or the root cannot be walked.
+/// Indexes what changed. `progress` (may be empty) is called as each parse starts and ends,
+/// and at the end; once `*cancel` is set (by the callback, a signal handler, another
+/// thread), no further parse is started (the parse_jobs in flight are finished and stored).
+/// Fails when the index is locked by another process, cannot be opened, or the root cannot
+/// be walked.
 model::Result<IndexReport, IndexRunError> index_repository(
     const IndexOptions& options, const std::function<void(const IndexProgress&)>& progress = {},
     const std::atomic<bool>* cancel = nullptr);

@@ -90,6 +90,7 @@ nlohmann::json run_index_benchmark(const IndexBenchmarkOptions& o) {
         {"indexed", r.files_indexed},
         {"failed", r.failed.size()},
         {"parse_errors", r.parse_errors},
+        {"units_parsed", r.units_parsed},
         {"jobs", options.parse_jobs},
         {"seconds", r.total_seconds},
         {"files_per_s", per_s(static_cast<double>(r.files_indexed), r.total_seconds)},

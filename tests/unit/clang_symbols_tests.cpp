@@ -1,7 +1,8 @@
 // The symbols libclang reports for a small multi-file C++ project (indexer/clang_symbols.h),
 // checked row by row: definitions and declarations with their qualified names and
 // signatures, the members of a record, references across files by USR, includes; a file
-// with errors is still indexed; compile_commands.json is used, and a header borrows its
+// with errors is still indexed; one parse records the headers it includes as though each
+// were indexed alone; compile_commands.json is used, and a header borrows its
 // neighbour's command. Expected lines are found in the fixture text, not written as numbers.
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 #include "indexer/clang_symbols.h"
 #include "indexer/compile_flags.h"
 #include "indexer/content_hash.h"
+#include "tests/support/file_symbols_text.h"
 #include "tests/support/temp_dir.h"
 
 namespace mnemo::indexer {
@@ -90,7 +92,10 @@ class ClangSymbolsTest : public ::testing::Test {
   FileSymbols index(const std::string& path, const std::string& contents) {
     auto result = indexer_.index(repo_.path(), path, contents, flags_->command_for(path));
     EXPECT_TRUE(result) << (result ? "" : result.error().message);
-    return result ? std::move(result).value() : FileSymbols{};
+    if (result) {
+      EXPECT_TRUE(result.value().included.empty());  // none asked for
+    }
+    return result ? std::move(result).value().main : FileSymbols{};
   }
 
   static const Symbol& symbol(const FileSymbols& f, const std::string& qualified, bool definition) {
@@ -221,6 +226,32 @@ TEST_F(ClangSymbolsTest, TheParsedContentsAreTheOnesGivenNotTheFileOnDisk) {
   EXPECT_EQ(main.content_hash, git_blob_id(edited));
 }
 
+TEST_F(ClangSymbolsTest, AParseRecordsTheIncludedHeadersAskedForAsIfEachWereIndexedAlone) {
+  const std::string main_path = "app/main.cpp";
+  auto unit = indexer_.index(repo_.path(), main_path, kMainCpp, flags_->command_for(main_path),
+                             {"geo/point.h", "geo/point.cpp", "nowhere/absent.h"});
+  ASSERT_TRUE(unit) << unit.error().message;
+  // Only what the parse included; the main file's own rows are unchanged.
+  ASSERT_EQ(unit.value().included.size(), 1u);
+  EXPECT_EQ(testing::describe(unit.value().main), testing::describe(index(main_path, kMainCpp)));
+  const FileSymbols& header = unit.value().included[0];
+  EXPECT_EQ(header.content_hash, git_blob_id(kPointH));
+  EXPECT_EQ(testing::describe(header), testing::describe(index("geo/point.h", kPointH)));
+}
+
+TEST_F(ClangSymbolsTest, AnErrorCountsAgainstTheRecordedHeaderItIsIn) {
+  repo_.write("geo/bad.h",
+              "#pragma once\nint bad_decl() { return undeclared; }\nint fine_decl();\n");
+  const std::string user = "#include \"geo/bad.h\"\nint use() { return fine_decl(); }\n";
+  auto unit = indexer_.index(repo_.path(), "app/user.cpp", user,
+                             flags_->command_for("app/user.cpp"), {"geo/bad.h"});
+  ASSERT_TRUE(unit) << unit.error().message;
+  ASSERT_EQ(unit.value().included.size(), 1u);
+  EXPECT_GE(unit.value().included[0].parse_errors, 1u);
+  EXPECT_EQ(unit.value().main.parse_errors, 0u);
+  EXPECT_EQ(symbol(unit.value().included[0], "fine_decl", false).name, "fine_decl");
+}
+
 TEST(CompileFlags, ADatabaseCommandIsUsedAndAHeaderBorrowsItsNeighbours) {
   TempDir repo;
   repo.write("lib/util.h",
@@ -247,12 +278,12 @@ TEST(CompileFlags, ADatabaseCommandIsUsedAndAHeaderBorrowsItsNeighbours) {
   const std::string contents((std::istreambuf_iterator<char>(in)), {});
   auto h = indexer.index(repo.path(), "lib/util.h", contents, header);
   ASSERT_TRUE(h);
-  EXPECT_EQ(h.value().parse_errors, 0u);
+  EXPECT_EQ(h.value().main.parse_errors, 0u);
   auto without = indexer.index(repo.path(), "lib/util.h", contents,
                                CompileFlags::for_repository(repo.path(), {}, repo.path() / "none")
                                    ->command_for("lib/util.h"));
   ASSERT_TRUE(without);
-  EXPECT_EQ(without.value().parse_errors, 1u);
+  EXPECT_EQ(without.value().main.parse_errors, 1u);
 }
 
 TEST(CompileFlags, WithoutADatabaseTheDefaultsFindTheRepositorysIncludeFolders) {
@@ -270,9 +301,9 @@ TEST(CompileFlags, WithoutADatabaseTheDefaultsFindTheRepositorysIncludeFolders) 
   auto use = indexer.index(repo.path(), "src/use.cpp",
                            "#include <lib/api.h>\nint use() { return api(); }\n", command);
   ASSERT_TRUE(use);
-  EXPECT_EQ(use.value().parse_errors, 0u);
-  ASSERT_EQ(use.value().includes.size(), 1u);
-  EXPECT_EQ(use.value().includes[0].path, "include/lib/api.h");
+  EXPECT_EQ(use.value().main.parse_errors, 0u);
+  ASSERT_EQ(use.value().main.includes.size(), 1u);
+  EXPECT_EQ(use.value().main.includes[0].path, "include/lib/api.h");
 }
 
 }  // namespace

@@ -6,17 +6,21 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "indexer/clang_symbols.h"
 #include "indexer/compile_flags.h"
 #include "indexer/content_hash.h"
 #include "indexer/parse_worker.h"
 #include "indexer/repository_indexer.h"
+#include "tests/support/file_symbols_text.h"
 #include "tests/support/temp_dir.h"
 
 namespace mnemo::indexer {
 namespace {
 
+using testing::describe;
 using testing::TempDir;
 using namespace std::chrono_literals;
 
@@ -34,44 +38,39 @@ class ParseWorkerTest : public ::testing::Test {
     flags_ = CompileFlags::for_repository(repo_.path());
   }
 
-  ParseRequest request(const std::string& path, const std::string& contents) const {
-    return {repo_.path().string(), path, contents, flags_->command_for(path)};
+  ParseRequest request(const std::string& path, const std::string& contents,
+                       std::vector<std::string> record_also = {}) const {
+    return {repo_.path().string(), path, contents, flags_->command_for(path),
+            std::move(record_also)};
   }
 
   TempDir repo_;
   std::unique_ptr<CompileFlags> flags_;
 };
 
-std::string describe(const FileSymbols& f) {
-  std::string out = f.path + " " + f.content_hash + " " + std::to_string(f.parse_errors) + "\n";
-  for (const Symbol& s : f.symbols) {
-    out += s.usr + "|" + s.kind + "|" + s.name + "|" + s.qualified_name + "|" + s.signature + "|" +
-           std::to_string(s.is_definition) + "|" + s.parent_usr + "|" +
-           std::to_string(s.range.start_line) + ":" + std::to_string(s.range.start_column) + "-" +
-           std::to_string(s.range.end_line) + ":" + std::to_string(s.range.end_column) + "|" +
-           std::to_string(s.line) + ":" + std::to_string(s.column) + "\n";
-  }
-  for (const Reference& r : f.references)
-    out += "ref " + r.usr + " " + std::to_string(r.line) + ":" + std::to_string(r.column) + "\n";
-  for (const Include& i : f.includes)
-    out += "inc " + i.path + " " + std::to_string(i.line) + " " + std::to_string(i.resolved) + "\n";
-  return out;
-}
-
 TEST_F(ParseWorkerTest, AWorkerReportsWhatTheInProcessIndexerDoes) {
   ParseWorker worker({MNEMO_TEST_PARSE_WORKER}, 60s);
   ClangIndexer local;
   for (const auto& [path, contents] :
        {std::pair{"geo.h", kHeader}, std::pair{"geo.cpp", kSource}}) {
-    auto remote = worker.index(request(path, contents));
+    auto remote = worker.index(request(path, contents, {"geo.h"}));
     ASSERT_TRUE(remote) << remote.error().message;
-    auto here = local.index(repo_.path(), path, contents, flags_->command_for(path));
+    auto here =
+        local.index(repo_.path(), path, contents, flags_->command_for(path), {"geo.h"});
     ASSERT_TRUE(here);
-    EXPECT_EQ(describe(remote.value()), describe(here.value()));
-    EXPECT_EQ(remote.value().content_hash, git_blob_id(contents));
-    EXPECT_FALSE(remote.value().symbols.empty());
+    EXPECT_EQ(describe(remote.value().main), describe(here.value().main));
+    EXPECT_EQ(remote.value().main.content_hash, git_blob_id(contents));
+    EXPECT_FALSE(remote.value().main.symbols.empty());
+    ASSERT_EQ(remote.value().included.size(), here.value().included.size());
+    for (std::size_t i = 0; i < here.value().included.size(); ++i)
+      EXPECT_EQ(describe(remote.value().included[i]), describe(here.value().included[i]));
   }
-  EXPECT_EQ(worker.starts(), 1);  // one worker for both files
+  // geo.cpp's parse recorded the header it includes.
+  auto source = worker.index(request("geo.cpp", kSource, {"geo.h"}));
+  ASSERT_TRUE(source);
+  ASSERT_EQ(source.value().included.size(), 1u);
+  EXPECT_EQ(source.value().included[0].path, "geo.h");
+  EXPECT_EQ(worker.starts(), 1);  // one worker for every file
 }
 
 TEST_F(ParseWorkerTest, ACrashCostsOnlyThatFileAndTheNextFileGetsAFreshWorker) {

@@ -51,7 +51,7 @@ class RepositoryIndexerTest : public ::testing::Test {
   IndexOptions options_;
 };
 
-TEST_F(RepositoryIndexerTest, EveryCFamilyFileIsParsedAndStoredHeadersFirst) {
+TEST_F(RepositoryIndexerTest, SourcesAreParsedFirstAndRecordTheHeadersTheyInclude) {
   std::vector<std::string> order;
   const IndexReport r = run([&](const IndexProgress& p) {
     if (!p.current.empty()) order.push_back(p.current);
@@ -59,9 +59,10 @@ TEST_F(RepositoryIndexerTest, EveryCFamilyFileIsParsedAndStoredHeadersFirst) {
   EXPECT_EQ(r.files_walked, 5u);
   EXPECT_EQ(r.files_total, 3u);
   EXPECT_EQ(r.files_indexed, 3u);
+  EXPECT_EQ(r.units_parsed, 2u);  // point.h came with main.cpp
   EXPECT_EQ(r.parse_errors, 0u);
   EXPECT_TRUE(r.failed.empty());
-  EXPECT_EQ(order, (std::vector<std::string>{"geo/point.h", "app/main.cpp", "geo/point.cpp"}));
+  EXPECT_EQ(order, (std::vector<std::string>{"app/main.cpp", "geo/point.cpp"}));
   EXPECT_EQ(stored_files(),
             (std::vector<std::string>{"app/main.cpp", "geo/point.cpp", "geo/point.h"}));
 
@@ -177,6 +178,41 @@ TEST_F(RepositoryIndexerTest, ParsingSeveralFilesAtOnceStoresTheSameIndex) {
   const std::vector<std::string> sequential = rows_of(repo_.path() / ".mnemo");
   EXPECT_FALSE(sequential.empty());
   EXPECT_EQ(rows_of(other.path() / "idx"), sequential);
+}
+
+TEST_F(RepositoryIndexerTest, AHeaderOnlyLibraryIsParsedFromItsTopHeadersAndTheRestAlone) {
+  TempDir lib;
+  lib.write("lib.hpp", "#pragma once\n#include \"lib/a.hpp\"\n#include \"lib/b.hpp\"\n");
+  lib.write("lib/a.hpp", "#pragma once\n#include \"lib/detail/impl.ipp\"\nint a();\n");
+  lib.write("lib/b.hpp", "#pragma once\nint b();\n");
+  lib.write("lib/detail/impl.ipp", "int impl();\n");
+  // Included only where an #if the parse does not take: it is parsed on its own.
+  lib.write("lib/win.hpp", "#pragma once\nint win();\n");
+  lib.write("lib/c.hpp", "#pragma once\n#ifdef _WIN32\n#include \"lib/win.hpp\"\n#endif\n");
+  options_.root = lib.path();
+  std::vector<std::string> parsed;
+  const IndexReport r = run([&](const IndexProgress& p) {
+    if (!p.current.empty()) parsed.push_back(p.current);
+  });
+  EXPECT_EQ(r.files_indexed, 6u);
+  EXPECT_EQ(r.parse_errors, 0u);
+  EXPECT_EQ(parsed, (std::vector<std::string>{"lib.hpp", "lib/c.hpp", "lib/win.hpp"}));
+  EXPECT_EQ(r.units_parsed, 3u);
+  auto db = SymbolDatabase::open(symbol_database_path(lib.path() / ".mnemo"),
+                                 SymbolDatabase::OpenMode::kReadOnly);
+  ASSERT_TRUE(db);
+  for (const char* name : {"a", "b", "impl", "win"}) {
+    auto found = db.value()->symbols_qualified(name);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found.value().size(), 1u) << name;
+  }
+
+  // A changed header alone is parsed alone; what did not change is not parsed again.
+  lib.write("lib/b.hpp", "#pragma once\nint b();\nint b2();\n");
+  const IndexReport again = run();
+  EXPECT_EQ(again.files_indexed, 1u);
+  EXPECT_EQ(again.units_parsed, 1u);
+  EXPECT_EQ(again.files_unchanged, 5u);
 }
 
 TEST_F(RepositoryIndexerTest, TheIndexFolderMayLiveElsewhere) {
