@@ -9,28 +9,36 @@
 namespace mnemo::model {
 
 AttentionOutput attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                    std::int64_t causal_offset, double scale) {
+                                    std::int64_t causal_offset, double scale, Lse lse_wanted) {
   const std::int64_t h = q.size(0), t = q.size(1), d = q.size(2);
   const std::int64_t h_kv = k.size(0), s = k.size(1);
   const std::int64_t group = h / h_kv;
   // Query heads of one key/value head are adjacent, so a view groups them: [Hkv, G*T, D].
   const at::Tensor qg = q.reshape({h_kv, group * t, d});
-  at::Tensor scores = at::bmm(qg, k.transpose(1, 2));  // [Hkv, G*T, S]
-  if (scale != 1.0) scores.mul_(scale);
-  // Decoding one token at the end of the keys needs no mask.
-  if (causal_offset >= 0 && !(t == 1 && causal_offset + 1 >= s)) {
+  // The scale goes into the matmul (beta = 0 ignores the uninitialized input): no pass of
+  // its own over the scores.
+  at::Tensor scores = at::baddbmm(at::empty({h_kv, group * t, s}, q.options()), qg,
+                                  k.transpose(1, 2), /*beta=*/0, /*alpha=*/scale);  // [Hkv, G*T, S]
+  // Only keys past the first query's position can be hidden: the mask covers those columns
+  // (in a prefill chunk, the last T - 1), not all S. Decoding one token at the end of the
+  // keys needs none.
+  const std::int64_t first_hidden = std::max<std::int64_t>(0, causal_offset + 1);
+  if (causal_offset >= 0 && first_hidden < s) {
     const at::Tensor query_pos =
         at::arange(causal_offset, causal_offset + t, q.options().dtype(at::kLong));
-    const at::Tensor key_pos = at::arange(s, q.options().dtype(at::kLong));
-    const at::Tensor hidden = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // [T, S]
-    scores.view({h_kv, group, t, s}).masked_fill_(hidden, -std::numeric_limits<float>::infinity());
+    const at::Tensor key_pos = at::arange(first_hidden, s, q.options().dtype(at::kLong));
+    const at::Tensor hidden = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // [T, S - first]
+    scores.view({h_kv, group, t, s})
+        .narrow(3, first_hidden, s - first_hidden)
+        .masked_fill_(hidden, -std::numeric_limits<float>::infinity());
   }
+  const at::Tensor probs = at::softmax(scores, -1);
+  at::Tensor o = at::bmm(probs, v);  // [Hkv, G*T, D]
+  if (lse_wanted == Lse::kSkip) return {o.view({h, t, d}), at::Tensor()};
   // softmax is one fused op; the log-sum-exp follows from the largest score m and its
   // probability p_max = exp(m - lse) >= 1/S, so the log is well conditioned.
-  const at::Tensor probs = at::softmax(scores, -1);
   const at::Tensor lse = at::amax(scores, -1, /*keepdim=*/true)
                              .sub_(at::amax(probs, -1, /*keepdim=*/true).log_());  // [Hkv, G*T, 1]
-  at::Tensor o = at::bmm(probs, v);                                                // [Hkv, G*T, D]
   return {o.view({h, t, d}), lse.view({h, t})};
 }
 
@@ -121,10 +129,10 @@ void attention_loop(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
 }  // namespace
 
 AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                          std::int64_t causal_offset, double scale) {
+                          std::int64_t causal_offset, double scale, Lse lse_wanted) {
   const std::int64_t h = q.size(0), t = q.size(1), d = q.size(2), s = k.size(1);
   if (!fusable(q, k, v) || h * t * s * d > kFusedLimit) {
-    return attention_reference(q, k, v, causal_offset, scale);
+    return attention_reference(q, k, v, causal_offset, scale, lse_wanted);
   }
   at::Tensor o = at::empty({h, t, d}, q.options());
   at::Tensor lse = at::empty({h, t}, q.options());

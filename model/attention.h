@@ -17,6 +17,11 @@ struct AttentionOutput {
   at::Tensor lse;
 };
 
+/// Whether the caller merges this attention with other sources (and needs each query's
+/// log-sum-exp) or only reads o (a prefill's local attention): kSkip leaves lse undefined
+/// and saves two passes over the scores.
+enum class Lse { kKeep, kSkip };
+
 /// q: [H, T, D]; k, v: [Hkv, S, D] with H a multiple of Hkv (grouped-query attention: query
 /// head h reads key/value head h / (H / Hkv)). Query t sits at key position
 /// `causal_offset + t` and sees keys 0..causal_offset + t; a negative offset means no mask
@@ -24,7 +29,7 @@ struct AttentionOutput {
 /// On the CPU, small problems (decoding) run a fused loop; everything else, and every
 /// other device, the batched matmuls of attention_reference.
 AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                          std::int64_t causal_offset, double scale);
+                          std::int64_t causal_offset, double scale, Lse lse = Lse::kKeep);
 /// attention() into preallocated o [H, T, D] and lse [H, T] (contiguous), with `scores` a
 /// scratch buffer the caller keeps: on the CPU it allocates nothing once `scores` holds S
 /// floats. It always runs the fused loop there (decoding one token is small work).
@@ -32,7 +37,8 @@ void attention_into(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
                     std::int64_t causal_offset, double scale, at::Tensor& o, at::Tensor& lse,
                     std::vector<float>& scores);
 AttentionOutput attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                    std::int64_t causal_offset, double scale);
+                                    std::int64_t causal_offset, double scale,
+                                    Lse lse = Lse::kKeep);
 
 /// The exact softmax over the union of the sources' keys:
 /// lse = log Σ exp(lse_s), o = Σ exp(lse_s − lse) · o_s.

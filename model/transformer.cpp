@@ -168,8 +168,8 @@ at::Tensor Transformer::run_blocks(const Tokens& tokens, KvCache& cache, KeyValu
     const at::Tensor k = qk_rot.narrow(1, H, Hkv);                // [T, Hkv, D]
     const at::Tensor v = qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({T, Hkv, D});
     cache.write(l, k, v);
-    const AttentionOutput att =
-        attention(q, cache.keys(l, tokens.size()), cache.values(l, tokens.size()), pos0, scale);
+    const AttentionOutput att = attention(q, cache.keys(l, tokens.size()),
+                                          cache.values(l, tokens.size()), pos0, scale, Lse::kSkip);
     x = b.o.forward_add(att.o.transpose(0, 1).reshape({T, H * D}), x);
     const at::Tensor gate_up = b.gate_up.forward(rms_norm(x, b.ffn_norm, eps));  // [T, 2F]
     const auto F = gate_up.size(1) / 2;

@@ -5,6 +5,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 namespace mnemo::model {
 namespace {
 
@@ -34,6 +37,25 @@ TEST(Attention, GroupedCausalAttentionMatchesThePlainSoftmax) {
   const at::Tensor scores = at::matmul(q, k.repeat_interleave(4, 0).transpose(1, 2)) * 0.25;
   const at::Tensor first_query = scores.select(1, 0).narrow(1, 0, 8);  // sees keys 0..7
   EXPECT_TRUE(at::allclose(out.lse.select(1, 0), at::logsumexp(first_query, -1), 1e-5, 1e-5));
+}
+
+TEST(Attention, TheBatchedMatmulsMaskExactlyTheKeysPastEachQueryWithOrWithoutLse) {
+  at::manual_seed(4);
+  const at::Tensor q = at::randn({6, 7, 16}), k = at::randn({3, 20, 16}),
+                   v = at::randn({3, 20, 16});
+  // A prefill chunk (its keys end at its last query), keys past the chunk, the first chunk,
+  // a query past every key, and no mask.
+  for (const auto& [offset, keys] :
+       std::vector<std::pair<std::int64_t, std::int64_t>>{{13, 20}, {3, 20}, {0, 7}, {19, 20},
+                                                          {-1, 20}}) {
+    const at::Tensor kk = k.narrow(1, 0, keys), vv = v.narrow(1, 0, keys);
+    const AttentionOutput kept = attention_reference(q, kk, vv, offset, 0.3);
+    EXPECT_TRUE(at::allclose(kept.o, reference(q, kk, vv, offset, 0.3), 1e-5, 1e-5))
+        << "offset " << offset << ", keys " << keys;
+    const AttentionOutput skipped = attention_reference(q, kk, vv, offset, 0.3, Lse::kSkip);
+    EXPECT_TRUE(at::equal(skipped.o, kept.o));
+    EXPECT_FALSE(skipped.lse.defined());
+  }
 }
 
 TEST(Attention, MergingSourcesEqualsAttendingOverAllKeys) {
