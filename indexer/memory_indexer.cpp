@@ -11,6 +11,7 @@
 
 #include "indexer/content_hash.h"
 #include "indexer/file_pass.h"
+#include "indexer/repository_memory.h"
 #include "model/memory/exact/exact_tier_store.h"
 
 namespace mnemo::indexer {
@@ -25,34 +26,22 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string joined(const std::vector<std::size_t>& values) {
-  std::string out;
-  for (const std::size_t v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
-  return out;
-}
-
 }  // namespace
 
 model::Result<std::unique_ptr<MemoryIndexer>, IndexRunError> MemoryIndexer::open(
     model::LoadedModel model, const std::string& model_id, const MemoryIndexOptions& options) {
   if (!model.transformer || !model.tokenizer) return IndexRunError{"memory: no model"};
   std::unique_ptr<MemoryIndexer> indexer(new MemoryIndexer);
-  const std::vector<std::size_t> layers =
-      options.layers.empty() ? default_memory_layers(model.transformer->config().n_layer)
-                             : options.layers;
+  const MemoryLayout layout = memory_layout(model.transformer->config(), model_id, options);
   try {
-    indexer->encoder_ = std::make_unique<MemoryEncoder>(model.transformer, model.tokenizer, layers,
-                                                        options.window, options.chunk);
+    indexer->encoder_ = std::make_unique<MemoryEncoder>(model.transformer, model.tokenizer,
+                                                        layout.layers, options.window,
+                                                        options.chunk);
   } catch (const std::invalid_argument& e) {
     return IndexRunError{std::string("memory: ") + e.what()};
   }
-  indexer->config_ = model::memory::exact_tier_config(model.transformer->config(), layers.size());
-  indexer->config_.block_size = options.block_size;
-  indexer->config_.storage = options.storage;
-  const store::StringMap fields = model::memory::store_fields(
-      indexer->config_, {{"memory.model", model_id},
-                         {"memory.layers", joined(layers)},
-                         {"memory.window", std::to_string(options.window)}});
+  indexer->config_ = layout.tier;
+  const store::StringMap& fields = layout.fields;
   const store::StoreOptions store_options{options.durable};
   auto opened = store::MemoryStore::open(options.store_dir, fields, store_options);
   if (!opened) {

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "model/attention.h"
+#include "model/memory/memory_source.h"
 #include "model/rms_norm.h"
 #include "model/rope.h"
 
@@ -215,7 +216,25 @@ DecodeWorkspace Transformer::make_workspace(std::size_t capacity) const {
   return ws;
 }
 
-const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorkspace& ws) const {
+void Transformer::read_memory(const MemoryReader& memory, std::size_t layer, DecodeWorkspace& ws,
+                              double scale) const {
+  const auto at_layer = std::find(memory.layers.begin(), memory.layers.end(), layer);
+  if (at_layer == memory.layers.end() || memory.source == nullptr) return;
+  const auto H = static_cast<std::int64_t>(config_.n_head);
+  const auto D = static_cast<std::int64_t>(config_.head_dim);
+  memory::MemoryQuery query;
+  query.layer = static_cast<std::size_t>(at_layer - memory.layers.begin());
+  query.q_raw = ws.qkv.narrow(1, 0, H * D).reshape({H, D});
+  query.q_rot = ws.qk_rot.narrow(1, 0, H).reshape({H, D});
+  query.window_start = 0;
+  query.scale = scale;
+  const AttentionOutput merged = merge_attention({{ws.o, ws.lse}, memory.source->attend(query)});
+  ws.o.copy_(merged.o);
+  ws.lse.copy_(merged.lse);
+}
+
+const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorkspace& ws,
+                                      const MemoryReader* memory) const {
   const ModelConfig& c = config_;
   const auto H = static_cast<std::int64_t>(c.n_head), Hkv = static_cast<std::int64_t>(c.n_head_kv);
   const auto D = static_cast<std::int64_t>(c.head_dim);
@@ -237,6 +256,7 @@ const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorks
                 ws.qkv.narrow(1, (H + Hkv) * D, Hkv * D).view({1, Hkv, D}));
     attention_into(ws.qk_rot.narrow(1, 0, H).transpose(0, 1), cache.keys(l, 1), cache.values(l, 1),
                    pos0, scale, ws.o, ws.lse, ws.scores);
+    if (memory != nullptr) read_memory(*memory, l, ws, scale);
     b.o.forward_into(ws.o.view({1, H * D}), ws.h);  // [H, 1, D] is [1, H D] in memory
     ws.x.add_(ws.h);
     rms_norm_into(ws.x, b.ffn_norm, eps, ws.h);

@@ -20,6 +20,19 @@
 
 namespace mnemo::model {
 
+namespace memory {
+class MemorySource;
+}
+
+/// What a decoding step reads besides its KV cache: the repository's long-term memory. At
+/// model layer layers[i], the step's attention over its cache is merged exactly (by
+/// log-sum-exp) with source->attend() of memory layer i (model/memory/memory_source.h),
+/// whose retrieved tokens sit just before the sequence's first position.
+struct MemoryReader {
+  std::vector<std::size_t> layers;
+  const memory::MemorySource* source = nullptr;
+};
+
 /// The outputs of one decoding step (batch 1), allocated once per session so that decoding
 /// a token creates no tensor storage: every op writes into these.
 struct DecodeWorkspace {
@@ -78,8 +91,10 @@ class Transformer {
   /// Buffers for decode() with a cache of `capacity` positions.
   DecodeWorkspace make_workspace(std::size_t capacity) const;
   /// forward() of one token, writing into `ws` instead of allocating; returns ws.logits
-  /// [1, n_vocab]. On the CPU. Call under c10::InferenceMode.
-  const at::Tensor& decode(TokenId token, KvCache& cache, DecodeWorkspace& ws) const;
+  /// [1, n_vocab]. With `memory`, its layers also attend over the memory (which may
+  /// allocate). On the CPU. Call under c10::InferenceMode.
+  const at::Tensor& decode(TokenId token, KvCache& cache, DecodeWorkspace& ws,
+                           const MemoryReader* memory = nullptr) const;
 
  private:
   struct Block {
@@ -98,6 +113,9 @@ class Transformer {
   /// [T, E]. Does not commit the cache.
   at::Tensor run_blocks(const Tokens& tokens, KvCache& cache, KeyValueTap* tap,
                         std::size_t n_blocks) const;
+  /// At a layer of `memory`: merges the memory's attention for the step into ws.o, ws.lse.
+  void read_memory(const MemoryReader& memory, std::size_t layer, DecodeWorkspace& ws,
+                   double scale) const;
   static Result<std::shared_ptr<const Transformer>, ModelError> load_weights(
       const Checkpoint& checkpoint, const at::Device& device);
 

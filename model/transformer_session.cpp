@@ -36,6 +36,7 @@ TransformerSession::TransformerSession(const TransformerSession& other)
         c10::InferenceMode guard;
         return model_->make_workspace(cache_.capacity());
       }()),
+      memory_(other.memory_),
       tokens_(other.tokens_),
       last_logits_(other.last_logits_.defined() ? other.last_logits_.clone() : at::Tensor()),
       logits_stale_(other.logits_stale_) {}
@@ -53,18 +54,22 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
   }
   c10::InferenceMode guard;
   try {
+    const bool reads_memory = memory_.source != nullptr && !all_logits;
     // Decoding one token on the CPU: the preallocated workspace, no tensor storage created.
     if (tokens.size() == 1 && !all_logits && model_->options().device().is_cpu()) {
-      const at::Tensor& logits = model_->decode(tokens[0], cache_, workspace_);
+      const at::Tensor& logits =
+          model_->decode(tokens[0], cache_, workspace_, reads_memory ? &memory_ : nullptr);
       tokens_.push_back(tokens[0]);
       ++n_evaluated_;
       last_logits_ = logits[0];
       logits_stale_ = false;
       return logits;
     }
+    // With a memory, the last token goes through decode() (above), which reads it.
+    const std::size_t batched = reads_memory ? tokens.size() - 1 : tokens.size();
     std::vector<at::Tensor> outputs;
-    for (std::size_t start = 0; start < tokens.size(); start += kPrefillChunk) {
-      const std::size_t end = std::min(tokens.size(), start + kPrefillChunk);
+    for (std::size_t start = 0; start < batched; start += kPrefillChunk) {
+      const std::size_t end = std::min(batched, start + kPrefillChunk);
       const Tokens chunk(tokens.begin() + static_cast<std::ptrdiff_t>(start),
                          tokens.begin() + static_cast<std::ptrdiff_t>(end));
       at::Tensor logits = model_->forward(chunk, cache_, all_logits || end == tokens.size());
@@ -72,6 +77,7 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
       n_evaluated_ += chunk.size();
       if (all_logits || end == tokens.size()) outputs.push_back(std::move(logits));
     }
+    if (batched < tokens.size()) return run(Tokens{tokens.back()}, /*all_logits=*/false);
     at::Tensor logits = outputs.size() == 1 ? outputs.front() : at::cat(outputs);
     last_logits_ = logits[-1].to(at::kCPU, at::kFloat).contiguous();
     logits_stale_ = false;
@@ -80,7 +86,18 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
     logits_stale_ = true;
     cache_.truncate(tokens_.size());
     return ModelError{std::string("forward pass failed: ") + e.what_without_backtrace()};
+  } catch (const std::exception& e) {  // a memory source's own failure
+    logits_stale_ = true;
+    cache_.truncate(tokens_.size());
+    return ModelError{std::string("forward pass failed: ") + e.what()};
   }
+}
+
+Result<bool, ModelError> TransformerSession::set_memory(MemoryReader memory) {
+  if (memory.source != nullptr && !model_->options().device().is_cpu())
+    return ModelError{"the long-term memory is read on the CPU only"};
+  memory_ = std::move(memory);
+  return true;
 }
 
 Result<LogitsView, ModelError> TransformerSession::append(const Tokens& tokens) {

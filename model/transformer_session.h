@@ -26,6 +26,12 @@ class TransformerSession final : public ModelSession {
   std::size_t n_vocab() const override { return model_->config().n_vocab; }
   std::size_t max_tokens() const override { return cache_.capacity(); }
 
+  /// Reads `memory` from now on (model/transformer.h), or nothing with an empty reader: the
+  /// last token of every append() and reset_to() (whose logits predict what comes next)
+  /// attends over it at the reader's layers; the tokens before it in the same call do not.
+  /// The source must outlive the session and its forks. Fails on a model off the CPU.
+  Result<bool, ModelError> set_memory(MemoryReader memory);
+
   /// Logits of every appended token, [T, n_vocab] on the model's device (for tests and
   /// evaluation, which score whole sequences).
   Result<at::Tensor, ModelError> append_all_logits(const Tokens& tokens);
@@ -40,6 +46,7 @@ class TransformerSession final : public ModelSession {
   std::shared_ptr<const Transformer> model_;
   KvCache cache_;
   DecodeWorkspace workspace_;  // single-token steps on the CPU write here
+  MemoryReader memory_;
   Tokens tokens_;
   at::Tensor last_logits_;  // [n_vocab] float32 on the CPU; valid while !logits_stale_
   bool logits_stale_ = true;

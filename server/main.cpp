@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "server/bench_command.h"
+#include "server/complete_command.h"
 #include "server/generate_command.h"
 #include "server/index_command.h"
 #include "server/serve.h"
@@ -105,6 +106,9 @@ int main(int argc, char** argv) {
   mnemo::server::BenchOptions bench;
   auto* bench_cmd = mnemo::server::add_bench_command(app, bench);
 
+  mnemo::server::CompleteCommandOptions complete;
+  auto* complete_cmd = mnemo::server::add_complete_command(app, complete);
+
   mnemo::server::IndexCommandOptions index;
   auto* index_cmd = mnemo::server::add_index_command(app, index);
   auto* parse_worker_cmd = mnemo::server::add_parse_worker_command(app);
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
   if (*generate_cmd) return mnemo::server::run_generate(generate);
   if (*bench_cmd) return mnemo::server::run_bench(*bench_cmd, bench);
   if (*index_cmd) return mnemo::server::run_index(index);
+  if (*complete_cmd) return mnemo::server::run_complete(complete);
   if (*parse_worker_cmd) return mnemo::server::run_parse_worker_command();
   return 2;
 }

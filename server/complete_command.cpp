@@ -1,0 +1,247 @@
+#include "server/complete_command.h"
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "indexer/repository_indexer.h"
+#include "indexer/repository_memory.h"
+#include "indexer/repository_walk.h"
+#include "model/model_loader.h"
+#include "server/model_completer.h"
+#include "server/serve_memory.h"
+
+namespace mnemo::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Query {
+  std::string file;
+  std::size_t line = 0, col = 0;
+  std::optional<std::string> text;
+  bool exclude_file_from_memory = true;
+  std::optional<std::size_t> max_tokens;
+};
+
+/// The byte offset of 0-based `line` and byte column `col`, or an error message.
+std::optional<std::size_t> offset_of(const std::string& text, std::size_t line, std::size_t col,
+                                     std::string& error) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < line; ++i) {
+    const std::size_t newline = text.find('\n', start);
+    if (newline == std::string::npos) {
+      error = "line " + std::to_string(line) + " is past the end of the file";
+      return std::nullopt;
+    }
+    start = newline + 1;
+  }
+  std::size_t end = text.find('\n', start);
+  if (end == std::string::npos) end = text.size();
+  if (col > end - start) {
+    error = "column " + std::to_string(col) + " is past the end of line " + std::to_string(line) +
+            " (" + std::to_string(end - start) + " bytes)";
+    return std::nullopt;
+  }
+  return start + col;
+}
+
+/// "path:line:col", split at its last two colons (a path may hold colons).
+std::optional<Query> parse_position(const std::string& arg) {
+  const auto second = arg.rfind(':');
+  if (second == std::string::npos || second == 0) return std::nullopt;
+  const auto first = arg.rfind(':', second - 1);
+  if (first == std::string::npos || first == 0) return std::nullopt;
+  Query q;
+  q.file = arg.substr(0, first);
+  try {
+    std::size_t used = 0;
+    const std::string line = arg.substr(first + 1, second - first - 1);
+    const std::string col = arg.substr(second + 1);
+    q.line = std::stoul(line, &used);
+    if (used != line.size() || line.empty() || line[0] == '-') return std::nullopt;
+    q.col = std::stoul(col, &used);
+    if (used != col.size() || col.empty() || col[0] == '-') return std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return q;
+}
+
+Query query_from_json(const json& j) {
+  Query q;
+  q.file = j.at("file").get<std::string>();
+  q.line = j.at("line").get<std::size_t>();
+  q.col = j.at("col").get<std::size_t>();
+  if (j.contains("text") && !j.at("text").is_null()) q.text = j.at("text").get<std::string>();
+  if (j.contains("exclude_file_from_memory"))
+    q.exclude_file_from_memory = j.at("exclude_file_from_memory").get<bool>();
+  if (j.contains("max_tokens") && !j.at("max_tokens").is_null())
+    q.max_tokens = j.at("max_tokens").get<std::size_t>();
+  return q;
+}
+
+class Answerer {
+ public:
+  Answerer(const CompleteCommandOptions& o, ModelCompleter& completer)
+      : o_(o), completer_(completer), root_(fs::weakly_canonical(o.repo)) {}
+
+  json answer(const Query& q) const {
+    const auto start = Clock::now();
+    json out = answer_untimed(q);
+    out["latency_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return out;
+  }
+
+ private:
+  json answer_untimed(const Query& q) const {
+    fs::path path = fs::path(q.file).is_absolute() ? fs::path(q.file) : root_ / q.file;
+    path = path.lexically_normal();
+    std::string text;
+    if (q.text) {
+      text = *q.text;
+    } else {
+      const auto contents = indexer::read_file_contents(path);
+      if (!contents) return {{"error", q.file + ": cannot be read"}};
+      text = *contents;
+    }
+    std::string error;
+    const auto cursor = offset_of(text, q.line, q.col, error);
+    if (!cursor) return {{"error", q.file + ": " + error}};
+    CompletionRequest request;
+    request.text = text;
+    request.cursor = *cursor;
+    request.max_tokens = q.max_tokens.value_or(o_.max_tokens);
+    request.alternatives = o_.alternatives;
+    const fs::path relative = path.lexically_relative(root_);
+    if (q.exclude_file_from_memory && !relative.empty() && *relative.begin() != "..")
+      request.memory_file = relative.generic_string();
+    auto result = completer_.complete(request);
+    if (!result) return {{"error", result.error().message}};
+    json suggestions = json::array();
+    for (const Suggestion& s : result.value().suggestions)
+      suggestions.push_back({{"text", s.text}, {"score", s.score}});
+    return {{"suggestions", suggestions}};
+  }
+
+  const CompleteCommandOptions& o_;
+  ModelCompleter& completer_;
+  fs::path root_;
+};
+
+std::string dump(const json& j) {
+  // A file that is not UTF-8 may give suggestions that are not: replaced, not refused.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "complete", "Suggest what follows a cursor, reading the repository's memory (JSON lines)");
+  auto* query = cmd->add_option("position", o.query,
+                                "FILE:LINE:COL, LINE and COL 0-based, COL in UTF-8 bytes");
+  auto* batch = cmd->add_option("--batch", o.batch,
+                                "a JSON-lines file of queries (- for standard input): "
+                                "{\"file\", \"line\", \"col\", \"text\"?, "
+                                "\"exclude_file_from_memory\"?, \"max_tokens\"?}");
+  query->excludes(batch);
+  cmd->add_option("--repo", o.repo, "the repository")->capture_default_str();
+  cmd->add_option("--index-dir", o.index_dir, "its index (default: REPO/.mnemo)");
+  cmd->add_option("--model", o.model, "the model (GGUF file or Hugging Face folder)")->required();
+  cmd->add_option("--memory-window", o.memory_window,
+                  "the window the memory was indexed with (mnemo index --memory-window)")
+      ->capture_default_str();
+  cmd->add_flag("--no-memory", o.no_memory, "answer from the document alone");
+  cmd->add_option("--max-tokens", o.max_tokens, "the most tokens a suggestion may have")
+      ->capture_default_str();
+  cmd->add_option("--alternatives", o.alternatives, "distinct suggestions per query (beam search)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  cmd->add_option("--prefix-tokens", o.prefix_tokens, "budget of the text before the cursor")
+      ->capture_default_str();
+  cmd->add_option("--suffix-tokens", o.suffix_tokens, "budget of the text after the cursor")
+      ->capture_default_str();
+  return cmd;
+}
+
+int run_complete(const CompleteCommandOptions& o) {
+  if (o.query.empty() == o.batch.empty()) {
+    std::cerr << "mnemo complete: give FILE:LINE:COL or --batch QUERIES.jsonl\n";
+    return 2;
+  }
+  std::optional<Query> single;
+  if (!o.query.empty()) {
+    single = parse_position(o.query);
+    if (!single) {
+      std::cerr << "mnemo complete: '" << o.query
+                << "' is not FILE:LINE:COL (0-based line, 0-based byte column)\n";
+      return 2;
+    }
+  }
+  auto loaded = model::load_model(o.model);
+  if (!loaded) {
+    std::cerr << "mnemo complete: " << loaded.error().message << "\n";
+    return 1;
+  }
+  std::unique_ptr<indexer::RepositoryMemory> memory;
+  if (!o.no_memory) {
+    indexer::IndexOptions index;
+    index.root = o.repo;
+    index.index_dir = o.index_dir;
+    auto options = indexer::MemoryIndexOptions::in_index(indexer::index_dir_of(index));
+    options.window = o.memory_window;
+    auto read = indexer::load_repository_memory(loaded.value().transformer->config(),
+                                                memory_model_id(o.model), options);
+    if (!read) {
+      std::cerr << "mnemo complete: " << read.error().message << " (or pass --no-memory)\n";
+      return 1;
+    }
+    if (read.value().problems > 0)
+      spdlog::warn("{} files of the memory failed their checks and are left out: run `mnemo "
+                   "index --model` again",
+                   read.value().problems);
+    memory = std::make_unique<indexer::RepositoryMemory>(std::move(read).value());
+  }
+  ModelCompleter completer(loaded.value(), std::move(memory), {o.prefix_tokens, o.suffix_tokens});
+  const Answerer answerer(o, completer);
+  if (single) {
+    std::cout << dump(answerer.answer(*single)) << std::endl;
+    return 0;
+  }
+  std::ifstream file;
+  if (o.batch != "-") {
+    file.open(o.batch);
+    if (!file) {
+      std::cerr << "mnemo complete: " << o.batch << ": cannot be read\n";
+      return 1;
+    }
+  }
+  std::istream& in = o.batch == "-" ? std::cin : file;
+  std::string line;
+  std::size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json answer;
+    try {
+      answer = answerer.answer(query_from_json(json::parse(line)));
+    } catch (const json::exception& e) {
+      answer = {{"error", "query " + std::to_string(number) + ": " + e.what()},
+                {"latency_ms", 0.0}};
+    }
+    std::cout << dump(answer) << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace mnemo::server

@@ -1,0 +1,80 @@
+#include "server/completion_prompt.h"
+
+#include <algorithm>
+
+#include "model/decoding/fim_prompt.h"
+
+namespace mnemo::server {
+namespace {
+
+/// More bytes than any token of a byte-level BPE vocabulary holds in practice: a window of
+/// budget * kBytesPerToken bytes has at least `budget` tokens unless the text ends first.
+constexpr std::size_t kBytesPerToken = 16;
+
+std::size_t bytes_of(const model::Tokenizer& tokenizer, const model::Tokens& tokens,
+                     std::size_t begin, std::size_t end) {
+  std::size_t n = 0;
+  for (std::size_t i = begin; i < end; ++i) n += tokenizer.token_bytes(tokens[i]).size();
+  return n;
+}
+
+/// The last `budget` tokens' worth of `text`, starting at a line start when one is inside.
+std::string_view tail_within(const model::Tokenizer& tokenizer, std::string_view text,
+                             std::size_t budget) {
+  if (budget == 0) return {};
+  if (text.size() > budget * kBytesPerToken) {
+    text.remove_prefix(text.size() - budget * kBytesPerToken);
+    const auto newline = text.find('\n');
+    if (newline != std::string_view::npos) text.remove_prefix(newline + 1);
+  }
+  const model::Tokens tokens = tokenizer.encode(text, false, false);
+  if (tokens.size() <= budget) return text;
+  std::string_view cut = text.substr(
+      std::min(text.size(), bytes_of(tokenizer, tokens, 0, tokens.size() - budget)));
+  const auto newline = cut.find('\n');
+  if (newline != std::string_view::npos) cut.remove_prefix(newline + 1);
+  return cut;
+}
+
+/// The first `budget` tokens' worth of `text`, ending after a line end when one is inside.
+std::string_view head_within(const model::Tokenizer& tokenizer, std::string_view text,
+                             std::size_t budget) {
+  if (budget == 0) return {};
+  if (text.size() > budget * kBytesPerToken) {
+    text = text.substr(0, budget * kBytesPerToken);
+    const auto newline = text.rfind('\n');
+    if (newline != std::string_view::npos) text = text.substr(0, newline + 1);
+  }
+  const model::Tokens tokens = tokenizer.encode(text, false, false);
+  if (tokens.size() <= budget) return text;
+  std::string_view cut = text.substr(0, bytes_of(tokenizer, tokens, 0, budget));
+  const auto newline = cut.rfind('\n');
+  if (newline != std::string_view::npos) cut = cut.substr(0, newline + 1);
+  return cut;
+}
+
+}  // namespace
+
+CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::string_view text,
+                                   std::size_t cursor, const PromptBudget& budget) {
+  cursor = std::min(cursor, text.size());
+  CompletionPrompt out;
+  out.prefix = tail_within(tokenizer, text.substr(0, cursor), budget.prefix_tokens);
+  const model::SpecialTokens& special = tokenizer.special();
+  if (special.fim_prefix && special.fim_suffix && special.fim_middle) {
+    out.suffix = head_within(tokenizer, text.substr(cursor), budget.suffix_tokens);
+    auto fim = model::fim_prompt(tokenizer, out.prefix, out.suffix);
+    if (fim) {
+      out.tokens = std::move(fim).value();
+      out.fill_in_middle = true;
+      return out;
+    }
+  }
+  out.suffix = {};
+  if (special.add_bos && special.bos) out.tokens.push_back(*special.bos);
+  const model::Tokens prefix = tokenizer.encode(out.prefix, false, false);
+  out.tokens.insert(out.tokens.end(), prefix.begin(), prefix.end());
+  return out;
+}
+
+}  // namespace mnemo::server

@@ -1,0 +1,121 @@
+#include "server/model_completer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "model/decoding/beam_search.h"
+#include "model/decoding/generate.h"
+#include "model/memory/exact/exact_tier.h"
+
+namespace mnemo::server {
+namespace {
+
+/// Takes a file out of the memory for one request and puts it back after: the prompt holds
+/// its live text, so its stored (older) segment must not compete with it.
+class FileLeftOut {
+ public:
+  FileLeftOut(model::memory::ExactTier* tier, const std::string& file) : tier_(tier), file_(file) {
+    if (tier_ == nullptr || file_.empty() || !tier_->contains(file_)) {
+      tier_ = nullptr;
+      return;
+    }
+    tensors_ = tier_->file_tensors(file_);
+    tier_->remove_file(file_);
+  }
+  ~FileLeftOut() {
+    if (tier_ != nullptr) tier_->add_file_from_tensors(file_, tensors_);
+  }
+  FileLeftOut(const FileLeftOut&) = delete;
+  FileLeftOut& operator=(const FileLeftOut&) = delete;
+
+ private:
+  model::memory::ExactTier* tier_;
+  std::string file_;
+  std::vector<std::pair<std::string, at::Tensor>> tensors_;
+};
+
+}  // namespace
+
+model::StopRules inline_stop_rules(std::string_view text, std::size_t cursor) {
+  cursor = std::min(cursor, text.size());
+  const std::size_t line_start = text.rfind('\n', cursor == 0 ? 0 : cursor - 1);
+  const std::string_view before =
+      text.substr(line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1,
+                  cursor - (line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1));
+  const bool code_before = std::any_of(before.begin(), before.end(),
+                                       [](char c) { return c != ' ' && c != '\t' && c != '\r'; });
+  model::StopRules rules;
+  rules.end_of_generation = true;
+  if (code_before) {
+    rules.end_of_line = true;
+  } else {
+    rules.balanced_brackets = true;
+    rules.stop_strings = {"\n\n"};
+  }
+  return rules;
+}
+
+ModelCompleter::ModelCompleter(model::LoadedModel model,
+                               std::unique_ptr<indexer::RepositoryMemory> memory,
+                               PromptBudget budget)
+    : model_(std::move(model)),
+      memory_(std::move(memory)),
+      budget_(budget),
+      session_(model_.transformer, model_.transformer->max_positions()) {}
+
+model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
+    const CompletionRequest& request, const model::CancelCheck& cancelled) {
+  CompletionResult out;
+  const CompletionPrompt prompt =
+      completion_prompt(*model_.tokenizer, request.text, request.cursor, budget_);
+  out.prompt_tokens = prompt.tokens.size();
+  out.fill_in_middle = prompt.fill_in_middle;
+  if (prompt.tokens.empty() || request.max_tokens == 0) return out;
+  const std::size_t room = session_.max_tokens() > prompt.tokens.size()
+                               ? session_.max_tokens() - prompt.tokens.size()
+                               : 0;
+  if (room == 0) return model::ModelError{"the prompt fills the model's context"};
+
+  model::memory::ExactTier* tier = memory_ ? memory_->tier.get() : nullptr;
+  const FileLeftOut left_out(tier, request.memory_file);
+  if (auto set = session_.set_memory(tier != nullptr ? model::MemoryReader{memory_->layers, tier}
+                                                     : model::MemoryReader{});
+      !set) {
+    return set.error();
+  }
+  out.read_memory = tier != nullptr;
+  // Positions that read the memory while another file was left out saw another memory:
+  // the cache is reused only under the same one.
+  if (tier != nullptr && request.memory_file != memory_file_) session_.truncate(0);
+  memory_file_ = request.memory_file;
+
+  const model::StopRules stop = inline_stop_rules(request.text, request.cursor);
+  const std::size_t max_tokens = std::min(request.max_tokens, room);
+  std::vector<model::Generation> generations;
+  if (request.alternatives <= 1) {
+    model::GenerationRequest g;
+    g.max_tokens = max_tokens;
+    g.stop = stop;
+    auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
+    if (!generated) return generated.error();
+    generations.push_back(std::move(generated).value());
+  } else {
+    model::BeamSearchRequest b;
+    b.beam_width = std::max<std::size_t>(request.alternatives, 2);
+    b.n_best = request.alternatives;
+    b.max_tokens = max_tokens;
+    b.stop = stop;
+    auto searched = model::beam_search(session_, *model_.tokenizer, prompt.tokens, b, cancelled);
+    if (!searched) return searched.error();
+    generations = std::move(searched).value();
+  }
+  for (model::Generation& g : generations) {
+    if (g.text.empty()) continue;
+    const bool seen = std::any_of(out.suggestions.begin(), out.suggestions.end(),
+                                  [&](const Suggestion& s) { return s.text == g.text; });
+    if (!seen) out.suggestions.push_back({std::move(g.text), g.score});
+  }
+  return out;
+}
+
+}  // namespace mnemo::server

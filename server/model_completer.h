@@ -1,0 +1,72 @@
+// Code completion by the model at a cursor (issue 6): the prompt from the document
+// (completion_prompt.h), decoding that reads the repository's long-term memory, and the
+// rules that end a suggestion. The core of `mnemo complete`; the language server's engine
+// wraps the same calls.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "indexer/repository_memory.h"
+#include "model/language_model.h"
+#include "model/decoding/stop_rules.h"
+#include "model/model_loader.h"
+#include "model/result.h"
+#include "model/transformer_session.h"
+#include "server/completion_prompt.h"
+
+namespace mnemo::server {
+
+struct CompletionRequest {
+  std::string_view text;   ///< the document as the editor has it
+  std::size_t cursor = 0;  ///< byte offset into text
+  /// The document's file in the memory (relative to the repository root, as indexed):
+  /// read as `text` in the prompt, so its stored segment is left out of the memory while
+  /// the request runs. Empty: nothing is left out.
+  std::string memory_file;
+  std::size_t max_tokens = 48;
+  std::size_t alternatives = 1;  ///< distinct suggestions wanted (beam search when > 1)
+};
+
+struct Suggestion {
+  std::string text;  ///< what is inserted at the cursor
+  double score = 0;  ///< the model's log-probability of it (higher is likelier)
+};
+
+struct CompletionResult {
+  std::vector<Suggestion> suggestions;  ///< best first, distinct
+  std::size_t prompt_tokens = 0;
+  bool fill_in_middle = false;
+  bool read_memory = false;
+};
+
+/// Single-threaded: one request at a time (it owns one session and may change its memory).
+class ModelCompleter {
+ public:
+  /// `memory` may be null (no memory: the document alone).
+  ModelCompleter(model::LoadedModel model, std::unique_ptr<indexer::RepositoryMemory> memory,
+                 PromptBudget budget = {});
+
+  model::Result<CompletionResult, model::ModelError> complete(
+      const CompletionRequest& request, const model::CancelCheck& cancelled = {});
+
+  const indexer::RepositoryMemory* memory() const { return memory_.get(); }
+
+ private:
+  model::LoadedModel model_;
+  std::unique_ptr<indexer::RepositoryMemory> memory_;
+  PromptBudget budget_;
+  model::TransformerSession session_;
+  std::string memory_file_;  ///< the file left out of the memory while session_ was filled
+};
+
+/// Where a suggestion at `cursor` ends: on a line that already has code before the cursor,
+/// at the end of that line; on a fresh line, at a blank line or where the text closes a
+/// bracket it did not open (the end of the block). Always at the model's end of generation.
+model::StopRules inline_stop_rules(std::string_view text, std::size_t cursor);
+
+}  // namespace mnemo::server

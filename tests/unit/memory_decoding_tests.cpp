@@ -1,0 +1,138 @@
+// Decoding that reads the long-term memory (model/transformer.h, MemoryReader): a memory
+// holding a file's keys and values at every layer makes the next token's logits those of
+// a sequence that had read the file itself; an empty memory changes nothing; only the last
+// token of a prompt reads it.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <numeric>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/kv_cache.h"
+#include "model/memory/exact/exact_tier.h"
+#include "model/transformer.h"
+#include "model/transformer_session.h"
+
+namespace mnemo::model {
+namespace {
+
+namespace fs = std::filesystem;
+using memory::ExactTier;
+
+std::shared_ptr<const Transformer> tiny_llama() {
+  auto checkpoint =
+      Checkpoint::open((fs::path(MNEMO_FIXTURES_DIR) / "tiny-models/tiny-llama.F32.gguf").string());
+  EXPECT_TRUE(checkpoint) << checkpoint.error().message;
+  if (!checkpoint) return nullptr;
+  auto model = Transformer::load(*checkpoint.value());
+  EXPECT_TRUE(model) << model.error().message;
+  return model ? model.value() : nullptr;
+}
+
+/// Deterministic token ids of the fixture's vocabulary.
+Tokens some_tokens(std::size_t n, TokenId seed) {
+  Tokens out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<TokenId>((seed + 37 * i) % 500 + 3);
+  return out;
+}
+
+class MemoryDecodingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = tiny_llama();
+    ASSERT_TRUE(model_);
+    layers_.resize(model_->config().n_layer);
+    std::iota(layers_.begin(), layers_.end(), std::size_t{0});
+  }
+
+  /// A tier over every layer holding `file`'s keys and values as the model computes them
+  /// when it reads the file from position 0; top-k covers every block.
+  std::unique_ptr<ExactTier> memory_of(const Tokens& file) {
+    c10::InferenceMode guard;
+    memory::ExactTierConfig config = memory::exact_tier_config(model_->config(), layers_.size());
+    config.storage = memory::ExactStorage::kFloat32;
+    config.block_size = 64;
+    config.top_k = static_cast<std::int64_t>(file.size()) / 64;
+    auto tier = std::make_unique<ExactTier>(config);
+    KvCache cache(model_->config(), file.size(), model_->options());
+    KeyValueTap tap;
+    tap.layers = layers_;
+    model_->forward_tap(file, cache, tap);
+    tier->add_file("other.cpp", at::stack(tap.keys), at::stack(tap.values));
+    return tier;
+  }
+
+  std::vector<float> logits_of(TransformerSession& session, const Tokens& tokens) {
+    auto logits = session.append(tokens);
+    EXPECT_TRUE(logits) << logits.error().message;
+    if (!logits) return {};
+    return {logits.value().data, logits.value().data + logits.value().size};
+  }
+
+  std::shared_ptr<const Transformer> model_;
+  std::vector<std::size_t> layers_;
+};
+
+double max_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
+    worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
+  return worst;
+}
+
+TEST_F(MemoryDecodingTest, AMemoryHoldingAFileGivesTheLogitsOfHavingReadTheFile) {
+  const Tokens file = some_tokens(128, 11);  // two whole blocks
+  const auto tier = memory_of(file);
+  const Tokens next = some_tokens(1, 5);
+
+  TransformerSession with_memory(model_, 32);
+  ASSERT_TRUE(with_memory.set_memory({layers_, tier.get()}));
+  const std::vector<float> remembered = logits_of(with_memory, next);
+
+  TransformerSession after_file(model_, 256);
+  Tokens sequence = file;
+  sequence.push_back(next[0]);
+  const std::vector<float> read = logits_of(after_file, sequence);
+
+  TransformerSession without(model_, 32);
+  const std::vector<float> forgotten = logits_of(without, next);
+
+  // The memory's tokens sit just before position 0, as the file's did before the token.
+  EXPECT_LT(max_difference(remembered, read), 2e-4);
+  EXPECT_GT(max_difference(forgotten, read), 0.1);  // the file matters to these logits
+}
+
+TEST_F(MemoryDecodingTest, AnEmptyMemoryChangesNothing) {
+  memory::ExactTierConfig config = memory::exact_tier_config(model_->config(), layers_.size());
+  const ExactTier empty(config);
+  const Tokens prompt = some_tokens(9, 2);
+  TransformerSession with_memory(model_, 32);
+  ASSERT_TRUE(with_memory.set_memory({layers_, &empty}));
+  // Without a memory, the same steps: the prompt's last token decoded on its own.
+  TransformerSession without(model_, 32);
+  logits_of(without, Tokens(prompt.begin(), prompt.end() - 1));
+  EXPECT_EQ(logits_of(with_memory, prompt), logits_of(without, {prompt.back()}));
+  EXPECT_EQ(logits_of(with_memory, {7}), logits_of(without, {7}));
+}
+
+TEST_F(MemoryDecodingTest, OnlyTheLastTokenOfAPromptReadsTheMemory) {
+  const auto tier = memory_of(some_tokens(128, 11));
+  const Tokens prompt = some_tokens(6, 3);
+  // The prompt's first tokens without the memory, its last with it, in two calls ...
+  TransformerSession split(model_, 32);
+  logits_of(split, Tokens(prompt.begin(), prompt.end() - 1));
+  ASSERT_TRUE(split.set_memory({layers_, tier.get()}));
+  const std::vector<float> expected = logits_of(split, {prompt.back()});
+  // ... equal one call that reads the memory.
+  TransformerSession whole(model_, 32);
+  ASSERT_TRUE(whole.set_memory({layers_, tier.get()}));
+  EXPECT_EQ(logits_of(whole, prompt), expected);
+  EXPECT_EQ(whole.tokens(), prompt);
+}
+
+}  // namespace
+}  // namespace mnemo::model

@@ -1,0 +1,138 @@
+// Completion by the model (server/model_completer.h): where a suggestion stops, that the
+// document's own file is left out of the memory while it is the prompt (and put back),
+// and distinct alternatives. The tiny fixture model's weights are random, so the tests
+// compare runs with each other rather than with expected text.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "indexer/memory_encoder.h"
+#include "indexer/repository_memory.h"
+#include "model/memory/exact/exact_tier.h"
+#include "model/model_loader.h"
+#include "server/model_completer.h"
+
+namespace mnemo::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+model::LoadedModel tiny_qwen2() {
+  auto loaded =
+      model::load_model((fs::path(MNEMO_FIXTURES_DIR) / "tiny-models/tiny-qwen2.F32.gguf").string());
+  EXPECT_TRUE(loaded) << loaded.error().message;
+  return loaded ? loaded.value() : model::LoadedModel{};
+}
+
+const char* kDocument = "int total(int a, int b) {\n  return a + b;\n}\nint main() {\n  return tot";
+const char* kOther = "int totally_unrelated_name(int x) { return x * 3; }\n";
+
+/// A memory of `files` (path, text) as the indexer makes it: small blocks, every block
+/// retrieved, so that every file can matter.
+std::unique_ptr<indexer::RepositoryMemory> memory_of(
+    const model::LoadedModel& m, const std::vector<std::pair<std::string, std::string>>& files) {
+  auto out = std::make_unique<indexer::RepositoryMemory>();
+  out->layers = indexer::default_memory_layers(m.transformer->config().n_layer);
+  indexer::MemoryEncoder encoder(m.transformer, m.tokenizer, out->layers, 256, 64);
+  auto config = model::memory::exact_tier_config(m.transformer->config(), out->layers.size());
+  config.block_size = 8;
+  config.top_k = 64;
+  out->tier = std::make_unique<model::memory::ExactTier>(config);
+  for (const auto& [path, text] : files) {
+    const indexer::FileMemory fm = encoder.encode(text);
+    out->tier->add_file(path, fm.keys, fm.values);
+  }
+  return out;
+}
+
+/// `text` must outlive the request (the fixtures' literals do).
+CompletionRequest request_at_end(std::string_view text) {
+  CompletionRequest r;
+  r.text = text;
+  r.cursor = text.size();
+  r.max_tokens = 8;
+  return r;
+}
+
+TEST(InlineStopRules, CodeBeforeTheCursorEndsTheSuggestionWithItsLine) {
+  const std::string text = "  return tot";
+  const model::StopRules rules = inline_stop_rules(text, text.size());
+  EXPECT_TRUE(rules.end_of_line);
+  EXPECT_FALSE(rules.balanced_brackets);
+  EXPECT_TRUE(rules.end_of_generation);
+}
+
+TEST(InlineStopRules, OnAFreshLineTheSuggestionRunsToTheEndOfTheBlock) {
+  const std::string text = "int f() {\n  \t";
+  const model::StopRules rules = inline_stop_rules(text, text.size());
+  EXPECT_FALSE(rules.end_of_line);
+  EXPECT_TRUE(rules.balanced_brackets);
+  EXPECT_EQ(rules.stop_strings, std::vector<std::string>{"\n\n"});
+  EXPECT_TRUE(inline_stop_rules("", 0).balanced_brackets);  // an empty document
+}
+
+TEST(ModelCompleter, TheDocumentsOwnFileIsLeftOutOfTheMemoryWhileItIsThePrompt) {
+  const model::LoadedModel m = tiny_qwen2();
+  ASSERT_TRUE(m.transformer);
+  // The memory holds an old version of the document's file beside another file.
+  ModelCompleter with_both(m, memory_of(m, {{"main.cpp", "int stale() { return 0; }\n"},
+                                            {"other.cpp", kOther}}));
+  ModelCompleter with_other(m, memory_of(m, {{"other.cpp", kOther}}));
+  ModelCompleter with_none(m, nullptr);
+
+  CompletionRequest r = request_at_end(kDocument);
+  r.memory_file = "main.cpp";
+  const auto left_out = with_both.complete(r);
+  ASSERT_TRUE(left_out) << left_out.error().message;
+  EXPECT_TRUE(left_out.value().read_memory);
+  EXPECT_TRUE(left_out.value().fill_in_middle);
+  // ... it is back for the next request.
+  EXPECT_TRUE(with_both.memory()->tier->contains("main.cpp"));
+
+  r.memory_file.clear();
+  const auto other_only = with_other.complete(r);
+  const auto kept = with_both.complete(r);
+  const auto alone = with_none.complete(r);
+  ASSERT_TRUE(other_only && kept && alone);
+  ASSERT_FALSE(left_out.value().suggestions.empty());
+  ASSERT_FALSE(other_only.value().suggestions.empty());
+  EXPECT_EQ(left_out.value().suggestions[0].text, other_only.value().suggestions[0].text);
+  EXPECT_NEAR(left_out.value().suggestions[0].score, other_only.value().suggestions[0].score, 1e-4);
+  // The memory is read: with it, the same prompt is scored otherwise than without it.
+  EXPECT_FALSE(alone.value().read_memory);
+  EXPECT_NE(kept.value().suggestions[0].score, alone.value().suggestions[0].score);
+}
+
+TEST(ModelCompleter, AlternativesAreDistinctAndBestFirst) {
+  const model::LoadedModel m = tiny_qwen2();
+  ASSERT_TRUE(m.transformer);
+  ModelCompleter completer(m, nullptr);
+  CompletionRequest r = request_at_end(kDocument);
+  r.alternatives = 3;
+  const auto result = completer.complete(r);
+  ASSERT_TRUE(result) << result.error().message;
+  const auto& s = result.value().suggestions;
+  ASSERT_GE(s.size(), 2u);
+  EXPECT_LE(s.size(), 3u);
+  for (std::size_t i = 1; i < s.size(); ++i) {
+    EXPECT_GE(s[i - 1].score, s[i].score);
+    for (std::size_t j = 0; j < i; ++j) EXPECT_NE(s[i].text, s[j].text);
+  }
+}
+
+TEST(ModelCompleter, AnEmptyDocumentOrNoTokensAskedForGivesNoSuggestion) {
+  const model::LoadedModel m = tiny_qwen2();
+  ASSERT_TRUE(m.transformer);
+  ModelCompleter completer(m, nullptr);
+  CompletionRequest r = request_at_end(kDocument);
+  r.max_tokens = 0;
+  const auto none = completer.complete(r);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none.value().suggestions.empty());
+}
+
+}  // namespace
+}  // namespace mnemo::server
