@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""`mnemo complete` end to end (issue 6, item 6): one query as FILE:LINE:COL and a JSON-lines
+batch over the memory `mnemo index --model` wrote, with a tiny fixture model. The format is
+a stable interface: one answer line per query, in order, {"suggestions": [{"text",
+"score"}], "latency_ms"}, or {"error", "latency_ms"} for a query that cannot be answered.
+The model's weights are random, so answers are compared with each other, not with text."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+MNEMO = os.environ.get("MNEMO_BIN", "mnemo")
+MODEL = os.environ["MNEMO_TINY_MODEL"]
+
+MAIN_CPP = "#include \"geo.h\"\nint main() {\n  return geo::norm(\n}\n"
+GEO_H = "#pragma once\nnamespace geo {\nint norm(int x, int y);\n}\n"
+
+
+def run(*args: str, stdin: str = None, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([MNEMO, *args], input=stdin, capture_output=True, text=True,
+                            timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def answers(result: subprocess.CompletedProcess) -> list:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+class CompleteTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.repo = Path(cls.tmp.name)
+        (cls.repo / "src").mkdir()
+        (cls.repo / "src/main.cpp").write_text(MAIN_CPP)
+        (cls.repo / "src/geo.h").write_text(GEO_H)
+        run("index", str(cls.repo), "--model", MODEL, "--json")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def complete(self, *args: str, stdin: str = None, check: bool = True):
+        return run("complete", "--repo", str(self.repo), "--model", MODEL, "--max-tokens", "6",
+                   *args, stdin=stdin, check=check)
+
+    def test_one_query_prints_one_answer_line(self):
+        out = answers(self.complete("src/main.cpp:2:18"))
+        self.assertEqual(len(out), 1)
+        self.assertIn("latency_ms", out[0])
+        self.assertGreater(out[0]["latency_ms"], 0)
+        for s in out[0]["suggestions"]:
+            self.assertEqual(set(s), {"text", "score"})
+            self.assertLessEqual(s["score"], 0)
+
+    def test_a_batch_answers_each_line_in_order_and_a_bad_query_with_an_error(self):
+        queries = [
+            {"file": "src/main.cpp", "line": 2, "col": 18},
+            {"file": "src/main.cpp", "line": 9, "col": 0},  # past the end of the file
+            {"file": "src/absent.cpp", "line": 0, "col": 0},
+            {"file": "src/main.cpp", "line": 0, "col": 8, "text": "int x = \n", "max_tokens": 2},
+            {"file": "src/main.cpp", "line": 0, "col": 99},
+        ]
+        batch = "\n".join(json.dumps(q) for q in queries) + "\n\nnot json\n"
+        out = answers(self.complete("--batch", "-", stdin=batch))
+        self.assertEqual(len(out), 6)
+        self.assertIn("suggestions", out[0])
+        self.assertIn("past the end of the file", out[1]["error"])
+        self.assertIn("cannot be read", out[2]["error"])
+        self.assertIn("suggestions", out[3])  # the editor's text, not the file's
+        self.assertIn("past the end of line 0", out[4]["error"])
+        self.assertIn("query 7", out[5]["error"])  # the line number of the bad JSON
+
+    def test_the_same_query_twice_gives_the_same_answer(self):
+        q = json.dumps({"file": "src/main.cpp", "line": 2, "col": 18})
+        out = answers(self.complete("--batch", "-", stdin=q + "\n" + q + "\n"))
+        self.assertEqual(out[0]["suggestions"], out[1]["suggestions"])
+
+    def test_the_memory_is_read_unless_it_is_turned_off(self):
+        # The header is only in the memory (the prompt holds main.cpp): without the memory
+        # the same prompt scores its suggestion otherwise.
+        q = {"file": "src/main.cpp", "line": 2, "col": 18}
+        with_memory = answers(self.complete("--batch", "-", "--alternatives", "1",
+                                            stdin=json.dumps(q) + "\n"))[0]
+        without = answers(self.complete("--batch", "-", "--no-memory",
+                                        stdin=json.dumps(q) + "\n"))[0]
+        self.assertTrue(with_memory["suggestions"] and without["suggestions"])
+        self.assertNotEqual(with_memory["suggestions"][0]["score"],
+                            without["suggestions"][0]["score"])
+
+    def test_leaving_the_documents_file_in_the_memory_changes_the_answer(self):
+        q = {"file": "src/main.cpp", "line": 2, "col": 18}
+        left_out = dict(q, exclude_file_from_memory=True)
+        kept = dict(q, exclude_file_from_memory=False)
+        out = answers(self.complete("--batch", "-", stdin=json.dumps(left_out) + "\n" +
+                                    json.dumps(kept) + "\n" + json.dumps(q) + "\n"))
+        self.assertNotEqual(out[0]["suggestions"][0]["score"], out[1]["suggestions"][0]["score"])
+        self.assertEqual(out[0]["suggestions"], out[2]["suggestions"])  # left out by default
+
+    def test_alternatives_are_distinct(self):
+        out = answers(self.complete("src/main.cpp:2:18", "--alternatives", "3"))[0]
+        texts = [s["text"] for s in out["suggestions"]]
+        self.assertLessEqual(len(texts), 3)
+        self.assertEqual(len(texts), len(set(texts)))
+
+    def test_without_a_memory_it_says_what_to_run(self):
+        with tempfile.TemporaryDirectory() as empty:
+            result = run("complete", "--repo", empty, "--model", MODEL, "x.cpp:0:0", check=False)
+            self.assertEqual(result.returncode, 1)
+            self.assertIn("mnemo index --model", result.stderr)
+            self.assertEqual(result.stdout, "")
+
+    def test_bad_usage_is_refused(self):
+        self.assertEqual(self.complete("main.cpp:x:1", check=False).returncode, 2)
+        self.assertEqual(self.complete(check=False).returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
