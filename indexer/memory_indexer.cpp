@@ -185,6 +185,10 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
     if (auto removed = store_->remove(path); !removed)
       return IndexRunError{"memory: " + removed.error().message};
     stored_.erase(path);
+    if (mirror_ != nullptr) {
+      const std::lock_guard<std::mutex> lock(*mirror_lock_);
+      mirror_->remove_file(path);
+    }
     return out;
   }
   // A tier of one file turns the keys and values into the stored blocks and
@@ -195,6 +199,11 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
   auto saved = model::memory::save_file(*store_, tier, path, {{"hash", hash}});
   if (!saved) return IndexRunError{"memory: " + saved.error().message};
   stored_[path] = hash;
+  if (mirror_ != nullptr) {
+    const std::lock_guard<std::mutex> lock(*mirror_lock_);
+    mirror_->remove_file(path);
+    mirror_->add_file_from_tensors(path, tier.file_tensors(path));
+  }
   if (fold_into_continuous && !signals_.empty()) {
     // A file takes (1 - tau) of the signal's axis, about one RBF width once the memory is
     // large, so the fit cannot hold more than a few points' detail of it: the inputs are
@@ -215,6 +224,13 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
   out.store_seconds = seconds_since(store_start);
   out.tokens = memory.tokens;
   return out;
+}
+
+model::Result<std::unique_ptr<model::memory::ExactTier>, IndexRunError>
+MemoryIndexer::load_tier() const {
+  auto loaded = model::memory::load_tier(*store_, config_);
+  if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
+  return std::move(loaded.value().tier);
 }
 
 model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_file(
@@ -273,6 +289,10 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
     if (auto removed = store_->remove(key); !removed)
       return IndexRunError{"memory: " + removed.error().message};
     stored_.erase(key);
+    if (mirror_ != nullptr) {
+      const std::lock_guard<std::mutex> lock(*mirror_lock_);
+      mirror_->remove_file(key);
+    }
     ++report.files_removed;
   }
 

@@ -16,6 +16,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +107,18 @@ class MemoryIndexer {
                                                        std::string_view contents);
 
   const model::memory::ExactTierConfig& tier_config() const { return config_; }
+  /// The stored memory as a tier, every segment checked (those that fail are left out):
+  /// what a reader in this process starts from (the store's lock is this indexer's).
+  model::Result<std::unique_ptr<model::memory::ExactTier>, IndexRunError> load_tier() const;
+  /// Keeps `tier` (from load_tier()) equal to the store from now on: every file this
+  /// indexer writes or removes is added or removed there too, under `lock`, which the
+  /// tier's readers hold while they read. Null: none.
+  void mirror_into(model::memory::ExactTier* tier, std::mutex* lock) {
+    mirror_ = tier;
+    mirror_lock_ = lock;
+  }
+  /// The model layers the memory is read at (the encoder's).
+  const std::vector<std::size_t>& memory_layers() const { return encoder_->memory_layers(); }
   /// The continuous tier's signal of each memory layer (empty without continuous_dir).
   const std::vector<model::memory::continuous::ContinuousSignal>& continuous_signals() const {
     return signals_;
@@ -136,6 +149,8 @@ class MemoryIndexer {
   std::unique_ptr<MemoryEncoder> encoder_;
   model::memory::ExactTierConfig config_;
   std::unique_ptr<model::memory::store::MemoryStore> store_;
+  model::memory::ExactTier* mirror_ = nullptr;
+  std::mutex* mirror_lock_ = nullptr;
   bool recreated_ = false;
   bool stored_loaded_ = false;
   /// file -> hash of its segment ("" for a segment without one or with a problem).

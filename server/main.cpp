@@ -128,6 +128,10 @@ int main(int argc, char** argv) {
     if (!serve_model.empty()) {
       memory = std::make_shared<mnemo::server::ServeMemory>(serve_model, serve_memory_window);
       serve.unsaved_edits = mnemo::server::serve_unsaved_edits(serve_index_dir, memory);
+      serve.inline_model = [memory](const mnemo::server::ModelInlineRequest& request,
+                                    const mnemo::lsp::CancellationToken& token) {
+        return memory->complete(request, token);
+      };
     }
     if (!serve_no_index)
       serve.symbol_index = mnemo::server::serve_symbol_index(serve_index_dir, memory);

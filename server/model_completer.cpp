@@ -10,6 +10,10 @@
 namespace mnemo::server {
 namespace {
 
+/// Positions a session keeps beyond the prompt's budgets: the FIM tokens and the
+/// suggestion.
+constexpr std::size_t kGenerationRoom = 256;
+
 /// Takes a file out of the memory for one request and puts it back after: the prompt holds
 /// its live text, so its stored (older) segment must not compete with it.
 class FileLeftOut {
@@ -56,12 +60,16 @@ model::StopRules inline_stop_rules(std::string_view text, std::size_t cursor) {
 }
 
 ModelCompleter::ModelCompleter(model::LoadedModel model,
-                               std::unique_ptr<indexer::RepositoryMemory> memory,
+                               std::shared_ptr<indexer::RepositoryMemory> memory,
                                PromptBudget budget)
     : model_(std::move(model)),
       memory_(std::move(memory)),
       budget_(budget),
-      session_(model_.transformer, model_.transformer->max_positions()) {}
+      // The prompt's budgets and room to generate: a whole context's cache would be far
+      // larger (SmolLM2: 8,192 positions, 380 MB) for nothing.
+      session_(model_.transformer,
+               std::min(model_.transformer->max_positions(),
+                        budget.prefix_tokens + budget.suffix_tokens + kGenerationRoom)) {}
 
 model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     const CompletionRequest& request, const model::CancelCheck& cancelled) {

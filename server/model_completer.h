@@ -47,8 +47,9 @@ struct CompletionResult {
 /// Single-threaded: one request at a time (it owns one session and may change its memory).
 class ModelCompleter {
  public:
-  /// `memory` may be null (no memory: the document alone).
-  ModelCompleter(model::LoadedModel model, std::unique_ptr<indexer::RepositoryMemory> memory,
+  /// `memory` may be null (no memory: the document alone); the caller may share it (and
+  /// change it between requests, never during one).
+  ModelCompleter(model::LoadedModel model, std::shared_ptr<indexer::RepositoryMemory> memory,
                  PromptBudget budget = {});
 
   model::Result<CompletionResult, model::ModelError> complete(
@@ -58,7 +59,7 @@ class ModelCompleter {
 
  private:
   model::LoadedModel model_;
-  std::unique_ptr<indexer::RepositoryMemory> memory_;
+  std::shared_ptr<indexer::RepositoryMemory> memory_;
   PromptBudget budget_;
   model::TransformerSession session_;
   std::string memory_file_;  ///< the file left out of the memory while session_ was filled

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "server/model_completion_engine.h"
 #include "server/unsaved_edit_memory.h"
 #include "server/workspace_symbol_index.h"
 
@@ -21,6 +22,8 @@ struct ServeOptions {
   WorkspaceSymbolIndexOptions symbol_index;
   /// How open documents' unsaved text reaches the memory (`--model`); none by default.
   UnsavedEditMemoryOptions unsaved_edits;
+  /// Inline suggestions from the model over the memory (`--model`); none: the symbols'.
+  InlineModel inline_model;
 };
 
 struct ListenAddress {

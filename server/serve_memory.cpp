@@ -23,10 +23,23 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
   auto options = indexer::MemoryIndexOptions::in_index(index_dir);
   options.window = window_;
   indexer_.reset();  // another folder: its lock goes before the next one is taken
+  {
+    const std::lock_guard<std::mutex> lock(completion_mutex_);
+    completer_.reset();  // it reads the previous indexer's mirror
+  }
   auto opened = indexer::MemoryIndexer::open(*model_, memory_model_id(model_path_), options);
   if (!opened) return opened.error();
   indexer_ = std::move(opened).value();
   opened_dir_ = index_dir;
+  // What completions read: the stored memory, then every change the indexer makes.
+  auto tier = indexer_->load_tier();
+  if (!tier) return tier.error();
+  auto memory = std::make_shared<indexer::RepositoryMemory>();
+  memory->tier = std::move(tier).value();
+  memory->layers = indexer_->memory_layers();
+  const std::lock_guard<std::mutex> lock(completion_mutex_);
+  indexer_->mirror_into(memory->tier.get(), &completion_mutex_);
+  completer_ = std::make_unique<ModelCompleter>(*model_, memory);
   return indexer_.get();
 }
 
@@ -36,6 +49,10 @@ model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> ServeMemory::u
   std::lock_guard<std::mutex> lock(mutex_);
   auto memory = open(index_dir);
   if (!memory) return memory.error();
+  {
+    const std::lock_guard<std::mutex> completion(completion_mutex_);
+    root_ = root;
+  }
   return memory.value()->update(root, files, progress, &cancel);
 }
 
@@ -45,6 +62,29 @@ model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> ServeM
   auto memory = open(index_dir);
   if (!memory) return memory.error();
   return memory.value()->update_file(path, text);
+}
+
+EngineResult<std::vector<ModelSuggestion>> ServeMemory::complete(
+    const ModelInlineRequest& request, const lsp::CancellationToken& token) {
+  const std::lock_guard<std::mutex> lock(completion_mutex_);
+  if (!completer_)
+    return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
+  CompletionRequest r;
+  r.text = request.text;
+  r.cursor = request.cursor;
+  r.alternatives = request.alternatives;
+  const fs::path relative = request.file.lexically_normal().lexically_relative(root_);
+  if (!root_.empty() && !relative.empty() && *relative.begin() != "..")
+    r.memory_file = relative.generic_string();
+  auto result = completer_->complete(r, [&] { return token.cancelled(); });
+  if (!result) {
+    const bool cancelled = result.error().kind == model::ModelError::Kind::kCancelled;
+    return EngineError{cancelled ? EngineError::Kind::kCancelled : EngineError::Kind::kInternal,
+                       result.error().message};
+  }
+  std::vector<ModelSuggestion> out;
+  for (Suggestion& s : result.value().suggestions) out.push_back({std::move(s.text), s.score});
+  return out;
 }
 
 }  // namespace mnemo::server

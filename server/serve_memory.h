@@ -3,7 +3,8 @@
 // changed), and an open document's unsaved text replaces its file's segment once the user
 // pauses (UnsavedEditMemory). One MemoryIndexer serves both; it is opened on first use and
 // held for the process, so its store's lock keeps a second server (or `mnemo index`) from
-// writing the same memory while this one runs.
+// writing the same memory while this one runs. The same memory answers completions: the
+// indexer mirrors every change into the tier the model reads (ModelCompleter).
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,8 @@
 #include <string>
 
 #include "indexer/memory_indexer.h"
+#include "server/model_completer.h"
+#include "server/model_completion_engine.h"
 #include "server/unsaved_edit_memory.h"
 #include "server/workspace_symbol_index.h"
 
@@ -34,6 +37,13 @@ class ServeMemory {
   model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> update_file(
       const std::filesystem::path& index_dir, const std::string& path, const std::string& text);
 
+  /// The model's suggestions at a cursor of `request.file`, reading the memory as it is now
+  /// (the file itself left out: its text is the prompt). Waits for a completion in flight
+  /// and for one file of an index run, not for the run. An error until the first index run
+  /// has opened the memory; kCancelled once `token` is.
+  EngineResult<std::vector<ModelSuggestion>> complete(const ModelInlineRequest& request,
+                                                      const lsp::CancellationToken& token);
+
  private:
   /// The indexer for `index_dir`, loading the model the first time; requires mutex_ held.
   model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> open(
@@ -45,6 +55,12 @@ class ServeMemory {
   std::optional<model::LoadedModel> model_;          // guarded by mutex_
   std::filesystem::path opened_dir_;                 // guarded by mutex_
   std::unique_ptr<indexer::MemoryIndexer> indexer_;  // guarded by mutex_
+
+  /// Guards what completions read: the completer, the memory the indexer mirrors into its
+  /// tier, and the root its files are relative to.
+  std::mutex completion_mutex_;
+  std::unique_ptr<ModelCompleter> completer_;
+  std::filesystem::path root_;
 };
 
 /// The model's name in a memory's header: its file (or folder) name and size, so that a

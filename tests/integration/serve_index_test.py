@@ -345,6 +345,40 @@ class ServeIndexTest(unittest.TestCase):
         memory = json.loads(result.stdout)["memory"]
         self.assertEqual((memory["encoded"], memory["unchanged"]), (1, 3), memory)
 
+    def test_with_a_model_inline_suggestions_are_the_models_over_the_memory(self) -> None:
+        model = os.environ.get("MNEMO_TINY_MODEL")
+        self.assertTrue(model and Path(model).exists(), f"MNEMO_TINY_MODEL={model}")
+        client = self.start("--model", model)
+        client.initialize(self.root)
+        client.wait_indexing_ended()
+        segments = self.root / ".mnemo" / "memory" / "segments"
+        wait_until(lambda: len(list(segments.glob("*.seg"))) == 3, "3 memory segments")
+        path = self.root / "src/main.cpp"
+        text = path.read_text()
+        line, character = 1, len("int main() { return ")
+        client.notify("textDocument/didOpen", {"textDocument": {
+            "uri": file_uri(path), "languageId": "cpp", "version": 1, "text": text}})
+        reply = client.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": file_uri(path)},
+            "position": {"line": line, "character": character},
+            "context": {"triggerKind": 1}})  # Invoked: up to 3
+        self.assertIn("result", reply, reply)
+        served = [item["insertText"] for item in reply["result"]["items"]]
+        self.assertTrue(1 <= len(served) <= 3, served)
+        self.assertEqual(client.shutdown_and_exit(), 0)
+
+        # The same query through `mnemo complete`, over the memory the server wrote: the same
+        # suggestions, so the server's come from the model reading that memory (with the
+        # document's own file left out), not from the symbols.
+        query = {"file": "src/main.cpp", "line": line, "col": character, "text": text}
+        result = subprocess.run([os.environ["MNEMO_BIN"], "complete", "--repo", str(self.root),
+                                 "--model", model, "--alternatives", "3", "--batch", "-"],
+                                input=json.dumps(query) + "\n", capture_output=True, text=True,
+                                timeout=GUARD_S)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        completed = [s["text"] for s in json.loads(result.stdout)["suggestions"]]
+        self.assertEqual(served, completed)
+
 
 if __name__ == "__main__":
     unittest.main()

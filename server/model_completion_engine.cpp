@@ -1,0 +1,75 @@
+#include "server/model_completion_engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "lsp/uri.h"
+
+namespace mnemo::server {
+
+ModelCompletionEngine::ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback,
+                                             InlineModel model)
+    : fallback_(std::move(fallback)), model_(std::move(model)) {}
+
+void ModelCompletionEngine::document_updated(const DocumentView& document) {
+  fallback_->document_updated(document);
+}
+
+void ModelCompletionEngine::document_closed(const std::string& uri) {
+  fallback_->document_closed(uri);
+}
+
+void ModelCompletionEngine::index_workspace(const std::vector<std::filesystem::path>& roots,
+                                            ProgressSink& progress,
+                                            const lsp::CancellationToken& token) {
+  fallback_->index_workspace(roots, progress, token);
+}
+
+EngineResult<CompletionList> ModelCompletionEngine::complete(const CompletionQuery& query,
+                                                             const lsp::CancellationToken& token) {
+  return fallback_->complete(query, token);
+}
+
+EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inline(
+    const InlineCompletionQuery& query, const lsp::CancellationToken& token) {
+  const auto file = lsp::file_uri_to_path(query.document.uri);
+  if (!file) return fallback_->complete_inline(query, token);
+  const std::string& text = query.document.document->text();
+  ModelInlineRequest request;
+  request.file = *file;
+  request.alternatives = query.trigger == InlineTrigger::kInvoked ? 3 : 1;
+  std::size_t replace_begin = std::min(query.cursor, text.size());
+  std::size_t replace_end = replace_begin;
+  std::string lead;  // the selected item's text, which every suggestion starts with
+  if (query.selected && query.selected->replace_begin <= query.selected->replace_end &&
+      query.selected->replace_end <= text.size()) {
+    replace_begin = query.selected->replace_begin;
+    replace_end = query.selected->replace_end;
+    lead = query.selected->text;
+    request.text = text.substr(0, replace_begin) + lead + text.substr(replace_end);
+    request.cursor = replace_begin + lead.size();
+  } else {
+    request.text = text;
+    request.cursor = replace_begin;
+  }
+  auto answered = model_(request, token);
+  if (!answered) {
+    if (answered.error().kind == EngineError::Kind::kCancelled) return answered.error();
+    spdlog::debug("inline completion from the symbols: {}", answered.error().message);
+    return fallback_->complete_inline(query, token);
+  }
+  std::vector<InlineSuggestion> out;
+  for (const ModelSuggestion& s : answered.value()) {
+    if (out.size() == request.alternatives) break;
+    InlineSuggestion suggestion{lead + s.text, replace_begin, replace_end, s.score};
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const InlineSuggestion& o) {
+      return o.insert_text == suggestion.insert_text;
+    });
+    if (!seen && !s.text.empty()) out.push_back(std::move(suggestion));
+  }
+  return out;
+}
+
+}  // namespace mnemo::server

@@ -1,0 +1,139 @@
+// The engine of `mnemo serve --model` (server/model_completion_engine.h) with a scripted
+// model: how many suggestions each trigger gets, a selected menu item extending into the
+// suggestion, and the symbolic engine answering whatever the model cannot.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lsp/uri.h"
+#include "server/model_completion_engine.h"
+
+namespace mnemo::server {
+namespace {
+
+/// Answers every inline request with one marker suggestion; menu requests with one item.
+class MarkerEngine final : public CompletionEngine {
+ public:
+  void document_updated(const DocumentView&) override { ++documents; }
+  void document_closed(const std::string&) override {}
+  void index_workspace(const std::vector<std::filesystem::path>&, ProgressSink&,
+                       const lsp::CancellationToken&) override {}
+  EngineResult<CompletionList> complete(const CompletionQuery&,
+                                        const lsp::CancellationToken&) override {
+    CompletionList list;
+    CompletionCandidate item;
+    item.label = item.insert_text = "symbolic";
+    list.items.push_back(item);
+    return list;
+  }
+  EngineResult<std::vector<InlineSuggestion>> complete_inline(
+      const InlineCompletionQuery& q, const lsp::CancellationToken&) override {
+    return std::vector<InlineSuggestion>{{"from symbols", q.cursor, q.cursor, 0}};
+  }
+  int documents = 0;
+};
+
+struct ScriptedModel {
+  std::vector<ModelSuggestion> answer;
+  std::optional<EngineError> error;
+  std::vector<ModelInlineRequest> asked;
+
+  InlineModel function() {
+    return [this](const ModelInlineRequest& r,
+                  const lsp::CancellationToken&) -> EngineResult<std::vector<ModelSuggestion>> {
+      asked.push_back(r);
+      if (error) return *error;
+      return answer;
+    };
+  }
+};
+
+InlineCompletionQuery query(const std::string& marked, InlineTrigger trigger) {
+  std::string text = marked;
+  const auto cursor = text.find('^');
+  text.erase(cursor, 1);
+  InlineCompletionQuery q;
+  q.document.uri = lsp::path_to_file_uri("/repo/src/main.cpp");
+  q.document.document = std::make_shared<const lsp::TextDocument>(text);
+  q.cursor = cursor;
+  q.trigger = trigger;
+  return q;
+}
+
+TEST(ModelCompletionEngine, InvokedAsksForThreeDistinctSuggestionsAutomaticForOne) {
+  auto symbols = std::make_shared<MarkerEngine>();
+  ScriptedModel model;
+  model.answer = {{"norm()", -1}, {"norm()", -2}, {"", -3}, {"normal", -4}, {"nor", -5}};
+  ModelCompletionEngine engine(symbols, model.function());
+
+  auto invoked = engine.complete_inline(query("x = p.^;", InlineTrigger::kInvoked), {});
+  ASSERT_TRUE(invoked);
+  ASSERT_EQ(model.asked.size(), 1u);
+  EXPECT_EQ(model.asked[0].alternatives, 3u);
+  EXPECT_EQ(model.asked[0].file, "/repo/src/main.cpp");
+  EXPECT_EQ(model.asked[0].text, "x = p.;");
+  EXPECT_EQ(model.asked[0].cursor, 6u);
+  std::vector<std::string> texts;
+  for (const auto& s : invoked.value()) {
+    texts.push_back(s.insert_text);
+    EXPECT_EQ(s.replace_begin, 6u);
+    EXPECT_EQ(s.replace_end, 6u);
+  }
+  EXPECT_EQ(texts, (std::vector<std::string>{"norm()", "normal", "nor"}));
+
+  auto automatic = engine.complete_inline(query("x = p.^;", InlineTrigger::kAutomatic), {});
+  ASSERT_TRUE(automatic);
+  EXPECT_EQ(model.asked[1].alternatives, 1u);
+  ASSERT_EQ(automatic.value().size(), 1u);
+  EXPECT_EQ(automatic.value()[0].insert_text, "norm()");
+}
+
+TEST(ModelCompletionEngine, ASelectedMenuItemIsInTheModelsTextAndStartsEverySuggestion) {
+  auto symbols = std::make_shared<MarkerEngine>();
+  ScriptedModel model;
+  model.answer = {{"(a, b);", -1}};
+  ModelCompletionEngine engine(symbols, model.function());
+  // The user typed "geo::no" and selected "norm" in the menu (replacing "no").
+  InlineCompletionQuery q = query("r = geo::no^\n", InlineTrigger::kAutomatic);
+  q.selected = SelectedCompletion{9, 11, "norm"};
+  auto result = engine.complete_inline(q, {});
+  ASSERT_TRUE(result);
+  EXPECT_EQ(model.asked[0].text, "r = geo::norm\n");
+  EXPECT_EQ(model.asked[0].cursor, 13u);
+  ASSERT_EQ(result.value().size(), 1u);
+  EXPECT_EQ(result.value()[0].insert_text, "norm(a, b);");
+  EXPECT_EQ(result.value()[0].replace_begin, 9u);
+  EXPECT_EQ(result.value()[0].replace_end, 11u);
+}
+
+TEST(ModelCompletionEngine, TheSymbolsAnswerWhatTheModelCannotButNotACancelledRequest) {
+  auto symbols = std::make_shared<MarkerEngine>();
+  ScriptedModel model;
+  model.error = EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
+  ModelCompletionEngine engine(symbols, model.function());
+  auto fallback = engine.complete_inline(query("a^", InlineTrigger::kInvoked), {});
+  ASSERT_TRUE(fallback);
+  ASSERT_EQ(fallback.value().size(), 1u);
+  EXPECT_EQ(fallback.value()[0].insert_text, "from symbols");
+
+  model.error = EngineError{EngineError::Kind::kCancelled, "cancelled"};
+  auto cancelled = engine.complete_inline(query("a^", InlineTrigger::kInvoked), {});
+  ASSERT_FALSE(cancelled);
+  EXPECT_EQ(cancelled.error().kind, EngineError::Kind::kCancelled);
+
+  // Menu items and documents are the symbolic engine's.
+  CompletionQuery menu;
+  menu.document = query("a^", InlineTrigger::kInvoked).document;
+  auto items = engine.complete(menu, {});
+  ASSERT_TRUE(items);
+  EXPECT_EQ(items.value().items[0].label, "symbolic");
+  engine.document_updated(menu.document);
+  EXPECT_EQ(symbols->documents, 1);
+  EXPECT_EQ(model.asked.size(), 2u);  // the menu asked the model nothing
+}
+
+}  // namespace
+}  // namespace mnemo::server
