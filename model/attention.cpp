@@ -95,9 +95,6 @@ void attend_one(const float* q, std::int64_t q_stride, const float* k, std::int6
 /// 9 x 1 x 200 x 64, fused 1.5x faster at head dim 16).
 constexpr std::int64_t kFusedLimit = 1 << 16;
 
-/// Bytes of scores one block of a prefill's queries may hold: half a Zen 4 core's L2.
-constexpr std::int64_t kScoreBytes = 512 << 10;
-
 }  // namespace
 
 namespace {
@@ -135,22 +132,7 @@ AttentionOutput attention(const at::Tensor& q, const at::Tensor& k, const at::Te
                           std::int64_t causal_offset, double scale, Lse lse_wanted) {
   const std::int64_t h = q.size(0), t = q.size(1), d = q.size(2), s = k.size(1);
   if (!fusable(q, k, v) || h * t * s * d > kFusedLimit) {
-    // A causal prefill in blocks of queries: each block's scores stay in the core's cache
-    // between the matmul, the softmax and the second matmul, and it reads only the keys it
-    // may see (the masked corner is computed for one block's width, not the chunk's).
-    const std::int64_t rows = std::clamp<std::int64_t>(kScoreBytes / (4 * h * s), 16, t);
-    if (!q.is_cpu() || causal_offset < 0 || causal_offset + t != s || rows >= t)
-      return attention_reference(q, k, v, causal_offset, scale, lse_wanted);
-    std::vector<at::Tensor> os, lses;
-    for (std::int64_t i = 0; i < t; i += rows) {
-      const std::int64_t n = std::min(rows, t - i), keys = causal_offset + i + n;
-      AttentionOutput part =
-          attention_reference(q.narrow(1, i, n), k.narrow(1, 0, keys), v.narrow(1, 0, keys),
-                              causal_offset + i, scale, lse_wanted);
-      os.push_back(std::move(part.o));
-      if (lse_wanted == Lse::kKeep) lses.push_back(std::move(part.lse));
-    }
-    return {at::cat(os, 1), lse_wanted == Lse::kKeep ? at::cat(lses, 1) : at::Tensor()};
+    return attention_reference(q, k, v, causal_offset, scale, lse_wanted);
   }
   at::Tensor o = at::empty({h, t, d}, q.options());
   at::Tensor lse = at::empty({h, t}, q.options());

@@ -84,9 +84,10 @@ int main(int argc, char** argv) {
   auto* model_option =
       serve_cmd
           ->add_option("--model", serve_model,
-                       "also keep the workspace's long-term memory with this model (GGUF file or "
-                       "Hugging Face folder): every file after each index run, and open "
-                       "documents' unsaved text once the user pauses typing")
+                       "complete inline with this model (GGUF file or Hugging Face folder) "
+                       "reading the workspace's long-term memory, which it keeps: every file "
+                       "after each index run, and open documents' unsaved text once the user "
+                       "pauses typing")
           ->excludes(no_index_flag);
   serve_cmd
       ->add_option("--memory-window", serve_memory_window,

@@ -58,23 +58,6 @@ TEST(Attention, TheBatchedMatmulsMaskExactlyTheKeysPastEachQueryWithOrWithoutLse
   }
 }
 
-TEST(Attention, ALongPrefillChunkInBlocksOfQueriesEqualsTheWholeChunk) {
-  at::manual_seed(5);
-  // 256 queries after 768 cached keys: blocks of 32 queries (scores of half an L2 each).
-  const at::Tensor q = at::randn({4, 256, 64}), k = at::randn({2, 1024, 64}),
-                   v = at::randn({2, 1024, 64});
-  for (const Lse lse : {Lse::kKeep, Lse::kSkip}) {
-    const AttentionOutput blocked = attention(q, k, v, /*causal_offset=*/768, 0.125, lse);
-    const AttentionOutput whole = attention_reference(q, k, v, 768, 0.125, lse);
-    EXPECT_TRUE(at::allclose(blocked.o, whole.o, 1e-5, 1e-6));
-    EXPECT_TRUE(at::allclose(blocked.o, reference(q, k, v, 768, 0.125), 1e-5, 1e-5));
-    ASSERT_EQ(blocked.lse.defined(), lse == Lse::kKeep);
-    if (lse == Lse::kKeep) {
-      EXPECT_TRUE(at::allclose(blocked.lse, whole.lse, 1e-5, 1e-6));
-    }
-  }
-}
-
 TEST(Attention, MergingSourcesEqualsAttendingOverAllKeys) {
   at::manual_seed(2);
   const at::Tensor q = at::randn({4, 3, 32}), k = at::randn({2, 40, 32}) * 3,
