@@ -34,9 +34,8 @@ model::Result<std::unique_ptr<MemoryIndexer>, IndexRunError> MemoryIndexer::open
   std::unique_ptr<MemoryIndexer> indexer(new MemoryIndexer);
   const MemoryLayout layout = memory_layout(model.transformer->config(), model_id, options);
   try {
-    indexer->encoder_ = std::make_unique<MemoryEncoder>(model.transformer, model.tokenizer,
-                                                        layout.layers, options.window,
-                                                        options.chunk);
+    indexer->encoder_ = std::make_unique<MemoryEncoder>(
+        model.transformer, model.tokenizer, layout.layers, options.window, options.chunk);
   } catch (const std::invalid_argument& e) {
     return IndexRunError{std::string("memory: ") + e.what()};
   }
@@ -226,8 +225,8 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
   return out;
 }
 
-model::Result<std::unique_ptr<model::memory::ExactTier>, IndexRunError>
-MemoryIndexer::load_tier() const {
+model::Result<std::unique_ptr<model::memory::ExactTier>, IndexRunError> MemoryIndexer::load_tier()
+    const {
   auto loaded = model::memory::load_tier(*store_, config_);
   if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
   return std::move(loaded.value().tier);

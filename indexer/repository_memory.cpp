@@ -23,10 +23,10 @@ MemoryLayout memory_layout(const model::ModelConfig& model, const std::string& m
   layout.tier = model::memory::exact_tier_config(model, layout.layers.size());
   layout.tier.block_size = options.block_size;
   layout.tier.storage = options.storage;
-  layout.fields = model::memory::store_fields(
-      layout.tier, {{"memory.model", model_id},
-                    {"memory.layers", joined(layout.layers)},
-                    {"memory.window", std::to_string(options.window)}});
+  layout.fields =
+      model::memory::store_fields(layout.tier, {{"memory.model", model_id},
+                                                {"memory.layers", joined(layout.layers)},
+                                                {"memory.window", std::to_string(options.window)}});
   return layout;
 }
 
@@ -41,10 +41,9 @@ model::Result<RepositoryMemory, IndexRunError> load_repository_memory(
       case store::StoreError::Kind::kNotFound:
         return IndexRunError{"no memory in " + where + ": run `mnemo index --model` first"};
       case store::StoreError::Kind::kMismatch:
-        return IndexRunError{"the memory in " + where +
-                             " was made by another model or with other options (" +
-                             opened.error().message +
-                             "): run `mnemo index --model` with this model again"};
+        return IndexRunError{
+            "the memory in " + where + " was made by another model or with other options (" +
+            opened.error().message + "): run `mnemo index --model` with this model again"};
       default:
         return IndexRunError{"memory: " + opened.error().message};
     }

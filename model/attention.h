@@ -37,8 +37,7 @@ void attention_into(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
                     std::int64_t causal_offset, double scale, at::Tensor& o, at::Tensor& lse,
                     std::vector<float>& scores);
 AttentionOutput attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                    std::int64_t causal_offset, double scale,
-                                    Lse lse = Lse::kKeep);
+                                    std::int64_t causal_offset, double scale, Lse lse = Lse::kKeep);
 
 /// The exact softmax over the union of the sources' keys:
 /// lse = log Σ exp(lse_s), o = Σ exp(lse_s − lse) · o_s.

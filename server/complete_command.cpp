@@ -6,9 +6,9 @@
 #include <iterator>
 #include <optional>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "indexer/repository_indexer.h"
 #include "indexer/repository_memory.h"
@@ -207,9 +207,10 @@ int run_complete(const CompleteCommandOptions& o) {
       return 1;
     }
     if (read.value().problems > 0)
-      spdlog::warn("{} files of the memory failed their checks and are left out: run `mnemo "
-                   "index --model` again",
-                   read.value().problems);
+      spdlog::warn(
+          "{} files of the memory failed their checks and are left out: run `mnemo "
+          "index --model` again",
+          read.value().problems);
     memory = std::make_unique<indexer::RepositoryMemory>(std::move(read).value());
   }
   ModelCompleter completer(loaded.value(), std::move(memory), {o.prefix_tokens, o.suffix_tokens});

@@ -29,8 +29,8 @@ std::string_view tail_within(const model::Tokenizer& tokenizer, std::string_view
   }
   const model::Tokens tokens = tokenizer.encode(text, false, false);
   if (tokens.size() <= budget) return text;
-  std::string_view cut = text.substr(
-      std::min(text.size(), bytes_of(tokenizer, tokens, 0, tokens.size() - budget)));
+  std::string_view cut =
+      text.substr(std::min(text.size(), bytes_of(tokenizer, tokens, 0, tokens.size() - budget)));
   const auto newline = cut.find('\n');
   if (newline != std::string_view::npos) cut.remove_prefix(newline + 1);
   return cut;

@@ -331,7 +331,8 @@ int run_index(const IndexCommandOptions& o) {
     std::cout << "indexed " << r.files_indexed << ", unchanged " << r.files_unchanged
               << ", removed " << r.files_removed << ", failed " << r.failed.size() << " of "
               << r.files_total << " C/C++ files in " << duration_text(r.total_seconds) << " ("
-              << r.units_parsed << " parses, " << r.parse_errors << " parse errors)" << (r.cancelled ? "; interrupted" : "") << "\n";
+              << r.units_parsed << " parses, " << r.parse_errors << " parse errors)"
+              << (r.cancelled ? "; interrupted" : "") << "\n";
     for (const auto& f : r.failed) std::cout << "  failed: " << f.path << ": " << f.reason << "\n";
     if (memory) print_memory(*memory);
   }

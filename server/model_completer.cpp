@@ -43,9 +43,9 @@ class FileLeftOut {
 model::StopRules inline_stop_rules(std::string_view text, std::size_t cursor) {
   cursor = std::min(cursor, text.size());
   const std::size_t line_start = text.rfind('\n', cursor == 0 ? 0 : cursor - 1);
-  const std::string_view before =
-      text.substr(line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1,
-                  cursor - (line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1));
+  const std::string_view before = text.substr(
+      line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1,
+      cursor - (line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1));
   const bool code_before = std::any_of(before.begin(), before.end(),
                                        [](char c) { return c != ' ' && c != '\t' && c != '\r'; });
   model::StopRules rules;

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "indexer/repository_memory.h"
-#include "model/language_model.h"
 #include "model/decoding/stop_rules.h"
+#include "model/language_model.h"
 #include "model/model_loader.h"
 #include "model/result.h"
 #include "model/transformer_session.h"

@@ -67,8 +67,7 @@ model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> ServeM
 EngineResult<std::vector<ModelSuggestion>> ServeMemory::complete(
     const ModelInlineRequest& request, const lsp::CancellationToken& token) {
   const std::lock_guard<std::mutex> lock(completion_mutex_);
-  if (!completer_)
-    return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
+  if (!completer_) return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
   CompletionRequest r;
   r.text = request.text;
   r.cursor = request.cursor;

@@ -45,9 +45,8 @@ TEST(Attention, TheBatchedMatmulsMaskExactlyTheKeysPastEachQueryWithOrWithoutLse
                    v = at::randn({3, 20, 16});
   // A prefill chunk (its keys end at its last query), keys past the chunk, the first chunk,
   // a query past every key, and no mask.
-  for (const auto& [offset, keys] :
-       std::vector<std::pair<std::int64_t, std::int64_t>>{{13, 20}, {3, 20}, {0, 7}, {19, 20},
-                                                          {-1, 20}}) {
+  for (const auto& [offset, keys] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+           {13, 20}, {3, 20}, {0, 7}, {19, 20}, {-1, 20}}) {
     const at::Tensor kk = k.narrow(1, 0, keys), vv = v.narrow(1, 0, keys);
     const AttentionOutput kept = attention_reference(q, kk, vv, offset, 0.3);
     EXPECT_TRUE(at::allclose(kept.o, reference(q, kk, vv, offset, 0.3), 1e-5, 1e-5))

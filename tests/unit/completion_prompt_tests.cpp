@@ -33,7 +33,8 @@ std::pair<std::string, std::size_t> at_cursor(std::string marked) {
 
 std::string many_lines(int n, const std::string& stem) {
   std::string out;
-  for (int i = 0; i < n; ++i) out += "  int " + stem + std::to_string(i) + " = " + std::to_string(i) + ";\n";
+  for (int i = 0; i < n; ++i)
+    out += "  int " + stem + std::to_string(i) + " = " + std::to_string(i) + ";\n";
   return out;
 }
 

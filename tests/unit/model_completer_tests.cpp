@@ -21,8 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 
 model::LoadedModel tiny_qwen2() {
-  auto loaded =
-      model::load_model((fs::path(MNEMO_FIXTURES_DIR) / "tiny-models/tiny-qwen2.F32.gguf").string());
+  auto loaded = model::load_model(
+      (fs::path(MNEMO_FIXTURES_DIR) / "tiny-models/tiny-qwen2.F32.gguf").string());
   EXPECT_TRUE(loaded) << loaded.error().message;
   return loaded ? loaded.value() : model::LoadedModel{};
 }
@@ -78,8 +78,8 @@ TEST(ModelCompleter, TheDocumentsOwnFileIsLeftOutOfTheMemoryWhileItIsThePrompt) 
   const model::LoadedModel m = tiny_qwen2();
   ASSERT_TRUE(m.transformer);
   // The memory holds an old version of the document's file beside another file.
-  ModelCompleter with_both(m, memory_of(m, {{"main.cpp", "int stale() { return 0; }\n"},
-                                            {"other.cpp", kOther}}));
+  ModelCompleter with_both(
+      m, memory_of(m, {{"main.cpp", "int stale() { return 0; }\n"}, {"other.cpp", kOther}}));
   ModelCompleter with_other(m, memory_of(m, {{"other.cpp", kOther}}));
   ModelCompleter with_none(m, nullptr);
 

@@ -31,12 +31,12 @@ TEST(IncludedNames, EveryIncludeAndImportDirectiveIsReadAsWritten) {
 TEST(ParseOrder, SourcesThenHeadersNothingIncludesThenTheRestEachByPath) {
   const Names paths{"lib/a.hpp", "lib.hpp", "src/z.cpp", "lib/b.hpp", "src/a.c", "other/a.hpp"};
   const std::vector<Names> includes{
-      {"lib/b.hpp"},               // lib/a.hpp
-      {"lib/a.hpp", "vector"},     // lib.hpp
-      {"a.hpp"},                   // src/z.cpp: a name matches every path it ends
-      {},                          // lib/b.hpp
-      {"b.hpp", "notlib/b.hpp"},   // src/a.c
-      {},                          // other/a.hpp
+      {"lib/b.hpp"},              // lib/a.hpp
+      {"lib/a.hpp", "vector"},    // lib.hpp
+      {"a.hpp"},                  // src/z.cpp: a name matches every path it ends
+      {},                         // lib/b.hpp
+      {"b.hpp", "notlib/b.hpp"},  // src/a.c
+      {},                         // other/a.hpp
   };
   EXPECT_EQ(parse_order(paths, includes),
             (Names{"src/a.c", "src/z.cpp", "lib.hpp", "lib/a.hpp", "lib/b.hpp", "other/a.hpp"}));

@@ -55,8 +55,7 @@ TEST_F(ParseWorkerTest, AWorkerReportsWhatTheInProcessIndexerDoes) {
        {std::pair{"geo.h", kHeader}, std::pair{"geo.cpp", kSource}}) {
     auto remote = worker.index(request(path, contents, {"geo.h"}));
     ASSERT_TRUE(remote) << remote.error().message;
-    auto here =
-        local.index(repo_.path(), path, contents, flags_->command_for(path), {"geo.h"});
+    auto here = local.index(repo_.path(), path, contents, flags_->command_for(path), {"geo.h"});
     ASSERT_TRUE(here);
     EXPECT_EQ(describe(remote.value().main), describe(here.value().main));
     EXPECT_EQ(remote.value().main.content_hash, git_blob_id(contents));
