@@ -55,6 +55,16 @@ int run_memory(const model::memory::MemoryBenchmarkOptions& options) {
   }
 }
 
+int run_complete(const CompleteBenchmarkOptions& options) {
+  try {
+    std::cout << run_complete_benchmark(options).dump(2) << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "mnemo bench complete: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 int run_index(const IndexBenchmarkOptions& options) {
   try {
     std::cout << run_index_benchmark(options).dump(2) << std::endl;
@@ -82,11 +92,30 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   index->add_flag("--keep", io.keep, "keep the temporary index");
+  auto* complete = bench->add_subcommand(
+      "complete", "Inline completion: latency against the memory's size (random memory)");
+  CompleteBenchmarkOptions& co = options.complete;
+  complete->add_option("--model", co.model, "the model")->required();
+  complete->add_option("--repo", co.repo, "the tree whose C/C++ files give the prompts")
+      ->capture_default_str();
+  complete->add_option("--sizes", co.sizes, "memory sizes in tokens, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  complete->add_option("--queries", co.queries, "cursors sampled from the tree")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  complete->add_option("--max-tokens", co.max_tokens, "tokens each completion generates")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  complete->add_option("--prefix-tokens", co.prefix_tokens)->capture_default_str();
+  complete->add_option("--suffix-tokens", co.suffix_tokens)->capture_default_str();
+  complete->add_option("--seed", co.seed)->capture_default_str();
   return bench;
 }
 
 int run_bench(const CLI::App& bench, const BenchOptions& options) {
   if (bench.got_subcommand("memory")) return run_memory(options.memory);
+  if (bench.got_subcommand("complete")) return run_complete(options.complete);
   if (bench.got_subcommand("index")) return run_index(options.index);
   std::cerr << bench.help("mnemo");
   return 2;

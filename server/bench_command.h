@@ -1,10 +1,11 @@
 // `mnemo bench`: benchmarks, each a subcommand printing one JSON object on stdout (progress
 // and errors go to stderr). `bench memory` runs the exact memory tier's benchmark
 // (model/memory/benchmark/memory_benchmark.h), `bench index` the indexer's
-// (server/index_benchmark.h).
+// (server/index_benchmark.h), `bench complete` inline completion's (complete_benchmark.h).
 #pragma once
 
 #include "model/memory/benchmark/memory_benchmark.h"
+#include "server/complete_benchmark.h"
 #include "server/index_benchmark.h"
 
 namespace CLI {
@@ -17,6 +18,7 @@ namespace mnemo::server {
 struct BenchOptions {
   model::memory::MemoryBenchmarkOptions memory;
   IndexBenchmarkOptions index;
+  CompleteBenchmarkOptions complete;
 };
 
 /// Adds the `bench` subcommand and its subcommands, with their options bound to `options`.

@@ -59,17 +59,32 @@ model::StopRules inline_stop_rules(std::string_view text, std::size_t cursor) {
   return rules;
 }
 
+namespace {
+
+/// `budget` cut to a model's context: the prompt and the room to generate must fit, and the
+/// prefix keeps three quarters of what is left.
+PromptBudget fitted(PromptBudget budget, std::size_t context) {
+  const std::size_t room = std::min(kGenerationRoom, context / 4);
+  const std::size_t prompt = context - room;
+  if (budget.prefix_tokens + budget.suffix_tokens <= prompt) return budget;
+  budget.prefix_tokens = std::min(budget.prefix_tokens, prompt * 3 / 4);
+  budget.suffix_tokens = std::min(budget.suffix_tokens, prompt - budget.prefix_tokens);
+  return budget;
+}
+
+}  // namespace
+
 ModelCompleter::ModelCompleter(model::LoadedModel model,
                                std::shared_ptr<indexer::RepositoryMemory> memory,
                                PromptBudget budget)
     : model_(std::move(model)),
       memory_(std::move(memory)),
-      budget_(budget),
+      budget_(fitted(budget, model_.transformer->max_positions())),
       // The prompt's budgets and room to generate: a whole context's cache would be far
       // larger (SmolLM2: 8,192 positions, 380 MB) for nothing.
       session_(model_.transformer,
                std::min(model_.transformer->max_positions(),
-                        budget.prefix_tokens + budget.suffix_tokens + kGenerationRoom)) {}
+                        budget_.prefix_tokens + budget_.suffix_tokens + kGenerationRoom)) {}
 
 model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     const CompletionRequest& request, const model::CancelCheck& cancelled) {
@@ -97,7 +112,8 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   if (tier != nullptr && request.memory_file != memory_file_) session_.truncate(0);
   memory_file_ = request.memory_file;
 
-  const model::StopRules stop = inline_stop_rules(request.text, request.cursor);
+  const model::StopRules stop =
+      request.stop ? *request.stop : inline_stop_rules(request.text, request.cursor);
   const std::size_t max_tokens = std::min(request.max_tokens, room);
   std::vector<model::Generation> generations;
   if (request.alternatives <= 1) {

@@ -30,6 +30,8 @@ struct CompletionRequest {
   std::string memory_file;
   std::size_t max_tokens = 48;
   std::size_t alternatives = 1;  ///< distinct suggestions wanted (beam search when > 1)
+  /// Replaces inline_stop_rules(text, cursor) (a benchmark's fixed length: no rule).
+  std::optional<model::StopRules> stop;
 };
 
 struct Suggestion {

@@ -1,0 +1,169 @@
+#include "server/complete_benchmark.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "indexer/compile_flags.h"
+#include "indexer/repository_memory.h"
+#include "indexer/repository_walk.h"
+#include "model/model_loader.h"
+#include "server/model_completer.h"
+
+namespace mnemo::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Query {
+  std::string path;
+  std::string text;
+  std::size_t cursor = 0;
+};
+
+/// `n` cursors in the middle of non-trivial lines of the tree's C/C++ files.
+std::vector<Query> sample_queries(const fs::path& root, std::size_t n, std::uint64_t seed) {
+  auto walked = indexer::walk_repository(root, {});
+  if (!walked) throw std::runtime_error(walked.error().message);
+  std::vector<std::string> files;
+  for (const auto& f : walked.value().files) {
+    if (indexer::is_c_family(f.path)) files.push_back(f.path);
+  }
+  if (files.empty()) throw std::runtime_error(root.string() + " has no C/C++ file");
+  std::sort(files.begin(), files.end());
+  std::mt19937_64 random(seed);
+  std::vector<Query> out;
+  for (std::size_t attempt = 0; out.size() < n && attempt < 100 * n; ++attempt) {
+    const std::string& path = files[random() % files.size()];
+    auto contents = indexer::read_file_contents(root / path);
+    if (!contents) continue;
+    std::vector<std::pair<std::size_t, std::size_t>> lines;  // start, length
+    for (std::size_t start = 0; start < contents->size();) {
+      std::size_t end = contents->find('\n', start);
+      if (end == std::string::npos) end = contents->size();
+      if (end - start >= 20) lines.emplace_back(start, end - start);
+      start = end + 1;
+    }
+    if (lines.empty()) continue;
+    const auto [start, length] = lines[random() % lines.size()];
+    out.push_back({path, std::move(*contents), start + length / 2});
+  }
+  return out;
+}
+
+/// A memory of `tokens` tokens of random keys and values in files of 4,096 tokens.
+std::shared_ptr<indexer::RepositoryMemory> random_memory(const indexer::MemoryLayout& layout,
+                                                         std::int64_t tokens) {
+  const c10::InferenceMode guard;
+  auto memory = std::make_shared<indexer::RepositoryMemory>();
+  memory->layers = layout.layers;
+  memory->tier = std::make_unique<model::memory::ExactTier>(layout.tier);
+  memory->tier->reserve(tokens);
+  const auto& c = layout.tier;
+  constexpr std::int64_t kFileTokens = 4096;
+  for (std::int64_t done = 0, i = 0; done < tokens; done += kFileTokens, ++i) {
+    const std::int64_t n = std::min(kFileTokens, tokens - done);
+    const std::vector<std::int64_t> shape{static_cast<std::int64_t>(c.n_layers), c.n_head_kv, n,
+                                          c.head_dim};
+    memory->tier->add_file("file" + std::to_string(i), at::randn(shape), at::randn(shape));
+  }
+  return memory;
+}
+
+json summary(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  const auto at_quantile = [&](double q) {
+    return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ms.size())))];
+  };
+  double sum = 0;
+  for (const double m : ms) sum += m;
+  return {{"n", ms.size()},
+          {"p50_ms", at_quantile(0.5)},
+          {"p90_ms", at_quantile(0.9)},
+          {"p99_ms", at_quantile(0.99)},
+          {"max_ms", ms.back()},
+          {"mean_ms", sum / static_cast<double>(ms.size())}};
+}
+
+}  // namespace
+
+json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
+  auto loaded = model::load_model(o.model);
+  if (!loaded) throw std::runtime_error(loaded.error().message);
+  at::manual_seed(static_cast<std::int64_t>(o.seed));
+  const std::vector<Query> queries = sample_queries(o.repo, o.queries, o.seed);
+  const indexer::MemoryLayout layout =
+      indexer::memory_layout(loaded.value().transformer->config(), "bench", {});
+  const PromptBudget budget{o.prefix_tokens, o.suffix_tokens};
+
+  // Index 0: no memory; then one per size.
+  std::vector<std::unique_ptr<ModelCompleter>> completers;
+  completers.push_back(std::make_unique<ModelCompleter>(loaded.value(), nullptr, budget));
+  for (const std::int64_t size : o.sizes) {
+    std::cerr << "building a memory of " << size << " tokens\n";
+    completers.push_back(
+        std::make_unique<ModelCompleter>(loaded.value(), random_memory(layout, size), budget));
+  }
+  std::vector<std::vector<double>> ms(completers.size());
+  std::vector<std::size_t> prompt_tokens;
+  model::StopRules none;  // exactly max_tokens tokens
+  for (std::size_t qi = 0; qi < queries.size(); ++qi) {
+    CompletionRequest r;
+    r.text = queries[qi].text;
+    r.cursor = queries[qi].cursor;
+    r.max_tokens = o.max_tokens;
+    r.stop = none;
+    // Rotated, so that no size always runs first (or right after a long prefill).
+    for (std::size_t k = 0; k < completers.size(); ++k) {
+      const std::size_t i = (qi + k) % completers.size();
+      const auto start = Clock::now();
+      auto result = completers[i]->complete(r);
+      const double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      if (!result) throw std::runtime_error(queries[qi].path + ": " + result.error().message);
+      ms[i].push_back(elapsed);
+      if (i == 0) prompt_tokens.push_back(result.value().prompt_tokens);
+    }
+    std::cerr << "query " << qi + 1 << "/" << queries.size() << ": " << queries[qi].path << "\n";
+  }
+  json results = json::array();
+  for (std::size_t s = 0; s < o.sizes.size(); ++s) {
+    json r = summary(ms[s + 1]);
+    r["memory_tokens"] = o.sizes[s];
+    results.push_back(r);
+  }
+  double mean_prompt = 0;
+  for (const std::size_t t : prompt_tokens) mean_prompt += static_cast<double>(t);
+  json out{{"config",
+            {{"model", o.model},
+             {"repo", o.repo},
+             {"queries", queries.size()},
+             {"max_tokens", o.max_tokens},
+             {"prefix_tokens", o.prefix_tokens},
+             {"suffix_tokens", o.suffix_tokens},
+             {"mean_prompt_tokens", mean_prompt / static_cast<double>(prompt_tokens.size())},
+             {"memory_layers", layout.layers},
+             {"top_k", layout.tier.top_k},
+             {"block_size", layout.tier.block_size},
+             {"threads", at::get_num_threads()}}},
+           {"no_memory", summary(ms[0])},
+           {"results", results}};
+  if (o.sizes.size() >= 2) {
+    out["ratio_p50_largest_to_smallest"] =
+        results.back()["p50_ms"].get<double>() / results.front()["p50_ms"].get<double>();
+  }
+  return out;
+}
+
+}  // namespace mnemo::server
