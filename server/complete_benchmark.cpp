@@ -85,7 +85,8 @@ std::shared_ptr<indexer::RepositoryMemory> random_memory(const indexer::MemoryLa
 json summary(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   const auto at_quantile = [&](double q) {
-    return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ms.size())))];
+    return ms[std::min(ms.size() - 1,
+                       static_cast<std::size_t>(q * static_cast<double>(ms.size())))];
   };
   double sum = 0;
   for (const double m : ms) sum += m;
@@ -130,7 +131,8 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
       const std::size_t i = (qi + k) % completers.size();
       const auto start = Clock::now();
       auto result = completers[i]->complete(r);
-      const double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      const double elapsed =
+          std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       if (!result) throw std::runtime_error(queries[qi].path + ": " + result.error().message);
       ms[i].push_back(elapsed);
       if (i == 0) prompt_tokens.push_back(result.value().prompt_tokens);

@@ -114,6 +114,17 @@ class CompleteTest(unittest.TestCase):
             self.assertIn("mnemo index --model", result.stderr)
             self.assertEqual(result.stdout, "")
 
+    def test_the_benchmark_prints_latency_per_memory_size_as_json(self):
+        result = run("bench", "complete", "--model", MODEL, "--repo", str(self.repo),
+                     "--sizes", "1000,5000", "--queries", "3", "--max-tokens", "4")
+        out = json.loads(result.stdout)
+        self.assertEqual([r["memory_tokens"] for r in out["results"]], [1000, 5000])
+        for summary in [out["no_memory"], *out["results"]]:
+            self.assertEqual(summary["n"], 3)
+            self.assertLessEqual(summary["p50_ms"], summary["p99_ms"])
+        self.assertGreater(out["ratio_p50_largest_to_smallest"], 0)
+        self.assertEqual(out["config"]["max_tokens"], 4)
+
     def test_bad_usage_is_refused(self):
         self.assertEqual(self.complete("main.cpp:x:1", check=False).returncode, 2)
         self.assertEqual(self.complete(check=False).returncode, 2)
