@@ -54,14 +54,20 @@ EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inli
     request.text = text;
     request.cursor = replace_begin;
   }
-  auto answered = model_(request, token);
-  if (!answered) {
-    if (answered.error().kind == EngineError::Kind::kCancelled) return answered.error();
-    spdlog::debug("inline completion from the symbols: {}", answered.error().message);
-    return fallback_->complete_inline(query, token);
+  std::vector<ModelSuggestion> answer = typed_ahead(query.document.uri, request);
+  if (answer.empty()) {
+    auto answered = model_(request, token);
+    if (!answered) {
+      if (answered.error().kind == EngineError::Kind::kCancelled) return answered.error();
+      spdlog::debug("inline completion from the symbols: {}", answered.error().message);
+      return fallback_->complete_inline(query, token);
+    }
+    answer = std::move(answered).value();
+    const std::lock_guard<std::mutex> lock(last_mutex_);
+    last_ = {query.document.uri, request, answer};
   }
   std::vector<InlineSuggestion> out;
-  for (const ModelSuggestion& s : answered.value()) {
+  for (const ModelSuggestion& s : answer) {
     if (out.size() == request.alternatives) break;
     InlineSuggestion suggestion{lead + s.text, replace_begin, replace_end, s.score};
     const bool seen = std::any_of(out.begin(), out.end(), [&](const InlineSuggestion& o) {
@@ -70,6 +76,30 @@ EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inli
     if (!seen && !s.text.empty()) out.push_back(std::move(suggestion));
   }
   return out;
+}
+
+std::vector<ModelSuggestion> ModelCompletionEngine::typed_ahead(
+    const std::string& uri, const ModelInlineRequest& request) const {
+  const std::lock_guard<std::mutex> lock(last_mutex_);
+  const ModelInlineRequest& before = last_.request;
+  if (last_.uri != uri || request.alternatives > before.alternatives ||
+      request.cursor < before.cursor || before.cursor > before.text.size() ||
+      request.text.size() != before.text.size() + (request.cursor - before.cursor)) {
+    return {};
+  }
+  const std::string_view now = request.text, then = before.text;
+  // The text before the old cursor and after the new one are unchanged: only `typed` went in.
+  if (now.substr(0, before.cursor) != then.substr(0, before.cursor) ||
+      now.substr(request.cursor) != then.substr(before.cursor)) {
+    return {};
+  }
+  const std::string_view typed = now.substr(before.cursor, request.cursor - before.cursor);
+  std::vector<ModelSuggestion> rest;
+  for (const ModelSuggestion& s : last_.suggestions) {
+    if (s.text.size() > typed.size() && s.text.compare(0, typed.size(), typed) == 0)
+      rest.push_back({s.text.substr(typed.size()), s.score});
+  }
+  return rest;
 }
 
 }  // namespace mnemo::server

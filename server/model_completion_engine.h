@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,13 +46,28 @@ class ModelCompletionEngine final : public CompletionEngine {
                                         const lsp::CancellationToken& token) override;
   /// Invoked: up to 3 distinct suggestions; automatic: 1. With a selected menu item, the
   /// model continues the text with that item inserted, and each suggestion replaces the
-  /// item's range and starts with its text.
+  /// item's range and starts with its text. When the user has only typed the start of the
+  /// document's last suggestions at its cursor, their rest is the answer and the model is
+  /// not asked again.
   EngineResult<std::vector<InlineSuggestion>> complete_inline(
       const InlineCompletionQuery& query, const lsp::CancellationToken& token) override;
 
  private:
+  /// The rest of the last answer's suggestions, when `request` is its text with only
+  /// characters of them typed at its cursor; empty otherwise.
+  std::vector<ModelSuggestion> typed_ahead(const std::string& uri,
+                                           const ModelInlineRequest& request) const;
+
   std::shared_ptr<CompletionEngine> fallback_;
   InlineModel model_;
+
+  struct Answer {
+    std::string uri;
+    ModelInlineRequest request;
+    std::vector<ModelSuggestion> suggestions;
+  };
+  mutable std::mutex last_mutex_;
+  Answer last_;  ///< the model's last answer (guarded by last_mutex_)
 };
 
 }  // namespace mnemo::server

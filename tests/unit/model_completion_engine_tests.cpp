@@ -84,11 +84,19 @@ TEST(ModelCompletionEngine, InvokedAsksForThreeDistinctSuggestionsAutomaticForOn
   }
   EXPECT_EQ(texts, (std::vector<std::string>{"norm()", "normal", "nor"}));
 
+  // The same place again: the last answer, cut to one.
   auto automatic = engine.complete_inline(query("x = p.^;", InlineTrigger::kAutomatic), {});
   ASSERT_TRUE(automatic);
-  EXPECT_EQ(model.asked[1].alternatives, 1u);
+  EXPECT_EQ(model.asked.size(), 1u);
   ASSERT_EQ(automatic.value().size(), 1u);
   EXPECT_EQ(automatic.value()[0].insert_text, "norm()");
+  // Elsewhere: automatic asks the model for one.
+  ASSERT_TRUE(engine.complete_inline(query("y = p.^;", InlineTrigger::kAutomatic), {}));
+  ASSERT_EQ(model.asked.size(), 2u);
+  EXPECT_EQ(model.asked[1].alternatives, 1u);
+  // Invoked there wants three: an answer of one is not enough.
+  ASSERT_TRUE(engine.complete_inline(query("y = p.^;", InlineTrigger::kInvoked), {}));
+  EXPECT_EQ(model.asked.size(), 3u);
 }
 
 TEST(ModelCompletionEngine, ASelectedMenuItemIsInTheModelsTextAndStartsEverySuggestion) {
@@ -133,6 +141,36 @@ TEST(ModelCompletionEngine, TheSymbolsAnswerWhatTheModelCannotButNotACancelledRe
   engine.document_updated(menu.document);
   EXPECT_EQ(symbols->documents, 1);
   EXPECT_EQ(model.asked.size(), 2u);  // the menu asked the model nothing
+}
+
+TEST(ModelCompletionEngine, TypingTheStartOfASuggestionAnswersWithItsRestWithoutTheModel) {
+  auto symbols = std::make_shared<MarkerEngine>();
+  ScriptedModel model;
+  model.answer = {{"norm(p);", -1}, {"normal(p);", -2}};
+  ModelCompletionEngine engine(symbols, model.function());
+  ASSERT_TRUE(engine.complete_inline(query("x = ^\n}", InlineTrigger::kInvoked), {}));
+
+  // "no" typed: both suggestions go on; the model is not asked.
+  auto rest = engine.complete_inline(query("x = no^\n}", InlineTrigger::kInvoked), {});
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest.value().size(), 2u);
+  EXPECT_EQ(rest.value()[0].insert_text, "rm(p);");
+  EXPECT_EQ(rest.value()[0].replace_begin, 6u);
+  EXPECT_EQ(rest.value()[1].insert_text, "rmal(p);");
+  // "norma": only the second still matches.
+  auto one = engine.complete_inline(query("x = norma^\n}", InlineTrigger::kAutomatic), {});
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one.value().size(), 1u);
+  EXPECT_EQ(one.value()[0].insert_text, "l(p);");
+  EXPECT_EQ(model.asked.size(), 1u);
+
+  // Something else typed, an edit elsewhere, or the whole suggestion typed: the model again.
+  ASSERT_TRUE(engine.complete_inline(query("x = nx^\n}", InlineTrigger::kInvoked), {}));
+  EXPECT_EQ(model.asked.size(), 2u);
+  ASSERT_TRUE(engine.complete_inline(query("y = nxa^\n}", InlineTrigger::kInvoked), {}));
+  EXPECT_EQ(model.asked.size(), 3u);
+  ASSERT_TRUE(engine.complete_inline(query("y = nxa^", InlineTrigger::kInvoked), {}));
+  EXPECT_EQ(model.asked.size(), 4u);
 }
 
 }  // namespace
