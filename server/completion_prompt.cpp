@@ -19,21 +19,32 @@ std::size_t bytes_of(const model::Tokenizer& tokenizer, const model::Tokens& tok
 }
 
 /// The last `budget` tokens' worth of `text`, starting at a line start when one is inside.
+/// When the budget cuts the text, the start moves on a grid (a power of two of about a
+/// quarter of the prefix's bytes): typing leaves it where it was, so the next prompt shares
+/// the previous one's cached prefix. The prefix keeps at least three quarters of its bytes,
+/// less the line the grid point falls in.
 std::string_view tail_within(const model::Tokenizer& tokenizer, std::string_view text,
                              std::size_t budget) {
   if (budget == 0) return {};
+  const std::string_view whole = text;
   if (text.size() > budget * kBytesPerToken) {
     text.remove_prefix(text.size() - budget * kBytesPerToken);
     const auto newline = text.find('\n');
     if (newline != std::string_view::npos) text.remove_prefix(newline + 1);
   }
   const model::Tokens tokens = tokenizer.encode(text, false, false);
-  if (tokens.size() <= budget) return text;
-  std::string_view cut =
-      text.substr(std::min(text.size(), bytes_of(tokenizer, tokens, 0, tokens.size() - budget)));
-  const auto newline = cut.find('\n');
-  if (newline != std::string_view::npos) cut.remove_prefix(newline + 1);
-  return cut;
+  std::size_t start = whole.size() - text.size();
+  if (tokens.size() > budget)
+    start += std::min(text.size(), bytes_of(tokenizer, tokens, 0, tokens.size() - budget));
+  if (start == 0) return whole;
+  // Up to the grid (only ever later, so the budget still holds), then to a line start.
+  std::size_t step = 1;
+  while (step * 2 <= (whole.size() - start) / 4) step *= 2;
+  const std::size_t snapped = std::min((start + step - 1) / step * step, whole.size());
+  const auto newline = whole.find('\n', snapped - 1);
+  if (newline != std::string_view::npos && newline + 1 < whole.size())
+    return whole.substr(newline + 1);
+  return whole.substr(snapped);
 }
 
 /// The first `budget` tokens' worth of `text`, ending after a line end when one is inside.

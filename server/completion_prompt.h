@@ -27,8 +27,10 @@ struct CompletionPrompt {
 };
 
 /// `cursor` is a byte offset into `text` (at most its size). The prefix and suffix start and
-/// end at line boundaries where the budget allows, so the model sees whole lines; a single
-/// line longer than the budget is cut at a token boundary. The views point into `text`.
+/// end at line boundaries where the budget allows, so the model sees whole lines (a single
+/// line longer than the budget is cut inside). A cut prefix starts where the previous
+/// keystroke's did, so consecutive prompts share their cached start. The views point into
+/// `text`.
 CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::string_view text,
                                    std::size_t cursor, const PromptBudget& budget);
 

@@ -112,6 +112,14 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   if (tier != nullptr && request.memory_file != memory_file_) session_.truncate(0);
   memory_file_ = request.memory_file;
 
+  // What reset_to() will keep: the prefix shared with the cached sequence, bar the last
+  // prompt token, which always runs again for its logits.
+  const model::Tokens& cached = session_.tokens();
+  const auto shared = static_cast<std::size_t>(
+      std::mismatch(cached.begin(), cached.end(), prompt.tokens.begin(), prompt.tokens.end())
+          .first -
+      cached.begin());
+  out.prompt_tokens_cached = std::min(shared, prompt.tokens.size() - 1);
   const model::StopRules stop =
       request.stop ? *request.stop : inline_stop_rules(request.text, request.cursor);
   const std::size_t max_tokens = std::min(request.max_tokens, room);

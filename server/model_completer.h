@@ -42,6 +42,7 @@ struct Suggestion {
 struct CompletionResult {
   std::vector<Suggestion> suggestions;  ///< best first, distinct
   std::size_t prompt_tokens = 0;
+  std::size_t prompt_tokens_cached = 0;  ///< of them, reused from the previous request's cache
   bool fill_in_middle = false;
   bool read_memory = false;
 };

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "model/decoding/fim_prompt.h"
@@ -69,7 +70,27 @@ TEST(CompletionPrompt, EachSideKeepsTheWholeLinesNearestTheCursorWithinItsBudget
   EXPECT_NE(p.suffix.find("after0 "), std::string::npos);
 }
 
-TEST(CompletionPrompt, ALineLongerThanTheBudgetIsCutAtATokenBoundary) {
+TEST(CompletionPrompt, TypingLeavesACutPrefixStartingWhereItDid) {
+  const auto tokenizer = tokenizer_of("tiny-qwen2.F32.gguf");
+  ASSERT_TRUE(tokenizer);
+  std::string text = many_lines(400, "line") + "  int typed = ";
+  std::size_t moves = 0;
+  std::optional<std::size_t> previous;  // where the last prefix started
+  for (const char c : std::string("compute_the_total(a, b);")) {
+    text += c;
+    const CompletionPrompt p = completion_prompt(*tokenizer, text, text.size(), {200, 0});
+    EXPECT_LE(tokenizer->encode(p.prefix, false, false).size(), 200u);
+    // At least three quarters of the bytes, less the line the grid point fell in.
+    EXPECT_GE(tokenizer->encode(p.prefix, false, false).size(), 100u);
+    const auto start = static_cast<std::size_t>(p.prefix.data() - text.data());
+    EXPECT_EQ(text[start - 1], '\n');
+    if (previous && *previous != start) ++moves;
+    previous = start;
+  }
+  EXPECT_LE(moves, 1u);  // 24 keystrokes, at most one step of the grid
+}
+
+TEST(CompletionPrompt, ALineLongerThanTheBudgetIsCutInside) {
   const auto tokenizer = tokenizer_of("tiny-qwen2.F32.gguf");
   ASSERT_TRUE(tokenizer);
   std::string line = "call(";

@@ -123,6 +123,29 @@ TEST(ModelCompleter, AlternativesAreDistinctAndBestFirst) {
   }
 }
 
+TEST(ModelCompleter, TypingReusesTheCachedPromptUpToTheCursor) {
+  const model::LoadedModel m = tiny_qwen2();
+  ASSERT_TRUE(m.transformer);
+  ModelCompleter completer(m, nullptr);
+  std::string text = "int total(int a, int b) {\n  return a + b;\n}\nint main() {\n  return ";
+  const std::string after = "\n}\n";
+  CompletionRequest r;
+  r.max_tokens = 4;
+  for (const char c : std::string("to")) {
+    text += c;
+    const std::string document = text + after;
+    r.text = document;
+    r.cursor = text.size();
+    const auto result = completer.complete(r);
+    ASSERT_TRUE(result) << result.error().message;
+    if (c == 't') continue;  // the first request has nothing cached
+    // The prompt is [fim_prefix] prefix [fim_suffix] suffix [fim_middle]: all of the prefix
+    // but its last token or two (re-tokenized) comes from the cache; the suffix runs again.
+    EXPECT_GT(result.value().prompt_tokens_cached, 10u);
+    EXPECT_LT(result.value().prompt_tokens_cached, result.value().prompt_tokens);
+  }
+}
+
 TEST(ModelCompleter, AnEmptyDocumentOrNoTokensAskedForGivesNoSuggestion) {
   const model::LoadedModel m = tiny_qwen2();
   ASSERT_TRUE(m.transformer);
