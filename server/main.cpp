@@ -96,6 +96,11 @@ int main(int argc, char** argv) {
       ->needs(model_option)
       ->capture_default_str();
 
+  serve_cmd->add_option_function<unsigned>(
+      "--inline-debounce-ms",
+      [&serve](unsigned ms) { serve.inline_options.debounce = std::chrono::milliseconds(ms); },
+      "with --model: how long an automatic inline request waits for the next keystroke "
+      "before the model runs (default 75)");
   serve_cmd
       ->add_option("--test-completion-delay-ms", serve.test_completion_delay_ms,
                    "for protocol tests: make every completion take this long")

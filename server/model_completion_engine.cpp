@@ -1,6 +1,7 @@
 #include "server/model_completion_engine.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -10,8 +11,23 @@
 namespace mnemo::server {
 
 ModelCompletionEngine::ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback,
-                                             InlineModel model)
-    : fallback_(std::move(fallback)), model_(std::move(model)) {}
+                                             InlineModel model, ModelCompletionOptions options)
+    : fallback_(std::move(fallback)), model_(std::move(model)), options_(options) {}
+
+namespace {
+
+/// Waits `duration`, or less when `token` is cancelled meanwhile; true when it was not.
+bool wait_uncancelled(std::chrono::milliseconds duration, const lsp::CancellationToken& token) {
+  const auto until = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < until) {
+    if (token.cancelled()) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(5), until - std::chrono::steady_clock::now()));
+  }
+  return !token.cancelled();
+}
+
+}  // namespace
 
 void ModelCompletionEngine::document_updated(const DocumentView& document) {
   fallback_->document_updated(document);
@@ -56,6 +72,8 @@ EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inli
   }
   std::vector<ModelSuggestion> answer = typed_ahead(query.document.uri, request);
   if (answer.empty()) {
+    if (query.trigger == InlineTrigger::kAutomatic && !wait_uncancelled(options_.debounce, token))
+      return EngineError{EngineError::Kind::kCancelled, "superseded while debouncing"};
     auto answered = model_(request, token);
     if (!answered) {
       if (answered.error().kind == EngineError::Kind::kCancelled) return answered.error();

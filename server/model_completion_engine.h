@@ -5,6 +5,7 @@
 // library and its tests link no LibTorch; `mnemo serve` passes ServeMemory's.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -34,9 +35,16 @@ struct ModelSuggestion {
 using InlineModel = std::function<EngineResult<std::vector<ModelSuggestion>>(
     const ModelInlineRequest&, const lsp::CancellationToken&)>;
 
+struct ModelCompletionOptions {
+  /// How long an automatic request waits before the model runs: a keystroke within it
+  /// supersedes the request (latest wins) before it costs anything. Invoked ones never wait.
+  std::chrono::milliseconds debounce{75};
+};
+
 class ModelCompletionEngine final : public CompletionEngine {
  public:
-  ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback, InlineModel model);
+  ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback, InlineModel model,
+                        ModelCompletionOptions options = {});
 
   void document_updated(const DocumentView& document) override;
   void document_closed(const std::string& uri) override;
@@ -60,6 +68,7 @@ class ModelCompletionEngine final : public CompletionEngine {
 
   std::shared_ptr<CompletionEngine> fallback_;
   InlineModel model_;
+  ModelCompletionOptions options_;
 
   struct Answer {
     std::string uri;

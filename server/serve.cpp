@@ -50,7 +50,8 @@ namespace {
 std::shared_ptr<CompletionEngine> make_engine(const ServeOptions& options) {
   std::shared_ptr<CompletionEngine> engine = std::make_shared<SymbolicCompletionEngine>();
   if (options.inline_model)
-    engine = std::make_shared<ModelCompletionEngine>(engine, options.inline_model);
+    engine = std::make_shared<ModelCompletionEngine>(engine, options.inline_model,
+                                                     options.inline_options);
   if (options.test_completion_delay_ms > 0)
     engine = std::make_shared<DelayedCompletionEngine>(
         engine, std::chrono::milliseconds(options.test_completion_delay_ms));

@@ -24,6 +24,8 @@ struct ServeOptions {
   UnsavedEditMemoryOptions unsaved_edits;
   /// Inline suggestions from the model over the memory (`--model`); none: the symbols'.
   InlineModel inline_model;
+  /// How the model engine waits and answers (--inline-debounce-ms).
+  ModelCompletionOptions inline_options;
 };
 
 struct ListenAddress {

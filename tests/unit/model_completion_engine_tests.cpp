@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lsp/uri.h"
@@ -171,6 +172,27 @@ TEST(ModelCompletionEngine, TypingTheStartOfASuggestionAnswersWithItsRestWithout
   EXPECT_EQ(model.asked.size(), 3u);
   ASSERT_TRUE(engine.complete_inline(query("y = nxa^", InlineTrigger::kInvoked), {}));
   EXPECT_EQ(model.asked.size(), 4u);
+}
+
+TEST(ModelCompletionEngine, AnAutomaticRequestCancelledWhileDebouncingNeverReachesTheModel) {
+  auto symbols = std::make_shared<MarkerEngine>();
+  ScriptedModel model;
+  model.answer = {{"x", -1}};
+  ModelCompletionEngine engine(symbols, model.function(), {std::chrono::milliseconds(200)});
+  lsp::CancellationSource source;
+  std::thread typist([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    source.cancel(lsp::CancelReason::kCancelRequest);  // the next keystroke
+  });
+  auto superseded = engine.complete_inline(query("a^", InlineTrigger::kAutomatic), source.token());
+  typist.join();
+  ASSERT_FALSE(superseded);
+  EXPECT_EQ(superseded.error().kind, EngineError::Kind::kCancelled);
+  EXPECT_TRUE(model.asked.empty());
+  // Uncancelled, it waits out the debounce and asks; an invoked request never waits.
+  ASSERT_TRUE(engine.complete_inline(query("b^", InlineTrigger::kAutomatic), {}));
+  ASSERT_TRUE(engine.complete_inline(query("c^", InlineTrigger::kInvoked), {}));
+  EXPECT_EQ(model.asked.size(), 2u);
 }
 
 }  // namespace
