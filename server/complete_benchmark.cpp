@@ -117,8 +117,9 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     completers.push_back(
         std::make_unique<ModelCompleter>(loaded.value(), random_memory(layout, size), budget));
   }
-  std::vector<std::vector<double>> ms(completers.size());
+  std::vector<std::vector<double>> ms(completers.size()), keystroke_ms(completers.size());
   std::vector<std::size_t> prompt_tokens;
+  std::vector<double> cached_fraction;
   model::StopRules none;  // exactly max_tokens tokens
   for (std::size_t qi = 0; qi < queries.size(); ++qi) {
     CompletionRequest r;
@@ -126,16 +127,29 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     r.cursor = queries[qi].cursor;
     r.max_tokens = o.max_tokens;
     r.stop = none;
+    // The user then types one more character at the cursor: the same completer again, whose
+    // cache holds the prompt up to the cursor.
+    std::string typed = queries[qi].text;
+    typed.insert(queries[qi].cursor, 1, typed[queries[qi].cursor - 1]);
+    CompletionRequest keystroke = r;
+    keystroke.text = typed;
+    keystroke.cursor = r.cursor + 1;
     // Rotated, so that no size always runs first (or right after a long prefill).
     for (std::size_t k = 0; k < completers.size(); ++k) {
       const std::size_t i = (qi + k) % completers.size();
-      const auto start = Clock::now();
-      auto result = completers[i]->complete(r);
-      const double elapsed =
-          std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-      if (!result) throw std::runtime_error(queries[qi].path + ": " + result.error().message);
-      ms[i].push_back(elapsed);
-      if (i == 0) prompt_tokens.push_back(result.value().prompt_tokens);
+      for (const bool again : {false, true}) {
+        const auto start = Clock::now();
+        auto result = completers[i]->complete(again ? keystroke : r);
+        const double elapsed =
+            std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        if (!result) throw std::runtime_error(queries[qi].path + ": " + result.error().message);
+        (again ? keystroke_ms : ms)[i].push_back(elapsed);
+        if (i == 0 && !again) prompt_tokens.push_back(result.value().prompt_tokens);
+        if (i == 0 && again) {
+          cached_fraction.push_back(static_cast<double>(result.value().prompt_tokens_cached) /
+                                    static_cast<double>(result.value().prompt_tokens));
+        }
+      }
     }
     std::cerr << "query " << qi + 1 << "/" << queries.size() << ": " << queries[qi].path << "\n";
   }
@@ -143,8 +157,11 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
   for (std::size_t s = 0; s < o.sizes.size(); ++s) {
     json r = summary(ms[s + 1]);
     r["memory_tokens"] = o.sizes[s];
+    r["keystroke"] = summary(keystroke_ms[s + 1]);
     results.push_back(r);
   }
+  double mean_cached = 0;
+  for (const double f : cached_fraction) mean_cached += f;
   double mean_prompt = 0;
   for (const std::size_t t : prompt_tokens) mean_prompt += static_cast<double>(t);
   json out{{"config",
@@ -155,12 +172,15 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
              {"prefix_tokens", o.prefix_tokens},
              {"suffix_tokens", o.suffix_tokens},
              {"mean_prompt_tokens", mean_prompt / static_cast<double>(prompt_tokens.size())},
+             {"keystroke_mean_prompt_fraction_cached",
+              mean_cached / static_cast<double>(cached_fraction.size())},
              {"memory_layers", layout.layers},
              {"top_k", layout.tier.top_k},
              {"block_size", layout.tier.block_size},
              {"threads", at::get_num_threads()}}},
            {"no_memory", summary(ms[0])},
            {"results", results}};
+  out["no_memory"]["keystroke"] = summary(keystroke_ms[0]);
   if (o.sizes.size() >= 2) {
     out["ratio_p50_largest_to_smallest"] =
         results.back()["p50_ms"].get<double>() / results.front()["p50_ms"].get<double>();

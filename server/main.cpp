@@ -1,4 +1,5 @@
 // The `mnemo` command line: parses arguments, sets up logging, dispatches subcommands.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
