@@ -122,6 +122,8 @@ class CompleteTest(unittest.TestCase):
         for summary in [out["no_memory"], *out["results"]]:
             self.assertEqual(summary["n"], 3)
             self.assertLessEqual(summary["p50_ms"], summary["p99_ms"])
+            self.assertEqual(summary["keystroke"]["n"], 3)
+        self.assertGreater(out["config"]["keystroke_mean_prompt_fraction_cached"], 0.5)
         self.assertGreater(out["ratio_p50_largest_to_smallest"], 0)
         self.assertEqual(out["config"]["max_tokens"], 4)
 
