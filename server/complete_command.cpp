@@ -14,6 +14,7 @@
 #include "indexer/repository_memory.h"
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
+#include "model/result.h"
 #include "server/model_completer.h"
 #include "server/serve_memory.h"
 
@@ -33,24 +34,21 @@ struct Query {
   std::optional<std::size_t> max_tokens;
 };
 
-/// The byte offset of 0-based `line` and byte column `col`, or an error message.
-std::optional<std::size_t> offset_of(const std::string& text, std::size_t line, std::size_t col,
-                                     std::string& error) {
+/// The byte offset of 0-based `line` and byte column `col`, or why there is none.
+model::Result<std::size_t, std::string> offset_of(const std::string& text, std::size_t line,
+                                                  std::size_t col) {
   std::size_t start = 0;
   for (std::size_t i = 0; i < line; ++i) {
     const std::size_t newline = text.find('\n', start);
-    if (newline == std::string::npos) {
-      error = "line " + std::to_string(line) + " is past the end of the file";
-      return std::nullopt;
-    }
+    if (newline == std::string::npos)
+      return "line " + std::to_string(line) + " is past the end of the file";
     start = newline + 1;
   }
   std::size_t end = text.find('\n', start);
   if (end == std::string::npos) end = text.size();
   if (col > end - start) {
-    error = "column " + std::to_string(col) + " is past the end of line " + std::to_string(line) +
-            " (" + std::to_string(end - start) + " bytes)";
-    return std::nullopt;
+    return "column " + std::to_string(col) + " is past the end of line " + std::to_string(line) +
+           " (" + std::to_string(end - start) + " bytes)";
   }
   return start + col;
 }
@@ -114,12 +112,11 @@ class Answerer {
       if (!contents) return {{"error", q.file + ": cannot be read"}};
       text = *contents;
     }
-    std::string error;
-    const auto cursor = offset_of(text, q.line, q.col, error);
-    if (!cursor) return {{"error", q.file + ": " + error}};
+    const auto cursor = offset_of(text, q.line, q.col);
+    if (!cursor) return {{"error", q.file + ": " + cursor.error()}};
     CompletionRequest request;
     request.text = text;
-    request.cursor = *cursor;
+    request.cursor = cursor.value();
     request.max_tokens = q.max_tokens.value_or(o_.max_tokens);
     request.alternatives = o_.alternatives;
     const fs::path relative = path.lexically_relative(root_);

@@ -38,29 +38,6 @@ class FileLeftOut {
   std::vector<std::pair<std::string, at::Tensor>> tensors_;
 };
 
-}  // namespace
-
-model::StopRules inline_stop_rules(std::string_view text, std::size_t cursor) {
-  cursor = std::min(cursor, text.size());
-  const std::size_t line_start = text.rfind('\n', cursor == 0 ? 0 : cursor - 1);
-  const std::string_view before = text.substr(
-      line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1,
-      cursor - (line_start == std::string_view::npos || cursor == 0 ? 0 : line_start + 1));
-  const bool code_before = std::any_of(before.begin(), before.end(),
-                                       [](char c) { return c != ' ' && c != '\t' && c != '\r'; });
-  model::StopRules rules;
-  rules.end_of_generation = true;
-  if (code_before) {
-    rules.end_of_line = true;
-  } else {
-    rules.balanced_brackets = true;
-    rules.stop_strings = {"\n\n"};
-  }
-  return rules;
-}
-
-namespace {
-
 /// `budget` cut to a model's context: the prompt and the room to generate must fit, and the
 /// prefix keeps three quarters of what is left.
 PromptBudget fitted(PromptBudget budget, std::size_t context) {
@@ -73,6 +50,24 @@ PromptBudget fitted(PromptBudget budget, std::size_t context) {
 }
 
 }  // namespace
+
+model::StopRules inline_stop_rules(std::string_view text, std::size_t cursor) {
+  cursor = std::min(cursor, text.size());
+  const std::size_t newline = cursor == 0 ? std::string_view::npos : text.rfind('\n', cursor - 1);
+  const std::size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
+  const std::string_view before = text.substr(line_start, cursor - line_start);
+  const bool code_before = std::any_of(before.begin(), before.end(),
+                                       [](char c) { return c != ' ' && c != '\t' && c != '\r'; });
+  model::StopRules rules;
+  rules.end_of_generation = true;
+  if (code_before) {
+    rules.end_of_line = true;
+  } else {
+    rules.balanced_brackets = true;
+    rules.stop_strings = {"\n\n"};
+  }
+  return rules;
+}
 
 ModelCompleter::ModelCompleter(model::LoadedModel model,
                                std::shared_ptr<indexer::RepositoryMemory> memory,
