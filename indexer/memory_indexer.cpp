@@ -175,19 +175,24 @@ model::Result<const std::map<std::string, std::string>*, IndexRunError> MemoryIn
   return &stored_;
 }
 
+std::optional<IndexRunError> MemoryIndexer::remove_segment(const std::string& path) {
+  if (auto removed = store_->remove(path); !removed)
+    return IndexRunError{"memory: " + removed.error().message};
+  stored_.erase(path);
+  if (mirror_ != nullptr) {
+    const std::lock_guard<std::mutex> lock(*mirror_lock_);
+    mirror_->remove_file(path);
+  }
+  return std::nullopt;
+}
+
 model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encoded(
     const std::string& path, std::string_view contents, const FileMemory& memory,
     bool fold_into_continuous) {
   Encoded out;
   const auto store_start = Clock::now();
   if (memory.tokens == 0) {  // an empty file has nothing to remember
-    if (auto removed = store_->remove(path); !removed)
-      return IndexRunError{"memory: " + removed.error().message};
-    stored_.erase(path);
-    if (mirror_ != nullptr) {
-      const std::lock_guard<std::mutex> lock(*mirror_lock_);
-      mirror_->remove_file(path);
-    }
+    if (auto error = remove_segment(path)) return *error;
     return out;
   }
   // A tier of one file turns the keys and values into the stored blocks and
@@ -285,13 +290,7 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
     if (present.count(key) == 0) gone.push_back(key);
   }
   for (const std::string& key : gone) {
-    if (auto removed = store_->remove(key); !removed)
-      return IndexRunError{"memory: " + removed.error().message};
-    stored_.erase(key);
-    if (mirror_ != nullptr) {
-      const std::lock_guard<std::mutex> lock(*mirror_lock_);
-      mirror_->remove_file(key);
-    }
+    if (auto error = remove_segment(key)) return *error;
     ++report.files_removed;
   }
 

@@ -134,6 +134,8 @@ class MemoryIndexer {
     std::int64_t tokens = 0;
     double store_seconds = 0;
   };
+  /// Deletes `path`'s segment from the store, the hash cache and the mirror.
+  std::optional<IndexRunError> remove_segment(const std::string& path);
   /// Replaces `path`'s segment with `memory`, the encoding of `contents` (removes it for a
   /// file without tokens), and folds it into the continuous tier when asked.
   model::Result<Encoded, IndexRunError> store_encoded(const std::string& path,

@@ -6,8 +6,11 @@
 // dropped.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 
 namespace mnemo::lsp {
 
@@ -29,6 +32,19 @@ class CancellationToken {
   CancelReason reason() const {
     return state_ ? static_cast<CancelReason>(state_->load(std::memory_order_acquire))
                   : CancelReason::kNone;
+  }
+
+  /// Waits `duration`, polling every 2 ms; returns false as soon as the token is cancelled
+  /// (a debounce, or a test's stand-in for slow work).
+  bool wait_for(std::chrono::milliseconds duration) const {
+    const auto until = std::chrono::steady_clock::now() + duration;
+    for (auto now = std::chrono::steady_clock::now(); now < until;
+         now = std::chrono::steady_clock::now()) {
+      if (cancelled()) return false;
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(2), until - now));
+    }
+    return !cancelled();
   }
 
  private:

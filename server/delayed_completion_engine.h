@@ -8,29 +8,24 @@
 #include <chrono>
 #include <memory>
 
-#include "server/completion_engine.h"
+#include "server/forwarding_completion_engine.h"
 
 namespace mnemo::server {
 
 /// Thread-safety: as the wrapped engine.
-class DelayedCompletionEngine : public CompletionEngine {
+class DelayedCompletionEngine : public ForwardingCompletionEngine {
  public:
   DelayedCompletionEngine(std::shared_ptr<CompletionEngine> inner, std::chrono::milliseconds delay);
 
-  void document_updated(const DocumentView& document) override;
-  void document_closed(const std::string& uri) override;
-  void index_workspace(const std::vector<std::filesystem::path>& roots, ProgressSink& progress,
-                       const lsp::CancellationToken& token) override;
   EngineResult<CompletionList> complete(const CompletionQuery& query,
                                         const lsp::CancellationToken& token) override;
   EngineResult<std::vector<InlineSuggestion>> complete_inline(
       const InlineCompletionQuery& query, const lsp::CancellationToken& token) override;
 
  private:
-  /// Sleeps in small steps; returns false (and logs) if cancelled meanwhile.
+  /// Waits the delay; returns false (and logs) if cancelled meanwhile.
   bool wait(const lsp::CancellationToken& token, const char* what) const;
 
-  std::shared_ptr<CompletionEngine> inner_;
   std::chrono::milliseconds delay_;
 };
 

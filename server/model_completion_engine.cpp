@@ -1,7 +1,6 @@
 #include "server/model_completion_engine.h"
 
 #include <algorithm>
-#include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -12,46 +11,14 @@ namespace mnemo::server {
 
 ModelCompletionEngine::ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback,
                                              InlineModel model, ModelCompletionOptions options)
-    : fallback_(std::move(fallback)), model_(std::move(model)), options_(options) {}
-
-namespace {
-
-/// Waits `duration`, or less when `token` is cancelled meanwhile; true when it was not.
-bool wait_uncancelled(std::chrono::milliseconds duration, const lsp::CancellationToken& token) {
-  const auto until = std::chrono::steady_clock::now() + duration;
-  while (std::chrono::steady_clock::now() < until) {
-    if (token.cancelled()) return false;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(5), until - std::chrono::steady_clock::now()));
-  }
-  return !token.cancelled();
-}
-
-}  // namespace
-
-void ModelCompletionEngine::document_updated(const DocumentView& document) {
-  fallback_->document_updated(document);
-}
-
-void ModelCompletionEngine::document_closed(const std::string& uri) {
-  fallback_->document_closed(uri);
-}
-
-void ModelCompletionEngine::index_workspace(const std::vector<std::filesystem::path>& roots,
-                                            ProgressSink& progress,
-                                            const lsp::CancellationToken& token) {
-  fallback_->index_workspace(roots, progress, token);
-}
-
-EngineResult<CompletionList> ModelCompletionEngine::complete(const CompletionQuery& query,
-                                                             const lsp::CancellationToken& token) {
-  return fallback_->complete(query, token);
-}
+    : ForwardingCompletionEngine(std::move(fallback)),
+      model_(std::move(model)),
+      options_(options) {}
 
 EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inline(
     const InlineCompletionQuery& query, const lsp::CancellationToken& token) {
   const auto file = lsp::file_uri_to_path(query.document.uri);
-  if (!file) return fallback_->complete_inline(query, token);
+  if (!file) return inner().complete_inline(query, token);
   const std::string& text = query.document.document->text();
   ModelInlineRequest request;
   request.file = *file;
@@ -72,13 +39,13 @@ EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inli
   }
   std::vector<ModelSuggestion> answer = typed_ahead(query.document.uri, request);
   if (answer.empty()) {
-    if (query.trigger == InlineTrigger::kAutomatic && !wait_uncancelled(options_.debounce, token))
+    if (query.trigger == InlineTrigger::kAutomatic && !token.wait_for(options_.debounce))
       return EngineError{EngineError::Kind::kCancelled, "superseded while debouncing"};
     auto answered = model_(request, token);
     if (!answered) {
       if (answered.error().kind == EngineError::Kind::kCancelled) return answered.error();
       spdlog::debug("inline completion from the symbols: {}", answered.error().message);
-      return fallback_->complete_inline(query, token);
+      return inner().complete_inline(query, token);
     }
     answer = std::move(answered).value();
     const std::lock_guard<std::mutex> lock(last_mutex_);

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "server/completion_engine.h"
+#include "server/forwarding_completion_engine.h"
 
 namespace mnemo::server {
 
@@ -41,17 +41,12 @@ struct ModelCompletionOptions {
   std::chrono::milliseconds debounce{75};
 };
 
-class ModelCompletionEngine final : public CompletionEngine {
+/// Everything but inline completion goes to the wrapped (symbolic) engine.
+class ModelCompletionEngine final : public ForwardingCompletionEngine {
  public:
   ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback, InlineModel model,
                         ModelCompletionOptions options = {});
 
-  void document_updated(const DocumentView& document) override;
-  void document_closed(const std::string& uri) override;
-  void index_workspace(const std::vector<std::filesystem::path>& roots, ProgressSink& progress,
-                       const lsp::CancellationToken& token) override;
-  EngineResult<CompletionList> complete(const CompletionQuery& query,
-                                        const lsp::CancellationToken& token) override;
   /// Invoked: up to 3 distinct suggestions; automatic: 1. With a selected menu item, the
   /// model continues the text with that item inserted, and each suggestion replaces the
   /// item's range and starts with its text. When the user has only typed the start of the
@@ -66,7 +61,6 @@ class ModelCompletionEngine final : public CompletionEngine {
   std::vector<ModelSuggestion> typed_ahead(const std::string& uri,
                                            const ModelInlineRequest& request) const;
 
-  std::shared_ptr<CompletionEngine> fallback_;
   InlineModel model_;
   ModelCompletionOptions options_;
 
