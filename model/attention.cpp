@@ -15,10 +15,9 @@ AttentionOutput attention_reference(const at::Tensor& q, const at::Tensor& k, co
   const std::int64_t group = h / h_kv;
   // Query heads of one key/value head are adjacent, so a view groups them: [Hkv, G*T, D].
   const at::Tensor qg = q.reshape({h_kv, group * t, d});
-  // The scale goes into the matmul (beta = 0 ignores the uninitialized input): no pass of
-  // its own over the scores.
-  at::Tensor scores = at::baddbmm(at::empty({h_kv, group * t, s}, q.options()), qg,
-                                  k.transpose(1, 2), /*beta=*/0, /*alpha=*/scale);  // [Hkv, G*T, S]
+  // The scale goes on the queries (T x D multiplies, not T x S). Not baddbmm's alpha: with
+  // beta = 0, LibTorch 1.13's CPU baddbmm leaves part of its output unwritten.
+  at::Tensor scores = at::bmm(qg * scale, k.transpose(1, 2));  // [Hkv, G*T, S]
   // Only keys past the first query's position can be hidden: the mask covers those columns
   // (in a prefill chunk, the last T - 1), not all S. Decoding one token at the end of the
   // keys needs none.
