@@ -45,6 +45,10 @@ struct MemoryIndexOptions {
   std::size_t window = 1024, chunk = 256;
   model::memory::ExactStorage storage = model::memory::ExactStorage::kFloat16;
   std::int64_t block_size = 64;
+  /// How the memory is read, not how it is stored (a store made with other values serves):
+  /// blocks retrieved per query head, and the bytes of token blocks kept in RAM (0: all).
+  std::int64_t top_k = 8;
+  std::uint64_t budget_bytes = 0;
   bool durable = true;  ///< fsync each segment (off only for tests and benchmarks)
   /// The continuous tier's signals, one segment per memory layer (a MemoryStore of their
   /// own); empty: not kept. Every file encoded by update() is folded in, in the run's order

@@ -23,6 +23,8 @@ MemoryLayout memory_layout(const model::ModelConfig& model, const std::string& m
   layout.tier = model::memory::exact_tier_config(model, layout.layers.size());
   layout.tier.block_size = options.block_size;
   layout.tier.storage = options.storage;
+  layout.tier.top_k = options.top_k;
+  layout.tier.budget_bytes = options.budget_bytes;
   layout.fields =
       model::memory::store_fields(layout.tier, {{"memory.model", model_id},
                                                 {"memory.layers", joined(layout.layers)},

@@ -137,6 +137,7 @@ json LanguageServer::initialize(const json& params) {
     client_.version = info.value("version", "");
   }
   client_.workspace_roots = workspace_roots(params);
+  client_.initialization_options = lookup(params, {"initializationOptions"});
   client_.supports_work_done_progress =
       lookup(client_.capabilities, {"window", "workDoneProgress"}) == true;
   encoding_ = negotiate_position_encoding(client_.capabilities);

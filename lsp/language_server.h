@@ -28,6 +28,7 @@ struct ClientInfo {
   std::string version;
   json capabilities;
   std::vector<std::filesystem::path> workspace_roots;  ///< workspaceFolders, else rootUri
+  json initialization_options;                         ///< as the client sent it; null when absent
   bool supports_work_done_progress = false;
 };
 

@@ -15,6 +15,7 @@
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
 #include "model/result.h"
+#include "server/completion_settings.h"
 #include "server/model_completer.h"
 #include "server/serve_memory.h"
 
@@ -154,20 +155,31 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
   query->excludes(batch);
   cmd->add_option("--repo", o.repo, "the repository")->capture_default_str();
   cmd->add_option("--index-dir", o.index_dir, "its index (default: REPO/.mnemo)");
-  cmd->add_option("--model", o.model, "the model (GGUF file or Hugging Face folder)")->required();
-  cmd->add_option("--memory-window", o.memory_window,
-                  "the window the memory was indexed with (mnemo index --memory-window)")
-      ->capture_default_str();
+  // Settings flags go into a layer over the repository's config file.
+  cmd->add_option_function<std::string>(
+      "--model",
+      [&o](const std::string& path) { o.settings_flags["model"] = fs::absolute(path).string(); },
+      "the model (GGUF file or Hugging Face folder); default: \"model\" in "
+      "REPO/.mnemo/config.json");
+  cmd->add_option_function<std::size_t>(
+      "--memory-window",
+      [&o](std::size_t tokens) { o.settings_flags["memory"]["window"] = tokens; },
+      "the window the memory was indexed with (mnemo index --memory-window; default 1024)");
+  cmd->add_option_function<std::size_t>(
+      "--top-k", [&o](std::size_t k) { o.settings_flags["memory"]["topK"] = k; },
+      "memory blocks each query head reads (default 8)");
   cmd->add_flag("--no-memory", o.no_memory, "answer from the document alone");
   cmd->add_option("--max-tokens", o.max_tokens, "the most tokens a suggestion may have")
       ->capture_default_str();
   cmd->add_option("--alternatives", o.alternatives, "distinct suggestions per query (beam search)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
-  cmd->add_option("--prefix-tokens", o.prefix_tokens, "budget of the text before the cursor")
-      ->capture_default_str();
-  cmd->add_option("--suffix-tokens", o.suffix_tokens, "budget of the text after the cursor")
-      ->capture_default_str();
+  cmd->add_option_function<std::size_t>(
+      "--prefix-tokens", [&o](std::size_t n) { o.settings_flags["prompt"]["prefixTokens"] = n; },
+      "budget of the text before the cursor (default 1536)");
+  cmd->add_option_function<std::size_t>(
+      "--suffix-tokens", [&o](std::size_t n) { o.settings_flags["prompt"]["suffixTokens"] = n; },
+      "budget of the text after the cursor (default 512)");
   return cmd;
 }
 
@@ -185,7 +197,16 @@ int run_complete(const CompleteCommandOptions& o) {
       return 2;
     }
   }
-  auto loaded = model::load_model(o.model);
+  std::vector<std::string> problems;
+  const CompletionSettings settings =
+      resolve_settings(fs::absolute(o.repo), json(), o.settings_flags, problems);
+  for (const std::string& problem : problems) spdlog::warn("settings: {}", problem);
+  if (settings.model.empty()) {
+    std::cerr << "mnemo complete: no model: pass --model, or set \"model\" in "
+              << (fs::path(o.repo) / ".mnemo" / "config.json").string() << "\n";
+    return 2;
+  }
+  auto loaded = model::load_model(settings.model.string());
   if (!loaded) {
     std::cerr << "mnemo complete: " << loaded.error().message << "\n";
     return 1;
@@ -196,9 +217,11 @@ int run_complete(const CompleteCommandOptions& o) {
     index.root = o.repo;
     index.index_dir = o.index_dir;
     auto options = indexer::MemoryIndexOptions::in_index(indexer::index_dir_of(index));
-    options.window = o.memory_window;
+    options.window = settings.memory_window;
+    options.top_k = settings.memory_top_k;
+    options.budget_bytes = settings.memory_budget_mb << 20;
     auto read = indexer::load_repository_memory(loaded.value().transformer->config(),
-                                                memory_model_id(o.model), options);
+                                                memory_model_id(settings.model), options);
     if (!read) {
       std::cerr << "mnemo complete: " << read.error().message << " (or pass --no-memory)\n";
       return 1;
@@ -210,7 +233,8 @@ int run_complete(const CompleteCommandOptions& o) {
           read.value().problems);
     memory = std::make_unique<indexer::RepositoryMemory>(std::move(read).value());
   }
-  ModelCompleter completer(loaded.value(), std::move(memory), {o.prefix_tokens, o.suffix_tokens});
+  ModelCompleter completer(loaded.value(), std::move(memory),
+                           {settings.prefix_tokens, settings.suffix_tokens});
   const Answerer answerer(o, completer);
   if (single) {
     std::cout << dump(answerer.answer(*single)) << std::endl;

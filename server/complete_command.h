@@ -12,11 +12,14 @@
 // "latency_ms": n}, where text is what is inserted at the cursor, or {"error": message,
 // "latency_ms": n} for a query that cannot be answered. The repository is the current
 // folder (or --repo), its memory the one `mnemo index --model` wrote (or none with
-// --no-memory).
+// --no-memory). The model and its budgets come from the flags, else from the repository's
+// .mnemo/config.json (completion_settings.h).
 #pragma once
 
 #include <cstddef>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace CLI {
 class App;
@@ -29,12 +32,12 @@ struct CompleteCommandOptions {
   std::string batch;  ///< a JSON-lines file, or "-"
   std::string repo = ".";
   std::string index_dir;  ///< empty: <repo>/.mnemo
-  std::string model;
-  std::size_t memory_window = 1024;
+  /// The flags' settings layer (completion_settings.h), over <repo>/.mnemo/config.json:
+  /// the model, the memory's window, top-k and budget, the prompt's budgets.
+  nlohmann::json settings_flags;
   bool no_memory = false;
   std::size_t max_tokens = 48;
   std::size_t alternatives = 1;
-  std::size_t prefix_tokens = 1536, suffix_tokens = 512;
 };
 
 CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& options);

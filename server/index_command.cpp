@@ -223,7 +223,7 @@ WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir,
                                                std::shared_ptr<ServeMemory> memory) {
   WorkspaceSymbolIndexOptions symbol_index;
   if (!index_dir.empty()) symbol_index.index_dir = fs::absolute(index_dir);
-  if (memory) symbol_index.watched_glob = "**/*";
+  if (memory) symbol_index.watch_every_file = [memory] { return memory->has_model(); };
   // Half the cores: the editor and the completion workers share the machine with it.
   const std::size_t jobs = std::max(1u, std::thread::hardware_concurrency() / 2);
   symbol_index.run = [dir = symbol_index.index_dir, jobs, memory](
@@ -242,7 +242,7 @@ WorkspaceSymbolIndexOptions serve_symbol_index(const std::string& index_dir,
                                        : SymbolIndexFailure::Kind::kFailed,
                                 report.error().message};
     }
-    if (memory && !report.value().cancelled) {
+    if (memory && memory->has_model() && !report.value().cancelled) {
       // The memory after the symbols: completions can use the symbols while it is encoded.
       auto m = memory->update(root, indexer::index_dir_of(options), report.value().walked, progress,
                               cancel);
@@ -271,6 +271,7 @@ UnsavedEditMemoryOptions serve_unsaved_edits(const std::string& index_dir,
   const fs::path dir = index_dir.empty() ? fs::path() : fs::absolute(index_dir);
   options.encode = [dir, memory](const fs::path& root, const std::string& path,
                                  const std::string& text) -> std::optional<std::string> {
+    if (!memory->has_model()) return std::nullopt;
     auto updated = memory->update_file(dir.empty() ? root / ".mnemo" : dir, path, text);
     if (!updated) return updated.error().message;
     return std::nullopt;

@@ -1,6 +1,7 @@
 // The `mnemo` command line: parses arguments, sets up logging, dispatches subcommands.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -80,28 +81,29 @@ int main(int argc, char** argv) {
       ->add_option("--index-dir", serve_index_dir,
                    "where the workspace's symbol index lives (default: ROOT/.mnemo)")
       ->excludes(no_index_flag);
-  std::string serve_model;
-  std::size_t serve_memory_window = 1024;
-  auto* model_option =
-      serve_cmd
-          ->add_option("--model", serve_model,
-                       "complete inline with this model (GGUF file or Hugging Face folder) "
-                       "reading the workspace's long-term memory, which it keeps: every file "
-                       "after each index run, and open documents' unsaved text once the user "
-                       "pauses typing")
-          ->excludes(no_index_flag);
+  // The completion settings given as flags: the last layer over each session's repository
+  // file and initializationOptions (completion_settings.h).
+  auto* model_option = serve_cmd->add_option_function<std::string>(
+      "--model",
+      [&serve](const std::string& path) {
+        serve.settings_flags["model"] = std::filesystem::absolute(path).string();
+      },
+      "complete inline with this model (GGUF file or Hugging Face folder) reading the "
+      "workspace's long-term memory, which it keeps: every file after each index run, and "
+      "open documents' unsaved text once the user pauses typing (or \"model\" in the "
+      "settings: README.md, Configuration)");
+  model_option->excludes(no_index_flag);
   serve_cmd
-      ->add_option("--memory-window", serve_memory_window,
-                   "with --model: tokens of context each file is read in")
-      ->check(CLI::PositiveNumber)
-      ->needs(model_option)
-      ->capture_default_str();
-
+      ->add_option_function<std::size_t>(
+          "--memory-window",
+          [&serve](std::size_t tokens) { serve.settings_flags["memory"]["window"] = tokens; },
+          "tokens of context each file is read in (default 1024)")
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option_function<unsigned>(
       "--inline-debounce-ms",
-      [&serve](unsigned ms) { serve.inline_options.debounce = std::chrono::milliseconds(ms); },
-      "with --model: how long an automatic inline request waits for the next keystroke "
-      "before the model runs (default 75)");
+      [&serve](unsigned ms) { serve.settings_flags["inline"]["debounceMs"] = ms; },
+      "how long an automatic inline request waits for the next keystroke before the model "
+      "runs (default 75)");
   serve_cmd
       ->add_option("--test-completion-delay-ms", serve.test_completion_delay_ms,
                    "for protocol tests: make every completion take this long")
@@ -131,17 +133,20 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve_cmd) {
-    std::shared_ptr<mnemo::server::ServeMemory> memory;
-    if (!serve_model.empty()) {
-      memory = std::make_shared<mnemo::server::ServeMemory>(serve_model, serve_memory_window);
+    if (!serve_no_index) {
+      // The memory keeps itself current from the index runs; idle until the settings name
+      // a model.
+      auto memory = std::make_shared<mnemo::server::ServeMemory>();
+      serve.apply_settings = [memory](const mnemo::server::CompletionSettings& settings) {
+        return memory->configure(settings);
+      };
       serve.unsaved_edits = mnemo::server::serve_unsaved_edits(serve_index_dir, memory);
       serve.inline_model = [memory](const mnemo::server::ModelInlineRequest& request,
                                     const mnemo::lsp::CancellationToken& token) {
         return memory->complete(request, token);
       };
-    }
-    if (!serve_no_index)
       serve.symbol_index = mnemo::server::serve_symbol_index(serve_index_dir, memory);
+    }
     return mnemo::server::serve(serve);
   }
   if (*generate_cmd) return mnemo::server::run_generate(generate);

@@ -15,10 +15,21 @@ ModelCompletionEngine::ModelCompletionEngine(std::shared_ptr<CompletionEngine> f
       model_(std::move(model)),
       options_(options) {}
 
+void ModelCompletionEngine::configure(const ModelCompletionOptions& options) {
+  const std::lock_guard<std::mutex> lock(options_mutex_);
+  options_ = options;
+}
+
+ModelCompletionOptions ModelCompletionEngine::options() const {
+  const std::lock_guard<std::mutex> lock(options_mutex_);
+  return options_;
+}
+
 EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inline(
     const InlineCompletionQuery& query, const lsp::CancellationToken& token) {
+  const ModelCompletionOptions options = this->options();
   const auto file = lsp::file_uri_to_path(query.document.uri);
-  if (!file) return inner().complete_inline(query, token);
+  if (!options.enabled || !file) return inner().complete_inline(query, token);
   const std::string& text = query.document.document->text();
   ModelInlineRequest request;
   request.file = *file;
@@ -39,7 +50,7 @@ EngineResult<std::vector<InlineSuggestion>> ModelCompletionEngine::complete_inli
   }
   std::vector<ModelSuggestion> answer = typed_ahead(query.document.uri, request);
   if (answer.empty()) {
-    if (query.trigger == InlineTrigger::kAutomatic && !token.wait_for(options_.debounce))
+    if (query.trigger == InlineTrigger::kAutomatic && !token.wait_for(options.debounce))
       return EngineError{EngineError::Kind::kCancelled, "superseded while debouncing"};
     auto answered = model_(request, token);
     if (!answered) {

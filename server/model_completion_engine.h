@@ -36,6 +36,8 @@ using InlineModel = std::function<EngineResult<std::vector<ModelSuggestion>>(
     const ModelInlineRequest&, const lsp::CancellationToken&)>;
 
 struct ModelCompletionOptions {
+  /// False when no model is configured: the wrapped engine answers, with no debounce.
+  bool enabled = true;
   /// How long an automatic request waits before the model runs: a keystroke within it
   /// supersedes the request (latest wins) before it costs anything. Invoked ones never wait.
   std::chrono::milliseconds debounce{75};
@@ -55,14 +57,20 @@ class ModelCompletionEngine final : public ForwardingCompletionEngine {
   EngineResult<std::vector<InlineSuggestion>> complete_inline(
       const InlineCompletionQuery& query, const lsp::CancellationToken& token) override;
 
+  /// New options (the session's settings), for the requests that start after it.
+  void configure(const ModelCompletionOptions& options);
+
  private:
   /// The rest of the last answer's suggestions, when `request` is its text with only
   /// characters of them typed at its cursor; empty otherwise.
   std::vector<ModelSuggestion> typed_ahead(const std::string& uri,
                                            const ModelInlineRequest& request) const;
 
+  ModelCompletionOptions options() const;
+
   InlineModel model_;
-  ModelCompletionOptions options_;
+  mutable std::mutex options_mutex_;
+  ModelCompletionOptions options_;  ///< guarded by options_mutex_
 
   struct Answer {
     std::string uri;

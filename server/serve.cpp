@@ -47,23 +47,46 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text, std::
 
 namespace {
 
-std::shared_ptr<CompletionEngine> make_engine(const ServeOptions& options) {
-  std::shared_ptr<CompletionEngine> engine = std::make_shared<SymbolicCompletionEngine>();
-  if (options.inline_model)
-    engine = std::make_shared<ModelCompletionEngine>(engine, options.inline_model,
-                                                     options.inline_options);
-  if (options.test_completion_delay_ms > 0)
-    engine = std::make_shared<DelayedCompletionEngine>(
-        engine, std::chrono::milliseconds(options.test_completion_delay_ms));
-  return engine;
-}
+/// One session's engine and the options it is started with.
+struct SessionSetup {
+  std::shared_ptr<CompletionEngine> engine;
+  SessionOptions options;
+};
 
-SessionOptions session_options(const ServeOptions& options) {
-  SessionOptions session;
+SessionSetup session_setup(const ServeOptions& options) {
+  SessionSetup setup;
+  setup.engine = std::make_shared<SymbolicCompletionEngine>();
+  std::shared_ptr<ModelCompletionEngine> model;
+  if (options.inline_model) {
+    // Off until the settings name a model.
+    model = std::make_shared<ModelCompletionEngine>(setup.engine, options.inline_model,
+                                                    ModelCompletionOptions{false});
+    setup.engine = model;
+  }
+  if (options.test_completion_delay_ms > 0)
+    setup.engine = std::make_shared<DelayedCompletionEngine>(
+        setup.engine, std::chrono::milliseconds(options.test_completion_delay_ms));
+  SessionOptions& session = setup.options;
   session.max_message_bytes = options.max_message_bytes;
   session.symbol_index = options.symbol_index;
   session.unsaved_edits = options.unsaved_edits;
-  return session;
+  session.configure = [flags = options.settings_flags, apply = options.apply_settings,
+                       model](const lsp::ClientInfo& client) {
+    const std::filesystem::path root =
+        client.workspace_roots.empty() ? std::filesystem::path() : client.workspace_roots.front();
+    std::vector<std::string> problems;
+    const CompletionSettings settings =
+        resolve_settings(root, client.initialization_options, flags, problems);
+    std::optional<std::string> refused;
+    if (apply) refused = apply(settings);
+    if (refused) problems.push_back(*refused);
+    if (model) model->configure({!settings.model.empty() && !refused, settings.debounce});
+    spdlog::info("settings: model {}, debounce {} ms",
+                 settings.model.empty() ? "none" : settings.model.string(),
+                 settings.debounce.count());
+    return problems;
+  };
+  return setup;
 }
 
 unsigned worker_count(const ServeOptions& options) {
@@ -83,7 +106,8 @@ int serve_stdio(const ServeOptions& options) {
 
   int exit_code = 1;
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  Session session(io, workers, read_fd, write_fd, session_options(options), make_engine(options),
+  SessionSetup setup = session_setup(options);
+  Session session(io, workers, read_fd, write_fd, setup.options, std::move(setup.engine),
                   [&](int code) {
                     exit_code = code;
                     signals.cancel();  // the only work left is flushing the output
@@ -142,9 +166,10 @@ int serve_tcp(const ServeOptions& options, const ListenAddress& address) {
       const int fd = socket.release();
       sessions.push_back(nullptr);
       const auto slot = std::prev(sessions.end());
+      SessionSetup setup = session_setup(options);
       *slot =
-          std::make_unique<Session>(io, workers, fd, fd, session_options(options),
-                                    make_engine(options), [&io, &sessions, slot](int code) {
+          std::make_unique<Session>(io, workers, fd, fd, setup.options, std::move(setup.engine),
+                                    [&io, &sessions, slot](int code) {
                                       spdlog::info("serve: session ended ({})", code);
                                       asio::post(io, [&sessions, slot] { sessions.erase(slot); });
                                     });

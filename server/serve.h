@@ -5,6 +5,11 @@
 #include <optional>
 #include <string>
 
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "server/completion_settings.h"
 #include "server/model_completion_engine.h"
 #include "server/unsaved_edit_memory.h"
 #include "server/workspace_symbol_index.h"
@@ -22,10 +27,16 @@ struct ServeOptions {
   WorkspaceSymbolIndexOptions symbol_index;
   /// How open documents' unsaved text reaches the memory (`--model`); none by default.
   UnsavedEditMemoryOptions unsaved_edits;
-  /// Inline suggestions from the model over the memory (`--model`); none: the symbols'.
+  /// Inline suggestions from the model over the memory; none: the symbols' alone. Used once
+  /// the settings name a model.
   InlineModel inline_model;
-  /// How the model engine waits and answers (--inline-debounce-ms).
-  ModelCompletionOptions inline_options;
+  /// The command line's settings layer (completion_settings.h), over each session's
+  /// repository file and initializationOptions.
+  nlohmann::json settings_flags;
+  /// Gives the process's part of a session's settings (the model, the memory, the prompt)
+  /// to the model's owner; an error when it cannot take them (it already runs another
+  /// model). None: only the session's own part (the debounce) applies.
+  std::function<std::optional<std::string>(const CompletionSettings&)> apply_settings;
 };
 
 struct ListenAddress {

@@ -9,25 +9,60 @@ std::string memory_model_id(const fs::path& path) {
   return path.filename().string() + ":" + std::to_string(size);
 }
 
-ServeMemory::ServeMemory(fs::path model_path, std::size_t window)
-    : model_path_(std::move(model_path)), window_(window) {}
+namespace {
+
+/// The settings the memory and the completer are made with (the debounce is not one).
+bool same_process_settings(const CompletionSettings& a, const CompletionSettings& b) {
+  CompletionSettings b_with_a_debounce = b;
+  b_with_a_debounce.debounce = a.debounce;
+  return a == b_with_a_debounce;
+}
+
+}  // namespace
+
+std::optional<std::string> ServeMemory::configure(const CompletionSettings& settings) {
+  if (settings.model.empty()) return std::nullopt;
+  const std::lock_guard<std::mutex> lock(settings_mutex_);
+  if (!settings_) {
+    settings_ = settings;
+    return std::nullopt;
+  }
+  if (same_process_settings(*settings_, settings)) return std::nullopt;
+  return "this server already completes with " + settings_->model.string() +
+         " and its memory and prompt settings; restart it to use other ones (the model is " +
+         "off in this session)";
+}
+
+bool ServeMemory::has_model() const {
+  const std::lock_guard<std::mutex> lock(settings_mutex_);
+  return settings_.has_value();
+}
+
+CompletionSettings ServeMemory::settings() const {
+  const std::lock_guard<std::mutex> lock(settings_mutex_);
+  return settings_.value_or(CompletionSettings{});
+}
 
 model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open(
     const fs::path& index_dir) {
   if (indexer_ && opened_dir_ == index_dir) return indexer_.get();
+  const CompletionSettings settings = this->settings();
+  if (settings.model.empty()) return indexer::IndexRunError{"memory: no model is configured"};
   if (!model_) {
-    auto loaded = model::load_model(model_path_.string());
+    auto loaded = model::load_model(settings.model.string());
     if (!loaded) return indexer::IndexRunError{"memory: " + loaded.error().message};
     model_ = std::move(loaded).value();
   }
   auto options = indexer::MemoryIndexOptions::in_index(index_dir);
-  options.window = window_;
+  options.window = settings.memory_window;
+  options.top_k = settings.memory_top_k;
+  options.budget_bytes = settings.memory_budget_mb << 20;
   indexer_.reset();  // another folder: its lock goes before the next one is taken
   {
     const std::lock_guard<std::mutex> lock(completion_mutex_);
     completer_.reset();  // it reads the previous indexer's mirror
   }
-  auto opened = indexer::MemoryIndexer::open(*model_, memory_model_id(model_path_), options);
+  auto opened = indexer::MemoryIndexer::open(*model_, memory_model_id(settings.model), options);
   if (!opened) return opened.error();
   indexer_ = std::move(opened).value();
   opened_dir_ = index_dir;
@@ -39,7 +74,8 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
   memory->layers = indexer_->memory_layers();
   const std::lock_guard<std::mutex> lock(completion_mutex_);
   indexer_->mirror_into(memory->tier.get(), &completion_mutex_);
-  completer_ = std::make_unique<ModelCompleter>(*model_, memory);
+  completer_ = std::make_unique<ModelCompleter>(
+      *model_, memory, PromptBudget{settings.prefix_tokens, settings.suffix_tokens});
   return indexer_.get();
 }
 

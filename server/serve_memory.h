@@ -14,6 +14,7 @@
 #include <string>
 
 #include "indexer/memory_indexer.h"
+#include "server/completion_settings.h"
 #include "server/model_completer.h"
 #include "server/model_completion_engine.h"
 #include "server/unsaved_edit_memory.h"
@@ -25,7 +26,13 @@ namespace mnemo::server {
 /// so a document's update waits for a workspace run's file in flight, not for the run.
 class ServeMemory {
  public:
-  ServeMemory(std::filesystem::path model_path, std::size_t window);
+  /// The first settings that name a model bind this object to them (the model, the memory's
+  /// window, top-k and budget, the prompt's budgets): every session of the process reads the
+  /// same memory. Later settings without a model change nothing; ones naming another model
+  /// or other memory or prompt values get an error saying that a restart is needed.
+  std::optional<std::string> configure(const CompletionSettings& settings);
+  /// A model is configured (update() and update_file() have work to do).
+  bool has_model() const;
 
   /// Brings the memory of `root` (in `index_dir`) up to date with `files` on disk (the
   /// symbol run's walk).
@@ -49,8 +56,10 @@ class ServeMemory {
   model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> open(
       const std::filesystem::path& index_dir);
 
-  const std::filesystem::path model_path_;
-  const std::size_t window_;
+  CompletionSettings settings() const;
+
+  mutable std::mutex settings_mutex_;
+  std::optional<CompletionSettings> settings_;  // guarded by settings_mutex_; set once
   std::mutex mutex_;
   std::optional<model::LoadedModel> model_;          // guarded by mutex_
   std::filesystem::path opened_dir_;                 // guarded by mutex_

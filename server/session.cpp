@@ -1,5 +1,7 @@
 #include "server/session.h"
 
+#include <spdlog/spdlog.h>
+
 #include "lsp/stream_transport.h"
 
 #include "server/version.h"
@@ -13,6 +15,16 @@ Session::Session(boost::asio::io_context& io, boost::asio::thread_pool& workers,
           lsp::StreamTransport::create(io, read_fd, write_fd, options.max_message_bytes))),
       server_(endpoint_, {"mnemo", kVersion}),
       completion_(server_, std::move(engine), workers) {
+  if (options.configure) {
+    // Registered before the features' hooks, which run after it in this order.
+    server_.on_initialized([this, configure = options.configure](const lsp::ClientInfo& client) {
+      for (const std::string& problem : configure(client)) {
+        spdlog::warn("settings: {}", problem);
+        server_.endpoint().notify("window/showMessage",
+                                  {{"type", 2}, {"message", "mnemo settings: " + problem}});
+      }
+    });
+  }
   if (options.symbol_index.run)
     symbol_index_ = std::make_unique<WorkspaceSymbolIndex>(server_, options.symbol_index);
   if (options.unsaved_edits.encode)

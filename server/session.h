@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -23,6 +25,10 @@ struct SessionOptions {
   WorkspaceSymbolIndexOptions symbol_index;
   /// Follows open documents' unsaved text into the memory; no `encode`: not followed.
   UnsavedEditMemoryOptions unsaved_edits;
+  /// Applies the settings once the client is initialized, before the features start (so
+  /// the first index run sees them); returns the problems found in them, which the user is
+  /// shown (window/showMessage) and which go to the log. None: nothing to configure.
+  std::function<std::vector<std::string>(const lsp::ClientInfo&)> configure;
 };
 
 /// Thread-safety: created, started, stopped and destroyed on the io thread. `on_end` fires

@@ -96,10 +96,13 @@ void WorkspaceSymbolIndex::register_file_watchers(const lsp::ClientInfo& client)
     return;
   // Without watchers the index still follows saves made in the editor; edits by other
   // tools (git checkout, code generators) need the client to watch the files.
+  const char* glob = options_.watch_every_file && options_.watch_every_file()
+                         ? "**/*"
+                         : "**/*.{c,cc,cpp,cxx,c++,m,mm,h,hh,hpp,hxx,h++,inl,ipp,tcc}";
   json registration = {
       {"id", "mnemo/symbol-index/watched-files"},
       {"method", "workspace/didChangeWatchedFiles"},
-      {"registerOptions", {{"watchers", json::array({{{"globPattern", options_.watched_glob}}})}}},
+      {"registerOptions", {{"watchers", json::array({{{"globPattern", glob}}})}}},
   };
   server_.endpoint().call("client/registerCapability",
                           {{"registrations", json::array({registration})}},

@@ -45,9 +45,10 @@ struct WorkspaceSymbolIndexOptions {
   SymbolIndexRun run;
   /// The index folder, whose own files changing must not start a run; empty: <root>/.mnemo.
   std::filesystem::path index_dir;
-  /// The files the client is asked to watch; every file when the run also keeps the
-  /// model's memory, which holds every text file.
-  std::string watched_glob = "**/*.{c,cc,cpp,cxx,c++,m,mm,h,hh,hpp,hxx,h++,inl,ipp,tcc}";
+  /// Asked when the client is initialized (after the settings): true when the run also
+  /// keeps the model's memory, which holds every text file, so the client watches every
+  /// file; otherwise (or none) it watches the C/C++ sources and headers.
+  std::function<bool()> watch_every_file;
 };
 
 /// Thread-safety: construct and destroy on the io thread before LanguageServer::start() and

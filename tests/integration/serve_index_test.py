@@ -157,14 +157,17 @@ class Client:
         except AssertionError:
             raise AssertionError(f"indexing runs {self.indexing_runs()}; log:\n{self.log()}")
 
-    def initialize(self, root: Path, capabilities=None) -> dict:
+    def initialize(self, root: Path, capabilities=None, options=None) -> dict:
         if capabilities is None:
             capabilities = {"window": {"workDoneProgress": True},
                             "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}
-        reply = self.request("initialize", {
+        params = {
             "processId": os.getpid(), "rootUri": file_uri(root),
             "workspaceFolders": [{"uri": file_uri(root), "name": root.name}],
-            "capabilities": capabilities})
+            "capabilities": capabilities}
+        if options is not None:
+            params["initializationOptions"] = options
+        reply = self.request("initialize", params)
         assert "capabilities" in reply["result"], reply
         self.notify("initialized", {})
         return reply
@@ -348,8 +351,28 @@ class ServeIndexTest(unittest.TestCase):
     def test_with_a_model_inline_suggestions_are_the_models_over_the_memory(self) -> None:
         model = os.environ.get("MNEMO_TINY_MODEL")
         self.assertTrue(model and Path(model).exists(), f"MNEMO_TINY_MODEL={model}")
-        client = self.start("--model", model)
-        client.initialize(self.root)
+        self.check_inline_suggestions_match_complete(self.start("--model", model), ["--model", model])
+
+    def test_the_model_can_come_from_the_repositorys_settings_file(self) -> None:
+        model = os.environ.get("MNEMO_TINY_MODEL")
+        self.assertTrue(model and Path(model).exists(), f"MNEMO_TINY_MODEL={model}")
+        write(self.root, ".mnemo/config.json",
+              json.dumps({"model": model, "inline": {"debounceMs": 0}}))
+        # No --model, here or for `mnemo complete`: both read the file. A bad setting from
+        # the client is shown to the user and the rest still applies.
+        self.check_inline_suggestions_match_complete(
+            self.start(), [], options={"prompt": {"prefixTokens": "many"}},
+            shown="prompt.prefixTokens must be an integer")
+
+    def check_inline_suggestions_match_complete(self, client: Client, complete_args: list,
+                                                options=None, shown=None) -> None:
+        client.initialize(self.root, options=options)
+        if shown is not None:
+            def messages():
+                with client.lock:
+                    return [n["params"]["message"] for n in client.notifications
+                            if n["method"] == "window/showMessage"]
+            self.assertIn(shown, " ".join(wait_until(messages, "a window/showMessage")))
         client.wait_indexing_ended()
         segments = self.root / ".mnemo" / "memory" / "segments"
         wait_until(lambda: len(list(segments.glob("*.seg"))) == 3, "3 memory segments")
@@ -372,7 +395,7 @@ class ServeIndexTest(unittest.TestCase):
         # document's own file left out), not from the symbols.
         query = {"file": "src/main.cpp", "line": line, "col": character, "text": text}
         result = subprocess.run([os.environ["MNEMO_BIN"], "complete", "--repo", str(self.root),
-                                 "--model", model, "--alternatives", "3", "--batch", "-"],
+                                 *complete_args, "--alternatives", "3", "--batch", "-"],
                                 input=json.dumps(query) + "\n", capture_output=True, text=True,
                                 timeout=GUARD_S)
         self.assertEqual(result.returncode, 0, result.stderr)

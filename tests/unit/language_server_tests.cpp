@@ -66,6 +66,16 @@ TEST_F(LanguageServerTest, InitializeAnnouncesCapabilitiesAndServerInfo) {
   EXPECT_EQ(server_->client().workspace_roots.at(0), "/work/My Repo");
 }
 
+TEST_F(LanguageServerTest, InitializationOptionsReachTheHooksAsSent) {
+  json seen;
+  server_->on_initialized([&](const ClientInfo& client) { seen = client.initialization_options; });
+  request("initialize", {{"processId", nullptr},
+                         {"capabilities", json::object()},
+                         {"initializationOptions", {{"inline", {{"debounceMs", 5}}}}}});
+  notify("initialized");
+  EXPECT_EQ(seen, (json{{"inline", {{"debounceMs", 5}}}}));
+}
+
 TEST_F(LanguageServerTest, PositionEncodingFollowsTheClientsPreference) {
   const json result = initialize({{"general", {{"positionEncodings", {"utf-32", "utf-16"}}}}});
   EXPECT_EQ(result["result"]["capabilities"]["positionEncoding"], "utf-32");

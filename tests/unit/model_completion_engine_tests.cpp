@@ -174,11 +174,30 @@ TEST(ModelCompletionEngine, TypingTheStartOfASuggestionAnswersWithItsRestWithout
   EXPECT_EQ(model.asked.size(), 4u);
 }
 
+TEST(ModelCompletionEngine, WhileNoModelIsConfiguredTheSymbolsAnswerWithoutADebounce) {
+  auto symbols = std::make_shared<MarkerEngine>();
+  ScriptedModel model;
+  model.answer = {{"x", -1}};
+  ModelCompletionEngine engine(symbols, model.function(), {false, std::chrono::hours(1)});
+  auto answered = engine.complete_inline(query("a^", InlineTrigger::kAutomatic), {});
+  ASSERT_TRUE(answered);
+  ASSERT_EQ(answered.value().size(), 1u);
+  EXPECT_EQ(answered.value()[0].insert_text, "from symbols");
+  EXPECT_TRUE(model.asked.empty());
+
+  engine.configure({true, std::chrono::milliseconds(0)});
+  answered = engine.complete_inline(query("a^", InlineTrigger::kAutomatic), {});
+  ASSERT_TRUE(answered);
+  ASSERT_EQ(answered.value().size(), 1u);
+  EXPECT_EQ(answered.value()[0].insert_text, "x");
+  EXPECT_EQ(model.asked.size(), 1u);
+}
+
 TEST(ModelCompletionEngine, AnAutomaticRequestCancelledWhileDebouncingNeverReachesTheModel) {
   auto symbols = std::make_shared<MarkerEngine>();
   ScriptedModel model;
   model.answer = {{"x", -1}};
-  ModelCompletionEngine engine(symbols, model.function(), {std::chrono::milliseconds(200)});
+  ModelCompletionEngine engine(symbols, model.function(), {true, std::chrono::milliseconds(200)});
   lsp::CancellationSource source;
   std::thread typist([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -98,7 +98,7 @@ class WorkspaceSymbolIndexTest : public ::testing::Test {
     server_ = std::make_unique<lsp::LanguageServer>(lsp::Endpoint::create(transport_),
                                                     lsp::LanguageServer::Options{"mnemo", "test"});
     index_ = std::make_unique<WorkspaceSymbolIndex>(
-        *server_, WorkspaceSymbolIndexOptions{run_ ? run_ : indexer_.run(), {}});
+        *server_, WorkspaceSymbolIndexOptions{run_ ? run_ : indexer_.run(), {}, {}});
     server_->start();
     json params = {{"capabilities", capabilities}};
     if (!root_uri_.empty()) params["rootUri"] = root_uri_;

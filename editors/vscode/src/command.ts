@@ -35,6 +35,31 @@ export function readSettings(get: (key: string) => unknown): MnemoSettings {
   };
 }
 
+/** The completion settings (`mnemo.model`, `mnemo.memory.*`, `mnemo.prompt.*`,
+ * `mnemo.inline.debounceMs`) as the server's `initializationOptions`, in the shape of the
+ * repository's `.mnemo/config.json`. Only the ones the user set (not null) are sent, so
+ * that the repository's file decides the rest; the server reports values it rejects. */
+export function initializationOptions(get: (key: string) => unknown): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  const model = get('model');
+  if (typeof model === 'string' && model.trim() !== '') options.model = model.trim();
+  const groups: Record<string, string[]> = {
+    memory: ['window', 'topK', 'budgetMB'],
+    prompt: ['prefixTokens', 'suffixTokens'],
+    inline: ['debounceMs'],
+  };
+  for (const [group, keys] of Object.entries(groups)) {
+    for (const key of keys) {
+      const value = get(`${group}.${key}`);
+      if (value === null || value === undefined) continue;
+      const values = (options[group] ?? {}) as Record<string, unknown>;
+      values[key] = value;
+      options[group] = values;
+    }
+  }
+  return options;
+}
+
 /** The command line that starts the server over stdio. `--log-level` is an option of
  * `mnemo` itself and the server rejects it after the subcommand, so it goes before `serve`;
  * the user's arguments go after it, where `serve`'s own options (`--workers`, ...) belong. */

@@ -13,15 +13,32 @@ import {
   State,
   StreamInfo,
 } from 'vscode-languageclient/node';
-import { MnemoSettings, parseTcpAddress, readSettings, resolveExecutable, serverCommand } from './command';
+import {
+  initializationOptions,
+  MnemoSettings,
+  parseTcpAddress,
+  readSettings,
+  resolveExecutable,
+  serverCommand,
+} from './command';
 
-export { parseTcpAddress, readSettings, resolveExecutable, serverCommand } from './command';
+export {
+  initializationOptions,
+  parseTcpAddress,
+  readSettings,
+  resolveExecutable,
+  serverCommand,
+} from './command';
 
 // 'cuda-cpp' is VS Code's own id for CUDA; 'cuda' is the one some CUDA extensions use.
 export const LANGUAGES = ['c', 'cpp', 'objective-c', 'objective-cpp', 'cuda-cpp', 'cuda'];
 
 // Changing one of these needs a new server process; the others take effect at once.
-const RESTART_SETTINGS = ['mnemo.path', 'mnemo.arguments', 'mnemo.logLevel', 'mnemo.server.tcp'];
+// The server reads the completion settings once, at initialize: a change restarts it.
+const RESTART_SETTINGS = [
+  'mnemo.path', 'mnemo.arguments', 'mnemo.logLevel', 'mnemo.server.tcp',
+  'mnemo.model', 'mnemo.memory', 'mnemo.prompt', 'mnemo.inline.debounceMs',
+];
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
@@ -72,8 +89,10 @@ async function startClient(): Promise<void> {
   const serverOptions = makeServerOptions(current);
   if (!serverOptions) return;
 
+  const config = vscode.workspace.getConfiguration('mnemo');
   const clientOptions: LanguageClientOptions = {
     documentSelector: LANGUAGES.map((language) => ({ scheme: 'file', language })),
+    initializationOptions: initializationOptions((key) => config.get(key)),
     outputChannel: output,
     middleware: {
       provideInlineCompletionItems: (document, position, context, token) =>

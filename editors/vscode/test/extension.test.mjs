@@ -87,6 +87,14 @@ describe('pure helpers', () => {
                      { path: '/x/mnemo', arguments: ['--workers', '3'], logLevel: 'off', tcp: ':2087' });
   });
 
+  test('initializationOptions: only the completion settings the user set, grouped as in .mnemo/config.json', () => {
+    assert.deepEqual(ext.initializationOptions(() => null), {});
+    assert.deepEqual(ext.initializationOptions(() => undefined), {});
+    const given = { model: ' ~/m.gguf ', 'memory.topK': 4, 'memory.window': null, 'inline.debounceMs': 0 };
+    assert.deepEqual(ext.initializationOptions((key) => given[key]),
+                     { model: '~/m.gguf', memory: { topK: 4 }, inline: { debounceMs: 0 } });
+  });
+
   test('parseTcpAddress reads what `mnemo serve --listen` accepts', () => {
     assert.deepEqual(ext.parseTcpAddress('localhost:2087'), { host: 'localhost', port: 2087 });
     assert.deepEqual(ext.parseTcpAddress('2087'), { host: '127.0.0.1', port: 2087 });
@@ -164,6 +172,7 @@ describe('activate() with a recording language client', () => {
     assert.deepEqual(client.clientOptions.documentSelector.map((f) => `${f.scheme}:${f.language}`),
                      ['file:c', 'file:cpp', 'file:objective-c', 'file:objective-cpp', 'file:cuda-cpp', 'file:cuda']);
     assert.equal(client.clientOptions.outputChannel.name, 'mnemo');
+    assert.deepEqual(client.clientOptions.initializationOptions, {});
     assert.deepEqual([...state.commands.keys()].sort(), ['mnemo.restartServer', 'mnemo.showOutput']);
     assert.ok(context.subscriptions.length >= 3, 'output channel, commands and listener are disposed with the extension');
     assert.deepEqual(state.errors, []);
@@ -270,6 +279,21 @@ describe('activate() with a recording language client', () => {
     await state.commands.get('mnemo.restartServer')();
     assert.equal(FakeLanguageClient.instances.length, 3);
     assert.equal(ext.currentClient(), FakeLanguageClient.instances[2]);
+  });
+
+  test('a completion setting reaches the server as initializationOptions, by a restart', async () => {
+    const bin = makeExecutable(path.join(tmp, 'options-bin'));
+    state.config = { 'mnemo.path': bin, 'mnemo.prompt.prefixTokens': 900 };
+    await ext.activate(extensionContext());
+    assert.deepEqual(FakeLanguageClient.instances[0].clientOptions.initializationOptions,
+                     { prompt: { prefixTokens: 900 } });
+
+    state.config['mnemo.model'] = '/models/m.gguf';
+    fireConfigurationChange('mnemo.model');
+    await ext.deactivate(); // runs after the queued restart
+    assert.equal(FakeLanguageClient.instances.length, 2);
+    assert.deepEqual(FakeLanguageClient.instances[1].clientOptions.initializationOptions,
+                     { model: '/models/m.gguf', prompt: { prefixTokens: 900 } });
   });
 });
 

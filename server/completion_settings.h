@@ -1,0 +1,65 @@
+// What a user configures about completion (issue 6, item 7), and where it comes from. The
+// layers, each overriding the one before: the built-in defaults, the repository's
+// .mnemo/config.json, the client's LSP initializationOptions, and the flags given to the
+// command. Every source has the same JSON shape, so a setting has one name everywhere
+// (README.md, "Configuration"):
+//
+//   {"model": PATH,
+//    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB},
+//    "prompt": {"prefixTokens": TOKENS, "suffixTokens": TOKENS},
+//    "inline": {"debounceMs": MS}}
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lsp/result.h"
+
+namespace mnemo::server {
+
+struct CompletionSettings {
+  /// The model (GGUF file or Hugging Face folder); empty: none, the symbols complete alone.
+  std::filesystem::path model;
+  std::size_t memory_window = 1024;        ///< tokens of context each file is read in
+  std::int64_t memory_top_k = 8;           ///< memory blocks each query head reads
+  std::uint64_t memory_budget_mb = 0;      ///< the memory's token blocks kept in RAM; 0: all
+  std::size_t prefix_tokens = 1536;        ///< prompt budget before the cursor
+  std::size_t suffix_tokens = 512;         ///< and after it
+  std::chrono::milliseconds debounce{75};  ///< automatic inline requests wait this long
+
+  bool operator==(const CompletionSettings& other) const;
+  bool operator!=(const CompletionSettings& other) const { return !(*this == other); }
+};
+
+/// Applies one layer onto `settings`. Unknown keys and values of the wrong type or out of
+/// range are skipped and described in the returned list, each naming `source` and the key:
+/// a typo must be seen, and must not stop the server. A relative model path is taken from
+/// `base_dir`; "~/" from $HOME.
+std::vector<std::string> apply_settings(const nlohmann::json& layer, const std::string& source,
+                                        const std::filesystem::path& base_dir,
+                                        CompletionSettings& settings);
+
+struct SettingsFileError {
+  std::string message;  ///< names the file and what is wrong with it
+};
+
+/// <root>/.mnemo/config.json: nothing when there is none; an error when it cannot be read or
+/// is not a JSON object (comments are allowed).
+Result<std::optional<nlohmann::json>, SettingsFileError> read_repository_settings(
+    const std::filesystem::path& root);
+
+/// The settings for a repository: the defaults, then its config file, then `client`
+/// (initializationOptions; null for none), then `flags` (the command line's layer, its
+/// paths already absolute). `problems` receives what apply_settings and the file reported.
+CompletionSettings resolve_settings(const std::filesystem::path& root, const nlohmann::json& client,
+                                    const nlohmann::json& flags,
+                                    std::vector<std::string>& problems);
+
+}  // namespace mnemo::server
