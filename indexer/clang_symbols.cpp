@@ -349,48 +349,6 @@ CXChildVisitResult visit(CXCursor c, CXCursor /*parent*/, CXClientData data) {
   return CXChildVisit_Recurse;
 }
 
-/// A compiler's command as libclang should see it: without the file argument (libclang
-/// gets the file by name, with the caller's contents as its unsaved buffer), with the
-/// working directory, and without what would make a GCC build's command fail or miscount:
-///  - `-include X` of a precompiled header (CMake's cmake_pch.hxx): clang's driver would
-///    load a `X.gch` beside it as its own PCH format and fail (CXError_ASTReadError), so
-///    the header goes straight to the front end (-Xclang -include), read as text;
-///  - `-include-pch X` (a PCH of whatever compiler built it) and -Winvalid-pch;
-///  - -Werror and -pedantic-errors, which would count warnings as parse errors.
-std::vector<std::string> libclang_argv(const CompileCommand& command, const fs::path& file) {
-  std::vector<std::string> argv;
-  const std::vector<std::string>& in = command.argv;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const std::string& arg = in[i];
-    const bool has_next = i + 1 < in.size();
-    if (i > 0) {
-      const fs::path as_path(arg);
-      const fs::path resolved = as_path.is_absolute() ? as_path : command.directory / as_path;
-      if (resolved.lexically_normal() == file) continue;
-    }
-    if ((arg == "-include" || arg == "--include") && has_next) {
-      argv.insert(argv.end(), {"-Xclang", "-include", "-Xclang", in[++i]});
-      continue;
-    }
-    if (arg.rfind("-include", 0) == 0 && arg.size() > 8 && arg.rfind("-include-pch", 0) != 0) {
-      argv.insert(argv.end(), {"-Xclang", "-include", "-Xclang", arg.substr(8)});
-      continue;
-    }
-    if (arg == "-include-pch" && has_next) {
-      ++i;
-      continue;
-    }
-    if (arg == "-Winvalid-pch" || arg == "-Werror" || arg.rfind("-Werror=", 0) == 0 ||
-        arg == "-pedantic-errors")
-      continue;
-    argv.push_back(arg);
-  }
-  if (argv.empty()) argv.push_back("clang++");
-  argv.push_back("-working-directory=" + command.directory.string());
-  argv.push_back("-Wno-unknown-warning-option");  // GCC's warning flags are not clang's
-  return argv;
-}
-
 }  // namespace
 
 ClangIndexer::ClangIndexer()

@@ -174,4 +174,38 @@ std::vector<std::string> include_folders(const std::vector<std::string>& files) 
   return {dirs.begin(), dirs.end()};
 }
 
+std::vector<std::string> libclang_argv(const CompileCommand& command, const fs::path& file) {
+  std::vector<std::string> argv;
+  const std::vector<std::string>& in = command.argv;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const std::string& arg = in[i];
+    const bool has_next = i + 1 < in.size();
+    if (i > 0) {
+      const fs::path as_path(arg);
+      const fs::path resolved = as_path.is_absolute() ? as_path : command.directory / as_path;
+      if (resolved.lexically_normal() == file) continue;
+    }
+    if ((arg == "-include" || arg == "--include") && has_next) {
+      argv.insert(argv.end(), {"-Xclang", "-include", "-Xclang", in[++i]});
+      continue;
+    }
+    if (arg.rfind("-include", 0) == 0 && arg.size() > 8 && arg.rfind("-include-pch", 0) != 0) {
+      argv.insert(argv.end(), {"-Xclang", "-include", "-Xclang", arg.substr(8)});
+      continue;
+    }
+    if (arg == "-include-pch" && has_next) {
+      ++i;
+      continue;
+    }
+    if (arg == "-Winvalid-pch" || arg == "-Werror" || arg.rfind("-Werror=", 0) == 0 ||
+        arg == "-pedantic-errors")
+      continue;
+    argv.push_back(arg);
+  }
+  if (argv.empty()) argv.push_back("clang++");
+  argv.push_back("-working-directory=" + command.directory.string());
+  argv.push_back("-Wno-unknown-warning-option");  // GCC's warning flags are not clang's
+  return argv;
+}
+
 }  // namespace mnemo::indexer

@@ -61,4 +61,15 @@ bool is_c_family(const std::filesystem::path& file);
 /// once: the -I folders of the defaults.
 std::vector<std::string> include_folders(const std::vector<std::string>& files);
 
+/// A compiler's command as libclang should see it: without the file argument (libclang
+/// gets the file by name, with the caller's contents as its unsaved buffer), with the
+/// working directory, and without what would make a GCC build's command fail or miscount:
+///  - `-include X` of a precompiled header (CMake's cmake_pch.hxx): clang's driver would
+///    load a `X.gch` beside it as its own PCH format and fail (CXError_ASTReadError), so
+///    the header goes straight to the front end (-Xclang -include), read as text;
+///  - `-include-pch X` (a PCH of whatever compiler built it) and -Winvalid-pch;
+///  - -Werror and -pedantic-errors, which would count warnings as parse errors.
+std::vector<std::string> libclang_argv(const CompileCommand& command,
+                                       const std::filesystem::path& file);
+
 }  // namespace mnemo::indexer

@@ -83,6 +83,29 @@ UnitSymbols unit_symbols_from(const json& j) {
   return u;
 }
 
+json to_json(const SemanticCompletions& c) {
+  json candidates = json::array();
+  for (const SemanticCandidate& s : c.candidates) {
+    candidates.push_back(
+        {s.name, s.signature, s.result_type, s.brief, static_cast<int>(s.kind), s.priority});
+  }
+  return {{"candidates", candidates}, {"truncated", c.truncated}};
+}
+
+SemanticCompletions completions_from(const json& j) {
+  SemanticCompletions c;
+  c.truncated = j.at("truncated").get<bool>();
+  for (const json& s : j.at("candidates")) {
+    const int kind = s.at(4).get<int>();
+    if (kind < 0 || kind > static_cast<int>(SemanticCandidate::Kind::kOther))
+      throw json::other_error::create(501, "a candidate's kind is out of range", &s);
+    c.candidates.push_back({s.at(0).get<std::string>(), s.at(1).get<std::string>(),
+                            s.at(2).get<std::string>(), s.at(3).get<std::string>(),
+                            static_cast<SemanticCandidate::Kind>(kind), s.at(5).get<unsigned>()});
+  }
+  return c;
+}
+
 std::string dump(const json& j) {
   // Names from a file that is not UTF-8 are replaced rather than refused.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -192,19 +215,15 @@ void ParseWorker::stop() {
   pid_ = -1;
 }
 
-model::Result<UnitSymbols, IndexError> ParseWorker::index(const ParseRequest& request) {
+model::Result<json, IndexError> ParseWorker::exchange(const json& header, std::string_view contents,
+                                                      const std::string& what) {
   std::string error;
-  if (pid_ < 0 && !start(error)) return IndexError{request.path + ": " + error};
-  const json header = {{"root", request.root},
-                       {"path", request.path},
-                       {"argv", request.command.argv},
-                       {"directory", request.command.directory.string()},
-                       {"record_also", request.record_also}};
+  if (pid_ < 0 && !start(error)) return IndexError{what + ": " + error};
   const auto deadline = Clock::now() + timeout_;
   char length[8];
   std::string payload;
   ReadResult result = ReadResult::kClosed;
-  if (send_all(to_child_, frame(dump(header)) + frame(request.contents))) {
+  if (send_all(to_child_, frame(dump(header)) + frame(contents))) {
     result = receive(from_child_, length, 8, deadline);
     if (result == ReadResult::kOk) {
       payload.resize(length_of(length));
@@ -212,7 +231,7 @@ model::Result<UnitSymbols, IndexError> ParseWorker::index(const ParseRequest& re
     }
   }
   if (result != ReadResult::kOk) {
-    // Dead or stuck: collect it, say which, and let the next file start a fresh one.
+    // Dead or stuck: collect it, say which, and let the next request start a fresh one.
     const pid_t pid = pid_;
     ::close(to_child_);
     to_child_ = from_child_ = -1;
@@ -221,35 +240,92 @@ model::Result<UnitSymbols, IndexError> ParseWorker::index(const ParseRequest& re
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (result == ReadResult::kTimedOut) {
-      return IndexError{request.path + ": libclang ran past the " +
-                        std::to_string(timeout_.count()) + " ms timeout; its worker was killed"};
+      return IndexError{what + ": libclang ran past the " + std::to_string(timeout_.count()) +
+                        " ms timeout; its worker was killed"};
     }
     if (WIFSIGNALED(status)) {
-      return IndexError{request.path + ": libclang crashed its worker (signal " +
+      return IndexError{what + ": libclang crashed its worker (signal " +
                         std::to_string(WTERMSIG(status)) + ", " + strsignal(WTERMSIG(status)) +
                         ")"};
     }
-    return IndexError{request.path + ": the parse worker exited with status " +
+    return IndexError{what + ": the parse worker exited with status " +
                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1)};
   }
   try {
-    const json answer = json::parse(payload);
+    json answer = json::parse(payload);
     if (!answer.at("ok").get<bool>()) return IndexError{answer.at("error").get<std::string>()};
-    return unit_symbols_from(answer.at("symbols"));
+    return answer;
+  } catch (const json::exception& e) {
+    stop();
+    return IndexError{what + ": a malformed answer from the parse worker: " + e.what()};
+  }
+}
+
+model::Result<UnitSymbols, IndexError> ParseWorker::index(const ParseRequest& request) {
+  const json header = {{"kind", "index"},
+                       {"root", request.root},
+                       {"path", request.path},
+                       {"argv", request.command.argv},
+                       {"directory", request.command.directory.string()},
+                       {"record_also", request.record_also}};
+  auto answer = exchange(header, request.contents, request.path);
+  if (!answer) return answer.error();
+  try {
+    return unit_symbols_from(answer.value().at("symbols"));
   } catch (const json::exception& e) {
     stop();
     return IndexError{request.path + ": a malformed answer from the parse worker: " + e.what()};
   }
 }
 
+model::Result<SemanticCompletions, IndexError> ParseWorker::complete(
+    const SemanticRequest& request) {
+  const json header = {
+      {"kind", "complete"},           {"file", request.file.string()},
+      {"argv", request.command.argv}, {"directory", request.command.directory.string()},
+      {"line", request.line},         {"column", request.column},
+      {"prefix", request.prefix},     {"max", request.max_candidates}};
+  const std::string what = request.file.string();
+  auto answer = exchange(header, request.contents, what);
+  if (!answer) return answer.error();
+  try {
+    return completions_from(answer.value().at("completions"));
+  } catch (const json::exception& e) {
+    stop();
+    return IndexError{what + ": a malformed answer from the parse worker: " + e.what()};
+  }
+}
+
 int run_parse_worker(std::istream& in, std::ostream& out,
                      const std::function<void(const ParseRequest&)>& before_parse) {
   ClangIndexer clang;
+  ClangCompleter completer;
   std::string header, contents;
   while (read_frame(in, header) && read_frame(in, contents)) {
     json answer;
     try {
       const json j = json::parse(header);
+      if (j.value("kind", "index") == "complete") {
+        SemanticRequest request;
+        request.file = j.at("file").get<std::string>();
+        request.command.argv = j.at("argv").get<std::vector<std::string>>();
+        request.command.directory = j.at("directory").get<std::string>();
+        request.line = j.at("line").get<unsigned>();
+        request.column = j.at("column").get<unsigned>();
+        request.prefix = j.at("prefix").get<std::string>();
+        request.max_candidates = j.at("max").get<std::size_t>();
+        request.contents = std::move(contents);
+        auto completions = completer.complete(request);
+        if (completions) {
+          answer = {{"ok", true}, {"completions", to_json(completions.value())}};
+        } else {
+          answer = {{"ok", false}, {"error", completions.error().message}};
+        }
+        out << frame(dump(answer));
+        out.flush();
+        if (!out) return 1;
+        continue;
+      }
       ParseRequest request;
       request.root = j.at("root").get<std::string>();
       request.path = j.at("path").get<std::string>();

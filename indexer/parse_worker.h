@@ -5,7 +5,8 @@
 // starts it (an executable that calls run_parse_worker: `mnemo parse-worker`), sends one
 // file at a time over a pipe and waits at most the per-file timeout. A worker that dies or
 // does not answer in time is killed, the file is reported as failed with the reason, and
-// the next file gets a fresh worker. Messages are length-prefixed JSON.
+// the next file gets a fresh worker. Messages are length-prefixed JSON. The same worker
+// answers code completion requests (clang_completion.h).
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +19,9 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "indexer/clang_completion.h"
 #include "indexer/clang_symbols.h"
 #include "indexer/compile_flags.h"
 #include "indexer/file_symbols.h"
@@ -46,6 +50,9 @@ class ParseWorker {
   /// Parses in the worker (starting one if none runs). An IndexError names the file and says
   /// whether libclang failed, crashed the worker or ran past the timeout.
   model::Result<UnitSymbols, IndexError> index(const ParseRequest& request);
+  /// Code completion in the worker (clang_completion.h), which keeps the translation units
+  /// of the last files it completed in; errors as index()'s.
+  model::Result<SemanticCompletions, IndexError> complete(const SemanticRequest& request);
 
   /// Workers started so far (a crash or timeout costs one).
   int starts() const { return starts_; }
@@ -53,6 +60,11 @@ class ParseWorker {
  private:
   bool start(std::string& error);
   void stop();
+  /// Sends one request (its JSON header and the file's bytes) and returns the worker's
+  /// answer when it says ok; `what` names the file in errors.
+  model::Result<nlohmann::json, IndexError> exchange(const nlohmann::json& header,
+                                                     std::string_view contents,
+                                                     const std::string& what);
 
   std::vector<std::string> argv_;
   std::chrono::milliseconds timeout_;

@@ -29,7 +29,17 @@ struct DocumentView {
   std::shared_ptr<const lsp::TextDocument> document;
 };
 
-enum class CompletionItemKind { kText, kKeyword, kIdentifier, kFunction, kType, kSnippet };
+enum class CompletionItemKind {
+  kText,
+  kKeyword,
+  kIdentifier,  ///< a variable or constant
+  kField,
+  kFunction,
+  kType,
+  kNamespace,
+  kMacro,
+  kSnippet
+};
 
 /// One menu entry. It replaces bytes [replace_begin, replace_end) of the document with
 /// `insert_text`; replace_end is the cursor and replace_begin <= cursor on the same line.

@@ -22,8 +22,14 @@ int lsp_kind(CompletionItemKind kind) {
       return 3;
     case CompletionItemKind::kIdentifier:
       return 6;  // Variable: the closest LSP kind
+    case CompletionItemKind::kField:
+      return 5;
     case CompletionItemKind::kType:
       return 7;  // Class
+    case CompletionItemKind::kNamespace:
+      return 9;  // Module
+    case CompletionItemKind::kMacro:
+      return 21;  // Constant
     case CompletionItemKind::kKeyword:
       return 14;
     case CompletionItemKind::kSnippet:

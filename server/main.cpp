@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "server/bench_command.h"
+#include "server/clang_menu_source.h"
 #include "server/complete_command.h"
 #include "server/generate_command.h"
 #include "server/index_command.h"
@@ -104,6 +105,10 @@ int main(int argc, char** argv) {
       [&serve](unsigned ms) { serve.settings_flags["inline"]["debounceMs"] = ms; },
       "how long an automatic inline request waits for the next keystroke before the model "
       "runs (default 75)");
+  bool serve_identifier_menu = false;
+  serve_cmd->add_flag("--identifier-menu", serve_identifier_menu,
+                      "list the workspace's identifiers in the completion menu instead of what "
+                      "libclang finds valid at the cursor");
   serve_cmd
       ->add_option("--test-completion-delay-ms", serve.test_completion_delay_ms,
                    "for protocol tests: make every completion take this long")
@@ -133,6 +138,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve_cmd) {
+    if (!serve_identifier_menu) {
+      auto menu = std::make_shared<mnemo::server::ClangMenuSource>(
+          std::vector<std::string>{"/proc/self/exe", "parse-worker"},
+          serve_index_dir.empty() ? std::filesystem::path()
+                                  : std::filesystem::absolute(serve_index_dir));
+      serve.semantic_source = [menu](const mnemo::server::SemanticQuery& query,
+                                     const mnemo::lsp::CancellationToken& token) {
+        return menu->complete(query, token);
+      };
+    }
     if (!serve_no_index) {
       // The memory keeps itself current from the index runs; idle until the settings name
       // a model.
@@ -144,6 +159,10 @@ int main(int argc, char** argv) {
       serve.inline_model = [memory](const mnemo::server::ModelInlineRequest& request,
                                     const mnemo::lsp::CancellationToken& token) {
         return memory->complete(request, token);
+      };
+      serve.menu_ranker = [memory](const mnemo::server::ModelRankRequest& request,
+                                   const mnemo::lsp::CancellationToken& token) {
+        return memory->rank(request, token);
       };
       serve.symbol_index = mnemo::server::serve_symbol_index(serve_index_dir, memory);
     }

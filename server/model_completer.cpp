@@ -1,6 +1,7 @@
 #include "server/model_completer.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "model/decoding/beam_search.h"
@@ -96,16 +97,9 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
 
   model::memory::ExactTier* tier = memory_ ? memory_->tier.get() : nullptr;
   const FileLeftOut left_out(tier, request.memory_file);
-  if (auto set = session_.set_memory(tier != nullptr ? model::MemoryReader{memory_->layers, tier}
-                                                     : model::MemoryReader{});
-      !set) {
-    return set.error();
-  }
-  out.read_memory = tier != nullptr;
-  // Positions that read the memory while another file was left out saw another memory:
-  // the cache is reused only under the same one.
-  if (tier != nullptr && request.memory_file != memory_file_) session_.truncate(0);
-  memory_file_ = request.memory_file;
+  auto reading = read_memory_without(request.memory_file);
+  if (!reading) return reading.error();
+  out.read_memory = reading.value();
 
   // What reset_to() will keep: the prefix shared with the cached sequence, bar the last
   // prompt token, which always runs again for its logits.
@@ -143,6 +137,60 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     if (!seen) out.suggestions.push_back({std::move(g.text), g.score});
   }
   return out;
+}
+
+model::Result<bool, model::ModelError> ModelCompleter::read_memory_without(
+    const std::string& memory_file) {
+  model::memory::ExactTier* tier = memory_ ? memory_->tier.get() : nullptr;
+  if (auto set = session_.set_memory(tier != nullptr ? model::MemoryReader{memory_->layers, tier}
+                                                     : model::MemoryReader{});
+      !set) {
+    return set.error();
+  }
+  // Positions that read the memory while another file was left out saw another memory:
+  // the cache is reused only under the same one.
+  if (tier != nullptr && memory_file != memory_file_) session_.truncate(0);
+  memory_file_ = memory_file;
+  return tier != nullptr;
+}
+
+model::Result<std::vector<double>, model::ModelError> ModelCompleter::score(
+    const ScoreRequest& request, const model::CancelCheck& cancelled) {
+  const CompletionPrompt prompt =
+      completion_prompt(*model_.tokenizer, request.text, request.cursor, budget_);
+  if (prompt.tokens.empty()) return model::ModelError{"nothing to score after"};
+  model::memory::ExactTier* tier = memory_ ? memory_->tier.get() : nullptr;
+  const FileLeftOut left_out(tier, request.memory_file);
+  if (auto reading = read_memory_without(request.memory_file); !reading) return reading.error();
+  auto first = session_.reset_to(prompt.tokens);
+  if (!first) return first.error();
+  const std::size_t n_vocab = first.value().size;
+  const at::Tensor next =
+      at::from_blob(const_cast<float*>(first.value().data), {static_cast<std::int64_t>(n_vocab)})
+          .log_softmax(0);
+  std::vector<double> scores;
+  for (const std::string& candidate : request.candidates) {
+    if (cancelled && cancelled())
+      return model::ModelError{"cancelled", model::ModelError::Kind::kCancelled};
+    const model::Tokens tokens = model_.tokenizer->encode(candidate, false, false);
+    if (tokens.empty() || prompt.tokens.size() + tokens.size() > session_.max_tokens()) {
+      scores.push_back(-std::numeric_limits<double>::infinity());
+      continue;
+    }
+    double total = next[static_cast<std::int64_t>(tokens[0])].item<double>();
+    if (tokens.size() > 1) {
+      session_.truncate(prompt.tokens.size());
+      auto logits = session_.append_all_logits(model::Tokens(tokens.begin(), tokens.end() - 1));
+      if (!logits) return logits.error();
+      const at::Tensor lp = logits.value().to(at::kCPU).to(at::kFloat).log_softmax(1);
+      for (std::size_t i = 1; i < tokens.size(); ++i)
+        total += lp[static_cast<std::int64_t>(i - 1)][static_cast<std::int64_t>(tokens[i])]
+                     .item<double>();
+    }
+    scores.push_back(total);
+  }
+  session_.truncate(prompt.tokens.size());
+  return scores;
 }
 
 }  // namespace mnemo::server

@@ -47,6 +47,14 @@ struct CompletionResult {
   bool read_memory = false;
 };
 
+/// Candidates for the text at a cursor (a menu's names), to be scored by the model.
+struct ScoreRequest {
+  std::string_view text;    ///< the document, without what is typed of the name
+  std::size_t cursor = 0;   ///< where a candidate would go: a byte offset into text
+  std::string memory_file;  ///< as CompletionRequest::memory_file
+  std::vector<std::string> candidates;
+};
+
 /// Single-threaded: one request at a time (it owns one session and may change its memory).
 class ModelCompleter {
  public:
@@ -58,9 +66,20 @@ class ModelCompleter {
   model::Result<CompletionResult, model::ModelError> complete(
       const CompletionRequest& request, const model::CancelCheck& cancelled = {});
 
+  /// Each candidate's log-probability as the text at the cursor, in the candidates' order:
+  /// the sum over its tokens (encoded alone) after the same prompt as complete()'s. The
+  /// first token is predicted by the prompt's last position, which reads the memory; the
+  /// following ones by positions that do not (TransformerSession::append_all_logits).
+  model::Result<std::vector<double>, model::ModelError> score(
+      const ScoreRequest& request, const model::CancelCheck& cancelled = {});
+
   const indexer::RepositoryMemory* memory() const { return memory_.get(); }
 
  private:
+  /// Reads the memory without `memory_file` (left out by the caller) from now on, starting
+  /// the cache again when another file was left out before.
+  model::Result<bool, model::ModelError> read_memory_without(const std::string& memory_file);
+
   model::LoadedModel model_;
   std::shared_ptr<indexer::RepositoryMemory> memory_;
   PromptBudget budget_;

@@ -10,10 +10,51 @@
 namespace mnemo::server {
 
 ModelCompletionEngine::ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback,
-                                             InlineModel model, ModelCompletionOptions options)
+                                             InlineModel model, ModelCompletionOptions options,
+                                             MenuRanker ranker)
     : ForwardingCompletionEngine(std::move(fallback)),
       model_(std::move(model)),
+      ranker_(std::move(ranker)),
       options_(options) {}
+
+EngineResult<CompletionList> ModelCompletionEngine::complete(const CompletionQuery& query,
+                                                             const lsp::CancellationToken& token) {
+  auto answered = inner().complete(query, token);
+  if (!answered || !ranker_ || !options().enabled || answered.value().items.size() < 2)
+    return answered;
+  const auto file = lsp::file_uri_to_path(query.document.uri);
+  if (!file) return answered;
+  std::vector<CompletionCandidate>& items = answered.value().items;
+  const std::size_t ranked = std::min(kRankedItems, items.size());
+  // Every item replaces the typed part of the same name: the model sees the text without it.
+  const std::size_t begin = items.front().replace_begin, end = items.front().replace_end;
+  const std::string& text = query.document.document->text();
+  if (begin > end || end > text.size()) return answered;
+  ModelRankRequest request;
+  request.file = *file;
+  request.text = text.substr(0, begin) + text.substr(end);
+  request.cursor = begin;
+  for (std::size_t i = 0; i < ranked; ++i) {
+    if (items[i].replace_begin != begin || items[i].replace_end != end) return answered;
+    request.candidates.push_back(items[i].insert_text);
+  }
+  auto scores = ranker_(request, token);
+  if (!scores) {
+    if (scores.error().kind == EngineError::Kind::kCancelled) return scores.error();
+    spdlog::debug("menu in the engine's order: {}", scores.error().message);
+    return answered;
+  }
+  if (scores.value().size() != ranked) return answered;
+  for (std::size_t i = 0; i < ranked; ++i) items[i].score = scores.value()[i];
+  std::stable_sort(
+      items.begin(), items.begin() + static_cast<std::ptrdiff_t>(ranked),
+      [](const CompletionCandidate& a, const CompletionCandidate& b) { return a.score > b.score; });
+  // The rest keep their order below the ranked ones: scores must descend.
+  double below = items[ranked - 1].score;
+  for (std::size_t i = ranked; i < items.size(); ++i) items[i].score = --below;
+  spdlog::debug("menu: the model ranked the first {} of {} items", ranked, items.size());
+  return answered;
+}
 
 void ModelCompletionEngine::configure(const ModelCompletionOptions& options) {
   const std::lock_guard<std::mutex> lock(options_mutex_);

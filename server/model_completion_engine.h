@@ -1,8 +1,9 @@
-// The completion engine of `mnemo serve --model` (issue 6): inline suggestions from the
-// model reading the repository's memory, menu items and everything else from the engine it
-// wraps (the symbolic one), which also answers inline requests while the model cannot (its
-// memory not loaded yet, a failure). The model itself is injected as a function, so this
-// library and its tests link no LibTorch; `mnemo serve` passes ServeMemory's.
+// The completion engine of `mnemo serve` with a model (issue 6): inline suggestions from the
+// model reading the repository's memory, and the menu of the engine it wraps (the
+// compiler's or the identifiers') ranked by the model. The wrapped engine answers inline
+// requests while the model cannot (none configured, its memory not loaded yet, a failure).
+// The model is injected as functions, so this library and its tests link no LibTorch;
+// `mnemo serve` passes ServeMemory's.
 #pragma once
 
 #include <chrono>
@@ -35,6 +36,19 @@ struct ModelSuggestion {
 using InlineModel = std::function<EngineResult<std::vector<ModelSuggestion>>(
     const ModelInlineRequest&, const lsp::CancellationToken&)>;
 
+/// Menu candidates to be scored by the model: text without what is typed of the name, and
+/// the cursor where a candidate would go.
+struct ModelRankRequest {
+  std::filesystem::path file;
+  std::string text;
+  std::size_t cursor = 0;
+  std::vector<std::string> candidates;
+};
+
+/// Each candidate's log-probability at the cursor, in the candidates' order.
+using MenuRanker = std::function<EngineResult<std::vector<double>>(const ModelRankRequest&,
+                                                                   const lsp::CancellationToken&)>;
+
 struct ModelCompletionOptions {
   /// False when no model is configured: the wrapped engine answers, with no debounce.
   bool enabled = true;
@@ -43,11 +57,21 @@ struct ModelCompletionOptions {
   std::chrono::milliseconds debounce{75};
 };
 
-/// Everything but inline completion goes to the wrapped (symbolic) engine.
+/// Menu items come from the wrapped engine (the compiler's or the identifiers'), the first
+/// kRankedItems of them ranked by the model when a ranker is given.
 class ModelCompletionEngine final : public ForwardingCompletionEngine {
  public:
+  /// Menu items the model scores: each costs a forward pass over its tokens.
+  static constexpr std::size_t kRankedItems = 16;
+
   ModelCompletionEngine(std::shared_ptr<CompletionEngine> fallback, InlineModel model,
-                        ModelCompletionOptions options = {});
+                        ModelCompletionOptions options = {}, MenuRanker ranker = {});
+
+  /// The wrapped engine's items, the first kRankedItems reordered by the model's
+  /// log-probability of each (their score), ahead of the rest in the wrapped engine's order.
+  /// Without a model, or when it fails, the wrapped engine's list as it is.
+  EngineResult<CompletionList> complete(const CompletionQuery& query,
+                                        const lsp::CancellationToken& token) override;
 
   /// Invoked: up to 3 distinct suggestions; automatic: 1. With a selected menu item, the
   /// model continues the text with that item inserted, and each suggestion replaces the
@@ -69,6 +93,7 @@ class ModelCompletionEngine final : public ForwardingCompletionEngine {
   ModelCompletionOptions options() const;
 
   InlineModel model_;
+  MenuRanker ranker_;
   mutable std::mutex options_mutex_;
   ModelCompletionOptions options_;  ///< guarded by options_mutex_
 

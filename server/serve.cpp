@@ -56,11 +56,14 @@ struct SessionSetup {
 SessionSetup session_setup(const ServeOptions& options) {
   SessionSetup setup;
   setup.engine = std::make_shared<SymbolicCompletionEngine>();
+  if (options.semantic_source)
+    setup.engine =
+        std::make_shared<SemanticCompletionEngine>(setup.engine, options.semantic_source);
   std::shared_ptr<ModelCompletionEngine> model;
   if (options.inline_model) {
     // Off until the settings name a model.
-    model = std::make_shared<ModelCompletionEngine>(setup.engine, options.inline_model,
-                                                    ModelCompletionOptions{false});
+    model = std::make_shared<ModelCompletionEngine>(
+        setup.engine, options.inline_model, ModelCompletionOptions{false}, options.menu_ranker);
     setup.engine = model;
   }
   if (options.test_completion_delay_ms > 0)

@@ -11,6 +11,7 @@
 
 #include "server/completion_settings.h"
 #include "server/model_completion_engine.h"
+#include "server/semantic_completion_engine.h"
 #include "server/unsaved_edit_memory.h"
 #include "server/workspace_symbol_index.h"
 
@@ -27,9 +28,14 @@ struct ServeOptions {
   WorkspaceSymbolIndexOptions symbol_index;
   /// How open documents' unsaved text reaches the memory (`--model`); none by default.
   UnsavedEditMemoryOptions unsaved_edits;
+  /// The menu of C/C++ documents as the compiler sees them (libclang in a worker); none:
+  /// the workspace's identifiers.
+  SemanticSource semantic_source;
   /// Inline suggestions from the model over the memory; none: the symbols' alone. Used once
   /// the settings name a model.
   InlineModel inline_model;
+  /// Ranks the menu's first items by the model, with inline_model.
+  MenuRanker menu_ranker;
   /// The command line's settings layer (completion_settings.h), over each session's
   /// repository file and initializationOptions.
   nlohmann::json settings_flags;

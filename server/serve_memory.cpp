@@ -100,6 +100,35 @@ model::Result<indexer::MemoryIndexer::FileUpdate, indexer::IndexRunError> ServeM
   return memory.value()->update_file(path, text);
 }
 
+namespace {
+
+EngineError engine_error(const model::ModelError& error) {
+  const bool cancelled = error.kind == model::ModelError::Kind::kCancelled;
+  return {cancelled ? EngineError::Kind::kCancelled : EngineError::Kind::kInternal, error.message};
+}
+
+}  // namespace
+
+std::string ServeMemory::memory_file_of(const fs::path& file) const {
+  const fs::path relative = file.lexically_normal().lexically_relative(root_);
+  if (root_.empty() || relative.empty() || *relative.begin() == "..") return {};
+  return relative.generic_string();
+}
+
+EngineResult<std::vector<double>> ServeMemory::rank(const ModelRankRequest& request,
+                                                    const lsp::CancellationToken& token) {
+  const std::lock_guard<std::mutex> lock(completion_mutex_);
+  if (!completer_) return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
+  ScoreRequest r;
+  r.text = request.text;
+  r.cursor = request.cursor;
+  r.memory_file = memory_file_of(request.file);
+  r.candidates = request.candidates;
+  auto scores = completer_->score(r, [&] { return token.cancelled(); });
+  if (!scores) return engine_error(scores.error());
+  return std::move(scores).value();
+}
+
 EngineResult<std::vector<ModelSuggestion>> ServeMemory::complete(
     const ModelInlineRequest& request, const lsp::CancellationToken& token) {
   const std::lock_guard<std::mutex> lock(completion_mutex_);
@@ -108,15 +137,9 @@ EngineResult<std::vector<ModelSuggestion>> ServeMemory::complete(
   r.text = request.text;
   r.cursor = request.cursor;
   r.alternatives = request.alternatives;
-  const fs::path relative = request.file.lexically_normal().lexically_relative(root_);
-  if (!root_.empty() && !relative.empty() && *relative.begin() != "..")
-    r.memory_file = relative.generic_string();
+  r.memory_file = memory_file_of(request.file);
   auto result = completer_->complete(r, [&] { return token.cancelled(); });
-  if (!result) {
-    const bool cancelled = result.error().kind == model::ModelError::Kind::kCancelled;
-    return EngineError{cancelled ? EngineError::Kind::kCancelled : EngineError::Kind::kInternal,
-                       result.error().message};
-  }
+  if (!result) return engine_error(result.error());
   std::vector<ModelSuggestion> out;
   for (Suggestion& s : result.value().suggestions) out.push_back({std::move(s.text), s.score});
   return out;

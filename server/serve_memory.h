@@ -50,8 +50,15 @@ class ServeMemory {
   /// has opened the memory; kCancelled once `token` is.
   EngineResult<std::vector<ModelSuggestion>> complete(const ModelInlineRequest& request,
                                                       const lsp::CancellationToken& token);
+  /// The model's log-probability of each menu candidate at the cursor (ModelCompleter::
+  /// score), reading the memory as complete() does; the same errors.
+  EngineResult<std::vector<double>> rank(const ModelRankRequest& request,
+                                         const lsp::CancellationToken& token);
 
  private:
+  /// `file`'s path in the memory (relative to the root); empty outside it. Requires
+  /// completion_mutex_ held.
+  std::string memory_file_of(const std::filesystem::path& file) const;
   /// The indexer for `index_dir`, loading the model the first time; requires mutex_ held.
   model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> open(
       const std::filesystem::path& index_dir);

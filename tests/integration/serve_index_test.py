@@ -388,6 +388,12 @@ class ServeIndexTest(unittest.TestCase):
         self.assertIn("result", reply, reply)
         served = [item["insertText"] for item in reply["result"]["items"]]
         self.assertTrue(1 <= len(served) <= 3, served)
+        # The menu there (libclang's names in scope) is ranked by the model.
+        menu = client.request("textDocument/completion", {
+            "textDocument": {"uri": file_uri(path)},
+            "position": {"line": line, "character": character}})
+        self.assertGreater(len(menu["result"]["items"]), 1, menu)
+        self.assertIn("menu: the model ranked the first", client.log())
         self.assertEqual(client.shutdown_and_exit(), 0)
 
         # The same query through `mnemo complete`, over the memory the server wrote: the same

@@ -214,5 +214,102 @@ TEST(ModelCompletionEngine, AnAutomaticRequestCancelledWhileDebouncingNeverReach
   EXPECT_EQ(model.asked.size(), 2u);
 }
 
+/// Answers menu requests with the given names, each replacing the typed part at the cursor.
+class MenuEngine final : public CompletionEngine {
+ public:
+  explicit MenuEngine(std::vector<std::string> names) : names_(std::move(names)) {}
+  void document_updated(const DocumentView&) override {}
+  void document_closed(const std::string&) override {}
+  void index_workspace(const std::vector<std::filesystem::path>&, ProgressSink&,
+                       const lsp::CancellationToken&) override {}
+  EngineResult<CompletionList> complete(const CompletionQuery& q,
+                                        const lsp::CancellationToken&) override {
+    CompletionList list;
+    for (const std::string& name : names_) {
+      CompletionCandidate item;
+      item.label = item.insert_text = name;
+      item.replace_begin = q.cursor - 2;  // two typed characters
+      item.replace_end = q.cursor;
+      list.items.push_back(item);
+    }
+    return list;
+  }
+  EngineResult<std::vector<InlineSuggestion>> complete_inline(
+      const InlineCompletionQuery&, const lsp::CancellationToken&) override {
+    return std::vector<InlineSuggestion>{};
+  }
+
+ private:
+  std::vector<std::string> names_;
+};
+
+std::vector<std::string> labels(const CompletionList& list) {
+  std::vector<std::string> out;
+  for (const CompletionCandidate& c : list.items) out.push_back(c.label);
+  return out;
+}
+
+CompletionQuery menu_query(const std::string& marked) {
+  CompletionQuery q;
+  const InlineCompletionQuery inline_query = query(marked, InlineTrigger::kInvoked);
+  q.document = inline_query.document;
+  q.cursor = inline_query.cursor;
+  return q;
+}
+
+TEST(ModelCompletionEngine, TheModelRanksTheFirstMenuItemsAheadOfTheRest) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < ModelCompletionEngine::kRankedItems + 2; ++i)
+    names.push_back("na" + std::to_string(i));
+  std::vector<ModelRankRequest> asked;
+  MenuRanker ranker = [&](const ModelRankRequest& r,
+                          const lsp::CancellationToken&) -> EngineResult<std::vector<double>> {
+    asked.push_back(r);
+    std::vector<double> scores;  // the model likes later names better
+    for (std::size_t i = 0; i < r.candidates.size(); ++i) scores.push_back(-100.0 + i);
+    return scores;
+  };
+  ScriptedModel model;
+  ModelCompletionEngine engine(std::make_shared<MenuEngine>(names), model.function(), {}, ranker);
+  auto list = engine.complete(menu_query("x = na^;"), {});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(asked.size(), 1u);
+  // The model sees the text without the typed part, and the first kRankedItems names.
+  EXPECT_EQ(asked[0].text, "x = ;");
+  EXPECT_EQ(asked[0].cursor, 4u);
+  EXPECT_EQ(asked[0].candidates.size(), ModelCompletionEngine::kRankedItems);
+  const auto order = labels(list.value());
+  const std::size_t last_ranked = ModelCompletionEngine::kRankedItems - 1;
+  EXPECT_EQ(order.front(), "na" + std::to_string(last_ranked));
+  EXPECT_EQ(order[last_ranked], "na0");
+  EXPECT_EQ(order[last_ranked + 1], "na" + std::to_string(last_ranked + 1));  // unranked, in order
+  for (std::size_t i = 1; i < list.value().items.size(); ++i)
+    EXPECT_GT(list.value().items[i - 1].score, list.value().items[i].score) << i;
+}
+
+TEST(ModelCompletionEngine, WithoutAModelOrWhenRankingFailsTheMenuKeepsItsOrder) {
+  const std::vector<std::string> names = {"nb", "na"};
+  MenuRanker failing = [](const ModelRankRequest&,
+                          const lsp::CancellationToken&) -> EngineResult<std::vector<double>> {
+    return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
+  };
+  ScriptedModel model;
+  ModelCompletionEngine engine(std::make_shared<MenuEngine>(names), model.function(), {}, failing);
+  auto list = engine.complete(menu_query("n^"), {});
+  ASSERT_TRUE(list);
+  EXPECT_EQ(labels(list.value()), names);
+
+  int asked = 0;
+  MenuRanker counting = [&](const ModelRankRequest& r,
+                            const lsp::CancellationToken&) -> EngineResult<std::vector<double>> {
+    ++asked;
+    return std::vector<double>(r.candidates.size(), 0.0);
+  };
+  ModelCompletionEngine off(std::make_shared<MenuEngine>(names), model.function(), {false},
+                            counting);
+  ASSERT_TRUE(off.complete(menu_query("n^"), {}));
+  EXPECT_EQ(asked, 0);
+}
+
 }  // namespace
 }  // namespace mnemo::server

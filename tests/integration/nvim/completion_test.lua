@@ -88,7 +88,9 @@ local function run()
 
   local state = { attached = nil, exit = nil, init = nil, notifications = {} }
   mnemo.setup({
-    cmd = { bin, '--log-level', 'debug', '--log-file', log_file, 'serve' },
+    -- The identifier menu: this test checks the client's edits and ranges against its
+    -- predictable answers (the libclang menu has tests of its own).
+    cmd = { bin, '--log-level', 'debug', '--log-file', log_file, 'serve', '--identifier-menu' },
     filetypes = { 'c', 'cpp' },
     flags = { debounce_text_changes = 10 },
     on_init = function(client, result)

@@ -91,11 +91,19 @@ function watchExit(child) {
 }
 
 /**
+ * The protocol tests check the server against the identifier menu's predictable answers
+ * (`--identifier-menu`); semantic_menu.test.mjs passes `identifierMenu: false` for libclang's.
+ */
+function menuArgs(identifierMenu) {
+  return identifierMenu ? ['--identifier-menu'] : [];
+}
+
+/**
  * Starts `mnemo --log-level <logLevel> serve <args>` on stdio and connects a client.
  * Returns { child, connection, log, exited }.
  */
-export function startStdioServer(args = [], { logLevel = 'debug' } = {}) {
-  const child = spawn(mnemoBin(), ['--log-level', logLevel, 'serve', ...args], {
+export function startStdioServer(args = [], { logLevel = 'debug', identifierMenu = true } = {}) {
+  const child = spawn(mnemoBin(), ['--log-level', logLevel, 'serve', ...menuArgs(identifierMenu), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const log = new LogWatch(child.stderr);
@@ -109,8 +117,9 @@ export function startStdioServer(args = [], { logLevel = 'debug' } = {}) {
 }
 
 /** Starts `mnemo serve --listen 127.0.0.1:0` and returns the port it logged. */
-export async function startTcpServer(args = []) {
-  const child = spawn(mnemoBin(), ['--log-level', 'debug', 'serve', '--listen', '127.0.0.1:0', ...args], {
+export async function startTcpServer(args = [], { identifierMenu = true } = {}) {
+  const child = spawn(mnemoBin(), ['--log-level', 'debug', 'serve', '--listen', '127.0.0.1:0',
+                                   ...menuArgs(identifierMenu), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = new LogWatch(child.stderr);

@@ -1,0 +1,68 @@
+// Menu completion as the compiler sees the file (issue 6, item 3): after `.`, `->` or `::`
+// the members of what is on the left, elsewhere the names in scope, each with its signature
+// and comment; never a name that would not compile at the cursor. The compiler itself is
+// injected (a SemanticSource: libclang in the parse worker for `mnemo serve`), so this
+// library links no libclang. When the source cannot answer (no compile command works, the
+// worker is busy or failed), the wrapped engine's identifiers answer instead.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/forwarding_completion_engine.h"
+
+namespace mnemo::server {
+
+/// Where to complete: at the start of the name being typed, with its typed part.
+struct SemanticQuery {
+  std::filesystem::path file;  ///< the document's path
+  std::filesystem::path root;  ///< the workspace root holding it (empty: none)
+  std::string text;            ///< the document as the editor has it
+  unsigned line = 1;           ///< 1-based
+  unsigned column = 1;         ///< 1-based, in bytes
+  std::string prefix;          ///< what is typed of the name: candidates start with it (any case)
+  std::size_t max_items = 100;
+};
+
+struct SemanticItem {
+  std::string name;
+  std::string signature;  ///< the name with its parameters
+  std::string result_type;
+  std::string documentation;  ///< the comment, and where it is defined when known
+  CompletionItemKind kind = CompletionItemKind::kIdentifier;
+};
+
+struct SemanticList {
+  std::vector<SemanticItem> items;  ///< likeliest first
+  bool truncated = false;
+};
+
+using SemanticSource =
+    std::function<EngineResult<SemanticList>(const SemanticQuery&, const lsp::CancellationToken&)>;
+
+/// Thread-safety: as the wrapped engine; the source is called from the completion workers.
+class SemanticCompletionEngine final : public ForwardingCompletionEngine {
+ public:
+  SemanticCompletionEngine(std::shared_ptr<CompletionEngine> fallback, SemanticSource source);
+
+  void index_workspace(const std::vector<std::filesystem::path>& roots, ProgressSink& progress,
+                       const lsp::CancellationToken& token) override;
+  EngineResult<CompletionList> complete(const CompletionQuery& query,
+                                        const lsp::CancellationToken& token) override;
+
+ private:
+  std::filesystem::path root_of(const std::filesystem::path& file) const;
+
+  SemanticSource source_;
+  mutable std::mutex roots_mutex_;
+  std::vector<std::filesystem::path> roots_;  ///< guarded by roots_mutex_
+};
+
+/// Whether the menu of a document in this language comes from the C/C++ compiler.
+bool is_c_family_language(const std::string& language_id);
+
+}  // namespace mnemo::server

@@ -1,0 +1,141 @@
+// The compiler's menu (server/semantic_completion_engine.h) with a scripted source: where it
+// asks to complete, how its items become menu items, and the identifiers answering whatever
+// the compiler cannot (another language, a failure) but not a cancelled request.
+#include "server/semantic_completion_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lsp/uri.h"
+
+namespace mnemo::server {
+namespace {
+
+/// Answers every menu request with one marker item.
+class MarkerEngine final : public CompletionEngine {
+ public:
+  void document_updated(const DocumentView&) override {}
+  void document_closed(const std::string&) override {}
+  void index_workspace(const std::vector<std::filesystem::path>& roots, ProgressSink&,
+                       const lsp::CancellationToken&) override {
+    indexed = roots;
+  }
+  EngineResult<CompletionList> complete(const CompletionQuery&,
+                                        const lsp::CancellationToken&) override {
+    CompletionList list;
+    CompletionCandidate item;
+    item.label = item.insert_text = "from identifiers";
+    list.items.push_back(item);
+    return list;
+  }
+  EngineResult<std::vector<InlineSuggestion>> complete_inline(
+      const InlineCompletionQuery&, const lsp::CancellationToken&) override {
+    return std::vector<InlineSuggestion>{};
+  }
+  std::vector<std::filesystem::path> indexed;
+};
+
+struct ScriptedSource {
+  SemanticList answer;
+  std::optional<EngineError> error;
+  std::vector<SemanticQuery> asked;
+
+  SemanticSource function() {
+    return [this](const SemanticQuery& q,
+                  const lsp::CancellationToken&) -> EngineResult<SemanticList> {
+      asked.push_back(q);
+      if (error) return *error;
+      return answer;
+    };
+  }
+};
+
+class NullProgress final : public ProgressSink {
+ public:
+  void begin(const std::string&, const std::string&) override {}
+  void report(const std::string&, std::optional<unsigned>) override {}
+  void end(const std::string&) override {}
+};
+
+CompletionQuery query(const std::string& marked, const std::string& language = "cpp") {
+  std::string text = marked;
+  const auto cursor = text.find('^');
+  text.erase(cursor, 1);
+  CompletionQuery q;
+  q.document.uri = lsp::path_to_file_uri("/repo/src/main.cpp");
+  q.document.language_id = language;
+  q.document.document = std::make_shared<const lsp::TextDocument>(text);
+  q.cursor = cursor;
+  return q;
+}
+
+TEST(SemanticCompletionEngine, AsksAtTheStartOfTheNameBeingTypedWithItsTypedPart) {
+  auto identifiers = std::make_shared<MarkerEngine>();
+  ScriptedSource source;
+  SemanticCompletionEngine engine(identifiers, source.function());
+  NullProgress progress;
+  engine.index_workspace({"/repo"}, progress, {});
+  EXPECT_EQ(identifiers->indexed, std::vector<std::filesystem::path>{"/repo"});
+
+  ASSERT_TRUE(engine.complete(query("int main() {\n  p.sca^le;\n}"), {}));
+  ASSERT_EQ(source.asked.size(), 1u);
+  const SemanticQuery& q = source.asked[0];
+  EXPECT_EQ(q.file, std::filesystem::path("/repo/src/main.cpp"));
+  EXPECT_EQ(q.root, std::filesystem::path("/repo"));
+  EXPECT_EQ(q.line, 2u);
+  EXPECT_EQ(q.column, 5u);  // 1-based: the `s` after "  p."
+  EXPECT_EQ(q.prefix, "sca");
+}
+
+TEST(SemanticCompletionEngine, ItemsKeepTheSourcesOrderAndReplaceTheTypedPart) {
+  ScriptedSource source;
+  source.answer.items = {
+      {"scale", "scale(double by)", "void", "Scales.", CompletionItemKind::kFunction},
+      {"secret", "secret", "", "", CompletionItemKind::kField}};
+  source.answer.truncated = true;
+  SemanticCompletionEngine engine(std::make_shared<MarkerEngine>(), source.function());
+  auto list = engine.complete(query("p.se^"), {});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list.value().items.size(), 2u);
+  const CompletionCandidate& first = list.value().items[0];
+  EXPECT_EQ(first.label, "scale");
+  EXPECT_EQ(first.insert_text, "scale");
+  EXPECT_EQ(first.detail, "void scale(double by)");
+  EXPECT_EQ(first.documentation, "Scales.");
+  EXPECT_EQ(first.kind, CompletionItemKind::kFunction);
+  EXPECT_EQ(first.replace_begin, 2u);
+  EXPECT_EQ(first.replace_end, 4u);
+  EXPECT_EQ(list.value().items[1].detail, "secret");
+  EXPECT_GT(first.score, list.value().items[1].score);
+  EXPECT_TRUE(list.value().incomplete);
+}
+
+TEST(SemanticCompletionEngine, TheIdentifiersAnswerWhatTheCompilerCannotButNotACancelledRequest) {
+  ScriptedSource source;
+  SemanticCompletionEngine engine(std::make_shared<MarkerEngine>(), source.function());
+  // Not C or C++: the compiler is not asked.
+  auto other = engine.complete(query("x = fo^", "python"), {});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other.value().items[0].label, "from identifiers");
+  EXPECT_TRUE(source.asked.empty());
+  // In a number: nothing to complete by name.
+  ASSERT_TRUE(engine.complete(query("x = 12^"), {}));
+  EXPECT_TRUE(source.asked.empty());
+
+  source.error = EngineError{EngineError::Kind::kInternal, "libclang could not parse it"};
+  auto failed = engine.complete(query("fo^"), {});
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed.value().items[0].label, "from identifiers");
+
+  source.error = EngineError{EngineError::Kind::kCancelled, "cancelled"};
+  auto cancelled = engine.complete(query("fo^"), {});
+  ASSERT_FALSE(cancelled);
+  EXPECT_EQ(cancelled.error().kind, EngineError::Kind::kCancelled);
+}
+
+}  // namespace
+}  // namespace mnemo::server
