@@ -108,6 +108,7 @@ constexpr const char* kSelectIncludes =
     "WHERE f.path = ?1 ORDER BY i.line, i.rowid";
 constexpr const char* kSelectFile = "SELECT content_hash, parse_errors FROM files WHERE path = ?1";
 constexpr const char* kSelectPaths = "SELECT path FROM files ORDER BY path";
+constexpr const char* kSelectNames = "SELECT DISTINCT name FROM symbols ORDER BY name";
 constexpr const char* kDeleteFile = "DELETE FROM files WHERE path = ?1";
 constexpr const char* kInsertFile =
     "INSERT INTO files(path, content_hash, parse_errors, indexed_at) VALUES(?1, ?2, ?3, ?4)";
@@ -551,6 +552,15 @@ model::Result<std::vector<std::string>, DatabaseError> SymbolDatabase::files() {
     std::vector<std::string> paths;
     while (query.next()) paths.push_back(query.text(0));
     return paths;
+  });
+}
+
+model::Result<std::vector<std::string>, DatabaseError> SymbolDatabase::symbol_names() {
+  return guarded([&] {
+    Query query(connection_->db, kSelectNames);
+    std::vector<std::string> names;
+    while (query.next()) names.push_back(query.text(0));
+    return names;
   });
 }
 

@@ -116,6 +116,8 @@ class SymbolDatabase {
 
   // Lookups across files, sorted by file path, then in source order.
 
+  /// Every distinct Symbol::name, sorted: the repository's identifiers.
+  model::Result<std::vector<std::string>, DatabaseError> symbol_names();
   /// Symbols whose Symbol::name is exactly `name` ("norm").
   model::Result<std::vector<SymbolInFile>, DatabaseError> symbols_named(std::string_view name);
   /// Symbols whose Symbol::qualified_name is exactly `qualified_name` ("geo::Point::norm").

@@ -174,6 +174,11 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
   cmd->add_option("--alternatives", o.alternatives, "distinct suggestions per query (beam search)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  cmd->add_option_function<double>(
+      "--identifier-boost",
+      [&o](double boost) { o.settings_flags["inline"]["identifierBoost"] = boost; },
+      "add this to the logits of tokens on the way to an identifier of the repository (its "
+      "symbol index) or the document while a suggestion writes one (default 0: off)");
   cmd->add_option_function<std::size_t>(
       "--prefix-tokens", [&o](std::size_t n) { o.settings_flags["prompt"]["prefixTokens"] = n; },
       "budget of the text before the cursor (default 1536)");
@@ -235,6 +240,17 @@ int run_complete(const CompleteCommandOptions& o) {
   }
   ModelCompleter completer(loaded.value(), std::move(memory),
                            {settings.prefix_tokens, settings.suffix_tokens});
+  if (settings.identifier_boost > 0) {
+    indexer::IndexOptions index;
+    index.root = o.repo;
+    index.index_dir = o.index_dir;
+    auto names = repository_identifiers(indexer::index_dir_of(index));
+    if (names) {
+      completer.set_identifiers(std::move(names).value(), settings.identifier_boost);
+    } else {
+      spdlog::warn("identifier bias without the repository's names: {}", names.error());
+    }
+  }
   const Answerer answerer(o, completer);
   if (single) {
     std::cout << dump(answerer.answer(*single)) << std::endl;

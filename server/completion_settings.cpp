@@ -12,7 +12,8 @@ using nlohmann::json;
 bool CompletionSettings::operator==(const CompletionSettings& o) const {
   return model == o.model && memory_window == o.memory_window && memory_top_k == o.memory_top_k &&
          memory_budget_mb == o.memory_budget_mb && prefix_tokens == o.prefix_tokens &&
-         suffix_tokens == o.suffix_tokens && debounce == o.debounce;
+         suffix_tokens == o.suffix_tokens && debounce == o.debounce &&
+         identifier_boost == o.identifier_boost;
 }
 
 namespace {
@@ -30,6 +31,19 @@ void read_integer(const json& object, const std::string& name, std::uint64_t min
     return;
   }
   out = static_cast<T>(value.get<std::uint64_t>());
+}
+
+/// Reads object[name] into `out` when it is a number in [min, max]; otherwise as
+/// read_integer.
+void read_number(const json& object, const std::string& name, double min, double max,
+                 const std::string& prefix, float& out, std::vector<std::string>& problems) {
+  const json& value = object.at(name);
+  if (!value.is_number() || value.get<double>() < min || value.get<double>() > max) {
+    problems.push_back(prefix + name + " must be a number from " + json(min).dump() + " to " +
+                       json(max).dump() + ", not " + value.dump() + " (ignored)");
+    return;
+  }
+  out = value.get<float>();
 }
 
 fs::path expand_path(const std::string& text, const fs::path& base_dir) {
@@ -82,6 +96,9 @@ const Key kInlineKeys[] = {
        read_integer(g, k, 0, 10000, w, ms, p);
        s.debounce = std::chrono::milliseconds(ms);
      }},
+    {"identifierBoost",
+     [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+        std::vector<std::string>& p) { read_number(g, k, 0, 100, w, s.identifier_boost, p); }},
 };
 
 template <std::size_t N>

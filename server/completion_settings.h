@@ -7,7 +7,7 @@
 //   {"model": PATH,
 //    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB},
 //    "prompt": {"prefixTokens": TOKENS, "suffixTokens": TOKENS},
-//    "inline": {"debounceMs": MS}}
+//    "inline": {"debounceMs": MS, "identifierBoost": LOGITS}}
 #pragma once
 
 #include <chrono>
@@ -33,6 +33,10 @@ struct CompletionSettings {
   std::size_t prefix_tokens = 1536;        ///< prompt budget before the cursor
   std::size_t suffix_tokens = 512;         ///< and after it
   std::chrono::milliseconds debounce{75};  ///< automatic inline requests wait this long
+  /// Added to the logits of tokens on the way to a known identifier while a suggestion writes
+  /// one (model/decoding/identifier_bias.h); 0, the default until `mnemo eval` has measured
+  /// it, turns it off.
+  float identifier_boost = 0;
 
   bool operator==(const CompletionSettings& other) const;
   bool operator!=(const CompletionSettings& other) const { return !(*this == other); }

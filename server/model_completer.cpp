@@ -1,7 +1,9 @@
 #include "server/model_completer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "model/decoding/beam_search.h"
@@ -112,11 +114,33 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   const model::StopRules stop =
       request.stop ? *request.stop : inline_stop_rules(request.text, request.cursor);
   const std::size_t max_tokens = std::min(request.max_tokens, room);
+  model::LogitBias bias;
+  std::optional<model::KnownIdentifiers> document_identifiers;
+  if (identifiers_ && identifier_boost_ > 0) {
+    // The identifier at the cursor starts at most a line before it.
+    constexpr std::size_t kBefore = 256;
+    const std::size_t from = request.cursor > kBefore ? request.cursor - kBefore : 0;
+    // The document's names, but not the one at the cursor: a name being typed is not known.
+    std::size_t word_begin = request.cursor, word_end = request.cursor;
+    const auto identifier_byte = [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return std::isalnum(u) != 0 || c == '_' || u >= 0x80;
+    };
+    while (word_begin > 0 && identifier_byte(request.text[word_begin - 1])) --word_begin;
+    while (word_end < request.text.size() && identifier_byte(request.text[word_end])) ++word_end;
+    document_identifiers.emplace(
+        model::identifiers_of(std::string(request.text.substr(0, word_begin)) + " " +
+                              std::string(request.text.substr(word_end))));
+    bias = model::identifier_bias(*token_table_, {identifiers_.get(), &*document_identifiers},
+                                  std::string(request.text.substr(from, request.cursor - from)),
+                                  identifier_boost_);
+  }
   std::vector<model::Generation> generations;
   if (request.alternatives <= 1) {
     model::GenerationRequest g;
     g.max_tokens = max_tokens;
     g.stop = stop;
+    g.bias = bias;
     auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
     if (!generated) return generated.error();
     generations.push_back(std::move(generated).value());
@@ -126,6 +150,7 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     b.n_best = request.alternatives;
     b.max_tokens = max_tokens;
     b.stop = stop;
+    b.bias = bias;
     auto searched = model::beam_search(session_, *model_.tokenizer, prompt.tokens, b, cancelled);
     if (!searched) return searched.error();
     generations = std::move(searched).value();
@@ -137,6 +162,14 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     if (!seen) out.suggestions.push_back({std::move(g.text), g.score});
   }
   return out;
+}
+
+void ModelCompleter::set_identifiers(std::shared_ptr<const model::KnownIdentifiers> repository,
+                                     float boost) {
+  identifiers_ = std::move(repository);
+  identifier_boost_ = boost;
+  if (identifiers_ && boost > 0 && !token_table_)
+    token_table_ = std::make_unique<model::TokenIdentifierTable>(*model_.tokenizer);
 }
 
 model::Result<bool, model::ModelError> ModelCompleter::read_memory_without(

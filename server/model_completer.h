@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "indexer/repository_memory.h"
+#include "model/decoding/identifier_bias.h"
 #include "model/decoding/stop_rules.h"
 #include "model/language_model.h"
 #include "model/model_loader.h"
@@ -66,6 +67,11 @@ class ModelCompleter {
   model::Result<CompletionResult, model::ModelError> complete(
       const CompletionRequest& request, const model::CancelCheck& cancelled = {});
 
+  /// While a suggestion writes an identifier, tokens on the way to one of `repository`'s or
+  /// the document's own get `boost` added to their logits (model/decoding/identifier_bias.h);
+  /// a null set or a boost of 0 turns this off. Not while a request runs.
+  void set_identifiers(std::shared_ptr<const model::KnownIdentifiers> repository, float boost);
+
   /// Each candidate's log-probability as the text at the cursor, in the candidates' order:
   /// the sum over its tokens (encoded alone) after the same prompt as complete()'s. The
   /// first token is predicted by the prompt's last position, which reads the memory; the
@@ -82,6 +88,9 @@ class ModelCompleter {
 
   model::LoadedModel model_;
   std::shared_ptr<indexer::RepositoryMemory> memory_;
+  std::shared_ptr<const model::KnownIdentifiers> identifiers_;
+  float identifier_boost_ = 0;
+  std::unique_ptr<model::TokenIdentifierTable> token_table_;  ///< made when first needed
   PromptBudget budget_;
   model::TransformerSession session_;
   std::string memory_file_;  ///< the file left out of the memory while session_ was filled

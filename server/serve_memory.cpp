@@ -1,5 +1,9 @@
 #include "server/serve_memory.h"
 
+#include <spdlog/spdlog.h>
+
+#include "indexer/symbol_database.h"
+
 namespace mnemo::server {
 namespace fs = std::filesystem;
 
@@ -76,7 +80,30 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
   indexer_->mirror_into(memory->tier.get(), &completion_mutex_);
   completer_ = std::make_unique<ModelCompleter>(
       *model_, memory, PromptBudget{settings.prefix_tokens, settings.suffix_tokens});
+  refresh_identifiers(index_dir);
   return indexer_.get();
+}
+
+void ServeMemory::refresh_identifiers(const fs::path& index_dir) {
+  const CompletionSettings settings = this->settings();
+  if (settings.identifier_boost <= 0) return;
+  auto names = repository_identifiers(index_dir);
+  if (!names) {
+    spdlog::warn("identifier bias: {}", names.error());
+    return;
+  }
+  const std::lock_guard<std::mutex> lock(completion_mutex_);
+  if (completer_) completer_->set_identifiers(std::move(names).value(), settings.identifier_boost);
+}
+
+Result<std::shared_ptr<const model::KnownIdentifiers>, std::string> repository_identifiers(
+    const fs::path& index_dir) {
+  auto database = indexer::SymbolDatabase::open(index_dir / "symbols.sqlite",
+                                                indexer::SymbolDatabase::OpenMode::kReadOnly);
+  if (!database) return database.error().message;
+  auto names = database.value()->symbol_names();
+  if (!names) return names.error().message;
+  return std::make_shared<const model::KnownIdentifiers>(std::move(names).value());
 }
 
 model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> ServeMemory::update(
@@ -89,6 +116,8 @@ model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> ServeMemory::u
     const std::lock_guard<std::mutex> completion(completion_mutex_);
     root_ = root;
   }
+  // The names the symbol run before this one stored.
+  refresh_identifiers(index_dir);
   return memory.value()->update(root, files, progress, &cancel);
 }
 

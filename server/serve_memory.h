@@ -59,6 +59,8 @@ class ServeMemory {
   /// `file`'s path in the memory (relative to the root); empty outside it. Requires
   /// completion_mutex_ held.
   std::string memory_file_of(const std::filesystem::path& file) const;
+  /// The completer prefers the index's names from now on (with an identifier boost).
+  void refresh_identifiers(const std::filesystem::path& index_dir);
   /// The indexer for `index_dir`, loading the model the first time; requires mutex_ held.
   model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> open(
       const std::filesystem::path& index_dir);
@@ -78,6 +80,10 @@ class ServeMemory {
   std::unique_ptr<ModelCompleter> completer_;
   std::filesystem::path root_;
 };
+
+/// The names of the symbol index in `index_dir` (symbols.sqlite), for the identifier bias.
+Result<std::shared_ptr<const model::KnownIdentifiers>, std::string> repository_identifiers(
+    const std::filesystem::path& index_dir);
 
 /// The model's name in a memory's header: its file (or folder) name and size, so that a
 /// memory made by another model, or another build of it, is made anew.

@@ -118,6 +118,8 @@ Result<std::vector<Generation>, ModelError> beam_search(ModelSession& session,
   std::vector<Beam> live;
   live.push_back(Beam{Hypothesis(request.stop), &session, nullptr, prompt_logits.value()});
   std::vector<std::pair<float, TokenId>> top;
+  std::vector<float> biased;
+  std::vector<std::pair<TokenId, float>> additions;
   std::vector<Proposal> proposals;
   std::vector<Child> children;
   Tokens token(1);
@@ -125,7 +127,9 @@ Result<std::vector<Generation>, ModelError> beam_search(ModelSession& session,
     // Every live beam proposes its W best tokens.
     proposals.clear();
     for (std::size_t b = 0; b < live.size(); ++b) {
-      const LogitsView view = detail::tokenizer_logits(live[b].logits, tokenizer);
+      const LogitsView view =
+          detail::biased_logits(detail::tokenizer_logits(live[b].logits, tokenizer), request.bias,
+                                live[b].hypothesis.checker().text(), biased, additions);
       const double normalizer = log_sum_exp(view);
       top_tokens(view, width, top);
       for (const auto& [logit, id] : top) {

@@ -24,6 +24,7 @@ struct BeamSearchRequest {
   /// by the sum of log-probabilities, 1 by the mean; negative values are an error. Live
   /// ones always rank by the sum.
   double length_penalty = 0.0;
+  LogitBias bias;  ///< optional, as GenerationRequest::bias (each hypothesis its own text)
 };
 
 /// Runs beam search from `prompt` (non-empty). session.reset_to(prompt) computes the prompt

@@ -34,8 +34,12 @@ Result<Generation, ModelError> generate(ModelSession& session, const Tokenizer& 
   std::size_t streamed = 0;
   Tokens token(1);
   StopReason reason = StopReason::kMaxTokens;
+  std::vector<float> biased;
+  std::vector<std::pair<TokenId, float>> additions;
   for (std::size_t step = 1;; ++step) {
-    const LogitsView view = detail::tokenizer_logits(logits.value(), tokenizer);
+    const LogitsView view =
+        detail::biased_logits(detail::tokenizer_logits(logits.value(), tokenizer), request.bias,
+                              hypothesis.checker().text(), biased, additions);
     if (view.size == 0) return ModelError{"generate: the model returned no logits"};
     token[0] = sampler.sample(view);
     const double logprob = view[static_cast<std::size_t>(token[0])] - log_sum_exp(view);

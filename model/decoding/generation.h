@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/decoding/sampler.h"
@@ -20,6 +21,14 @@ namespace mnemo::model {
 /// throw.
 using StreamCallback = std::function<void(std::string_view text)>;
 
+/// Adds to the logits of the next token before it is chosen: a preference the model does
+/// not have (the repository's identifiers: identifier_bias.h). Called each step with the
+/// text generated so far (by this hypothesis in a beam search); appends (token, addition)
+/// pairs to `add`, which arrives empty. The log-probabilities reported are then those of
+/// the biased distribution. Must not throw.
+using LogitBias =
+    std::function<void(std::string_view generated, std::vector<std::pair<TokenId, float>>& add)>;
+
 struct GenerationRequest {
   /// The most tokens to generate (the end-of-generation token counts). 0 returns an empty
   /// Generation without touching the session.
@@ -27,6 +36,7 @@ struct GenerationRequest {
   SamplingParams sampling;
   StopRules stop;
   StreamCallback on_text;  ///< optional
+  LogitBias bias;          ///< optional
 };
 
 struct GenerationTiming {

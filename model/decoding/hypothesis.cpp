@@ -37,4 +37,19 @@ Generation Hypothesis::finish(StopReason reason) const {
   return generation;
 }
 
+LogitsView biased_logits(LogitsView view, const LogitBias& bias, std::string_view text,
+                         std::vector<float>& buffer,
+                         std::vector<std::pair<TokenId, float>>& additions) {
+  if (!bias) return view;
+  additions.clear();
+  bias(text, additions);
+  if (additions.empty()) return view;
+  buffer.assign(view.data, view.data + view.size);
+  for (const auto& [id, add] : additions) {
+    if (id >= 0 && static_cast<std::size_t>(id) < buffer.size())
+      buffer[static_cast<std::size_t>(id)] += add;
+  }
+  return LogitsView{buffer.data(), buffer.size()};
+}
+
 }  // namespace mnemo::model::detail

@@ -29,6 +29,12 @@ inline LogitsView tokenizer_logits(LogitsView logits, const Tokenizer& tokenizer
   return LogitsView{logits.data, std::min(logits.size, tokenizer.n_vocab())};
 }
 
+/// `view` with `bias`'s additions for a hypothesis that generated `text`: `view` itself
+/// when there are none, else a copy in `buffer`.
+LogitsView biased_logits(LogitsView view, const LogitBias& bias, std::string_view text,
+                         std::vector<float>& buffer,
+                         std::vector<std::pair<TokenId, float>>& additions);
+
 /// Copyable (beam search branches it); not thread-safe. `rules` must outlive it.
 class Hypothesis {
  public:

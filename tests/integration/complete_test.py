@@ -127,6 +127,17 @@ class CompleteTest(unittest.TestCase):
         self.assertGreater(out["ratio_p50_largest_to_smallest"], 0)
         self.assertEqual(out["config"]["max_tokens"], 4)
 
+    def test_the_identifier_boost_spells_out_a_name_of_the_symbol_index(self):
+        # "geo::no" at the cursor: the index has `norm` (src/geo.h); a boost that outweighs
+        # the random model makes the suggestion finish that name.
+        query = {"file": "src/main.cpp", "line": 2, "col": 16,
+                 "text": "#include \"geo.h\"\nint main() {\n  return geo::no\n}\n"}
+        boosted = answers(self.complete("--identifier-boost", "50", "--batch", "-",
+                                        stdin=json.dumps(query) + "\n"))[0]
+        self.assertTrue(boosted["suggestions"][0]["text"].startswith("rm"), boosted)
+        plain = answers(self.complete("--batch", "-", stdin=json.dumps(query) + "\n"))[0]
+        self.assertNotEqual(plain["suggestions"][0]["text"], boosted["suggestions"][0]["text"])
+
     def test_bad_usage_is_refused(self):
         self.assertEqual(self.complete("main.cpp:x:1", check=False).returncode, 2)
         self.assertEqual(self.complete(check=False).returncode, 2)

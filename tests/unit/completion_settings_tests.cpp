@@ -51,7 +51,7 @@ TEST(CompletionSettings, EveryKeyReachesItsField) {
       "model": "/models/m.gguf",
       "memory": {"window": 512, "topK": 4, "budgetMB": 300},
       "prompt": {"prefixTokens": 900, "suffixTokens": 0},
-      "inline": {"debounceMs": 20}})"),
+      "inline": {"debounceMs": 20, "identifierBoost": 1.5}})"),
                                        "test", {}, s);
   EXPECT_TRUE(problems.empty()) << problems.front();
   EXPECT_EQ(s.model, fs::path("/models/m.gguf"));
@@ -61,6 +61,7 @@ TEST(CompletionSettings, EveryKeyReachesItsField) {
   EXPECT_EQ(s.prefix_tokens, 900u);
   EXPECT_EQ(s.suffix_tokens, 0u);
   EXPECT_EQ(s.debounce, std::chrono::milliseconds(20));
+  EXPECT_EQ(s.identifier_boost, 1.5f);
 }
 
 TEST(CompletionSettings, ABadValueOrUnknownKeyIsReportedAndTheRestApplies) {
@@ -69,9 +70,10 @@ TEST(CompletionSettings, ABadValueOrUnknownKeyIsReportedAndTheRestApplies) {
       "modle": "x",
       "memory": {"window": "big", "topK": 0, "budgetMB": 64, "size": 3},
       "prompt": [],
-      "inline": {"debounceMs": -5}})"),
+      "inline": {"debounceMs": -5, "identifierBoost": "high"}})"),
                                        "initializationOptions", {}, s);
-  EXPECT_EQ(problems.size(), 6u);
+  EXPECT_EQ(problems.size(), 7u);
+  EXPECT_TRUE(any_mentions(problems, "inline.identifierBoost must be a number from 0"));
   EXPECT_TRUE(any_mentions(problems, "initializationOptions: modle is not a setting"));
   EXPECT_TRUE(any_mentions(problems, "memory.window must be an integer"));
   EXPECT_TRUE(any_mentions(problems, "memory.topK must be an integer from 1"));

@@ -202,5 +202,45 @@ TEST(ModelCompleter, ACandidatesScoreIsItsLogProbabilityAfterThePromptWhateverTh
   EXPECT_NEAR(alone.value()[0], scores.value()[1], 1e-4);
 }
 
+TEST(ModelCompleter, TheIdentifierBiasSteersASuggestionToAKnownIdentifier) {
+  const model::LoadedModel m = tiny_qwen2();
+  ASSERT_TRUE(m.transformer);
+  ModelCompleter completer(m, nullptr);
+  const std::string text = "int main() {\n  return zq";
+  CompletionRequest request = request_at_end(text);
+  request.max_tokens = 12;
+  auto plain = completer.complete(request);
+  ASSERT_TRUE(plain) << plain.error().message;
+  ASSERT_FALSE(plain.value().suggestions.empty());
+  EXPECT_NE(plain.value().suggestions[0].text.rfind("xv_unique", 0), 0u);  // random weights
+
+  // A boost that outweighs the random model: the known name is spelled out, then ended.
+  completer.set_identifiers(
+      std::make_shared<const model::KnownIdentifiers>(std::vector<std::string>{"zqxv_unique"}),
+      50.0f);
+  auto steered = completer.complete(request);
+  ASSERT_TRUE(steered) << steered.error().message;
+  ASSERT_FALSE(steered.value().suggestions.empty());
+  const std::string& suggestion = steered.value().suggestions[0].text;
+  EXPECT_EQ(suggestion.rfind("xv_unique", 0), 0u) << ::testing::PrintToString(suggestion);
+  EXPECT_TRUE(suggestion.size() == 9 || !std::isalnum(static_cast<unsigned char>(suggestion[9])))
+      << suggestion;
+
+  completer.set_identifiers(nullptr, 0);  // off again
+  auto again = completer.complete(request);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again.value().suggestions[0].text, plain.value().suggestions[0].text);
+
+  // The document's own names count too; the one being typed ("zq") does not.
+  completer.set_identifiers(
+      std::make_shared<const model::KnownIdentifiers>(std::vector<std::string>{}), 50.0f);
+  const std::string with_local = "int zqxv_local = 1;\nint main() {\n  return zq";
+  auto local = completer.complete(request_at_end(with_local));
+  ASSERT_TRUE(local);
+  ASSERT_FALSE(local.value().suggestions.empty());
+  EXPECT_EQ(local.value().suggestions[0].text.rfind("xv_local", 0), 0u)
+      << ::testing::PrintToString(local.value().suggestions[0].text);
+}
+
 }  // namespace
 }  // namespace mnemo::server

@@ -7,7 +7,9 @@
 // insert, or one that calls back into the test in the middle of a write (a function that
 // sqlite3_auto_extension adds to every connection opened, the database's own included).
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
+#include <algorithm>
 
 #include <csignal>
 #include <fstream>
@@ -472,6 +474,17 @@ TEST_F(SymbolDatabaseTest, SymbolsNamedFindsEveryDeclarationOfExactlyThatName) {
   EXPECT_TRUE(ok(db->symbols_named("nor")).empty());
   EXPECT_TRUE(ok(db->symbols_named("NORM")).empty());
   EXPECT_TRUE(ok(db->symbols_named("geo::Point")).empty());
+}
+
+TEST_F(SymbolDatabaseTest, SymbolNamesListEveryNameOnceSorted) {
+  auto db = program_reader();
+  std::vector<std::string> expected;
+  for (const auto& file : {point_header(), point_source(), main_source()})
+    for (const Symbol& s : file.symbols) expected.push_back(s.name);
+  std::sort(expected.begin(), expected.end());
+  expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+  EXPECT_EQ(ok(db->symbol_names()), expected);
+  EXPECT_NE(std::find(expected.begin(), expected.end(), "norm"), expected.end());
 }
 
 TEST_F(SymbolDatabaseTest, SymbolsQualifiedFindsExactlyThatQualifiedName) {

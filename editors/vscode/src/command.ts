@@ -36,7 +36,7 @@ export function readSettings(get: (key: string) => unknown): MnemoSettings {
 }
 
 /** The completion settings (`mnemo.model`, `mnemo.memory.*`, `mnemo.prompt.*`,
- * `mnemo.inline.debounceMs`) as the server's `initializationOptions`, in the shape of the
+ * `mnemo.inline.debounceMs`, `mnemo.inline.identifierBoost`) as the server's `initializationOptions`, in the shape of the
  * repository's `.mnemo/config.json`. Only the ones the user set (not null) are sent, so
  * that the repository's file decides the rest; the server reports values it rejects. */
 export function initializationOptions(get: (key: string) => unknown): Record<string, unknown> {
@@ -46,7 +46,7 @@ export function initializationOptions(get: (key: string) => unknown): Record<str
   const groups: Record<string, string[]> = {
     memory: ['window', 'topK', 'budgetMB'],
     prompt: ['prefixTokens', 'suffixTokens'],
-    inline: ['debounceMs'],
+    inline: ['debounceMs', 'identifierBoost'],
   };
   for (const [group, keys] of Object.entries(groups)) {
     for (const key of keys) {

@@ -38,6 +38,7 @@ export const LANGUAGES = ['c', 'cpp', 'objective-c', 'objective-cpp', 'cuda-cpp'
 const RESTART_SETTINGS = [
   'mnemo.path', 'mnemo.arguments', 'mnemo.logLevel', 'mnemo.server.tcp',
   'mnemo.model', 'mnemo.memory', 'mnemo.prompt', 'mnemo.inline.debounceMs',
+  'mnemo.inline.identifierBoost',
 ];
 
 let client: LanguageClient | undefined;
