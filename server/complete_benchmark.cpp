@@ -5,6 +5,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -17,7 +18,10 @@
 #include "indexer/repository_memory.h"
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
+#include "server/bench_lsp_client.h"
 #include "server/model_completer.h"
+#include "server/model_completion_engine.h"
+#include "server/symbolic_completion_engine.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;
@@ -82,7 +86,16 @@ std::shared_ptr<indexer::RepositoryMemory> random_memory(const indexer::MemoryLa
   return memory;
 }
 
+/// `text` with its position `offset` as LSP's (line, UTF-8 byte column).
+json position_of(const std::string& text, std::size_t offset) {
+  const std::size_t line_start = offset == 0 ? 0 : text.rfind('\n', offset - 1) + 1;
+  return {
+      {"line", std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n')},
+      {"character", offset - line_start}};
+}
+
 json summary(std::vector<double> ms) {
+  if (ms.empty()) return {{"n", 0}};
   std::sort(ms.begin(), ms.end());
   const auto at_quantile = [&](double q) {
     return ms[std::min(ms.size() - 1,
@@ -153,11 +166,86 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     }
     std::cerr << "query " << qi + 1 << "/" << queries.size() << ": " << queries[qi].path << "\n";
   }
+
+  // The same completions as an editor sees them: through the server's LSP session, over a
+  // socket, as automatic inline requests (no debounce) after didOpen, then after a didChange
+  // that types the character. A keystroke the engine answers from its last suggestion
+  // (typed ahead) never reaches the model and is counted apart.
+  std::atomic<std::size_t> serving{0};
+  std::atomic<std::size_t> model_calls{0};
+  InlineModel model =
+      [&](const ModelInlineRequest& request,
+          const lsp::CancellationToken& token) -> EngineResult<std::vector<ModelSuggestion>> {
+    ++model_calls;
+    CompletionRequest r;
+    r.text = request.text;
+    r.cursor = request.cursor;
+    r.max_tokens = o.max_tokens;
+    r.stop = none;
+    auto result = completers[serving]->complete(r, [&] { return token.cancelled(); });
+    if (!result) return EngineError{EngineError::Kind::kInternal, result.error().message};
+    std::vector<ModelSuggestion> out;
+    for (Suggestion& s : result.value().suggestions) out.push_back({std::move(s.text), s.score});
+    return out;
+  };
+  std::vector<std::vector<double>> client_ms(completers.size()),
+      client_keystroke_ms(completers.size());
+  std::size_t typed_ahead = 0;
+  {
+    BenchLspClient client(std::make_shared<ModelCompletionEngine>(
+        std::make_shared<SymbolicCompletionEngine>(), model,
+        ModelCompletionOptions{true, std::chrono::milliseconds(0)}));
+    for (std::size_t qi = 0; qi < queries.size(); ++qi) {
+      const Query& q = queries[qi];
+      for (std::size_t k = 0; k < completers.size(); ++k) {
+        const std::size_t i = (qi + k) % completers.size();
+        serving = i;
+        const std::string uri =
+            "file:///bench/" + std::to_string(qi) + "/" + std::to_string(i) + "/" + q.path;
+        client.notify("textDocument/didOpen",
+                      {{"textDocument",
+                        {{"uri", uri}, {"languageId", "cpp"}, {"version", 1}, {"text", q.text}}}});
+        const json at = position_of(q.text, q.cursor);
+        const json inline_params = {
+            {"textDocument", {{"uri", uri}}}, {"position", at}, {"context", {{"triggerKind", 2}}}};
+        double elapsed = 0;
+        json answer = client.request("textDocument/inlineCompletion", inline_params, elapsed);
+        if (!answer.contains("result"))
+          throw std::runtime_error(q.path + ": through LSP: " + answer.dump());
+        client_ms[i].push_back(elapsed);
+        client.notify("textDocument/didChange",
+                      {{"textDocument", {{"uri", uri}, {"version", 2}}},
+                       {"contentChanges",
+                        {{{"range", {{"start", at}, {"end", at}}},
+                          {"text", std::string(1, q.text[q.cursor - 1])}}}}});
+        json typed_at = at;
+        typed_at["character"] = at["character"].get<std::size_t>() + 1;
+        json keystroke_params = inline_params;
+        keystroke_params["position"] = typed_at;
+        const std::size_t calls = model_calls;
+        answer = client.request("textDocument/inlineCompletion", keystroke_params, elapsed);
+        if (!answer.contains("result"))
+          throw std::runtime_error(q.path + ": through LSP: " + answer.dump());
+        if (model_calls == calls) {
+          ++typed_ahead;
+        } else {
+          client_keystroke_ms[i].push_back(elapsed);
+        }
+        client.notify("textDocument/didClose", {{"textDocument", {{"uri", uri}}}});
+      }
+      std::cerr << "through LSP: query " << qi + 1 << "/" << queries.size() << "\n";
+    }
+  }
+  const auto client_summary = [&](std::size_t i) {
+    return json{{"fresh", summary(client_ms[i])}, {"keystroke", summary(client_keystroke_ms[i])}};
+  };
+
   json results = json::array();
   for (std::size_t s = 0; s < o.sizes.size(); ++s) {
     json r = summary(ms[s + 1]);
     r["memory_tokens"] = o.sizes[s];
     r["keystroke"] = summary(keystroke_ms[s + 1]);
+    r["client"] = client_summary(s + 1);
     results.push_back(r);
   }
   double mean_cached = 0;
@@ -181,6 +269,8 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
            {"no_memory", summary(ms[0])},
            {"results", results}};
   out["no_memory"]["keystroke"] = summary(keystroke_ms[0]);
+  out["no_memory"]["client"] = client_summary(0);
+  out["client_keystrokes_typed_ahead"] = typed_ahead;
   if (o.sizes.size() >= 2) {
     out["ratio_p50_largest_to_smallest"] =
         results.back()["p50_ms"].get<double>() / results.front()["p50_ms"].get<double>();

@@ -8,6 +8,11 @@
 // depends on the number of blocks, not on what they hold); then every query runs against
 // every size and against no memory, interleaved query by query, so all see the same
 // machine. Each completion generates exactly max_tokens tokens (no stop rule).
+//
+// A second pass asks the same completions as an editor does and times them as it sees them:
+// textDocument/inlineCompletion (automatic, no debounce) through the server's own LSP session
+// over a socket (bench_lsp_client.h), after didOpen, then after a didChange typing one
+// character.
 #pragma once
 
 #include <cstddef>
@@ -29,9 +34,10 @@ struct CompleteBenchmarkOptions {
   std::uint64_t seed = 1;
 };
 
-/// {"config", "no_memory": {p50_ms, p99_ms, ...}, "results": [{memory_tokens, p50_ms,
-/// p99_ms, ...}], "ratio_p50_largest_to_smallest"}. Progress goes to std::cerr. Throws
-/// std::runtime_error when the model cannot be loaded or the tree has no C/C++ file.
+/// {"config", "no_memory": {p50_ms, p99_ms, ..., "keystroke", "client": {"fresh",
+/// "keystroke"}}, "results": [{memory_tokens, p50_ms, p99_ms, ..., "keystroke", "client"}],
+/// "ratio_p50_largest_to_smallest", "client_keystrokes_typed_ahead"}. Progress goes to std::cerr.
+/// Throws std::runtime_error when the model cannot be loaded or the tree has no C/C++ file.
 nlohmann::json run_complete_benchmark(const CompleteBenchmarkOptions& options);
 
 }  // namespace mnemo::server

@@ -123,6 +123,14 @@ class CompleteTest(unittest.TestCase):
             self.assertEqual(summary["n"], 3)
             self.assertLessEqual(summary["p50_ms"], summary["p99_ms"])
             self.assertEqual(summary["keystroke"]["n"], 3)
+            # As the editor sees it: every fresh request, and the keystrokes that reached
+            # the model (the rest were answered from the last suggestion).
+            client = summary["client"]
+            self.assertEqual(client["fresh"]["n"], 3)
+            self.assertLessEqual(client["fresh"]["p50_ms"], client["fresh"]["p99_ms"])
+        typed_ahead = out["client_keystrokes_typed_ahead"]
+        self.assertEqual(sum(s["client"]["keystroke"]["n"]
+                             for s in [out["no_memory"], *out["results"]]) + typed_ahead, 9)
         self.assertGreater(out["config"]["keystroke_mean_prompt_fraction_cached"], 0.5)
         self.assertGreater(out["ratio_p50_largest_to_smallest"], 0)
         self.assertEqual(out["config"]["max_tokens"], 4)
