@@ -7,6 +7,8 @@
 #include <set>
 #include <utility>
 
+#include "indexer/cx_string.h"
+
 namespace mnemo::indexer {
 namespace fs = std::filesystem;
 
@@ -17,13 +19,6 @@ struct ClangCompleter::Unit {
 };
 
 namespace {
-
-std::string take(CXString s) {
-  const char* c = clang_getCString(s);
-  std::string out = c != nullptr ? c : "";
-  clang_disposeString(s);
-  return out;
-}
 
 SemanticCandidate::Kind kind_of(CXCursorKind kind) {
   using K = SemanticCandidate::Kind;

@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "indexer/content_hash.h"
+#include "indexer/cx_string.h"
 
 namespace mnemo::indexer {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string take(CXString s) {
-  const char* c = clang_getCString(s);
-  std::string out = c != nullptr ? c : "";
-  clang_disposeString(s);
-  return out;
-}
 
 /// Our name for a declaration kind, or nullptr for the kinds that are not recorded.
 const char* symbol_kind(CXCursorKind kind) {

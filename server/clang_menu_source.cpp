@@ -114,6 +114,10 @@ EngineResult<SemanticList> ClangMenuSource::complete(const SemanticQuery& query,
   if (!lock.owns_lock())
     return EngineError{EngineError::Kind::kInternal, "libclang is busy with another request"};
   if (token.cancelled()) return EngineError{EngineError::Kind::kCancelled, "cancelled"};
+  if (const auto failed = failed_.find(query.file);
+      failed != failed_.end() && std::chrono::steady_clock::now() - failed->second < kRetryAfter)
+    return EngineError{EngineError::Kind::kInternal,
+                       query.file.string() + ": libclang failed on it a moment ago"};
   const fs::path root = query.root.empty() ? query.file.parent_path() : query.root;
   indexer::SemanticRequest request;
   request.file = query.file;
@@ -124,7 +128,11 @@ EngineResult<SemanticList> ClangMenuSource::complete(const SemanticQuery& query,
   request.prefix = query.prefix;
   request.max_candidates = query.max_items;
   auto answer = worker_.complete(request);
-  if (!answer) return EngineError{EngineError::Kind::kInternal, answer.error().message};
+  if (!answer) {
+    failed_[query.file] = std::chrono::steady_clock::now();
+    return EngineError{EngineError::Kind::kInternal, answer.error().message};
+  }
+  failed_.erase(query.file);
   SemanticList list;
   list.truncated = answer.value().truncated;
   for (indexer::SemanticCandidate& c : answer.value().candidates) {

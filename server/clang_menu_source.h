@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,6 +51,10 @@ class ClangMenuSource {
   std::string flags_stamp_;  ///< what the files the flags come from looked like
   std::filesystem::path database_root_;
   std::unique_ptr<indexer::SymbolDatabase> database_;
+  /// Files libclang failed on (a timeout, a crash) and when: not asked again before
+  /// kRetryAfter, so that each menu request does not wait for the same failure.
+  std::map<std::filesystem::path, std::chrono::steady_clock::time_point> failed_;
+  static constexpr std::chrono::minutes kRetryAfter{5};
 };
 
 }  // namespace mnemo::server

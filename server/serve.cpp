@@ -81,7 +81,12 @@ SessionSetup session_setup(const ServeOptions& options) {
     const CompletionSettings settings =
         resolve_settings(root, client.initialization_options, flags, problems);
     std::optional<std::string> refused;
-    if (apply) refused = apply(settings);
+    if (apply) {
+      refused = apply(settings);
+    } else if (!settings.model.empty()) {
+      refused = "the model " + settings.model.string() +
+                " is not used: it reads the index's memory, and this server runs with --no-index";
+    }
     if (refused) problems.push_back(*refused);
     if (model) model->configure({!settings.model.empty() && !refused, settings.debounce});
     spdlog::info("settings: model {}, debounce {} ms",

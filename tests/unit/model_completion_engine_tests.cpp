@@ -11,31 +11,12 @@
 
 #include "lsp/uri.h"
 #include "server/model_completion_engine.h"
+#include "tests/support/fake_completion_engine.h"
 
 namespace mnemo::server {
 namespace {
 
-/// Answers every inline request with one marker suggestion; menu requests with one item.
-class MarkerEngine final : public CompletionEngine {
- public:
-  void document_updated(const DocumentView&) override { ++documents; }
-  void document_closed(const std::string&) override {}
-  void index_workspace(const std::vector<std::filesystem::path>&, ProgressSink&,
-                       const lsp::CancellationToken&) override {}
-  EngineResult<CompletionList> complete(const CompletionQuery&,
-                                        const lsp::CancellationToken&) override {
-    CompletionList list;
-    CompletionCandidate item;
-    item.label = item.insert_text = "symbolic";
-    list.items.push_back(item);
-    return list;
-  }
-  EngineResult<std::vector<InlineSuggestion>> complete_inline(
-      const InlineCompletionQuery& q, const lsp::CancellationToken&) override {
-    return std::vector<InlineSuggestion>{{"from symbols", q.cursor, q.cursor, 0}};
-  }
-  int documents = 0;
-};
+using testing::FakeCompletionEngine;
 
 struct ScriptedModel {
   std::vector<ModelSuggestion> answer;
@@ -65,7 +46,7 @@ InlineCompletionQuery query(const std::string& marked, InlineTrigger trigger) {
 }
 
 TEST(ModelCompletionEngine, InvokedAsksForThreeDistinctSuggestionsAutomaticForOne) {
-  auto symbols = std::make_shared<MarkerEngine>();
+  auto symbols = std::make_shared<FakeCompletionEngine>();
   ScriptedModel model;
   model.answer = {{"norm()", -1}, {"norm()", -2}, {"", -3}, {"normal", -4}, {"nor", -5}};
   ModelCompletionEngine engine(symbols, model.function());
@@ -101,7 +82,7 @@ TEST(ModelCompletionEngine, InvokedAsksForThreeDistinctSuggestionsAutomaticForOn
 }
 
 TEST(ModelCompletionEngine, ASelectedMenuItemIsInTheModelsTextAndStartsEverySuggestion) {
-  auto symbols = std::make_shared<MarkerEngine>();
+  auto symbols = std::make_shared<FakeCompletionEngine>();
   ScriptedModel model;
   model.answer = {{"(a, b);", -1}};
   ModelCompletionEngine engine(symbols, model.function());
@@ -119,14 +100,14 @@ TEST(ModelCompletionEngine, ASelectedMenuItemIsInTheModelsTextAndStartsEverySugg
 }
 
 TEST(ModelCompletionEngine, TheSymbolsAnswerWhatTheModelCannotButNotACancelledRequest) {
-  auto symbols = std::make_shared<MarkerEngine>();
+  auto symbols = std::make_shared<FakeCompletionEngine>();
   ScriptedModel model;
   model.error = EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
   ModelCompletionEngine engine(symbols, model.function());
   auto fallback = engine.complete_inline(query("a^", InlineTrigger::kInvoked), {});
   ASSERT_TRUE(fallback);
   ASSERT_EQ(fallback.value().size(), 1u);
-  EXPECT_EQ(fallback.value()[0].insert_text, "from symbols");
+  EXPECT_EQ(fallback.value()[0].insert_text, "from the wrapped engine");
 
   model.error = EngineError{EngineError::Kind::kCancelled, "cancelled"};
   auto cancelled = engine.complete_inline(query("a^", InlineTrigger::kInvoked), {});
@@ -138,14 +119,14 @@ TEST(ModelCompletionEngine, TheSymbolsAnswerWhatTheModelCannotButNotACancelledRe
   menu.document = query("a^", InlineTrigger::kInvoked).document;
   auto items = engine.complete(menu, {});
   ASSERT_TRUE(items);
-  EXPECT_EQ(items.value().items[0].label, "symbolic");
+  EXPECT_EQ(items.value().items[0].label, "from the wrapped engine");
   engine.document_updated(menu.document);
   EXPECT_EQ(symbols->documents, 1);
   EXPECT_EQ(model.asked.size(), 2u);  // the menu asked the model nothing
 }
 
 TEST(ModelCompletionEngine, TypingTheStartOfASuggestionAnswersWithItsRestWithoutTheModel) {
-  auto symbols = std::make_shared<MarkerEngine>();
+  auto symbols = std::make_shared<FakeCompletionEngine>();
   ScriptedModel model;
   model.answer = {{"norm(p);", -1}, {"normal(p);", -2}};
   ModelCompletionEngine engine(symbols, model.function());
@@ -175,14 +156,14 @@ TEST(ModelCompletionEngine, TypingTheStartOfASuggestionAnswersWithItsRestWithout
 }
 
 TEST(ModelCompletionEngine, WhileNoModelIsConfiguredTheSymbolsAnswerWithoutADebounce) {
-  auto symbols = std::make_shared<MarkerEngine>();
+  auto symbols = std::make_shared<FakeCompletionEngine>();
   ScriptedModel model;
   model.answer = {{"x", -1}};
   ModelCompletionEngine engine(symbols, model.function(), {false, std::chrono::hours(1)});
   auto answered = engine.complete_inline(query("a^", InlineTrigger::kAutomatic), {});
   ASSERT_TRUE(answered);
   ASSERT_EQ(answered.value().size(), 1u);
-  EXPECT_EQ(answered.value()[0].insert_text, "from symbols");
+  EXPECT_EQ(answered.value()[0].insert_text, "from the wrapped engine");
   EXPECT_TRUE(model.asked.empty());
 
   engine.configure({true, std::chrono::milliseconds(0)});
@@ -194,7 +175,7 @@ TEST(ModelCompletionEngine, WhileNoModelIsConfiguredTheSymbolsAnswerWithoutADebo
 }
 
 TEST(ModelCompletionEngine, AnAutomaticRequestCancelledWhileDebouncingNeverReachesTheModel) {
-  auto symbols = std::make_shared<MarkerEngine>();
+  auto symbols = std::make_shared<FakeCompletionEngine>();
   ScriptedModel model;
   model.answer = {{"x", -1}};
   ModelCompletionEngine engine(symbols, model.function(), {true, std::chrono::milliseconds(200)});
@@ -214,34 +195,13 @@ TEST(ModelCompletionEngine, AnAutomaticRequestCancelledWhileDebouncingNeverReach
   EXPECT_EQ(model.asked.size(), 2u);
 }
 
-/// Answers menu requests with the given names, each replacing the typed part at the cursor.
-class MenuEngine final : public CompletionEngine {
- public:
-  explicit MenuEngine(std::vector<std::string> names) : names_(std::move(names)) {}
-  void document_updated(const DocumentView&) override {}
-  void document_closed(const std::string&) override {}
-  void index_workspace(const std::vector<std::filesystem::path>&, ProgressSink&,
-                       const lsp::CancellationToken&) override {}
-  EngineResult<CompletionList> complete(const CompletionQuery& q,
-                                        const lsp::CancellationToken&) override {
-    CompletionList list;
-    for (const std::string& name : names_) {
-      CompletionCandidate item;
-      item.label = item.insert_text = name;
-      item.replace_begin = q.cursor - 2;  // two typed characters
-      item.replace_end = q.cursor;
-      list.items.push_back(item);
-    }
-    return list;
-  }
-  EngineResult<std::vector<InlineSuggestion>> complete_inline(
-      const InlineCompletionQuery&, const lsp::CancellationToken&) override {
-    return std::vector<InlineSuggestion>{};
-  }
-
- private:
-  std::vector<std::string> names_;
-};
+/// A wrapped engine whose menu is `names`, each over two typed characters.
+std::shared_ptr<FakeCompletionEngine> menu_of(std::vector<std::string> names) {
+  auto engine = std::make_shared<FakeCompletionEngine>();
+  engine->menu = std::move(names);
+  engine->typed = 2;
+  return engine;
+}
 
 std::vector<std::string> labels(const CompletionList& list) {
   std::vector<std::string> out;
@@ -270,7 +230,7 @@ TEST(ModelCompletionEngine, TheModelRanksTheFirstMenuItemsAheadOfTheRest) {
     return scores;
   };
   ScriptedModel model;
-  ModelCompletionEngine engine(std::make_shared<MenuEngine>(names), model.function(), {}, ranker);
+  ModelCompletionEngine engine(menu_of(names), model.function(), {}, ranker);
   auto list = engine.complete(menu_query("x = na^;"), {});
   ASSERT_TRUE(list);
   ASSERT_EQ(asked.size(), 1u);
@@ -294,7 +254,7 @@ TEST(ModelCompletionEngine, WithoutAModelOrWhenRankingFailsTheMenuKeepsItsOrder)
     return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
   };
   ScriptedModel model;
-  ModelCompletionEngine engine(std::make_shared<MenuEngine>(names), model.function(), {}, failing);
+  ModelCompletionEngine engine(menu_of(names), model.function(), {}, failing);
   auto list = engine.complete(menu_query("n^"), {});
   ASSERT_TRUE(list);
   EXPECT_EQ(labels(list.value()), names);
@@ -305,8 +265,7 @@ TEST(ModelCompletionEngine, WithoutAModelOrWhenRankingFailsTheMenuKeepsItsOrder)
     ++asked;
     return std::vector<double>(r.candidates.size(), 0.0);
   };
-  ModelCompletionEngine off(std::make_shared<MenuEngine>(names), model.function(), {false},
-                            counting);
+  ModelCompletionEngine off(menu_of(names), model.function(), {false}, counting);
   ASSERT_TRUE(off.complete(menu_query("n^"), {}));
   EXPECT_EQ(asked, 0);
 }

@@ -11,33 +11,12 @@
 #include <vector>
 
 #include "lsp/uri.h"
+#include "tests/support/fake_completion_engine.h"
 
 namespace mnemo::server {
 namespace {
 
-/// Answers every menu request with one marker item.
-class MarkerEngine final : public CompletionEngine {
- public:
-  void document_updated(const DocumentView&) override {}
-  void document_closed(const std::string&) override {}
-  void index_workspace(const std::vector<std::filesystem::path>& roots, ProgressSink&,
-                       const lsp::CancellationToken&) override {
-    indexed = roots;
-  }
-  EngineResult<CompletionList> complete(const CompletionQuery&,
-                                        const lsp::CancellationToken&) override {
-    CompletionList list;
-    CompletionCandidate item;
-    item.label = item.insert_text = "from identifiers";
-    list.items.push_back(item);
-    return list;
-  }
-  EngineResult<std::vector<InlineSuggestion>> complete_inline(
-      const InlineCompletionQuery&, const lsp::CancellationToken&) override {
-    return std::vector<InlineSuggestion>{};
-  }
-  std::vector<std::filesystem::path> indexed;
-};
+using testing::FakeCompletionEngine;
 
 struct ScriptedSource {
   SemanticList answer;
@@ -74,7 +53,7 @@ CompletionQuery query(const std::string& marked, const std::string& language = "
 }
 
 TEST(SemanticCompletionEngine, AsksAtTheStartOfTheNameBeingTypedWithItsTypedPart) {
-  auto identifiers = std::make_shared<MarkerEngine>();
+  auto identifiers = std::make_shared<FakeCompletionEngine>();
   ScriptedSource source;
   SemanticCompletionEngine engine(identifiers, source.function());
   NullProgress progress;
@@ -97,7 +76,7 @@ TEST(SemanticCompletionEngine, ItemsKeepTheSourcesOrderAndReplaceTheTypedPart) {
       {"scale", "scale(double by)", "void", "Scales.", CompletionItemKind::kFunction},
       {"secret", "secret", "", "", CompletionItemKind::kField}};
   source.answer.truncated = true;
-  SemanticCompletionEngine engine(std::make_shared<MarkerEngine>(), source.function());
+  SemanticCompletionEngine engine(std::make_shared<FakeCompletionEngine>(), source.function());
   auto list = engine.complete(query("p.se^"), {});
   ASSERT_TRUE(list);
   ASSERT_EQ(list.value().items.size(), 2u);
@@ -116,11 +95,11 @@ TEST(SemanticCompletionEngine, ItemsKeepTheSourcesOrderAndReplaceTheTypedPart) {
 
 TEST(SemanticCompletionEngine, TheIdentifiersAnswerWhatTheCompilerCannotButNotACancelledRequest) {
   ScriptedSource source;
-  SemanticCompletionEngine engine(std::make_shared<MarkerEngine>(), source.function());
+  SemanticCompletionEngine engine(std::make_shared<FakeCompletionEngine>(), source.function());
   // Not C or C++: the compiler is not asked.
   auto other = engine.complete(query("x = fo^", "python"), {});
   ASSERT_TRUE(other);
-  EXPECT_EQ(other.value().items[0].label, "from identifiers");
+  EXPECT_EQ(other.value().items[0].label, "from the wrapped engine");
   EXPECT_TRUE(source.asked.empty());
   // In a number: nothing to complete by name.
   ASSERT_TRUE(engine.complete(query("x = 12^"), {}));
@@ -129,7 +108,7 @@ TEST(SemanticCompletionEngine, TheIdentifiersAnswerWhatTheCompilerCannotButNotAC
   source.error = EngineError{EngineError::Kind::kInternal, "libclang could not parse it"};
   auto failed = engine.complete(query("fo^"), {});
   ASSERT_TRUE(failed);
-  EXPECT_EQ(failed.value().items[0].label, "from identifiers");
+  EXPECT_EQ(failed.value().items[0].label, "from the wrapped engine");
 
   source.error = EngineError{EngineError::Kind::kCancelled, "cancelled"};
   auto cancelled = engine.complete(query("fo^"), {});
