@@ -1,5 +1,6 @@
 #include "server/clang_menu_source.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -39,7 +40,48 @@ constexpr std::size_t kDefinitionLookups = 40;
 
 ClangMenuSource::ClangMenuSource(std::vector<std::string> worker_argv, fs::path index_dir)
     // The first request on a file parses its headers too: seconds for a large one.
-    : index_dir_(std::move(index_dir)), worker_(std::move(worker_argv), std::chrono::seconds(20)) {}
+    : index_dir_(std::move(index_dir)), worker_(std::move(worker_argv), std::chrono::seconds(20)) {
+  preparer_ = std::thread([this] {
+    for (;;) {
+      SemanticQuery query;
+      {
+        std::unique_lock<std::mutex> lock(pending_mutex_);
+        pending_changed_.wait(lock, [this] { return stopping_ || pending_.has_value(); });
+        if (stopping_) return;
+        query = std::move(*pending_);
+        pending_.reset();
+      }
+      // A completion at the file's end: parses it and precompiles its preamble (at its start,
+      // inside the preamble, it would parse the headers again).
+      const std::size_t last_line = query.text.rfind('\n');
+      query.line =
+          static_cast<unsigned>(std::count(query.text.begin(), query.text.end(), '\n') + 1);
+      query.column = static_cast<unsigned>(
+          query.text.size() - (last_line == std::string::npos ? 0 : last_line + 1) + 1);
+      query.prefix.clear();
+      query.max_items = 1;
+      std::unique_lock<std::mutex> lock(mutex_);
+      (void)complete_locked(query);
+    }
+  });
+}
+
+ClangMenuSource::~ClangMenuSource() {
+  {
+    const std::lock_guard<std::mutex> lock(pending_mutex_);
+    stopping_ = true;
+  }
+  pending_changed_.notify_all();
+  preparer_.join();
+}
+
+void ClangMenuSource::prepare(const SemanticQuery& query) {
+  {
+    const std::lock_guard<std::mutex> lock(pending_mutex_);
+    pending_ = query;
+  }
+  pending_changed_.notify_all();
+}
 
 fs::path ClangMenuSource::index_dir_of(const fs::path& root) const {
   return index_dir_.empty() ? root / ".mnemo" : index_dir_;
@@ -114,6 +156,10 @@ EngineResult<SemanticList> ClangMenuSource::complete(const SemanticQuery& query,
   if (!lock.owns_lock())
     return EngineError{EngineError::Kind::kInternal, "libclang is busy with another request"};
   if (token.cancelled()) return EngineError{EngineError::Kind::kCancelled, "cancelled"};
+  return complete_locked(query);
+}
+
+EngineResult<SemanticList> ClangMenuSource::complete_locked(const SemanticQuery& query) {
   if (const auto failed = failed_.find(query.file);
       failed != failed_.end() && std::chrono::steady_clock::now() - failed->second < kRetryAfter)
     return EngineError{EngineError::Kind::kInternal,

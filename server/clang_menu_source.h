@@ -5,12 +5,14 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "indexer/compile_flags.h"
@@ -27,11 +29,19 @@ class ClangMenuSource {
   /// `worker_argv`: the parse worker's command line; `index_dir`: the symbol index's folder
   /// (empty: <root>/.mnemo).
   ClangMenuSource(std::vector<std::string> worker_argv, std::filesystem::path index_dir);
+  ~ClangMenuSource();
+  ClangMenuSource(const ClangMenuSource&) = delete;
+  ClangMenuSource& operator=(const ClangMenuSource&) = delete;
 
   EngineResult<SemanticList> complete(const SemanticQuery& query,
                                       const lsp::CancellationToken& token);
+  /// Parses the file on a thread of this object's (the latest file asked for wins), so that
+  /// the first request on it does not wait for its headers; returns at once.
+  void prepare(const SemanticQuery& query);
 
  private:
+  /// complete() with mutex_ held.
+  EngineResult<SemanticList> complete_locked(const SemanticQuery& query);
   /// The compile commands for files under `root`, as the indexer makes them (from a
   /// compile_commands.json, else defaults with the -I folders of the indexed files); made
   /// again when the index or a compile_commands.json changes.
@@ -55,6 +65,13 @@ class ClangMenuSource {
   /// kRetryAfter, so that each menu request does not wait for the same failure.
   std::map<std::filesystem::path, std::chrono::steady_clock::time_point> failed_;
   static constexpr std::chrono::minutes kRetryAfter{5};
+
+  /// The file waiting to be prepared, and the thread that does it.
+  std::mutex pending_mutex_;
+  std::condition_variable pending_changed_;
+  std::optional<SemanticQuery> pending_;  // guarded by pending_mutex_
+  bool stopping_ = false;                 // guarded by pending_mutex_
+  std::thread preparer_;
 };
 
 }  // namespace mnemo::server

@@ -147,6 +147,9 @@ int main(int argc, char** argv) {
                                      const mnemo::lsp::CancellationToken& token) {
         return menu->complete(query, token);
       };
+      serve.semantic_prepare = [menu](const mnemo::server::SemanticQuery& query) {
+        menu->prepare(query);
+      };
     }
     if (!serve_no_index) {
       // The memory keeps itself current from the index runs; idle until the settings name

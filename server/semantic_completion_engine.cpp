@@ -19,15 +19,53 @@ bool is_c_family_language(const std::string& language_id) {
 }
 
 SemanticCompletionEngine::SemanticCompletionEngine(std::shared_ptr<CompletionEngine> fallback,
-                                                   SemanticSource source)
-    : ForwardingCompletionEngine(std::move(fallback)), source_(std::move(source)) {}
+                                                   SemanticSource source, SemanticPrepare prepare)
+    : ForwardingCompletionEngine(std::move(fallback)),
+      source_(std::move(source)),
+      prepare_(std::move(prepare)) {}
+
+void SemanticCompletionEngine::document_updated(const DocumentView& document) {
+  inner().document_updated(document);
+  if (!prepare_ || !is_c_family_language(document.language_id)) return;
+  const auto file = lsp::file_uri_to_path(document.uri);
+  if (!file) return;
+  SemanticQuery q;
+  q.file = *file;
+  q.text = document.document->text();
+  {
+    const std::lock_guard<std::mutex> lock(roots_mutex_);
+    if (!prepared_.insert(document.uri).second) return;
+    if (!roots_known_) {
+      // Opened before the workspace's roots arrived: prepared with its root once they do.
+      waiting_.push_back(std::move(q));
+      return;
+    }
+  }
+  q.root = root_of(*file);
+  prepare_(q);
+}
+
+void SemanticCompletionEngine::document_closed(const std::string& uri) {
+  {
+    const std::lock_guard<std::mutex> lock(roots_mutex_);
+    prepared_.erase(uri);
+  }
+  inner().document_closed(uri);
+}
 
 void SemanticCompletionEngine::index_workspace(const std::vector<fs::path>& roots,
                                                ProgressSink& progress,
                                                const lsp::CancellationToken& token) {
+  std::vector<SemanticQuery> waiting;
   {
     const std::lock_guard<std::mutex> lock(roots_mutex_);
     roots_ = roots;
+    roots_known_ = true;
+    waiting.swap(waiting_);
+  }
+  for (SemanticQuery& q : waiting) {
+    q.root = root_of(q.file);
+    prepare_(q);
   }
   inner().index_workspace(roots, progress, token);
 }
@@ -66,9 +104,20 @@ EngineResult<CompletionList> SemanticCompletionEngine::complete(
   }
   CompletionList list;
   list.incomplete = answer.value().truncated;
+  // Overloads are one item, as clangd bundles them: the first (likeliest) one's signature,
+  // and how many more there are.
+  std::vector<std::size_t> overloads;  // per kept item
   const double n = static_cast<double>(answer.value().items.size());
   for (std::size_t i = 0; i < answer.value().items.size(); ++i) {
     SemanticItem& item = answer.value().items[i];
+    const auto same = std::find_if(list.items.begin(), list.items.end(), [&](const auto& kept) {
+      return kept.label == item.name && kept.kind == item.kind;
+    });
+    if (same != list.items.end()) {
+      ++overloads[static_cast<std::size_t>(same - list.items.begin())];
+      continue;
+    }
+    overloads.push_back(0);
     CompletionCandidate c;
     c.label = item.name;
     c.insert_text = std::move(item.name);
@@ -80,6 +129,11 @@ EngineResult<CompletionList> SemanticCompletionEngine::complete(
     c.kind = item.kind;
     c.score = n - static_cast<double>(i);  // the source's order
     list.items.push_back(std::move(c));
+  }
+  for (std::size_t i = 0; i < list.items.size(); ++i) {
+    if (overloads[i] > 0)
+      list.items[i].detail +=
+          " (+" + std::to_string(overloads[i]) + (overloads[i] == 1 ? " overload)" : " overloads)");
   }
   return list;
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,12 +44,19 @@ struct SemanticList {
 
 using SemanticSource =
     std::function<EngineResult<SemanticList>(const SemanticQuery&, const lsp::CancellationToken&)>;
+/// Asks the source to get a file ready (parsed, its headers precompiled) in the background,
+/// so that the first menu request on it is answered at once. Must return at once.
+using SemanticPrepare = std::function<void(const SemanticQuery&)>;
 
 /// Thread-safety: as the wrapped engine; the source is called from the completion workers.
 class SemanticCompletionEngine final : public ForwardingCompletionEngine {
  public:
-  SemanticCompletionEngine(std::shared_ptr<CompletionEngine> fallback, SemanticSource source);
+  SemanticCompletionEngine(std::shared_ptr<CompletionEngine> fallback, SemanticSource source,
+                           SemanticPrepare prepare = {});
 
+  /// A C/C++ document opened (seen for the first time) is handed to `prepare`.
+  void document_updated(const DocumentView& document) override;
+  void document_closed(const std::string& uri) override;
   void index_workspace(const std::vector<std::filesystem::path>& roots, ProgressSink& progress,
                        const lsp::CancellationToken& token) override;
   EngineResult<CompletionList> complete(const CompletionQuery& query,
@@ -58,8 +66,12 @@ class SemanticCompletionEngine final : public ForwardingCompletionEngine {
   std::filesystem::path root_of(const std::filesystem::path& file) const;
 
   SemanticSource source_;
+  SemanticPrepare prepare_;
   mutable std::mutex roots_mutex_;
   std::vector<std::filesystem::path> roots_;  ///< guarded by roots_mutex_
+  bool roots_known_ = false;                  ///< guarded by roots_mutex_
+  std::set<std::string> prepared_;            ///< open documents' URIs; guarded by roots_mutex_
+  std::vector<SemanticQuery> waiting_;        ///< to prepare once the roots are known; ditto
 };
 
 /// Whether the menu of a document in this language comes from the C/C++ compiler.

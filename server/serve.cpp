@@ -57,8 +57,8 @@ SessionSetup session_setup(const ServeOptions& options) {
   SessionSetup setup;
   setup.engine = std::make_shared<SymbolicCompletionEngine>();
   if (options.semantic_source)
-    setup.engine =
-        std::make_shared<SemanticCompletionEngine>(setup.engine, options.semantic_source);
+    setup.engine = std::make_shared<SemanticCompletionEngine>(setup.engine, options.semantic_source,
+                                                              options.semantic_prepare);
   std::shared_ptr<ModelCompletionEngine> model;
   if (options.inline_model) {
     // Off until the settings name a model.

@@ -31,6 +31,7 @@ struct ServeOptions {
   /// The menu of C/C++ documents as the compiler sees them (libclang in a worker); none:
   /// the workspace's identifiers.
   SemanticSource semantic_source;
+  SemanticPrepare semantic_prepare;  ///< with semantic_source: parses opened files ahead
   /// Inline suggestions from the model over the memory; none: the symbols' alone. Used once
   /// the settings name a model.
   InlineModel inline_model;

@@ -388,11 +388,14 @@ class ServeIndexTest(unittest.TestCase):
         self.assertIn("result", reply, reply)
         served = [item["insertText"] for item in reply["result"]["items"]]
         self.assertTrue(1 <= len(served) <= 3, served)
-        # The menu there (libclang's names in scope) is ranked by the model.
-        menu = client.request("textDocument/completion", {
-            "textDocument": {"uri": file_uri(path)},
-            "position": {"line": line, "character": character}})
-        self.assertGreater(len(menu["result"]["items"]), 1, menu)
+        # The menu there (libclang's names in scope, once it has parsed the file opened
+        # above; the identifiers' until then) is ranked by the model.
+        def menu():
+            reply = client.request("textDocument/completion", {
+                "textDocument": {"uri": file_uri(path)},
+                "position": {"line": line, "character": character}})
+            return len(reply["result"]["items"]) > 1
+        wait_until(menu, "a menu of libclang's names")
         self.assertIn("menu: the model ranked the first", client.log())
         self.assertEqual(client.shutdown_and_exit(), 0)
 

@@ -93,6 +93,50 @@ TEST(SemanticCompletionEngine, ItemsKeepTheSourcesOrderAndReplaceTheTypedPart) {
   EXPECT_TRUE(list.value().incomplete);
 }
 
+TEST(SemanticCompletionEngine, AnOpenedCppDocumentIsPreparedOnceWithItsRoot) {
+  ScriptedSource source;
+  std::vector<SemanticQuery> prepared;
+  SemanticCompletionEngine engine(std::make_shared<FakeCompletionEngine>(), source.function(),
+                                  [&](const SemanticQuery& q) { prepared.push_back(q); });
+  const DocumentView cpp = query("int x;^").document;
+  DocumentView python = cpp;
+  python.uri = lsp::path_to_file_uri("/repo/tool.py");
+  python.language_id = "python";
+  // Opened before the workspace's roots are known: prepared once they are.
+  engine.document_updated(cpp);
+  engine.document_updated(python);
+  EXPECT_TRUE(prepared.empty());
+  NullProgress progress;
+  engine.index_workspace({"/repo"}, progress, {});
+  ASSERT_EQ(prepared.size(), 1u);
+  EXPECT_EQ(prepared[0].file, std::filesystem::path("/repo/src/main.cpp"));
+  EXPECT_EQ(prepared[0].root, std::filesystem::path("/repo"));
+  EXPECT_EQ(prepared[0].text, "int x;");
+  // Edits of an open document are not prepared again; after a close and a reopen it is.
+  engine.document_updated(cpp);
+  EXPECT_EQ(prepared.size(), 1u);
+  engine.document_closed(cpp.uri);
+  engine.document_updated(cpp);
+  EXPECT_EQ(prepared.size(), 2u);
+  EXPECT_TRUE(source.asked.empty());  // preparing is not completing
+}
+
+TEST(SemanticCompletionEngine, OverloadsAreOneItemWithTheFirstSignature) {
+  ScriptedSource source;
+  source.answer.items = {
+      {"cancel", "cancel()", "std::size_t", "", CompletionItemKind::kFunction},
+      {"expiry", "expiry() const", "time_point", "", CompletionItemKind::kFunction},
+      {"cancel", "cancel(error_code &ec)", "std::size_t", "", CompletionItemKind::kFunction},
+      {"cancel", "cancel(int)", "void", "", CompletionItemKind::kFunction}};
+  SemanticCompletionEngine engine(std::make_shared<FakeCompletionEngine>(), source.function());
+  auto list = engine.complete(query("t.^"), {});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list.value().items.size(), 2u);
+  EXPECT_EQ(list.value().items[0].label, "cancel");
+  EXPECT_EQ(list.value().items[0].detail, "std::size_t cancel() (+2 overloads)");
+  EXPECT_EQ(list.value().items[1].detail, "time_point expiry() const");
+}
+
 TEST(SemanticCompletionEngine, TheIdentifiersAnswerWhatTheCompilerCannotButNotACancelledRequest) {
   ScriptedSource source;
   SemanticCompletionEngine engine(std::make_shared<FakeCompletionEngine>(), source.function());
