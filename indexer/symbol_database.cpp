@@ -380,6 +380,14 @@ Symbol read_symbol(const Query& row) {
   return s;
 }
 
+/// The first column of every row `sql` selects, as text.
+std::vector<std::string> first_column(Sqlite& db, const char* sql) {
+  Query query(db, sql);
+  std::vector<std::string> out;
+  while (query.next()) out.push_back(query.text(0));
+  return out;
+}
+
 /// kSelectSymbols WHERE `condition` (on ?1 = `value`) ORDER BY `order`.
 std::vector<SymbolInFile> select_symbols(Sqlite& db, const std::string& condition,
                                          const std::string& order, std::string_view value) {
@@ -547,21 +555,11 @@ model::Result<std::optional<std::string>, DatabaseError> SymbolDatabase::content
 }
 
 model::Result<std::vector<std::string>, DatabaseError> SymbolDatabase::files() {
-  return guarded([&] {
-    Query query(connection_->db, kSelectPaths);
-    std::vector<std::string> paths;
-    while (query.next()) paths.push_back(query.text(0));
-    return paths;
-  });
+  return guarded([&] { return first_column(connection_->db, kSelectPaths); });
 }
 
 model::Result<std::vector<std::string>, DatabaseError> SymbolDatabase::symbol_names() {
-  return guarded([&] {
-    Query query(connection_->db, kSelectNames);
-    std::vector<std::string> names;
-    while (query.next()) names.push_back(query.text(0));
-    return names;
-  });
+  return guarded([&] { return first_column(connection_->db, kSelectNames); });
 }
 
 model::Result<std::optional<FileSymbols>, DatabaseError> SymbolDatabase::load_file(
