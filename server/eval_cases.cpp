@@ -1,0 +1,118 @@
+#include "server/eval_cases.h"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <utility>
+
+namespace mnemo::server {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_identifier_byte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c >= 0x80;
+}
+
+std::optional<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// Byte offsets of each line's start (line 1 at index 0).
+std::vector<std::size_t> line_starts(const std::string& text) {
+  std::vector<std::size_t> starts{0};
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if (text[i] == '\n') starts.push_back(i + 1);
+  return starts;
+}
+
+/// The symbol's name and the files that define it, by USR (one index lookup per symbol).
+struct Definition {
+  std::string name;
+  std::vector<std::string> files;  ///< sorted, unique
+};
+
+}  // namespace
+
+Result<std::vector<EvalCase>, std::string> extract_cases(indexer::SymbolDatabase& db,
+                                                         const fs::path& root,
+                                                         const EvalCaseOptions& options) {
+  auto files = db.files();
+  if (!files) return files.error().message;
+  std::map<std::string, Definition> definitions;
+  std::vector<EvalCase> cases;
+  for (const std::string& file : files.value()) {
+    auto references = db.references_in_file(file);
+    if (!references) return references.error().message;
+    if (references.value().empty()) continue;
+    const auto text = read_file(root / file);
+    if (!text) return std::string((root / file).string() + ": cannot be read");
+    const std::vector<std::size_t> starts = line_starts(*text);
+    std::set<std::string> used;  // USRs this file has used so far
+    std::set<std::size_t> seen;  // offsets already made a case
+    for (const indexer::Reference& r : references.value()) {
+      auto found = definitions.find(r.usr);
+      if (found == definitions.end()) {
+        auto declarations = db.declarations_of(r.usr);
+        if (!declarations) return declarations.error().message;
+        Definition d;
+        for (const indexer::SymbolInFile& s : declarations.value()) {
+          d.name = s.symbol.name;
+          if (s.symbol.is_definition) d.files.push_back(s.file);
+        }
+        std::sort(d.files.begin(), d.files.end());
+        d.files.erase(std::unique(d.files.begin(), d.files.end()), d.files.end());
+        found = definitions.emplace(r.usr, std::move(d)).first;
+      }
+      const Definition& d = found->second;
+      const bool first_use = used.insert(r.usr).second;
+      if (d.files.empty() || d.name.empty() ||
+          std::binary_search(d.files.begin(), d.files.end(), file))
+        continue;
+      if (r.line == 0 || r.line > starts.size() || r.column == 0) continue;
+      const std::size_t line_start = starts[r.line - 1];
+      const std::size_t offset = line_start + r.column - 1;
+      const std::size_t line_end = std::min(text->find('\n', line_start), text->size());
+      if (offset + d.name.size() > line_end || text->compare(offset, d.name.size(), d.name) != 0 ||
+          (offset + d.name.size() < text->size() &&
+           is_identifier_byte(static_cast<unsigned char>((*text)[offset + d.name.size()]))))
+        continue;  // the bytes there are not the name: a macro's expansion, an implicit use
+      const std::size_t code = text->find_first_not_of(" \t", line_start);
+      if (code < line_end && (*text)[code] == '#') continue;  // a preprocessor line
+      if (!seen.insert(offset).second) continue;
+      EvalCase c;
+      c.file = file;
+      c.offset = offset;
+      c.line = r.line;
+      c.column = r.column;
+      c.identifier = d.name;
+      c.rest_of_line = text->substr(offset, line_end - offset);
+      if (!c.rest_of_line.empty() && c.rest_of_line.back() == '\r') c.rest_of_line.pop_back();
+      c.definition_file = d.files.front();
+      c.first_use = first_use;
+      cases.push_back(std::move(c));
+    }
+  }
+  const auto by_position = [](const EvalCase& a, const EvalCase& b) {
+    return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
+  };
+  std::sort(cases.begin(), cases.end(), by_position);
+  if (options.max_cases > 0 && cases.size() > options.max_cases) {
+    std::mt19937_64 random(options.seed);
+    std::shuffle(cases.begin(), cases.end(), random);
+    cases.resize(options.max_cases);
+    std::sort(cases.begin(), cases.end(), by_position);
+  }
+  return cases;
+}
+
+}  // namespace mnemo::server
