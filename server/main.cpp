@@ -13,6 +13,7 @@
 #include "server/bench_command.h"
 #include "server/clang_menu_source.h"
 #include "server/complete_command.h"
+#include "server/eval_command.h"
 #include "server/generate_command.h"
 #include "server/index_command.h"
 #include "server/serve.h"
@@ -123,6 +124,9 @@ int main(int argc, char** argv) {
   mnemo::server::CompleteCommandOptions complete;
   auto* complete_cmd = mnemo::server::add_complete_command(app, complete);
 
+  mnemo::server::EvalCommandOptions eval;
+  auto* eval_cmd = mnemo::server::add_eval_command(app, eval);
+
   mnemo::server::IndexCommandOptions index;
   auto* index_cmd = mnemo::server::add_index_command(app, index);
   auto* parse_worker_cmd = mnemo::server::add_parse_worker_command(app);
@@ -175,6 +179,7 @@ int main(int argc, char** argv) {
   if (*bench_cmd) return mnemo::server::run_bench(*bench_cmd, bench);
   if (*index_cmd) return mnemo::server::run_index(index);
   if (*complete_cmd) return mnemo::server::run_complete(complete);
+  if (*eval_cmd) return mnemo::server::run_eval(eval);
   if (*parse_worker_cmd) return mnemo::server::run_parse_worker_command();
   return 2;
 }

@@ -146,6 +146,34 @@ class CompleteTest(unittest.TestCase):
         plain = answers(self.complete("--batch", "-", stdin=json.dumps(query) + "\n"))[0]
         self.assertNotEqual(plain["suggestions"][0]["text"], boosted["suggestions"][0]["text"])
 
+    def test_eval_runs_each_case_with_the_memory_and_really_without(self):
+        repo = Path(self.tmp.name) / "eval-repo"
+        (repo / "geo").mkdir(parents=True)
+        (repo / "geo/point.h").write_text(
+            "#pragma once\nnamespace geo {\nstruct Point { double x; };\nPoint origin();\n}\n")
+        (repo / "geo/point.cpp").write_text(
+            "#include \"geo/point.h\"\ngeo::Point geo::origin() { return {}; }\n")
+        (repo / "main.cpp").write_text(
+            "#include \"geo/point.h\"\nint main() {\n  geo::Point p = geo::origin();\n"
+            "  return static_cast<int>(p.x);\n}\n")
+        run("index", str(repo), "--model", MODEL, "--json")
+        out_file = Path(self.tmp.name) / "eval.json"
+        result = run("eval", str(repo), "--model", MODEL, "--max-cases", "0",
+                     "--json", str(out_file))
+        self.assertIn("| condition | cases | n |", result.stdout)
+        out = json.loads(out_file.read_text())
+        cases = out["config"]["cases"]
+        self.assertGreater(cases, 3)  # geo, Point, origin, x where geo/ defines them
+        memory, no_memory = out["conditions"]["memory"]["all"], out["conditions"]["no_memory"]["all"]
+        self.assertEqual((memory["n"], no_memory["n"]), (cases, cases))
+        # Checked, not assumed: every case read the memory in one condition, none in the other.
+        self.assertEqual(memory["cases_that_read_memory"], cases)
+        self.assertEqual(no_memory["cases_that_read_memory"], 0)
+        for metric in ("identifier_top1", "line_exact_match", "line_edit_similarity"):
+            m = memory[metric]
+            self.assertLessEqual(m["low"], m["mean"])
+            self.assertLessEqual(m["mean"], m["high"])
+
     def test_bad_usage_is_refused(self):
         self.assertEqual(self.complete("main.cpp:x:1", check=False).returncode, 2)
         self.assertEqual(self.complete(check=False).returncode, 2)
