@@ -9,15 +9,12 @@
 #include <sstream>
 #include <utility>
 
+#include "server/identifier_scan.h"
+
 namespace mnemo::server {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool is_identifier_byte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c >= 0x80;
-}
 
 std::optional<std::string> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -4,13 +4,10 @@
 #include <map>
 #include <random>
 
+#include "server/identifier_scan.h"
+
 namespace mnemo::server {
 namespace {
-
-bool is_identifier_byte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c >= 0x80;
-}
 
 /// `text` without comments; string and character literals are kept as they are.
 std::string without_comments(std::string_view text) {
@@ -85,16 +82,8 @@ double edit_similarity(std::string_view a, std::string_view b) {
 
 std::vector<std::string> identifiers_in(std::string_view text) {
   std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (!is_identifier_byte(static_cast<unsigned char>(text[i]))) {
-      ++i;
-      continue;
-    }
-    const std::size_t start = i;
-    while (i < text.size() && is_identifier_byte(static_cast<unsigned char>(text[i]))) ++i;
-    if (text[start] < '0' || text[start] > '9') out.emplace_back(text.substr(start, i - start));
-  }
+  for_each_identifier(
+      text, [&](std::string_view name, std::size_t, std::size_t) { out.emplace_back(name); });
   return out;
 }
 
