@@ -109,6 +109,9 @@ constexpr const char* kSelectIncludes =
 constexpr const char* kSelectFile = "SELECT content_hash, parse_errors FROM files WHERE path = ?1";
 constexpr const char* kSelectPaths = "SELECT path FROM files ORDER BY path";
 constexpr const char* kSelectNames = "SELECT DISTINCT name FROM symbols ORDER BY name";
+constexpr const char* kSelectNameFrequencies =
+    "SELECT n.name, COUNT(*) AS uses FROM (SELECT DISTINCT usr, name FROM symbols) n "
+    "JOIN refs r ON r.usr = n.usr GROUP BY n.name ORDER BY uses DESC, n.name";
 constexpr const char* kDeleteFile = "DELETE FROM files WHERE path = ?1";
 constexpr const char* kInsertFile =
     "INSERT INTO files(path, content_hash, parse_errors, indexed_at) VALUES(?1, ?2, ?3, ?4)";
@@ -560,6 +563,17 @@ model::Result<std::vector<std::string>, DatabaseError> SymbolDatabase::files() {
 
 model::Result<std::vector<std::string>, DatabaseError> SymbolDatabase::symbol_names() {
   return guarded([&] { return first_column(connection_->db, kSelectNames); });
+}
+
+model::Result<std::vector<std::pair<std::string, std::uint64_t>>, DatabaseError>
+SymbolDatabase::name_frequencies() {
+  return guarded([&] {
+    Query query(connection_->db, kSelectNameFrequencies);
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    while (query.next())
+      out.emplace_back(query.text(0), static_cast<std::uint64_t>(query.int64(1)));
+    return out;
+  });
 }
 
 model::Result<std::optional<FileSymbols>, DatabaseError> SymbolDatabase::load_file(

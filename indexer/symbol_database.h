@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "indexer/file_symbols.h"
@@ -118,6 +119,10 @@ class SymbolDatabase {
 
   /// Every distinct Symbol::name, sorted: the repository's identifiers.
   model::Result<std::vector<std::string>, DatabaseError> symbol_names();
+  /// How often each name is used: the references to the symbols so named, most used first
+  /// (ties by name); names never referred to are left out.
+  model::Result<std::vector<std::pair<std::string, std::uint64_t>>, DatabaseError>
+  name_frequencies();
   /// Symbols whose Symbol::name is exactly `name` ("norm").
   model::Result<std::vector<SymbolInFile>, DatabaseError> symbols_named(std::string_view name);
   /// Symbols whose Symbol::qualified_name is exactly `qualified_name` ("geo::Point::norm").

@@ -102,6 +102,15 @@ json summarize(const std::vector<Scores>& scores, std::uint64_t seed) {
           {"cases_that_read_memory", read_memory}};
 }
 
+/// The symbolic baseline's metrics: identifier ranking only (it writes no line).
+json summarize_identifiers(const std::vector<Scores>& scores, std::uint64_t seed) {
+  const json all = summarize(scores, seed);
+  return {{"n", all["n"]},
+          {"identifier_top1", all["identifier_top1"]},
+          {"identifier_top5", all["identifier_top5"]},
+          {"identifier_mrr", all["identifier_mrr"]}};
+}
+
 std::string cell(const json& metric, double scale) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.1f [%.1f, %.1f]", scale * metric["mean"].get<double>(),
@@ -113,17 +122,21 @@ std::string markdown(const json& conditions) {
   std::ostringstream out;
   out << "| condition | cases | n | id top-1 % | id top-5 % | id MRR | line EM % | line ES | "
          "line id F1 % | p50 ms |\n|---|---|---|---|---|---|---|---|---|---|\n";
-  for (const char* condition : {"memory", "no_memory"}) {
+  for (const char* condition : {"memory", "no_memory", "symbolic"}) {
     for (const char* group : {"all", "first_use", "later_use"}) {
       const json& g = conditions[condition][group];
       if (g["n"].get<std::size_t>() == 0) continue;
-      char p50[32];
-      std::snprintf(p50, sizeof p50, "%.0f", g["latency_p50_ms"].get<double>());
       out << "| " << condition << " | " << group << " | " << g["n"].get<std::size_t>() << " | "
           << cell(g["identifier_top1"], 100) << " | " << cell(g["identifier_top5"], 100) << " | "
-          << cell(g["identifier_mrr"], 1) << " | " << cell(g["line_exact_match"], 100) << " | "
-          << cell(g["line_edit_similarity"], 1) << " | " << cell(g["line_identifier_f1"], 100)
-          << " | " << p50 << " |\n";
+          << cell(g["identifier_mrr"], 1) << " | ";
+      if (!g.contains("line_exact_match")) {
+        out << "– | – | – | – |\n";  // the symbolic baseline writes no line
+        continue;
+      }
+      char p50[32];
+      std::snprintf(p50, sizeof p50, "%.0f", g["latency_p50_ms"].get<double>());
+      out << cell(g["line_exact_match"], 100) << " | " << cell(g["line_edit_similarity"], 1)
+          << " | " << cell(g["line_identifier_f1"], 100) << " | " << p50 << " |\n";
     }
   }
   return out.str();
@@ -184,6 +197,16 @@ int run_eval(const EvalCommandOptions& o) {
     std::cerr << "mnemo eval: " << cases.error() << "\n";
     return 1;
   }
+  // The symbolic baseline, what a plain IDE offers where nothing of the name is typed yet:
+  // the repository's names, the most used first.
+  auto frequencies = db.value()->name_frequencies();
+  if (!frequencies) {
+    std::cerr << "mnemo eval: " << frequencies.error().message << "\n";
+    return 1;
+  }
+  std::map<std::string, std::size_t> frequency_rank;
+  for (const auto& [name, uses] : frequencies.value())
+    frequency_rank.emplace(name, frequency_rank.size() + 1);
   auto loaded = model::load_model(settings.model.string());
   if (!loaded) {
     std::cerr << "mnemo eval: " << loaded.error().message << "\n";
@@ -243,6 +266,14 @@ int run_eval(const EvalCommandOptions& o) {
       groups[condition]["all"].push_back(s);
       groups[condition][c.first_use ? "first_use" : "later_use"].push_back(s);
     }
+    Scores symbolic;
+    const auto ranked = frequency_rank.find(c.identifier);
+    const std::size_t rank = ranked == frequency_rank.end() ? 0 : ranked->second;
+    symbolic.top1 = rank == 1;
+    symbolic.top5 = rank >= 1 && rank <= 5;
+    symbolic.mrr = reciprocal_rank(rank);
+    groups["symbolic"]["all"].push_back(symbolic);
+    groups["symbolic"][c.first_use ? "first_use" : "later_use"].push_back(symbolic);
     std::cerr << "case " << i + 1 << "/" << cases.value().size() << ": " << c.file << ":" << c.line
               << " " << c.identifier << "\n";
   }
@@ -251,6 +282,8 @@ int run_eval(const EvalCommandOptions& o) {
     for (const char* group : {"all", "first_use", "later_use"})
       conditions[condition][group] = summarize(groups[condition][group], o.seed);
   }
+  for (const char* group : {"all", "first_use", "later_use"})
+    conditions["symbolic"][group] = summarize_identifiers(groups["symbolic"][group], o.seed);
   const json out = {{"config",
                      {{"repo", root.string()},
                       {"model", settings.model.string()},

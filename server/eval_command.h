@@ -2,8 +2,10 @@
 // symbols (eval_cases.h). Each case runs in process through ModelCompleter, as the server
 // runs a completion, twice: with the repository's memory (the case's own file left out,
 // its text before the cut in the prompt) and without any memory, the same model and
-// budgets. Metrics (eval_metrics.h) with bootstrap 95% intervals, for all cases and for
-// first and later uses apart: a markdown table on stdout, the same as JSON with --json.
+// budgets. Beside them, the symbolic baseline: the repository's names ranked by how often
+// they are used (the symbol index's references), what a plain IDE offers. Metrics (eval_metrics.h)
+// with bootstrap 95% intervals, for all cases and for first and later uses apart: a markdown table
+// on stdout, the same as JSON with --json.
 //
 // The repository must have been indexed with the model (`mnemo index REPO --model M`).
 #pragma once

@@ -169,6 +169,10 @@ class CompleteTest(unittest.TestCase):
         # Checked, not assumed: every case read the memory in one condition, none in the other.
         self.assertEqual(memory["cases_that_read_memory"], cases)
         self.assertEqual(no_memory["cases_that_read_memory"], 0)
+        # The symbolic baseline ranks the repository's names by use: `geo` is used most.
+        symbolic = out["conditions"]["symbolic"]["all"]
+        self.assertEqual(symbolic["n"], cases)
+        self.assertGreater(symbolic["identifier_top5"]["mean"], 0)
         for metric in ("identifier_top1", "line_exact_match", "line_edit_similarity"):
             m = memory[metric]
             self.assertLessEqual(m["low"], m["mean"])

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 #include <algorithm>
+#include <map>
 
 #include <csignal>
 #include <fstream>
@@ -485,6 +486,23 @@ TEST_F(SymbolDatabaseTest, SymbolNamesListEveryNameOnceSorted) {
   expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
   EXPECT_EQ(ok(db->symbol_names()), expected);
   EXPECT_NE(std::find(expected.begin(), expected.end(), "norm"), expected.end());
+}
+
+TEST_F(SymbolDatabaseTest, NameFrequenciesCountTheReferencesToEachNameMostUsedFirst) {
+  auto db = program_reader();
+  std::map<std::string, std::string> name_of;  // usr -> name
+  for (const auto& file : {point_header(), point_source(), main_source()})
+    for (const Symbol& s : file.symbols) name_of[s.usr] = s.name;
+  std::map<std::string, std::uint64_t> expected;
+  for (const auto& file : {point_header(), point_source(), main_source()})
+    for (const Reference& r : file.references)
+      if (name_of.count(r.usr) != 0) ++expected[name_of[r.usr]];
+  ASSERT_FALSE(expected.empty());
+  const auto frequencies = ok(db->name_frequencies());
+  const std::map<std::string, std::uint64_t> counted(frequencies.begin(), frequencies.end());
+  EXPECT_EQ(counted, expected);
+  for (std::size_t i = 1; i < frequencies.size(); ++i)
+    EXPECT_GE(frequencies[i - 1].second, frequencies[i].second);
 }
 
 TEST_F(SymbolDatabaseTest, SymbolsQualifiedFindsExactlyThatQualifiedName) {
