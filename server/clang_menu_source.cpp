@@ -4,6 +4,8 @@
 #include <set>
 #include <utility>
 
+#include "indexer/repository_indexer.h"
+
 namespace mnemo::server {
 namespace fs = std::filesystem;
 
@@ -109,7 +111,7 @@ std::string stamp_of(const std::vector<fs::path>& files) {
 indexer::SymbolDatabase* ClangMenuSource::database_for(const fs::path& root) {
   if (database_ && database_root_ == root) return database_.get();
   database_.reset();
-  auto opened = indexer::SymbolDatabase::open(index_dir_of(root) / "symbols.sqlite",
+  auto opened = indexer::SymbolDatabase::open(indexer::symbol_database_path(index_dir_of(root)),
                                               indexer::SymbolDatabase::OpenMode::kReadOnly);
   if (!opened) return nullptr;  // not indexed yet: asked again next time
   database_ = std::move(opened).value();
@@ -118,7 +120,7 @@ indexer::SymbolDatabase* ClangMenuSource::database_for(const fs::path& root) {
 }
 
 const indexer::CompileFlags& ClangMenuSource::flags_for(const fs::path& root) {
-  const fs::path index = index_dir_of(root) / "symbols.sqlite";
+  const fs::path index = indexer::symbol_database_path(index_dir_of(root));
   const std::string stamp =
       stamp_of({index, index.string() + "-wal", root / "compile_commands.json",
                 root / "build" / "compile_commands.json"});

@@ -19,6 +19,7 @@
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
 #include "server/bench_lsp_client.h"
+#include "server/eval_metrics.h"
 #include "server/model_completer.h"
 #include "server/model_completion_engine.h"
 #include "server/symbolic_completion_engine.h"
@@ -94,20 +95,15 @@ json position_of(const std::string& text, std::size_t offset) {
       {"character", offset - line_start}};
 }
 
-json summary(std::vector<double> ms) {
+json summary(const std::vector<double>& ms) {
   if (ms.empty()) return {{"n", 0}};
-  std::sort(ms.begin(), ms.end());
-  const auto at_quantile = [&](double q) {
-    return ms[std::min(ms.size() - 1,
-                       static_cast<std::size_t>(q * static_cast<double>(ms.size())))];
-  };
   double sum = 0;
   for (const double m : ms) sum += m;
   return {{"n", ms.size()},
-          {"p50_ms", at_quantile(0.5)},
-          {"p90_ms", at_quantile(0.9)},
-          {"p99_ms", at_quantile(0.99)},
-          {"max_ms", ms.back()},
+          {"p50_ms", percentile(ms, 0.5)},
+          {"p90_ms", percentile(ms, 0.9)},
+          {"p99_ms", percentile(ms, 0.99)},
+          {"max_ms", percentile(ms, 1.0)},
           {"mean_ms", sum / static_cast<double>(ms.size())}};
 }
 

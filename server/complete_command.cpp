@@ -221,10 +221,7 @@ int run_complete(const CompleteCommandOptions& o) {
     indexer::IndexOptions index;
     index.root = o.repo;
     index.index_dir = o.index_dir;
-    auto options = indexer::MemoryIndexOptions::in_index(indexer::index_dir_of(index));
-    options.window = settings.memory_window;
-    options.top_k = settings.memory_top_k;
-    options.budget_bytes = settings.memory_budget_mb << 20;
+    const auto options = memory_options(settings, indexer::index_dir_of(index));
     auto read = indexer::load_repository_memory(loaded.value().transformer->config(),
                                                 memory_model_id(settings.model), options);
     if (!read) {

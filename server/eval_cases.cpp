@@ -40,18 +40,18 @@ struct Definition {
 
 }  // namespace
 
-Result<std::vector<EvalCase>, std::string> extract_cases(indexer::SymbolDatabase& db,
-                                                         const fs::path& root,
-                                                         const EvalCaseOptions& options) {
+Result<EvalCases, std::string> extract_cases(indexer::SymbolDatabase& db, const fs::path& root,
+                                             const EvalCaseOptions& options) {
   auto files = db.files();
   if (!files) return files.error().message;
   std::map<std::string, Definition> definitions;
-  std::vector<EvalCase> cases;
+  EvalCases out;
+  std::vector<EvalCase>& cases = out.cases;
   for (const std::string& file : files.value()) {
     auto references = db.references_in_file(file);
     if (!references) return references.error().message;
     if (references.value().empty()) continue;
-    const auto text = read_file(root / file);
+    auto text = read_file(root / file);
     if (!text) return std::string((root / file).string() + ": cannot be read");
     const std::vector<std::size_t> starts = line_starts(*text);
     std::set<std::string> used;  // USRs this file has used so far
@@ -98,6 +98,7 @@ Result<std::vector<EvalCase>, std::string> extract_cases(indexer::SymbolDatabase
       c.first_use = first_use;
       cases.push_back(std::move(c));
     }
+    if (!cases.empty() && cases.back().file == file) out.texts.emplace(file, std::move(*text));
   }
   const auto by_position = [](const EvalCase& a, const EvalCase& b) {
     return std::tie(a.file, a.offset) < std::tie(b.file, b.offset);
@@ -108,8 +109,12 @@ Result<std::vector<EvalCase>, std::string> extract_cases(indexer::SymbolDatabase
     std::shuffle(cases.begin(), cases.end(), random);
     cases.resize(options.max_cases);
     std::sort(cases.begin(), cases.end(), by_position);
+    std::set<std::string> sampled;
+    for (const EvalCase& c : cases) sampled.insert(c.file);
+    for (auto it = out.texts.begin(); it != out.texts.end();)
+      it = sampled.count(it->first) != 0 ? std::next(it) : out.texts.erase(it);
   }
-  return cases;
+  return out;
 }
 
 }  // namespace mnemo::server

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,13 +33,18 @@ struct EvalCaseOptions {
   std::size_t max_cases = 0;  ///< 0: every case
 };
 
+struct EvalCases {
+  std::vector<EvalCase> cases;
+  std::map<std::string, std::string> texts;  ///< the contents of the cases' files, by file
+};
+
 /// The cases of the repository at `root` whose index is `db`, in (file, offset) order: a
 /// deterministic sample of options.max_cases of them (by options.seed) when there are more.
 /// A use is kept when its symbol has a definition in the index, none in the use's own file,
 /// and the bytes at the use spell its name (not a macro's expansion, not an implicit use);
 /// a use on a preprocessor line is not. Fails when the index or a file cannot be read.
-Result<std::vector<EvalCase>, std::string> extract_cases(indexer::SymbolDatabase& db,
-                                                         const std::filesystem::path& root,
-                                                         const EvalCaseOptions& options = {});
+Result<EvalCases, std::string> extract_cases(indexer::SymbolDatabase& db,
+                                             const std::filesystem::path& root,
+                                             const EvalCaseOptions& options = {});
 
 }  // namespace mnemo::server

@@ -73,13 +73,6 @@ json interval(const std::vector<double>& values, std::uint64_t seed) {
   return {{"mean", i.mean}, {"low", i.low}, {"high", i.high}};
 }
 
-double percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1,
-                         static_cast<std::size_t>(q * static_cast<double>(values.size())))];
-}
-
 /// The metrics of a group of cases' scores.
 json summarize(const std::vector<Scores>& scores, std::uint64_t seed) {
   const auto column = [&](double Scores::*field) {
@@ -212,10 +205,7 @@ int run_eval(const EvalCommandOptions& o) {
     std::cerr << "mnemo eval: " << loaded.error().message << "\n";
     return 1;
   }
-  auto options = indexer::MemoryIndexOptions::in_index(index_dir);
-  options.window = settings.memory_window;
-  options.top_k = settings.memory_top_k;
-  options.budget_bytes = settings.memory_budget_mb << 20;
+  const auto options = memory_options(settings, index_dir);
   auto memory = indexer::load_repository_memory(loaded.value().transformer->config(),
                                                 memory_model_id(settings.model), options);
   if (!memory) {
@@ -228,17 +218,11 @@ int run_eval(const EvalCommandOptions& o) {
                              budget);
   ModelCompleter without_memory(loaded.value(), nullptr, budget);
 
-  std::map<std::string, std::string> texts;  // file -> contents
+  const std::vector<EvalCase>& all_cases = cases.value().cases;
   std::map<std::string, std::map<std::string, std::vector<Scores>>> groups;
-  for (std::size_t i = 0; i < cases.value().size(); ++i) {
-    const EvalCase& c = cases.value()[i];
-    auto& text = texts[c.file];
-    if (text.empty()) {
-      std::ifstream in(root / c.file, std::ios::binary);
-      std::stringstream s;
-      s << in.rdbuf();
-      text = s.str();
-    }
+  for (std::size_t i = 0; i < all_cases.size(); ++i) {
+    const EvalCase& c = all_cases[i];
+    const std::string& text = cases.value().texts.at(c.file);
     // The file cut at the use: what follows is not there (left context only).
     const std::string prefix = text.substr(0, c.offset);
     CompletionRequest request;
@@ -274,7 +258,7 @@ int run_eval(const EvalCommandOptions& o) {
     symbolic.mrr = reciprocal_rank(rank);
     groups["symbolic"]["all"].push_back(symbolic);
     groups["symbolic"][c.first_use ? "first_use" : "later_use"].push_back(symbolic);
-    std::cerr << "case " << i + 1 << "/" << cases.value().size() << ": " << c.file << ":" << c.line
+    std::cerr << "case " << i + 1 << "/" << all_cases.size() << ": " << c.file << ":" << c.line
               << " " << c.identifier << "\n";
   }
   json conditions;
@@ -287,7 +271,7 @@ int run_eval(const EvalCommandOptions& o) {
   const json out = {{"config",
                      {{"repo", root.string()},
                       {"model", settings.model.string()},
-                      {"cases", cases.value().size()},
+                      {"cases", all_cases.size()},
                       {"seed", o.seed},
                       {"max_cases", o.max_cases},
                       {"max_tokens", o.max_tokens},

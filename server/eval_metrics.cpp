@@ -122,6 +122,13 @@ double reciprocal_rank(std::size_t rank) {
   return rank == 0 ? 0.0 : 1.0 / static_cast<double>(rank);
 }
 
+double percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1,
+                         static_cast<std::size_t>(q * static_cast<double>(values.size())))];
+}
+
 Interval bootstrap_mean(const std::vector<double>& values, std::uint64_t seed,
                         std::size_t resamples) {
   Interval out;
@@ -138,13 +145,8 @@ Interval bootstrap_mean(const std::vector<double>& values, std::uint64_t seed,
     for (std::size_t i = 0; i < values.size(); ++i) s += values[pick(random)];
     m = s / static_cast<double>(values.size());
   }
-  std::sort(means.begin(), means.end());
-  const auto at = [&](double q) {
-    return means[std::min(means.size() - 1,
-                          static_cast<std::size_t>(q * static_cast<double>(means.size())))];
-  };
-  out.low = at(0.025);
-  out.high = at(0.975);
+  out.low = percentile(means, 0.025);
+  out.high = percentile(means, 0.975);
   return out;
 }
 

@@ -36,6 +36,10 @@ std::size_t rank_of(const std::vector<std::string>& ranked, const std::string& a
 /// 1 / rank, or 0 when not ranked.
 double reciprocal_rank(std::size_t rank);
 
+/// The `q`-quantile of `values` (q in [0, 1]): the value at rank floor(q n) of the sorted
+/// values, the largest for q = 1; 0 for none.
+double percentile(std::vector<double> values, double q);
+
 struct Interval {
   double mean = 0, low = 0, high = 0;
 };

@@ -2,10 +2,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include "indexer/repository_indexer.h"
 #include "indexer/symbol_database.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;
+
+indexer::MemoryIndexOptions memory_options(const CompletionSettings& settings,
+                                           const fs::path& index_dir) {
+  auto options = indexer::MemoryIndexOptions::in_index(index_dir);
+  options.window = settings.memory_window;
+  options.top_k = settings.memory_top_k;
+  options.budget_bytes = settings.memory_budget_mb << 20;
+  return options;
+}
 
 std::string memory_model_id(const fs::path& path) {
   std::error_code ec;
@@ -57,10 +67,7 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
     if (!loaded) return indexer::IndexRunError{"memory: " + loaded.error().message};
     model_ = std::move(loaded).value();
   }
-  auto options = indexer::MemoryIndexOptions::in_index(index_dir);
-  options.window = settings.memory_window;
-  options.top_k = settings.memory_top_k;
-  options.budget_bytes = settings.memory_budget_mb << 20;
+  const indexer::MemoryIndexOptions options = memory_options(settings, index_dir);
   indexer_.reset();  // another folder: its lock goes before the next one is taken
   {
     const std::lock_guard<std::mutex> lock(completion_mutex_);
@@ -80,7 +87,6 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
   indexer_->mirror_into(memory->tier.get(), &completion_mutex_);
   completer_ = std::make_unique<ModelCompleter>(
       *model_, memory, PromptBudget{settings.prefix_tokens, settings.suffix_tokens});
-  refresh_identifiers(index_dir);
   return indexer_.get();
 }
 
@@ -98,7 +104,7 @@ void ServeMemory::refresh_identifiers(const fs::path& index_dir) {
 
 Result<std::shared_ptr<const model::KnownIdentifiers>, std::string> repository_identifiers(
     const fs::path& index_dir) {
-  auto database = indexer::SymbolDatabase::open(index_dir / "symbols.sqlite",
+  auto database = indexer::SymbolDatabase::open(indexer::symbol_database_path(index_dir),
                                                 indexer::SymbolDatabase::OpenMode::kReadOnly);
   if (!database) return database.error().message;
   auto names = database.value()->symbol_names();
@@ -116,7 +122,8 @@ model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> ServeMemory::u
     const std::lock_guard<std::mutex> completion(completion_mutex_);
     root_ = root;
   }
-  // The names the symbol run before this one stored.
+  // The names the symbol run before this one stored (once a run: not in open(), which
+  // holds completion_mutex_ when it makes the completer).
   refresh_identifiers(index_dir);
   return memory.value()->update(root, files, progress, &cancel);
 }

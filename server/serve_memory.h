@@ -81,6 +81,11 @@ class ServeMemory {
   std::filesystem::path root_;
 };
 
+/// Where and how the memory in `index_dir` is read with `settings` (its window, top-k and
+/// RAM budget): the one place serve, complete and eval take them from.
+indexer::MemoryIndexOptions memory_options(const CompletionSettings& settings,
+                                           const std::filesystem::path& index_dir);
+
 /// The names of the symbol index in `index_dir` (symbols.sqlite), for the identifier bias.
 Result<std::shared_ptr<const model::KnownIdentifiers>, std::string> repository_identifiers(
     const std::filesystem::path& index_dir);

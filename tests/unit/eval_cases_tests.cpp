@@ -64,7 +64,7 @@ class EvalCasesTest : public ::testing::Test {
     EXPECT_TRUE(extracted) << extracted.error();
     std::vector<std::string> out;
     if (extracted) {
-      for (const EvalCase& c : extracted.value()) out.push_back(describe(c));
+      for (const EvalCase& c : extracted.value().cases) out.push_back(describe(c));
     }
     return out;
   }
