@@ -396,7 +396,9 @@ class ServeIndexTest(unittest.TestCase):
                 "position": {"line": line, "character": character}})
             return len(reply["result"]["items"]) > 1
         wait_until(menu, "a menu of libclang's names")
-        self.assertIn("menu: the model ranked the first", client.log())
+        # The log line travels on stderr, which may arrive after the answer on stdout.
+        wait_until(lambda: "menu: the model ranked the first" in client.log(),
+                   "the model's ranking of the menu")
         self.assertEqual(client.shutdown_and_exit(), 0)
 
         # The same query through `mnemo complete`, over the memory the server wrote: the same
