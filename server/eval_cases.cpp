@@ -36,6 +36,7 @@ std::vector<std::size_t> line_starts(const std::string& text) {
 struct Definition {
   std::string name;
   std::vector<std::string> files;  ///< sorted, unique
+  indexer::SourceRange first;      ///< the definition in files.front() that starts first
 };
 
 }  // namespace
@@ -68,6 +69,11 @@ Result<EvalCases, std::string> extract_cases(indexer::SymbolDatabase& db, const 
         }
         std::sort(d.files.begin(), d.files.end());
         d.files.erase(std::unique(d.files.begin(), d.files.end()), d.files.end());
+        for (const indexer::SymbolInFile& s : declarations.value()) {
+          if (!s.symbol.is_definition || d.files.empty() || s.file != d.files.front()) continue;
+          if (d.first.start_line == 0 || s.symbol.range.start_line < d.first.start_line)
+            d.first = s.symbol.range;
+        }
         found = definitions.emplace(r.usr, std::move(d)).first;
       }
       const Definition& d = found->second;
@@ -95,6 +101,8 @@ Result<EvalCases, std::string> extract_cases(indexer::SymbolDatabase& db, const 
       c.rest_of_line = text->substr(offset, line_end - offset);
       if (!c.rest_of_line.empty() && c.rest_of_line.back() == '\r') c.rest_of_line.pop_back();
       c.definition_file = d.files.front();
+      c.definition_first_line = d.first.start_line;
+      c.definition_last_line = d.first.end_line;
       c.first_use = first_use;
       cases.push_back(std::move(c));
     }

@@ -25,7 +25,9 @@ struct EvalCase {
   std::string identifier;       ///< the symbol's name, as written there
   std::string rest_of_line;     ///< from the use to the end of its line (no line break)
   std::string definition_file;  ///< where the symbol is defined (the first, by path)
-  bool first_use = false;       ///< the file's first use of this symbol
+  /// The definition's lines there (1-based, inclusive): the whole declaration, body and all.
+  std::uint32_t definition_first_line = 0, definition_last_line = 0;
+  bool first_use = false;  ///< the file's first use of this symbol
 };
 
 struct EvalCaseOptions {

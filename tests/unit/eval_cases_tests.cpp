@@ -17,11 +17,12 @@ namespace {
 
 using mnemo::testing::TempDir;
 
-/// "FILE:LINE IDENTIFIER (first|later) -> DEFINITION_FILE | REST OF LINE"
+/// "FILE:LINE IDENTIFIER (first|later) -> DEFINITION_FILE:FIRST-LAST | REST OF LINE"
 std::string describe(const EvalCase& c) {
   return c.file + ":" + std::to_string(c.line) + " " + c.identifier +
-         (c.first_use ? " (first)" : " (later)") + " -> " + c.definition_file + " | " +
-         c.rest_of_line;
+         (c.first_use ? " (first)" : " (later)") + " -> " + c.definition_file + ":" +
+         std::to_string(c.definition_first_line) + "-" + std::to_string(c.definition_last_line) +
+         " | " + c.rest_of_line;
 }
 
 class EvalCasesTest : public ::testing::Test {
@@ -80,20 +81,21 @@ TEST_F(EvalCasesTest, EveryUseOfASymbolDefinedInAnotherFileIsACase) {
           // The uses in main.cpp of what geo/ defines; not `p` or `n` (its own),
           // not the comment, not the macro's body (a preprocessor line) nor
           // its expansion (the bytes there spell ORIGIN).
-          "app/main.cpp:4 geo (first) -> geo/point.h | geo::Point p = geo::origin();",
-          "app/main.cpp:4 Point (first) -> geo/point.h | Point p = geo::origin();",
-          "app/main.cpp:4 geo (later) -> geo/point.h | geo::origin();",
-          "app/main.cpp:4 origin (first) -> geo/point.cpp | origin();",
-          "app/main.cpp:6 norm (first) -> geo/point.cpp | norm() + ORIGIN.norm();",
-          "app/main.cpp:6 norm (later) -> geo/point.cpp | norm();",
-          "app/main.cpp:7 x (first) -> geo/point.h | x);",
+          "app/main.cpp:4 geo (first) -> geo/point.h:2-8 | geo::Point p = geo::origin();",
+          "app/main.cpp:4 Point (first) -> geo/point.h:3-6 | Point p = geo::origin();",
+          "app/main.cpp:4 geo (later) -> geo/point.h:2-8 | geo::origin();",
+          "app/main.cpp:4 origin (first) -> geo/point.cpp:3-3 | origin();",
+          "app/main.cpp:6 norm (first) -> geo/point.cpp:2-2 | norm() + ORIGIN.norm();",
+          "app/main.cpp:6 norm (later) -> geo/point.cpp:2-2 | norm();",
+          "app/main.cpp:7 x (first) -> geo/point.h:4-4 | x);",
           // point.cpp uses what the header defines.
-          "geo/point.cpp:2 geo (first) -> geo/point.h | geo::Point::norm() const { return x; }",
-          "geo/point.cpp:2 Point (first) -> geo/point.h | Point::norm() const { return x; }",
-          "geo/point.cpp:2 x (first) -> geo/point.h | x; }",
-          "geo/point.cpp:3 geo (later) -> geo/point.h | geo::Point geo::origin() { return {}; }",
-          "geo/point.cpp:3 Point (later) -> geo/point.h | Point geo::origin() { return {}; }",
-          "geo/point.cpp:3 geo (later) -> geo/point.h | geo::origin() { return {}; }",
+          "geo/point.cpp:2 geo (first) -> geo/point.h:2-8 | geo::Point::norm() const { return x; }",
+          "geo/point.cpp:2 Point (first) -> geo/point.h:3-6 | Point::norm() const { return x; }",
+          "geo/point.cpp:2 x (first) -> geo/point.h:4-4 | x; }",
+          "geo/point.cpp:3 geo (later) -> geo/point.h:2-8 | geo::Point geo::origin() { return {}; "
+          "}",
+          "geo/point.cpp:3 Point (later) -> geo/point.h:3-6 | Point geo::origin() { return {}; }",
+          "geo/point.cpp:3 geo (later) -> geo/point.h:2-8 | geo::origin() { return {}; }",
       }));
 }
 
