@@ -11,6 +11,9 @@ namespace mnemo {
 template <class T, class E>
 using Result = boost::outcome_v2::result<T, E, boost::outcome_v2::policy::terminate>;
 
+/// Where the value and the error convert from the same type (e.g. a JSON value and a message),
+/// say which: `return success(value);`, `return failure(message);`.
+using boost::outcome_v2::failure;
 using boost::outcome_v2::success;
 
 }  // namespace mnemo

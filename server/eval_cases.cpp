@@ -125,4 +125,16 @@ Result<EvalCases, std::string> extract_cases(indexer::SymbolDatabase& db, const 
   return out;
 }
 
+CodeWindow definition_window(const EvalCase& c, std::string_view definition_file_text) {
+  CodeWindow w{c.definition_file, c.definition_first_line, c.definition_last_line, {}};
+  std::size_t line = 1;
+  for (std::size_t start = 0; start < definition_file_text.size() && line <= w.last_line; ++line) {
+    const std::size_t end =
+        std::min(definition_file_text.find('\n', start), definition_file_text.size() - 1) + 1;
+    if (line >= w.first_line) w.text += definition_file_text.substr(start, end - start);
+    start = end;
+  }
+  return w;
+}
+
 }  // namespace mnemo::server

@@ -14,6 +14,7 @@
 
 #include "indexer/symbol_database.h"
 #include "lsp/result.h"
+#include "server/code_window.h"
 
 namespace mnemo::server {
 
@@ -48,5 +49,9 @@ struct EvalCases {
 Result<EvalCases, std::string> extract_cases(indexer::SymbolDatabase& db,
                                              const std::filesystem::path& root,
                                              const EvalCaseOptions& options = {});
+
+/// The oracle's context for a case: its symbol's definition lines, out of the text of
+/// c.definition_file.
+CodeWindow definition_window(const EvalCase& c, std::string_view definition_file_text);
 
 }  // namespace mnemo::server

@@ -1,18 +1,27 @@
-// `mnemo eval REPO` (issue 7): cross-file completion over a repository's own uses of its
+// `mnemo eval REPO...` (issue 7): cross-file completion over repositories' own uses of their
 // symbols (eval_cases.h). Each case runs in process through ModelCompleter, as the server
-// runs a completion, twice: with the repository's memory (the case's own file left out,
-// its text before the cut in the prompt) and without any memory, the same model and
-// budgets. Beside them, the symbolic baseline: the repository's names ranked by how often
-// they are used (the symbol index's references), what a plain IDE offers. Metrics (eval_metrics.h)
-// with bootstrap 95% intervals, for all cases and for first and later uses apart: a markdown table
-// on stdout, the same as JSON with --json.
+// runs a completion, under each condition with the same model and token budgets:
+//  - memory: the repository's memory (the case's own file left out, its text before the
+//    cut in the prompt);
+//  - no_memory: the text before the cut alone, no memory (checked: no case reads it);
+//  - bm25: RepoCoder's retrieval, the best 64-line windows of the other files for the last
+//    64 lines before the cut, in the prompt (bm25_windows.h, retrieval_prompt.h);
+//  - oracle: the symbol's definition lines in the prompt instead;
+//  - symbolic: the repository's names ranked by how often they are used (the symbol
+//    index's references), what a plain IDE offers; identifiers only.
+// Metrics (eval_metrics.h) with bootstrap 95% intervals, for all cases and for first and
+// later uses apart, per repository and macro-averaged (eval_report.h): markdown tables on
+// stdout, JSON with --json, a page with --html.
 //
-// The repository must have been indexed with the model (`mnemo index REPO --model M`).
+// `--needle` measures recall of a planted definition instead (eval_needle.h).
+//
+// Each repository must have been indexed with the model (`mnemo index REPO --model M`).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,14 +32,18 @@ class App;
 namespace mnemo::server {
 
 struct EvalCommandOptions {
-  std::string repo;
-  std::string index_dir;          ///< empty: <repo>/.mnemo
+  std::vector<std::string> repos;
+  std::string index_dir;          ///< empty: <repo>/.mnemo (only with one repository)
   nlohmann::json settings_flags;  ///< --model, --memory-window (completion_settings.h)
   std::uint64_t seed = 1;
   std::size_t max_cases = 100;
   std::size_t max_tokens = 24;  ///< per suggestion; a suggestion ends with its line
   std::size_t top_k = 5;        ///< identifier suggestions ranked (beam search alternatives)
   std::string json_out;         ///< empty: none
+  std::string html_out;         ///< empty: none
+  bool needle = false;
+  std::size_t needle_trials = 20;
+  std::vector<std::size_t> needle_memory_tokens;  ///< empty: eval_needle.h's default
 };
 
 CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& options);

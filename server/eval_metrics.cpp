@@ -131,19 +131,40 @@ double percentile(std::vector<double> values, double q) {
 
 Interval bootstrap_mean(const std::vector<double>& values, std::uint64_t seed,
                         std::size_t resamples) {
+  return bootstrap_macro_mean({values}, seed, resamples);
+}
+
+Interval bootstrap_macro_mean(const std::vector<std::vector<double>>& groups, std::uint64_t seed,
+                              std::size_t resamples) {
   Interval out;
-  if (values.empty()) return out;
-  double sum = 0;
-  for (const double v : values) sum += v;
-  out.mean = out.low = out.high = sum / static_cast<double>(values.size());
-  if (values.size() < 2 || resamples == 0) return out;
+  std::vector<const std::vector<double>*> present;
+  for (const std::vector<double>& g : groups)
+    if (!g.empty()) present.push_back(&g);
+  if (present.empty()) return out;
+  const auto mean_of = [](const std::vector<double>& values) {
+    double sum = 0;
+    for (const double v : values) sum += v;
+    return sum / static_cast<double>(values.size());
+  };
+  double total = 0;
+  bool varies = false;
+  for (const std::vector<double>* g : present) {
+    total += mean_of(*g);
+    varies = varies || g->size() >= 2;
+  }
+  out.mean = out.low = out.high = total / static_cast<double>(present.size());
+  if (!varies || resamples == 0) return out;
   std::mt19937_64 random(seed);
-  std::uniform_int_distribution<std::size_t> pick(0, values.size() - 1);
   std::vector<double> means(resamples);
   for (double& m : means) {
-    double s = 0;
-    for (std::size_t i = 0; i < values.size(); ++i) s += values[pick(random)];
-    m = s / static_cast<double>(values.size());
+    double sum_of_means = 0;
+    for (const std::vector<double>* g : present) {
+      std::uniform_int_distribution<std::size_t> pick(0, g->size() - 1);
+      double s = 0;
+      for (std::size_t i = 0; i < g->size(); ++i) s += (*g)[pick(random)];
+      sum_of_means += s / static_cast<double>(g->size());
+    }
+    m = sum_of_means / static_cast<double>(present.size());
   }
   out.low = percentile(means, 0.025);
   out.high = percentile(means, 0.975);

@@ -47,5 +47,10 @@ struct Interval {
 /// the same size, drawn with `seed`); all three equal for fewer than 2 values.
 Interval bootstrap_mean(const std::vector<double>& values, std::uint64_t seed = 1,
                         std::size_t resamples = 1000);
+/// The macro-average of groups (repositories): the mean of the non-empty groups' means, with
+/// a percentile bootstrap 95% interval whose resamples draw each group's values from that
+/// group (stratified), so every group keeps its weight. One group: bootstrap_mean.
+Interval bootstrap_macro_mean(const std::vector<std::vector<double>>& groups,
+                              std::uint64_t seed = 1, std::size_t resamples = 1000);
 
 }  // namespace mnemo::server

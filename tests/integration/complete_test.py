@@ -146,37 +146,94 @@ class CompleteTest(unittest.TestCase):
         plain = answers(self.complete("--batch", "-", stdin=json.dumps(query) + "\n"))[0]
         self.assertNotEqual(plain["suggestions"][0]["text"], boosted["suggestions"][0]["text"])
 
-    def test_eval_runs_each_case_with_the_memory_and_really_without(self):
-        repo = Path(self.tmp.name) / "eval-repo"
+    def eval_repo(self, name, functions):
+        """A small repository whose main.cpp uses what geo/ defines, indexed with the model."""
+        repo = Path(self.tmp.name) / name
         (repo / "geo").mkdir(parents=True)
         (repo / "geo/point.h").write_text(
-            "#pragma once\nnamespace geo {\nstruct Point { double x; };\nPoint origin();\n}\n")
+            "#pragma once\nnamespace geo {\nstruct Point { double x; };\n"
+            + "".join(f"Point {f}();\n" for f in functions) + "}\n")
         (repo / "geo/point.cpp").write_text(
-            "#include \"geo/point.h\"\ngeo::Point geo::origin() { return {}; }\n")
+            "#include \"geo/point.h\"\n"
+            + "".join(f"geo::Point geo::{f}() {{ return {{}}; }}\n" for f in functions))
         (repo / "main.cpp").write_text(
-            "#include \"geo/point.h\"\nint main() {\n  geo::Point p = geo::origin();\n"
-            "  return static_cast<int>(p.x);\n}\n")
+            "#include \"geo/point.h\"\nint main() {\n"
+            + "".join(f"  geo::Point p{i} = geo::{f}();\n" for i, f in enumerate(functions))
+            + "  return static_cast<int>(p0.x);\n}\n")
         run("index", str(repo), "--model", MODEL, "--json")
+        return repo
+
+    def test_eval_runs_each_case_with_the_memory_and_really_without(self):
+        repo = self.eval_repo("eval-repo", ["origin"])
         out_file = Path(self.tmp.name) / "eval.json"
+        html_file = Path(self.tmp.name) / "eval.html"
         result = run("eval", str(repo), "--model", MODEL, "--max-cases", "0",
-                     "--json", str(out_file))
-        self.assertIn("| condition | cases | n |", result.stdout)
+                     "--json", str(out_file), "--html", str(html_file))
+        self.assertIn("| condition | uses | n |", result.stdout)
         out = json.loads(out_file.read_text())
-        cases = out["config"]["cases"]
+        self.assertEqual(len(out["repositories"]), 1)
+        self.assertNotIn("macro", out)  # one repository: nothing to average
+        repository = out["repositories"][0]
+        cases = repository["cases"]
         self.assertGreater(cases, 3)  # geo, Point, origin, x where geo/ defines them
-        memory, no_memory = out["conditions"]["memory"]["all"], out["conditions"]["no_memory"]["all"]
-        self.assertEqual((memory["n"], no_memory["n"]), (cases, cases))
-        # Checked, not assumed: every case read the memory in one condition, none in the other.
-        self.assertEqual(memory["cases_that_read_memory"], cases)
-        self.assertEqual(no_memory["cases_that_read_memory"], 0)
+        conditions = repository["conditions"]
+        self.assertEqual(set(conditions), {"memory", "no_memory", "bm25", "oracle", "symbolic"})
+        for name in ("memory", "no_memory", "bm25", "oracle", "symbolic"):
+            self.assertEqual(conditions[name]["all"]["n"], cases, name)
+        # Checked, not assumed: every case read the memory in one condition, none in the
+        # others (the retrieval baselines put their context in the prompt instead).
+        self.assertEqual(conditions["memory"]["all"]["cases_that_read_memory"], cases)
+        for name in ("no_memory", "bm25", "oracle"):
+            self.assertEqual(conditions[name]["all"]["cases_that_read_memory"], 0, name)
         # The symbolic baseline ranks the repository's names by use: `geo` is used most.
-        symbolic = out["conditions"]["symbolic"]["all"]
-        self.assertEqual(symbolic["n"], cases)
+        symbolic = conditions["symbolic"]["all"]
         self.assertGreater(symbolic["identifier_top5"]["mean"], 0)
+        self.assertNotIn("line_exact_match", symbolic)
         for metric in ("identifier_top1", "line_exact_match", "line_edit_similarity"):
-            m = memory[metric]
+            m = conditions["memory"]["all"][metric]
             self.assertLessEqual(m["low"], m["mean"])
             self.assertLessEqual(m["mean"], m["high"])
+        page = html_file.read_text()
+        self.assertTrue(page.startswith("<!DOCTYPE html>"))
+        self.assertIn(str(repo.resolve()), page)
+        self.assertEqual(page.count("<table>"), 1)
+
+    def test_eval_of_several_repositories_macro_averages_them(self):
+        one = self.eval_repo("eval-one", ["origin"])
+        two = self.eval_repo("eval-two", ["origin", "unit_x", "unit_y", "unit_z"])
+        out_file = Path(self.tmp.name) / "eval.json"
+        result = run("eval", str(one), str(two), "--model", MODEL, "--max-cases", "0",
+                     "--json", str(out_file))
+        self.assertIn("Macro-average over 2 repositories", result.stdout)
+        out = json.loads(out_file.read_text())
+        first, second = (r["conditions"]["symbolic"]["all"] for r in out["repositories"])
+        macro = out["macro"]["symbolic"]["all"]
+        self.assertEqual(macro["n"], first["n"] + second["n"])
+        self.assertGreater(second["n"], first["n"])
+        # Each repository weighs the same, whatever its number of cases.
+        self.assertAlmostEqual(macro["identifier_mrr"]["mean"],
+                               (first["identifier_mrr"]["mean"]
+                                + second["identifier_mrr"]["mean"]) / 2)
+        self.assertEqual(run("eval", str(one), str(two), "--model", MODEL, "--index-dir",
+                             str(one / ".mnemo"), check=False).returncode, 2)
+
+    def test_needle_mode_reports_recall_per_memory_size_and_without_memory(self):
+        repo = self.eval_repo("needle-repo", ["origin", "unit_x"])
+        out_file = Path(self.tmp.name) / "needle.json"
+        result = run("eval", str(repo), "--model", MODEL, "--needle", "--trials", "3",
+                     "--memory-tokens", "10,100000", "--json", str(out_file))
+        self.assertIn("| memory tokens (mean) |", result.stdout)
+        out = json.loads(out_file.read_text())
+        self.assertEqual(out["config"]["trials"], 3)
+        sizes = [r["memory_tokens"] for r in out["results"]]
+        # The smallest memory holds the planted file alone; the other is the whole
+        # repository but the file asked from (100000 is more than it has).
+        self.assertEqual(len(sizes), 2)
+        self.assertLess(sizes[0], sizes[1])
+        self.assertEqual(out["results"][0]["files"], 1)
+        self.assertEqual(out["results"][1]["files"], 2)
+        # The needle's 8 random hex digits cannot be guessed without the memory.
+        self.assertEqual(out["no_memory"]["found"], 0)
 
     def test_bad_usage_is_refused(self):
         self.assertEqual(self.complete("main.cpp:x:1", check=False).returncode, 2)

@@ -119,5 +119,22 @@ TEST_F(EvalCasesTest, ASampleIsDeterministicBySeedAndInFileOrder) {
   EXPECT_EQ(cases(options), all);
 }
 
+TEST_F(EvalCasesTest, TheOraclesWindowIsTheDefinitionsLines) {
+  auto extracted = extract_cases(*db_, repo_.path());
+  ASSERT_TRUE(extracted) << extracted.error();
+  const auto point = std::find_if(extracted.value().cases.begin(), extracted.value().cases.end(),
+                                  [](const EvalCase& c) { return c.identifier == "Point"; });
+  ASSERT_NE(point, extracted.value().cases.end());
+  const std::string header =  // as SetUp wrote it
+      "#pragma once\nnamespace geo {\nstruct Point {\n  double x;\n  double norm() const;\n};\n"
+      "Point origin();\n}\n";
+  const CodeWindow w = definition_window(*point, header);
+  EXPECT_EQ(w.file, "geo/point.h");
+  EXPECT_EQ(w.text, "struct Point {\n  double x;\n  double norm() const;\n};\n");
+  // A file that ends without a line break keeps its last line.
+  EXPECT_EQ(definition_window(*point, "a\nb\nstruct Point {\n  double x;\n  int y;\n};").text,
+            "struct Point {\n  double x;\n  int y;\n};");
+}
+
 }  // namespace
 }  // namespace mnemo::server

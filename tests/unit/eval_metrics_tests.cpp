@@ -81,5 +81,23 @@ TEST(EvalMetrics, BootstrapIntervalContainsTheMeanAndNarrowsWithMoreCases) {
   EXPECT_EQ(bootstrap_mean(few, 3).low, a.low);  // the seed decides
 }
 
+TEST(EvalMetrics, MacroAverageWeighsEachRepositoryEquallyWhateverItsCases) {
+  // A small repository at 1 and a large one at 0: the macro mean is 0.5, not 1/101.
+  const std::vector<double> small(10, 1.0), large(1000, 0.0);
+  const Interval macro = bootstrap_macro_mean({small, large, {}});
+  EXPECT_DOUBLE_EQ(macro.mean, 0.5);
+  EXPECT_DOUBLE_EQ(macro.low, 0.5);  // no repository's cases vary
+  EXPECT_DOUBLE_EQ(macro.high, 0.5);
+  std::vector<double> mixed;
+  for (int i = 0; i < 200; ++i) mixed.push_back(i % 2);
+  const Interval m = bootstrap_macro_mean({mixed, large}, 5);
+  EXPECT_DOUBLE_EQ(m.mean, 0.25);
+  // Only the mixed repository varies: half its own half-width.
+  EXPECT_NEAR((m.high - m.low) / 2, 0.5 * 1.96 * 0.5 / std::sqrt(200.0), 0.01);
+  const Interval one = bootstrap_macro_mean({mixed}, 5);
+  EXPECT_EQ(one.low, bootstrap_mean(mixed, 5).low);
+  EXPECT_EQ(one.high, bootstrap_mean(mixed, 5).high);
+}
+
 }  // namespace
 }  // namespace mnemo::server

@@ -1,0 +1,229 @@
+#include "server/eval_needle.h"
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "indexer/memory_encoder.h"
+#include "model/memory/exact/exact_tier.h"
+#include "server/eval_metrics.h"
+#include "server/model_completer.h"
+
+namespace mnemo::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kStem = "mnemo_needle_";
+constexpr const char* kUse = "auto value = mnemo_needle_";
+/// The planted file is encoded again in every trial: one of at most this many tokens.
+constexpr std::int64_t kMaxPlantedFileTokens = 8192;
+
+struct MemoryFile {
+  std::string id;
+  std::int64_t tokens = 0;
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+};
+
+std::optional<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool is_c_family(const std::string& path) {
+  static const std::vector<std::string> extensions{".c",  ".cc",  ".cpp", ".cxx", ".h",
+                                                   ".hh", ".hpp", ".hxx", ".ipp", ".inl"};
+  const std::string extension = fs::path(path).extension().string();
+  return std::find(extensions.begin(), extensions.end(), extension) != extensions.end();
+}
+
+/// Where a line may go between two declarations: the text's start and every line start
+/// after a blank line; the end when there is none but the start.
+std::vector<std::size_t> declaration_gaps(const std::string& text) {
+  std::vector<std::size_t> gaps{0};
+  for (std::size_t i = 1; i < text.size(); ++i)
+    if (text[i - 1] == '\n' && text[i] == '\n' && i + 1 < text.size()) gaps.push_back(i + 1);
+  if (gaps.size() == 1) gaps.push_back(text.size());
+  return gaps;
+}
+
+template <class T>
+const T& pick(const std::vector<T>& from, std::mt19937_64& random) {
+  return from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(random)];
+}
+
+std::string random_hex(std::mt19937_64& random) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 8; ++i) out += digits[random() % 16];
+  return out;
+}
+
+/// The default sizes: 100K and every tenfold below `total`, then `total`.
+std::vector<std::size_t> default_sizes(std::size_t total) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t s = 100000; s < total; s *= 10) sizes.push_back(s);
+  sizes.push_back(total);
+  return sizes;
+}
+
+bool recalled(const CompletionResult& result, const std::string& hex) {
+  return !result.suggestions.empty() && result.suggestions.front().text.rfind(hex, 0) == 0;
+}
+
+json interval(const std::vector<double>& values, std::uint64_t seed) {
+  const Interval i = bootstrap_mean(values, seed);
+  return {{"mean", i.mean}, {"low", i.low}, {"high", i.high}};
+}
+
+}  // namespace
+
+Result<json, std::string> run_needle(const model::LoadedModel& model,
+                                     const indexer::RepositoryMemory& memory, const fs::path& root,
+                                     const NeedleOptions& options) {
+  const model::memory::ExactTier& full = *memory.tier;
+  std::vector<MemoryFile> files;
+  std::int64_t total = 0;
+  for (const std::string& id : full.file_ids()) {
+    MemoryFile f{id, 0, full.file_tensors(id)};
+    for (const auto& [name, tensor] : f.tensors)
+      if (name == "n_tokens") f.tokens = tensor.item<std::int64_t>();
+    if (f.tensors.empty() || f.tokens == 0) continue;  // dropped by the memory's budget
+    total += f.tokens;
+    files.push_back(std::move(f));
+  }
+  // Where the needle may go and where it may be asked for: C or C++ files that can be read.
+  std::vector<std::size_t> hosts, sites;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (!is_c_family(files[i].id) || !fs::is_regular_file(root / files[i].id)) continue;
+    sites.push_back(i);
+    if (files[i].tokens <= kMaxPlantedFileTokens) hosts.push_back(i);
+  }
+  if (hosts.empty() || sites.size() < 2)
+    return failure(std::string(
+        "the memory needs two C or C++ files, one of at most 8192 tokens, that can be read"));
+  std::vector<std::size_t> sizes = options.memory_tokens.empty()
+                                       ? default_sizes(static_cast<std::size_t>(total))
+                                       : options.memory_tokens;
+  for (std::size_t& s : sizes) s = std::min(s, static_cast<std::size_t>(total));
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+
+  const indexer::MemoryEncoder encoder(model.transformer, model.tokenizer, memory.layers,
+                                       options.window);
+  ModelCompleter without_memory(model, nullptr, options.budget);
+  std::mt19937_64 random(options.seed);
+  std::vector<double> no_memory_hits;
+  std::vector<std::vector<double>> hits(sizes.size());
+  std::vector<std::int64_t> tokens_used(sizes.size(), 0);
+  std::vector<std::size_t> files_used(sizes.size(), 0);
+  for (std::size_t trial = 0; trial < options.trials; ++trial) {
+    const std::size_t host = pick(hosts, random);
+    std::size_t site = pick(sites, random);
+    while (site == host) site = pick(sites, random);
+    const std::string hex = random_hex(random);
+    auto host_text = read_file(root / files[host].id);
+    auto site_text = read_file(root / files[site].id);
+    if (!host_text || !site_text)
+      return failure(std::string("a file of the memory cannot be read"));
+    std::string planted = *host_text;
+    const std::size_t at = pick(declaration_gaps(planted), random);
+    const std::string definition = std::string(at > 0 && planted[at - 1] != '\n' ? "\n" : "") +
+                                   "int " + kStem + hex + "(int value) { return value + " +
+                                   std::to_string(random() % 90 + 10) + "; }\n\n";
+    planted.insert(at, definition);
+    const std::string prompt = site_text->substr(0, pick(declaration_gaps(*site_text), random)) +
+                               (site_text->empty() || site_text->back() == '\n' ? "" : "\n") + kUse;
+    const indexer::FileMemory needle = encoder.encode(planted);
+
+    CompletionRequest request;
+    request.text = prompt;
+    request.cursor = prompt.size();
+    request.memory_file = files[site].id;  // its text is the prompt
+    request.max_tokens = options.max_tokens;
+    model::StopRules end_of_line;
+    end_of_line.end_of_line = true;
+    end_of_line.end_of_generation = true;
+    request.stop = end_of_line;
+    auto alone = without_memory.complete(request);
+    if (!alone) return failure(alone.error().message);
+    no_memory_hits.push_back(recalled(alone.value(), hex) ? 1 : 0);
+
+    // The other files in a random order, the same for every size of this trial.
+    std::vector<std::size_t> others;
+    for (std::size_t i = 0; i < files.size(); ++i)
+      if (i != host && i != site) others.push_back(i);
+    std::shuffle(others.begin(), others.end(), random);
+    for (std::size_t s = 0; s < sizes.size(); ++s) {
+      auto tier = std::make_unique<model::memory::ExactTier>(full.config());
+      std::vector<model::memory::ExactTier::FileTensors> chosen;
+      std::int64_t tokens = needle.tokens;
+      for (const std::size_t i : others) {
+        if (tokens >= static_cast<std::int64_t>(sizes[s])) break;
+        chosen.push_back({files[i].id, files[i].tensors});
+        tokens += files[i].tokens;
+      }
+      if (!tier->add_files_from_tensors(chosen).empty())
+        return failure(std::string("the memory's files could not be shared with a smaller tier"));
+      tier->add_file(files[host].id, needle.keys, needle.values);
+      tokens_used[s] += tokens;
+      files_used[s] += chosen.size() + 1;
+      auto sized = std::make_shared<indexer::RepositoryMemory>();
+      sized->tier = std::move(tier);
+      sized->layers = memory.layers;
+      ModelCompleter with_memory(model, sized, options.budget);
+      auto answer = with_memory.complete(request);
+      if (!answer) return failure(answer.error().message);
+      hits[s].push_back(recalled(answer.value(), hex) ? 1 : 0);
+    }
+  }
+  json results = json::array();
+  for (std::size_t s = 0; s < sizes.size(); ++s) {
+    double found = 0;
+    for (const double h : hits[s]) found += h;
+    const auto trials = static_cast<std::int64_t>(std::max<std::size_t>(options.trials, 1));
+    results.push_back({{"memory_tokens", tokens_used[s] / trials},
+                       {"files", files_used[s] / static_cast<std::size_t>(trials)},
+                       {"recall", interval(hits[s], options.seed)},
+                       {"found", static_cast<std::size_t>(found)}});
+  }
+  double found_alone = 0;
+  for (const double h : no_memory_hits) found_alone += h;
+  return success(json{{"config",
+                       {{"trials", options.trials},
+                        {"seed", options.seed},
+                        {"needle", std::string("int ") + kStem + "<8 hex digits>(int value) {...}"},
+                        {"asked", std::string(kUse)},
+                        {"repository_tokens", total}}},
+                      {"no_memory",
+                       {{"recall", interval(no_memory_hits, options.seed)},
+                        {"found", static_cast<std::size_t>(found_alone)}}},
+                      {"results", results}});
+}
+
+std::string needle_markdown(const json& result) {
+  std::ostringstream out;
+  const auto percent = [](const json& i) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.0f [%.0f, %.0f]", 100 * i["mean"].get<double>(),
+                  100 * i["low"].get<double>(), 100 * i["high"].get<double>());
+    return std::string(buffer);
+  };
+  const std::size_t trials = result["config"]["trials"].get<std::size_t>();
+  out << "| memory tokens (mean) | files | trials | recall % with the memory | recall % without "
+         "|\n|---|---|---|---|---|\n";
+  for (const json& r : result["results"]) {
+    out << "| " << r["memory_tokens"].get<std::int64_t>() << " | " << r["files"].get<std::size_t>()
+        << " | " << trials << " | " << percent(r["recall"]) << " | "
+        << percent(result["no_memory"]["recall"]) << " |\n";
+  }
+  return out.str();
+}
+
+}  // namespace mnemo::server
