@@ -147,8 +147,11 @@ class CompleteTest(unittest.TestCase):
         self.assertNotEqual(plain["suggestions"][0]["text"], boosted["suggestions"][0]["text"])
 
     def eval_repo(self, name, functions):
-        """A small repository whose main.cpp uses what geo/ defines, indexed with the model."""
-        repo = Path(self.tmp.name) / name
+        """A small repository whose main.cpp uses what geo/ defines, indexed with the model
+        (outside the class's repository, whose files the other tests count on)."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        repo = Path(tmp.name) / name
         (repo / "geo").mkdir(parents=True)
         (repo / "geo/point.h").write_text(
             "#pragma once\nnamespace geo {\nstruct Point { double x; };\n"
