@@ -1,0 +1,181 @@
+// mnemo's own model as it is trained (model/training/): the memory read during training is
+// the one the runtime serves (the exact tier's), its gradient is the reference's, and a
+// trained model exported as an HF folder loads and computes what it computed in training.
+#include <gtest/gtest.h>
+
+#include <c10/core/InferenceMode.h>
+
+#include <fstream>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "model/kv_cache.h"
+#include "model/memory/exact/exact_tier.h"
+#include "model/model_loader.h"
+#include "model/tokenizer/bpe_trainer.h"
+#include "model/training/export.h"
+#include "model/training/safetensors_writer.h"
+#include "model/training/training_memory.h"
+#include "model/training/training_model.h"
+#include "model/transformer.h"
+#include "tests/support/temp_dir.h"
+
+namespace mnemo::model::training {
+namespace {
+
+namespace fs = std::filesystem;
+
+ModelShape tiny_shape() {
+  ModelShape s;
+  s.vocab = 300;
+  s.dim = 64;
+  s.layers = 2;
+  s.heads = 4;
+  s.kv_heads = 2;
+  s.head_dim = 16;
+  s.ffn = 96;
+  s.context = 32;
+  return s;
+}
+
+TrainingMemoryConfig memory_config(std::int64_t top_k) {
+  TrainingMemoryConfig c;
+  c.n_layers = 1;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.head_dim = 16;
+  c.block_size = 64;
+  c.top_k = top_k;
+  return c;
+}
+
+/// Two files of random keys and values: 150 tokens (the last block partial) and 64.
+void fill(TrainingMemory& memory, std::vector<at::Tensor>& keys, std::vector<at::Tensor>& values) {
+  at::manual_seed(3);
+  for (const std::int64_t n : {150, 64}) {
+    keys.push_back(at::randn({1, 2, n, 16}));
+    values.push_back(at::randn({1, 2, n, 16}));
+    memory.add_file(keys.back(), values.back());
+  }
+}
+
+TEST(TrainingMemory, ItsReadAndGradientAreTheDenseReferences) {
+  const ModelConfig model = tiny_shape().config();
+  TrainingMemory memory(memory_config(2), model);
+  std::vector<at::Tensor> keys, values;
+  fill(memory, keys, values);
+  ASSERT_EQ(memory.blocks(), 4);
+  ASSERT_EQ(memory.slots(), 128);
+  const at::Tensor q_raw = at::randn({2, 5, 4, 16});
+  const at::Tensor q_rot = at::randn({2, 5, 4, 16}).requires_grad_(true);
+  const auto fast = memory.attend(0, q_raw, q_rot, 0.25);
+  const auto slow = memory.attend_reference(0, q_raw, q_rot, 0.25);
+  EXPECT_TRUE(at::allclose(fast.o, slow.o, 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(fast.lse, slow.lse, 1e-4, 1e-5));
+  ASSERT_TRUE(fast.o.requires_grad() && fast.lse.requires_grad());
+  ASSERT_TRUE(slow.o.requires_grad() && slow.lse.requires_grad());
+  const at::Tensor w_o = at::randn_like(fast.o), w_lse = at::randn_like(fast.lse);
+  const at::Tensor g_fast =
+      torch::autograd::grad({(fast.o * w_o).sum() + (fast.lse * w_lse).sum()}, {q_rot})[0];
+  const at::Tensor g_slow =
+      torch::autograd::grad({(slow.o * w_o).sum() + (slow.lse * w_lse).sum()}, {q_rot})[0];
+  EXPECT_TRUE(at::allclose(g_fast, g_slow, 1e-3, 1e-4)) << (g_fast - g_slow).abs().max();
+}
+
+TEST(TrainingMemory, ReadsWhatTheExactTierServesAtInference) {
+  const ModelConfig model = tiny_shape().config();
+  TrainingMemory memory(memory_config(2), model);
+  std::vector<at::Tensor> keys, values;
+  fill(memory, keys, values);
+  memory::ExactTierConfig config = memory::exact_tier_config(model, 1);
+  config.storage = memory::ExactStorage::kFloat32;
+  config.selection = memory::BlockSelection::kFlat;
+  config.representative = memory::BlockRepresentative::kMean;
+  config.block_size = 64;
+  config.top_k = 2;
+  memory::ExactTier tier(config);
+  tier.add_file("a", keys[0], values[0]);
+  tier.add_file("b", keys[1], values[1]);
+  const RopeTables rope = rope_tables(model, 512, at::TensorOptions().dtype(at::kFloat));
+  const at::Tensor q = at::randn({1, 3, 4, 16});  // positions 0..2 of a window
+  const at::Tensor q_mem = apply_rope_reference(q[0], rope, memory.slots()).unsqueeze(0);
+  const auto trained = memory.attend(0, q, q_mem, 0.25);
+  for (std::int64_t t = 0; t < 3; ++t) {
+    memory::MemoryQuery query;
+    query.layer = 0;
+    query.q_raw = q[0][t];
+    query.q_rot = apply_rope_reference(q[0].narrow(0, t, 1), rope, t)[0];
+    query.window_start = 0;
+    query.scale = 0.25;
+    const AttentionOutput served = tier.attend(query);
+    // The training memory keeps keys and values in bfloat16.
+    EXPECT_TRUE(at::allclose(trained.o[0][t], served.o.squeeze(1), 2e-2, 2e-2))
+        << t << "\n"
+        << trained.o[0][t] << served.o.squeeze(1);
+    EXPECT_TRUE(at::allclose(trained.lse[0][t], served.lse.squeeze(1), 2e-2, 2e-2));
+  }
+}
+
+TEST(TrainingModel, AnExportedModelLoadsAndComputesTheSameLogits) {
+  mnemo::testing::TempDir dir;
+  // A tokenizer of exactly the model's 300 tokens, learned from a little code.
+  BpeTrainerOptions options;
+  options.vocab_size = 300;
+  options.min_frequency = 1;
+  auto trainer = BpeTrainer::create(options);
+  ASSERT_TRUE(trainer);
+  for (int i = 0; i < 20; ++i) {
+    trainer.value().add_text(
+        "int main(int argc, char** argv) {\n  std::vector<std::string> arguments(argv, argv + "
+        "argc);\n  for (const auto& argument : arguments) print(argument);\n  return 0;\n}\n");
+  }
+  const TrainedBpe bpe = trainer.value().train();
+  ASSERT_EQ(bpe.vocab.size(), 300u);
+  const fs::path tokenizer_dir = dir.path() / "tokenizer";
+  fs::create_directories(tokenizer_dir);
+  std::ofstream(tokenizer_dir / "tokenizer.json") << tokenizer_json(bpe, options).dump();
+  std::ofstream(tokenizer_dir / "tokenizer_config.json") << tokenizer_config_json(bpe).dump();
+
+  const TrainingModel model(tiny_shape(), {1}, 7);
+  const fs::path out = dir.path() / "model";
+  ASSERT_FALSE(export_model(model, tokenizer_dir, out, {{"note", "test"}}));
+  auto loaded = load_model(out.string());
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(loaded.value().tokenizer->n_vocab(), 300u);
+
+  const at::Tensor tokens = at::randint(0, 300, {1, 20}, at::TensorOptions().dtype(at::kLong));
+  at::Tensor trained;
+  {
+    at::NoGradGuard no_grad;
+    trained = model.forward(tokens, nullptr)[0];
+  }
+  const c10::InferenceMode guard;
+  const Transformer& runtime = *loaded.value().transformer;
+  KvCache cache(runtime.config(), 32, runtime.options());
+  Tokens ids;
+  for (std::int64_t i = 0; i < 20; ++i)
+    ids.push_back(static_cast<TokenId>(tokens[0][i].item<std::int64_t>()));
+  const at::Tensor served = runtime.forward(ids, cache, true);
+  EXPECT_TRUE(at::allclose(trained, served, 1e-4, 1e-4)) << (trained - served).abs().max();
+}
+
+TEST(SafetensorsWriter, WhatIsWrittenReadsBackAndAFailedWriteLeavesTheOldFile) {
+  mnemo::testing::TempDir dir;
+  const std::string path = (dir.path() / "t.safetensors").string();
+  const std::map<std::string, at::Tensor> tensors{
+      {"a", at::randn({3, 4})}, {"b", at::arange(5)}, {"c", at::randn({2}).to(at::kBFloat16)}};
+  ASSERT_FALSE(write_safetensors(path, tensors, {{"step", "12"}}));
+  LoadedTensors back;
+  ASSERT_FALSE(read_safetensors(path, back));
+  EXPECT_EQ(back.metadata.at("step"), "12");
+  for (const auto& [name, tensor] : tensors)
+    EXPECT_TRUE(at::equal(back.tensors.at(name), tensor)) << name;
+  // A tensor it cannot write: the file already there is untouched.
+  EXPECT_TRUE(write_safetensors(path, {{"x", at::ones({2}, at::kInt)}}, {}));
+  ASSERT_FALSE(read_safetensors(path, back));
+  EXPECT_EQ(back.tensors.size(), 3u);
+}
+
+}  // namespace
+}  // namespace mnemo::model::training
