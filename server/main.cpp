@@ -17,6 +17,7 @@
 #include "server/generate_command.h"
 #include "server/index_command.h"
 #include "server/serve.h"
+#include "server/train_command.h"
 #include "server/train_tokenizer_command.h"
 #include "server/version.h"
 
@@ -131,6 +132,8 @@ int main(int argc, char** argv) {
   mnemo::server::IndexCommandOptions index;
   auto* index_cmd = mnemo::server::add_index_command(app, index);
   auto* parse_worker_cmd = mnemo::server::add_parse_worker_command(app);
+  mnemo::model::training::TrainOptions train;
+  auto* train_cmd = mnemo::server::add_train_command(app, train);
   mnemo::server::TrainTokenizerOptions train_tokenizer;
   auto* train_tokenizer_cmd = mnemo::server::add_train_tokenizer_command(app, train_tokenizer);
 
@@ -184,6 +187,7 @@ int main(int argc, char** argv) {
   if (*complete_cmd) return mnemo::server::run_complete(complete);
   if (*eval_cmd) return mnemo::server::run_eval(eval);
   if (*parse_worker_cmd) return mnemo::server::run_parse_worker_command();
+  if (*train_cmd) return mnemo::server::run_train(train);
   if (*train_tokenizer_cmd) return mnemo::server::run_train_tokenizer(train_tokenizer);
   return 2;
 }

@@ -12,11 +12,12 @@
 namespace mnemo::model::training {
 namespace {
 
-/// Queries read the blocks in chunks of this many, so a chunk's gathered blocks stay small.
+/// Groups of queries read their blocks in chunks of this many queries, so a chunk's
+/// gathered blocks stay small.
 constexpr std::int64_t kQueryChunk = 256;
 
 struct Gathered {
-  at::Tensor keys, values, valid;  // [Q, H, k, C, D] (float), [Q, H, k, C]
+  at::Tensor keys, values, valid;  // [N, H, k, C, D] (float), [N, H, k, C]
 };
 
 Gathered gather(const at::Tensor& keys, const at::Tensor& values, const at::Tensor& valid,
@@ -26,8 +27,9 @@ Gathered gather(const at::Tensor& keys, const at::Tensor& values, const at::Tens
           valid.index({idx})};
 }
 
-/// The memory read as a function of the per-slot queries q_s [Q, H, k, D]: (o [Q, H, D],
-/// lse [Q, H]). The gathered blocks are not kept for backward: it gathers them again.
+/// The memory read as a function of the per-slot queries q_s [N, G, H, k, D] of N groups
+/// of G queries, each group reading the blocks idx [N, H, k]: (o [N, G, H, D], lse
+/// [N, G, H]). The gathered blocks are not kept for backward: it gathers them again.
 class MemoryRead : public torch::autograd::Function<MemoryRead> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
@@ -38,16 +40,13 @@ class MemoryRead : public torch::autograd::Function<MemoryRead> {
     ctx->save_for_backward({q_s, idx, keys, values, valid, kv_of_head});
     ctx->saved_data["scale"] = scale;
     const at::Tensor q = q_s.to(at::kFloat);
+    const std::int64_t chunk = std::max<std::int64_t>(1, kQueryChunk / q.size(1));
     std::vector<at::Tensor> os, lses;
-    for (std::int64_t start = 0; start < q.size(0); start += kQueryChunk) {
-      const std::int64_t n = std::min(kQueryChunk, q.size(0) - start);
+    for (std::int64_t start = 0; start < q.size(0); start += chunk) {
+      const std::int64_t n = std::min(chunk, q.size(0) - start);
       const Gathered g = gather(keys, values, valid, kv_of_head, idx.narrow(0, start, n));
-      at::Tensor s = at::einsum("qhsd,qhscd->qhsc", {q.narrow(0, start, n), g.keys}) * scale;
-      s = s.masked_fill(g.valid.logical_not(), -std::numeric_limits<float>::infinity());
-      const at::Tensor flat = s.flatten(2);
-      const at::Tensor lse = at::logsumexp(flat, -1);
-      const at::Tensor p = (flat - lse.unsqueeze(-1)).exp().view_as(s);
-      os.push_back(at::einsum("qhsc,qhscd->qhd", {p, g.values}));
+      const auto [p, lse] = probabilities(q.narrow(0, start, n), g, scale);
+      os.push_back(at::einsum("nqhsc,nhscd->nqhd", {p, g.values}));
       lses.push_back(lse);
     }
     return {at::cat(os, 0), at::cat(lses, 0)};
@@ -60,25 +59,23 @@ class MemoryRead : public torch::autograd::Function<MemoryRead> {
                      &valid = saved[4], &kv_of_head = saved[5];
     const double scale = ctx->saved_data["scale"].toDouble();
     const at::Tensor q = q_s.to(at::kFloat);
-    const at::Tensor d_o = grads[0].defined()
-                               ? grads[0].to(at::kFloat)
-                               : at::zeros({q.size(0), q.size(1), q.size(3)}, q.options());
-    const at::Tensor d_lse = grads[1].defined() ? grads[1].to(at::kFloat)
-                                                : at::zeros({q.size(0), q.size(1)}, q.options());
+    const std::int64_t N = q.size(0), G = q.size(1), H = q.size(2), D = q.size(4);
+    const at::Tensor d_o =
+        grads[0].defined() ? grads[0].to(at::kFloat) : at::zeros({N, G, H, D}, q.options());
+    const at::Tensor d_lse =
+        grads[1].defined() ? grads[1].to(at::kFloat) : at::zeros({N, G, H}, q.options());
+    const std::int64_t chunk = std::max<std::int64_t>(1, kQueryChunk / G);
     std::vector<at::Tensor> dqs;
-    for (std::int64_t start = 0; start < q.size(0); start += kQueryChunk) {
-      const std::int64_t n = std::min(kQueryChunk, q.size(0) - start);
+    for (std::int64_t start = 0; start < N; start += chunk) {
+      const std::int64_t n = std::min(chunk, N - start);
       const Gathered g = gather(keys, values, valid, kv_of_head, idx.narrow(0, start, n));
-      const at::Tensor qc = q.narrow(0, start, n), doc = d_o.narrow(0, start, n);
-      at::Tensor s = at::einsum("qhsd,qhscd->qhsc", {qc, g.keys}) * scale;
-      s = s.masked_fill(g.valid.logical_not(), -std::numeric_limits<float>::infinity());
-      const at::Tensor lse = at::logsumexp(s.flatten(2), -1);
-      const at::Tensor p = (s - lse.view({n, -1, 1, 1})).exp();
-      const at::Tensor o = at::einsum("qhsc,qhscd->qhd", {p, g.values});
-      const at::Tensor dp = at::einsum("qhd,qhscd->qhsc", {doc, g.values});
-      const at::Tensor row = (doc * o).sum(-1) - d_lse.narrow(0, start, n);  // [Q, H]
-      const at::Tensor ds = p * (dp - row.view({n, -1, 1, 1}));
-      dqs.push_back(at::einsum("qhsc,qhscd->qhsd", {ds, g.keys}) * scale);
+      const auto [p, lse] = probabilities(q.narrow(0, start, n), g, scale);
+      const at::Tensor doc = d_o.narrow(0, start, n);
+      const at::Tensor o = at::einsum("nqhsc,nhscd->nqhd", {p, g.values});
+      const at::Tensor dp = at::einsum("nqhd,nhscd->nqhsc", {doc, g.values});
+      const at::Tensor row = (doc * o).sum(-1) - d_lse.narrow(0, start, n);  // [n, G, H]
+      const at::Tensor ds = p * (dp - row.unsqueeze(-1).unsqueeze(-1));
+      dqs.push_back(at::einsum("nqhsc,nhscd->nqhsd", {ds, g.keys}) * scale);
     }
     return {at::cat(dqs, 0).to(q_s.scalar_type()),
             at::Tensor(),
@@ -87,6 +84,16 @@ class MemoryRead : public torch::autograd::Function<MemoryRead> {
             at::Tensor(),
             at::Tensor(),
             at::Tensor()};
+  }
+
+ private:
+  /// Softmax weights [n, G, H, k, C] over each query's kC slots, and their lse [n, G, H].
+  static std::pair<at::Tensor, at::Tensor> probabilities(const at::Tensor& q, const Gathered& g,
+                                                         double scale) {
+    at::Tensor s = at::einsum("nqhsd,nhscd->nqhsc", {q, g.keys}) * scale;
+    s = s.masked_fill(g.valid.unsqueeze(1).logical_not(), -std::numeric_limits<float>::infinity());
+    const at::Tensor lse = at::logsumexp(s.flatten(3), -1);
+    return {(s - lse.unsqueeze(-1).unsqueeze(-1)).exp(), lse};
   }
 };
 
@@ -156,19 +163,23 @@ void TrainingMemory::concatenate() const {
   dirty_ = false;
 }
 
-at::Tensor TrainingMemory::choose(std::int64_t layer, const at::Tensor& q_raw) const {
+at::Tensor TrainingMemory::choose(std::int64_t layer, const at::Tensor& q_raw,
+                                  std::int64_t group) const {
   const Layer& m = layers_[static_cast<std::size_t>(layer)];
-  const std::int64_t H = config_.n_head, k = std::min(config_.top_k, blocks_);
+  const std::int64_t B = q_raw.size(0), T = q_raw.size(1), H = config_.n_head;
+  const std::int64_t k = std::min(config_.top_k, blocks_);
   const at::Tensor kv_of_head = at::arange(H).div(H / config_.n_head_kv, "floor");
   const at::Tensor reps = m.representatives.index_select(0, kv_of_head);  // [H, Nb, D]
-  const at::Tensor q = q_raw.detach().to(at::kFloat).flatten(0, 1);       // [Q, H, D]
+  // A group's blocks are those its summed query scores best: Σ_q q·mean = (Σ_q q)·mean.
+  const at::Tensor q =
+      q_raw.detach().to(at::kFloat).view({B, T / group, group, H, -1}).sum(2).flatten(0, 1);
   std::vector<at::Tensor> chosen;
   for (std::int64_t start = 0; start < q.size(0); start += kQueryChunk) {
     const std::int64_t n = std::min(kQueryChunk, q.size(0) - start);
     const at::Tensor scores = at::einsum("qhd,hnd->qhn", {q.narrow(0, start, n), reps});
     chosen.push_back(std::get<0>(at::sort(std::get<1>(at::topk(scores, k, -1)), -1)));
   }
-  return at::cat(chosen, 0).view({q_raw.size(0), q_raw.size(1), H, k});
+  return at::cat(chosen, 0);  // [B T / group, H, k]
 }
 
 TrainingMemory::Read TrainingMemory::attend(std::int64_t layer, const at::Tensor& q_raw,
@@ -180,12 +191,13 @@ TrainingMemory::Read TrainingMemory::attend(std::int64_t layer, const at::Tensor
   }
   concatenate();
   const Layer& m = layers_[static_cast<std::size_t>(layer)];
-  const at::Tensor idx = choose(layer, q_raw).flatten(0, 1);  // [Q, H, k]
+  const std::int64_t G = T % config_.query_group == 0 ? config_.query_group : 1;
+  const at::Tensor idx = choose(layer, q_raw, G);  // [B T / G, H, k]
   const std::int64_t k = idx.size(2);
   // The query as each slot's keys see it: rotated back by s·C from slots() + t.
-  const at::Tensor q = q_rot.flatten(0, 1).unsqueeze(2).expand({B * T, H, k, D});
-  const at::Tensor q_s = rotate(q, back_rope_.cos.narrow(0, 0, k).view({1, 1, k, D}),
-                                back_rope_.sin.narrow(0, 0, k).view({1, 1, k, D}));
+  const at::Tensor q = q_rot.reshape({B * T / G, G, H, 1, D}).expand({B * T / G, G, H, k, D});
+  const at::Tensor q_s = rotate(q, back_rope_.cos.narrow(0, 0, k).view({1, 1, 1, k, D}),
+                                back_rope_.sin.narrow(0, 0, k).view({1, 1, 1, k, D}));
   const at::Tensor kv_of_head = at::arange(H).div(H / config_.n_head_kv, "floor");
   const auto out = MemoryRead::apply(q_s, idx, m.keys, m.values, m.valid, kv_of_head, scale);
   return {out[0].view({B, T, H, D}).to(q_rot.scalar_type()),
@@ -197,7 +209,11 @@ TrainingMemory::Read TrainingMemory::attend_reference(std::int64_t layer, const 
   const std::int64_t B = q_raw.size(0), T = q_raw.size(1), H = q_raw.size(2), D = q_raw.size(3);
   concatenate();
   const Layer& m = layers_[static_cast<std::size_t>(layer)];
-  const at::Tensor idx = choose(layer, q_raw).flatten(0, 1);
+  const std::int64_t G = T % config_.query_group == 0 ? config_.query_group : 1;
+  const at::Tensor idx = choose(layer, q_raw, G)
+                             .view({B * T / G, 1, H, -1})
+                             .expand({B * T / G, G, H, std::min(config_.top_k, blocks_)})
+                             .reshape({B * T, H, -1});  // each query its group's blocks
   const std::int64_t k = idx.size(2);
   const at::Tensor kv_of_head = at::arange(H).div(H / config_.n_head_kv, "floor");
   // The true RoPE scores: each gathered key (rotated by its offset c) rotated on by s·C, to

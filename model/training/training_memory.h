@@ -4,7 +4,10 @@
 // that what the model learns is what it will be served:
 //  - files are cut into blocks of C tokens (a file's last block keeps its C slots, the empty
 //    ones masked), each represented by the mean of its keys;
-//  - each query head scores every block by q_raw · mean (q before RoPE) and takes its top k;
+//  - each query head scores every block by q_raw · mean (q before RoPE) and takes its top k
+//    (in training, a group of query_group consecutive queries may share one choice, by the
+//    sum of their scores: the gathered blocks are then read by all of them at once, which is
+//    what makes the read affordable on a CPU; the runtime chooses for its one query);
 //  - the k blocks are laid out in canonical order (file, then block) at positions 0..kC-1,
 //    the query at kC + t: the scores are those of keys just before the window;
 //  - the result is (o, lse), merged with the local attention by log-sum-exp.
@@ -28,6 +31,10 @@ struct TrainingMemoryConfig {
   std::int64_t n_head = 4, n_head_kv = 2, head_dim = 64;
   std::int64_t block_size = 64;  ///< C
   std::int64_t top_k = 8;        ///< k
+  /// Consecutive queries of a window that share their choice of blocks (by their summed
+  /// scores), gathered once for all of them; 1 chooses per query as the runtime does (see
+  /// the file comment). A window whose length it does not divide chooses per query.
+  std::int64_t query_group = 1;
 };
 
 class TrainingMemory {
@@ -69,8 +76,8 @@ class TrainingMemory {
     at::Tensor keys, values, valid, representatives;
   };
   void concatenate() const;
-  /// Each query head's chosen blocks, in canonical order: [B, T, H, k_eff] int64.
-  at::Tensor choose(std::int64_t layer, const at::Tensor& q_raw) const;
+  /// Each group's chosen blocks per query head, in canonical order: [B T / group, H, k_eff].
+  at::Tensor choose(std::int64_t layer, const at::Tensor& q_raw, std::int64_t group) const;
 
   TrainingMemoryConfig config_;
   RopeTables offset_rope_;  ///< positions 0..C-1 (a key's offset in its block)

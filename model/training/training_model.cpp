@@ -130,8 +130,20 @@ std::int64_t TrainingModel::parameter_count() const {
   return n;
 }
 
+MemoryTap TrainingModel::encode(const at::Tensor& tokens) const {
+  at::NoGradGuard no_grad;
+  MemoryTap tap;
+  run(tokens, nullptr, &tap, false);
+  return tap;
+}
+
 at::Tensor TrainingModel::forward(const at::Tensor& tokens, const TrainingMemory* memory,
                                   MemoryTap* tap) const {
+  return run(tokens, memory, tap, true);
+}
+
+at::Tensor TrainingModel::run(const at::Tensor& tokens, const TrainingMemory* memory,
+                              MemoryTap* tap, bool logits) const {
   const std::int64_t B = tokens.size(0), T = tokens.size(1);
   const std::int64_t E = shape_.dim, H = shape_.heads, Hkv = shape_.kv_heads, D = shape_.head_dim;
   if (T > shape_.context) throw std::invalid_argument("a window longer than the context");
@@ -156,6 +168,7 @@ at::Tensor TrainingModel::forward(const at::Tensor& tokens, const TrainingMemory
     if (tap != nullptr && reads_memory) {
       tap->keys.push_back(k.detach().permute({0, 2, 1, 3}).contiguous());
       tap->values.push_back(v.detach().permute({0, 2, 1, 3}).contiguous());
+      if (!logits && tap->keys.size() == memory_layers_.size()) return {};
     }
     const at::Tensor q_rot = rotate(q, cos, sin).transpose(1, 2);  // [B, H, T, D]
     const at::Tensor k_rot =

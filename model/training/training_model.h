@@ -56,6 +56,10 @@ class TrainingModel {
   /// layers read it; with `tap`, their keys and values are kept.
   at::Tensor forward(const at::Tensor& tokens, const TrainingMemory* memory,
                      MemoryTap* tap = nullptr) const;
+  /// What the memory keeps of `tokens` [B, T], as the indexer encodes a file: the memory
+  /// layers' keys and values from a pass that reads no memory, stopping after the last of
+  /// them. No gradient.
+  MemoryTap encode(const at::Tensor& tokens) const;
 
   /// By HF name ("model.layers.0.self_attn.q_proj.weight", ...), each requiring grad.
   const std::map<std::string, at::Tensor>& parameters() const { return parameters_; }
@@ -68,6 +72,9 @@ class TrainingModel {
 
  private:
   const at::Tensor& p(const std::string& name) const { return parameters_.at(name); }
+  /// forward(), or with `logits` false encode()'s pass.
+  at::Tensor run(const at::Tensor& tokens, const TrainingMemory* memory, MemoryTap* tap,
+                 bool logits) const;
 
   ModelShape shape_;
   std::vector<std::size_t> memory_layers_;

@@ -60,9 +60,13 @@ void fill(TrainingMemory& memory, std::vector<at::Tensor>& keys, std::vector<at:
   }
 }
 
-TEST(TrainingMemory, ItsReadAndGradientAreTheDenseReferences) {
+class TrainingMemoryRead : public ::testing::TestWithParam<std::int64_t> {};
+
+TEST_P(TrainingMemoryRead, ItsReadAndGradientAreTheDenseReferences) {
   const ModelConfig model = tiny_shape().config();
-  TrainingMemory memory(memory_config(2), model);
+  TrainingMemoryConfig config = memory_config(2);
+  config.query_group = GetParam();  // 1: per query; 5: the window's 5 queries choose together
+  TrainingMemory memory(config, model);
   std::vector<at::Tensor> keys, values;
   fill(memory, keys, values);
   ASSERT_EQ(memory.blocks(), 4);
@@ -82,6 +86,8 @@ TEST(TrainingMemory, ItsReadAndGradientAreTheDenseReferences) {
       torch::autograd::grad({(slow.o * w_o).sum() + (slow.lse * w_lse).sum()}, {q_rot})[0];
   EXPECT_TRUE(at::allclose(g_fast, g_slow, 1e-3, 1e-4)) << (g_fast - g_slow).abs().max();
 }
+
+INSTANTIATE_TEST_SUITE_P(QueryGroups, TrainingMemoryRead, ::testing::Values(1, 5));
 
 TEST(TrainingMemory, ReadsWhatTheExactTierServesAtInference) {
   const ModelConfig model = tiny_shape().config();

@@ -1,0 +1,346 @@
+#include "model/training/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <nlohmann/json.hpp>
+
+#include "model/training/export.h"
+#include "model/training/safetensors_writer.h"
+#include "model/training/training_corpus.h"
+
+namespace mnemo::model::training {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::optional<std::string> read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// The projects' order in an epoch: a permutation drawn from the seed and the epoch.
+std::vector<std::size_t> project_order(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::mt19937_64 random(seed * 1000003u + static_cast<std::uint64_t>(epoch));
+  std::shuffle(order.begin(), order.end(), random);
+  return order;
+}
+
+/// AdamW's moments, by parameter name.
+struct Moments {
+  std::map<std::string, at::Tensor> m, v;
+};
+
+double learning_rate(const TrainOptions& o, std::int64_t tokens) {
+  if (tokens < o.warmup_tokens)
+    return o.lr * static_cast<double>(tokens + 1) / static_cast<double>(o.warmup_tokens);
+  const double progress = std::min(
+      1.0, static_cast<double>(tokens - o.warmup_tokens) /
+               static_cast<double>(std::max<std::int64_t>(1, o.planned_tokens - o.warmup_tokens)));
+  const double cosine = 0.5 * (1 + std::cos(M_PI * progress));
+  return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * cosine);
+}
+
+/// Matrices decay; norms' gains do not.
+bool decays(const at::Tensor& parameter) {
+  return parameter.dim() >= 2;
+}
+
+/// One AdamW step on the accumulated gradients (scaled by `scale` first), clipped to
+/// grad_clip in global norm; returns the norm before clipping.
+double adamw_step(const TrainOptions& o, const std::map<std::string, at::Tensor>& parameters,
+                  Moments& moments, std::int64_t step, double lr, double scale) {
+  at::NoGradGuard no_grad;
+  double norm2 = 0;
+  for (const auto& [name, p] : parameters) {
+    if (!p.grad().defined()) continue;
+    p.mutable_grad().mul_(scale);
+    norm2 += p.grad().pow(2).sum().item<double>();
+  }
+  const double norm = std::sqrt(norm2);
+  const double clip = norm > o.grad_clip ? o.grad_clip / norm : 1.0;
+  const double correction1 = 1 - std::pow(o.beta1, static_cast<double>(step));
+  const double correction2 = 1 - std::pow(o.beta2, static_cast<double>(step));
+  for (const auto& [name, p] : parameters) {
+    if (!p.grad().defined()) continue;
+    const at::Tensor g = p.grad() * clip;
+    at::Tensor& m = moments.m[name];
+    at::Tensor& v = moments.v[name];
+    if (!m.defined()) {
+      m = at::zeros_like(p);
+      v = at::zeros_like(p);
+    }
+    m.mul_(o.beta1).add_(g, 1 - o.beta1);
+    v.mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
+    if (decays(p)) p.mul_(1 - lr * o.weight_decay);
+    const at::Tensor denominator = (v / correction2).sqrt_().add_(1e-8);
+    p.addcdiv_(m, denominator, -lr / correction1);
+    p.mutable_grad().zero_();
+  }
+  return norm;
+}
+
+fs::path checkpoint_path(const TrainOptions& o) {
+  return o.out / "checkpoint.safetensors";
+}
+
+json options_json(const TrainOptions& o) {
+  return {{"shape", o.shape.to_json()},
+          {"memory_layers", o.memory_layers},
+          {"memory_top_k", o.memory_top_k},
+          {"memory_block", o.memory_block},
+          {"memory_query_group", o.memory_query_group},
+          {"seed", o.seed},
+          {"planned_tokens", o.planned_tokens},
+          {"batch_tokens", o.batch_tokens},
+          {"lr", o.lr},
+          {"fim_rate", o.fim_rate},
+          {"bf16", o.bf16}};
+}
+
+std::optional<std::string> save_checkpoint(const TrainOptions& o, const TrainingModel& model,
+                                           const Moments& moments, const TrainState& s) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& [name, p] : model.parameters()) tensors.emplace("param/" + name, p.detach());
+  for (const auto& [name, m] : moments.m) tensors.emplace("adam_m/" + name, m);
+  for (const auto& [name, v] : moments.v) tensors.emplace("adam_v/" + name, v);
+  const json state = {{"step", s.step},       {"tokens", s.tokens}, {"epoch", s.epoch},
+                      {"project", s.project}, {"file", s.file},     {"seconds", s.seconds}};
+  return write_safetensors(checkpoint_path(o).string(), tensors,
+                           {{"state", state.dump()}, {"options", options_json(o).dump()}});
+}
+
+/// Restores a checkpoint made with the same options (shape, memory, seed, schedule).
+std::optional<std::string> load_checkpoint(const TrainOptions& o, TrainingModel& model,
+                                           Moments& moments, TrainState& s) {
+  LoadedTensors loaded;
+  if (auto failed = read_safetensors(checkpoint_path(o).string(), loaded)) return failed;
+  try {
+    const json saved = json::parse(loaded.metadata.at("options"));
+    if (saved != options_json(o))
+      return checkpoint_path(o).string() + ": made with other options (" + saved.dump() +
+             "); use another --out or the same options";
+    const json state = json::parse(loaded.metadata.at("state"));
+    s.step = state.at("step");
+    s.tokens = state.at("tokens");
+    s.epoch = state.at("epoch");
+    s.project = state.at("project");
+    s.file = state.at("file");
+    s.seconds = state.at("seconds");
+    std::map<std::string, at::Tensor> parameters;
+    for (const auto& [name, tensor] : loaded.tensors) {
+      if (name.rfind("param/", 0) == 0) parameters.emplace(name.substr(6), tensor);
+      if (name.rfind("adam_m/", 0) == 0) moments.m.emplace(name.substr(7), tensor);
+      if (name.rfind("adam_v/", 0) == 0) moments.v.emplace(name.substr(7), tensor);
+    }
+    model.load(parameters);
+  } catch (const std::exception& e) {
+    return checkpoint_path(o).string() + ": " + e.what();
+  }
+  return std::nullopt;
+}
+
+/// The tokens of one window batch as [B, length + 1] int64.
+at::Tensor batch_tensor(const std::vector<Window>& windows) {
+  const auto width = static_cast<std::int64_t>(windows.front().tokens.size());
+  at::Tensor t = at::empty({static_cast<std::int64_t>(windows.size()), width}, at::kLong);
+  auto a = t.accessor<std::int64_t, 2>();
+  for (std::size_t b = 0; b < windows.size(); ++b)
+    for (std::int64_t i = 0; i < width; ++i)
+      a[static_cast<std::int64_t>(b)][i] = windows[b].tokens[i];
+  return t;
+}
+
+/// Appends a file's plain windows to the memory: their valid tokens' keys and values.
+void remember(const TrainingModel& model, TrainingMemory& memory,
+              const std::vector<Window>& windows, std::int64_t length) {
+  std::vector<at::Tensor> keys, values;
+  for (const Window& w : windows) {
+    const at::Tensor tokens = batch_tensor({w}).narrow(1, 0, length);
+    const MemoryTap tap = model.encode(tokens);
+    const std::int64_t n = std::min<std::int64_t>(w.valid + 1, length);
+    keys.push_back(at::stack(tap.keys, 0).select(1, 0).narrow(2, 0, n));  // [L, Hkv, n, D]
+    values.push_back(at::stack(tap.values, 0).select(1, 0).narrow(2, 0, n));
+  }
+  memory.add_file(at::cat(keys, 2), at::cat(values, 2));
+}
+
+}  // namespace
+
+std::optional<std::string> train(const TrainOptions& options,
+                                 const std::function<void(const std::string&)>& progress) {
+  TrainOptions o = options;
+  auto tokenizer = Tokenizer::from_tokenizer_json((o.tokenizer_dir / "tokenizer.json").string());
+  if (!tokenizer) return tokenizer.error().message;
+  const Tokenizer& tok = *tokenizer.value();
+  const auto fim = fim_tokens(tok);
+  if (!fim) return o.tokenizer_dir.string() + ": the tokenizer has no fill-in-the-middle tokens";
+  o.shape.vocab = static_cast<std::int64_t>(tok.n_vocab());
+  const std::vector<Project> projects = list_projects(o.corpus);
+  if (projects.empty()) return o.corpus.string() + ": no project folder with C or C++ files";
+  std::error_code error;
+  fs::create_directories(o.out, error);
+  if (error) return o.out.string() + ": " + error.message();
+
+  TrainingModel model(o.shape, o.memory_layers, o.seed);
+  Moments moments;
+  TrainState s;
+  if (fs::exists(checkpoint_path(o))) {
+    if (auto failed = load_checkpoint(o, model, moments, s)) return failed;
+    progress("resumed at step " + std::to_string(s.step) + ", " + std::to_string(s.tokens) +
+             " tokens");
+  }
+  TrainingMemoryConfig memory_config;
+  memory_config.n_layers = static_cast<std::int64_t>(o.memory_layers.size());
+  memory_config.n_head = o.shape.heads;
+  memory_config.n_head_kv = o.shape.kv_heads;
+  memory_config.head_dim = o.shape.head_dim;
+  memory_config.block_size = o.memory_block;
+  memory_config.top_k = o.memory_top_k;
+  memory_config.query_group = o.memory_query_group;
+  TrainingMemory memory(memory_config, o.shape.config());
+
+  std::ofstream log(o.out / "loss.jsonl", std::ios::app);
+  const std::int64_t T = o.shape.context;
+  const TokenId pad = fim->end;
+  const auto run_start = Clock::now();
+  auto last_checkpoint = run_start;
+  double seconds_before = s.seconds;
+  std::int64_t accumulated = 0;
+  double loss_sum = 0;
+  bool rebuild_memory = s.file > 0;  // resumed inside a project
+  const auto minutes = [](Clock::time_point since) {
+    return std::chrono::duration<double>(Clock::now() - since).count() / 60.0;
+  };
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+
+  while (s.tokens < o.planned_tokens &&
+         (o.max_minutes <= 0 || minutes(run_start) < o.max_minutes)) {
+    const std::vector<std::size_t> order = project_order(projects.size(), o.seed, s.epoch);
+    if (s.project >= static_cast<std::int64_t>(order.size())) {
+      ++s.epoch;
+      s.project = s.file = 0;
+      continue;
+    }
+    const Project& project = projects[order[static_cast<std::size_t>(s.project)]];
+    if (s.file == 0 || rebuild_memory) {
+      memory.clear();
+      // Resumed inside a project: its earlier files go into the memory again.
+      for (std::int64_t f = 0; rebuild_memory && f < s.file; ++f) {
+        const auto text =
+            read_text(o.corpus / project.name / project.files[static_cast<std::size_t>(f)]);
+        if (!text) continue;
+        Tokens ids = tok.encode(*text, false, false);
+        ids.push_back(fim->end);
+        if (memory.tokens() < o.max_memory_tokens)
+          remember(model, memory, plain_windows(ids, T, pad), T);
+      }
+      rebuild_memory = false;
+    }
+    if (s.file >= static_cast<std::int64_t>(project.files.size())) {
+      ++s.project;
+      s.file = 0;
+      continue;
+    }
+    const std::string& file = project.files[static_cast<std::size_t>(s.file)];
+    const auto text = read_text(o.corpus / project.name / file);
+    Tokens ids = text ? tok.encode(*text, false, false) : Tokens{};
+    ids.push_back(fim->end);
+    const std::vector<Window> plain = plain_windows(ids, T, pad);
+    // Which windows are fill-in-the-middle, and where they are cut: drawn from the position
+    // in the data, so a resumed run draws the same.
+    std::mt19937_64 random(
+        o.seed ^ (static_cast<std::uint64_t>(s.epoch) << 48) ^
+        (static_cast<std::uint64_t>(order[static_cast<std::size_t>(s.project)]) << 24) ^
+        static_cast<std::uint64_t>(s.file));
+    std::vector<Window> windows;
+    for (const Window& w : plain) {
+      if (std::uniform_real_distribution<double>(0, 1)(random) < o.fim_rate && w.valid > 8) {
+        const std::int64_t n = std::min(w.valid + 1, T - 3);
+        std::int64_t a = std::uniform_int_distribution<std::int64_t>(0, n)(random);
+        std::int64_t b = std::uniform_int_distribution<std::int64_t>(0, n)(random);
+        if (a > b) std::swap(a, b);
+        windows.push_back(fim_window(w, T, *fim, a, b, pad));
+      } else {
+        windows.push_back(w);
+      }
+    }
+    for (std::size_t start = 0; start < windows.size();
+         start += static_cast<std::size_t>(o.max_windows)) {
+      const std::vector<Window> part(
+          windows.begin() + static_cast<std::ptrdiff_t>(start),
+          windows.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                windows.size(), start + static_cast<std::size_t>(o.max_windows))));
+      const at::Tensor batch = batch_tensor(part);
+      at::Tensor targets = batch.narrow(1, 1, T).clone();
+      for (std::size_t b = 0; b < part.size(); ++b)
+        targets[static_cast<std::int64_t>(b)]
+            .narrow(0, part[b].valid, T - part[b].valid)
+            .fill_(-100);
+      std::int64_t valid = 0;
+      for (const Window& w : part) valid += w.valid;
+      at::autocast::set_cpu_enabled(o.bf16);
+      const at::Tensor logits = model.forward(batch.narrow(1, 0, T), &memory);
+      at::autocast::set_cpu_enabled(false);
+      at::autocast::clear_cache();
+      const at::Tensor loss = at::cross_entropy_loss(
+          logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {}, at::Reduction::Sum, -100);
+      (loss / static_cast<double>(o.batch_tokens)).backward();
+      loss_sum += loss.item<double>();
+      accumulated += valid;
+      if (accumulated >= o.batch_tokens) {
+        ++s.step;
+        const double lr = learning_rate(o, s.tokens);
+        const double norm =
+            adamw_step(o, model.parameters(), moments, s.step, lr,
+                       static_cast<double>(o.batch_tokens) / static_cast<double>(accumulated));
+        s.tokens += accumulated;
+        const double elapsed = seconds_before + minutes(run_start) * 60;
+        const json line = {
+            {"step", s.step},
+            {"tokens", s.tokens},
+            {"loss", loss_sum / static_cast<double>(accumulated)},
+            {"lr", lr},
+            {"grad_norm", norm},
+            {"memory_tokens", memory.tokens()},
+            {"seconds", elapsed},
+            {"tokens_per_s", static_cast<double>(s.tokens) / std::max(1.0, elapsed)}};
+        log << line.dump() << "\n";
+        log.flush();
+        progress(line.dump());
+        accumulated = 0;
+        loss_sum = 0;
+      }
+    }
+    if (memory.tokens() < o.max_memory_tokens) remember(model, memory, plain, T);
+    ++s.file;
+    if (minutes(last_checkpoint) >= o.checkpoint_minutes) {
+      s.seconds = seconds_before + minutes(run_start) * 60;
+      if (auto failed = save_checkpoint(o, model, moments, s)) return failed;
+      last_checkpoint = Clock::now();
+    }
+  }
+  s.seconds = seconds_before + minutes(run_start) * 60;
+  if (auto failed = save_checkpoint(o, model, moments, s)) return failed;
+  const json facts = {{"trained_tokens", s.tokens},     {"steps", s.step},
+                      {"training_seconds", s.seconds},  {"options", options_json(o)},
+                      {"memory_top_k", o.memory_top_k}, {"memory_block", o.memory_block}};
+  return export_model(model, o.tokenizer_dir, o.out / "model", facts);
+}
+
+}  // namespace mnemo::model::training

@@ -1,0 +1,59 @@
+// The training loop of mnemo's own model (issue 8, `mnemo train`): projects in a seeded
+// order; within a project, its files in memory order, each trained on with the memory of
+// the project's earlier files (no gradient through the memory), then encoded into it.
+// Half the windows (fim_rate) are fill-in-the-middle. AdamW with linear warm-up and a
+// cosine decay over the planned tokens, gradient clipping, bfloat16 autocast for the
+// matrix products. A checkpoint (the weights, the optimizer's moments and where the data
+// stood, one safetensors file) is written every few minutes and at the end, so a run can be
+// stopped at any time and the next one continues where it stopped; the loss goes to a
+// JSON-lines log.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/training/training_memory.h"
+#include "model/training/training_model.h"
+
+namespace mnemo::model::training {
+
+struct TrainOptions {
+  std::filesystem::path corpus;         ///< a folder of projects (the training split)
+  std::filesystem::path tokenizer_dir;  ///< tokenizer.json (mnemo train-tokenizer)
+  std::filesystem::path out;            ///< checkpoint, log and the exported model
+  ModelShape shape;                     ///< vocab comes from the tokenizer
+  std::vector<std::size_t> memory_layers;
+  std::int64_t memory_top_k = 8;
+  std::int64_t memory_block = 64;
+  std::int64_t memory_query_group = 16;      ///< see TrainingMemoryConfig::query_group
+  std::int64_t max_memory_tokens = 1 << 20;  ///< a project's memory stops growing there
+  std::uint64_t seed = 1;
+  std::int64_t planned_tokens = 35'000'000;  ///< the schedule's length (trained tokens)
+  std::int64_t batch_tokens = 16384;         ///< per optimizer step
+  std::int64_t max_windows = 8;              ///< windows per forward pass
+  std::int64_t warmup_tokens = 1'000'000;
+  double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1;
+  double beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0;
+  double fim_rate = 0.5;
+  bool bf16 = true;
+  double max_minutes = 0;  ///< this run's limit; 0: until planned_tokens
+  double checkpoint_minutes = 10;
+};
+
+/// Where a run stands; saved with each checkpoint.
+struct TrainState {
+  std::int64_t step = 0, tokens = 0, epoch = 0, project = 0, file = 0;
+  double seconds = 0;  ///< training time over all runs
+};
+
+/// Trains (resuming from out/checkpoint.safetensors when it is there) until planned_tokens
+/// or max_minutes, checkpoints, and exports the model to out/model. `progress` gets each
+/// log line. An error message when the corpus, tokenizer or checkpoint cannot be used.
+std::optional<std::string> train(const TrainOptions& options,
+                                 const std::function<void(const std::string&)>& progress);
+
+}  // namespace mnemo::model::training

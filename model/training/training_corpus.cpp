@@ -1,0 +1,88 @@
+#include "model/training/training_corpus.h"
+
+#include <algorithm>
+#include <system_error>
+
+namespace mnemo::model::training {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_header(const fs::path& path) {
+  static const std::vector<std::string> headers{".h",   ".hh",  ".hpp", ".hxx",
+                                                ".ipp", ".inl", ".tcc"};
+  return std::find(headers.begin(), headers.end(), path.extension().string()) != headers.end();
+}
+
+bool is_code(const fs::path& path) {
+  static const std::vector<std::string> sources{".c", ".cc", ".cpp", ".cxx"};
+  return is_header(path) ||
+         std::find(sources.begin(), sources.end(), path.extension().string()) != sources.end();
+}
+
+}  // namespace
+
+std::vector<Project> list_projects(const fs::path& root) {
+  std::vector<Project> projects;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(root, error)) {
+    if (!entry.is_directory()) continue;
+    Project p;
+    p.name = entry.path().filename().string();
+    for (const auto& file : fs::recursive_directory_iterator(entry.path(), error)) {
+      if (!file.is_regular_file() || file.is_symlink() || !is_code(file.path())) continue;
+      if (file.file_size() > (1u << 20)) continue;
+      p.files.push_back(fs::relative(file.path(), entry.path()).generic_string());
+    }
+    std::sort(p.files.begin(), p.files.end(), [](const std::string& a, const std::string& b) {
+      const bool ha = is_header(a), hb = is_header(b);
+      return ha != hb ? ha : a < b;
+    });
+    if (!p.files.empty()) projects.push_back(std::move(p));
+  }
+  std::sort(projects.begin(), projects.end(),
+            [](const Project& a, const Project& b) { return a.name < b.name; });
+  return projects;
+}
+
+std::optional<FimTokens> fim_tokens(const Tokenizer& tokenizer) {
+  const SpecialTokens& s = tokenizer.special();
+  if (!s.fim_prefix || !s.fim_suffix || !s.fim_middle || !s.eos) return std::nullopt;
+  return FimTokens{*s.fim_prefix, *s.fim_suffix, *s.fim_middle, *s.eos};
+}
+
+std::vector<Window> plain_windows(const Tokens& tokens, std::int64_t length, TokenId pad) {
+  std::vector<Window> out;
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  for (std::int64_t start = 0; start + 1 < n; start += length) {
+    Window w;
+    const std::int64_t end = std::min(n, start + length + 1);
+    w.tokens.assign(tokens.begin() + start, tokens.begin() + end);
+    w.valid = static_cast<std::int64_t>(w.tokens.size()) - 1;
+    w.tokens.resize(static_cast<std::size_t>(length + 1), pad);
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+Window fim_window(const Window& source, std::int64_t length, const FimTokens& fim, std::int64_t a,
+                  std::int64_t b, TokenId pad) {
+  // The source's real tokens (its valid targets and the first input), at most length - 3.
+  const std::int64_t real = std::min(source.valid + 1, length - 3);
+  a = std::clamp<std::int64_t>(a, 0, real);
+  b = std::clamp<std::int64_t>(b, a, real);
+  const auto at = [&](std::int64_t i) { return source.tokens.begin() + i; };
+  Window w;
+  w.tokens.push_back(fim.prefix);
+  w.tokens.insert(w.tokens.end(), at(0), at(a));
+  w.tokens.push_back(fim.suffix);
+  w.tokens.insert(w.tokens.end(), at(b), at(real));
+  w.tokens.push_back(fim.middle);
+  w.tokens.insert(w.tokens.end(), at(a), at(b));
+  w.tokens.push_back(fim.end);
+  w.valid = static_cast<std::int64_t>(w.tokens.size()) - 1;
+  w.tokens.resize(static_cast<std::size_t>(length + 1), pad);
+  return w;
+}
+
+}  // namespace mnemo::model::training

@@ -1,0 +1,52 @@
+// The training data (issue 8): a corpus folder of projects (scripts/make-corpus.py lays it
+// out), each project's files in the order the memory accumulates them (headers first, so a
+// source is trained on with the headers it uses already in memory), and the windows each
+// file is trained on: plain next-token windows, or fill-in-the-middle ones in the PSM form
+// the server's prompts use (model/decoding/fim_prompt.h).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/token.h"
+#include "model/tokenizer/tokenizer.h"
+
+namespace mnemo::model::training {
+
+struct Project {
+  std::string name;                ///< its folder's name
+  std::vector<std::string> files;  ///< relative to the project folder, headers first
+};
+
+/// The projects under `root` (its folders, by name) with their C and C++ files of at most
+/// 1 MiB (like the indexer). Projects without such files are left out.
+std::vector<Project> list_projects(const std::filesystem::path& root);
+
+struct FimTokens {
+  TokenId prefix, suffix, middle, end;
+};
+/// The tokenizer's fill-in-the-middle markers and end of text; nothing when it lacks one.
+std::optional<FimTokens> fim_tokens(const Tokenizer& tokenizer);
+
+/// One training sequence of `length` + 1 tokens (inputs are the first `length`, targets the
+/// last `length`); `valid` targets count in the loss (the rest is padding).
+struct Window {
+  Tokens tokens;
+  std::int64_t valid = 0;
+};
+
+/// The windows of a file's tokens (its end-of-text token appended by the caller): chunks of
+/// `length` + 1 tokens every `length`, the last padded with `pad`.
+std::vector<Window> plain_windows(const Tokens& tokens, std::int64_t length, TokenId pad);
+
+/// A window in PSM form: its tokens cut at two points (`a` <= `b`, offsets in [0, n] of the
+/// n = length - 3 tokens it keeps) into prefix, middle and suffix, laid out as
+///   <fim_prefix> prefix <fim_suffix> suffix <fim_middle> middle <end>
+/// so the model learns to write a middle and stop. `source` is a plain window.
+Window fim_window(const Window& source, std::int64_t length, const FimTokens& fim, std::int64_t a,
+                  std::int64_t b, TokenId pad);
+
+}  // namespace mnemo::model::training

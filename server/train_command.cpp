@@ -1,0 +1,74 @@
+#include "server/train_command.h"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "indexer/memory_encoder.h"
+
+namespace mnemo::server {
+
+CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "train",
+      "Train mnemo's own model on a folder of projects with the memory in the loop; resumes "
+      "from OUT/checkpoint.safetensors and exports OUT/model");
+  cmd->add_option("corpus", o.corpus,
+                  "a folder of project folders (scripts/make-corpus.py's train/)")
+      ->required();
+  cmd->add_option("--tokenizer", o.tokenizer_dir, "the folder `mnemo train-tokenizer` wrote")
+      ->required();
+  cmd->add_option("--out", o.out, "checkpoint, loss.jsonl and model/ go here")->required();
+  cmd->add_option("--tokens", o.planned_tokens, "tokens to train on in all (the schedule)")
+      ->capture_default_str();
+  cmd->add_option("--minutes", o.max_minutes, "stop this run after so many minutes (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-minutes", o.checkpoint_minutes, "minutes between checkpoints")
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "initial weights and data order")->capture_default_str();
+  cmd->add_option("--batch-tokens", o.batch_tokens, "tokens per optimizer step")
+      ->capture_default_str();
+  cmd->add_option("--max-windows", o.max_windows, "windows per forward pass")
+      ->capture_default_str();
+  cmd->add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
+  cmd->add_option("--warmup-tokens", o.warmup_tokens, "tokens of linear warm-up")
+      ->capture_default_str();
+  cmd->add_option("--fim-rate", o.fim_rate, "share of fill-in-the-middle windows")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--dim", o.shape.dim, "model width")->capture_default_str();
+  cmd->add_option("--layers", o.shape.layers, "decoder layers")->capture_default_str();
+  cmd->add_option("--heads", o.shape.heads, "query heads")->capture_default_str();
+  cmd->add_option("--kv-heads", o.shape.kv_heads, "key/value heads")->capture_default_str();
+  cmd->add_option("--ffn", o.shape.ffn, "SwiGLU width")->capture_default_str();
+  cmd->add_option("--context", o.shape.context, "tokens per training window")
+      ->capture_default_str();
+  cmd->add_option("--memory-top-k", o.memory_top_k, "memory blocks each query head reads")
+      ->capture_default_str();
+  cmd->add_option(
+         "--memory-query-group", o.memory_query_group,
+         "consecutive queries that share their memory blocks in training (1: each its own)")
+      ->capture_default_str();
+  cmd->add_flag("!--no-bf16", o.bf16, "matrix products in float32 instead of bfloat16");
+  return cmd;
+}
+
+int run_train(model::training::TrainOptions o) {
+  if (o.shape.heads % o.shape.kv_heads != 0 || o.shape.dim % o.shape.heads != 0) {
+    std::cerr << "mnemo train: --heads must divide --dim, and --kv-heads --heads\n";
+    return 2;
+  }
+  o.shape.head_dim = o.shape.dim / o.shape.heads;
+  // The layers the indexer and the server read the memory at for a model of this depth.
+  o.memory_layers = indexer::default_memory_layers(static_cast<std::size_t>(o.shape.layers));
+  const auto failed =
+      model::training::train(o, [](const std::string& line) { std::cerr << line << "\n"; });
+  if (failed) {
+    std::cerr << "mnemo train: " << *failed << "\n";
+    return 1;
+  }
+  std::cout << (o.out / "model").string() << "\n";
+  return 0;
+}
+
+}  // namespace mnemo::server
