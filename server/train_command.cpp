@@ -23,6 +23,9 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
       ->capture_default_str();
   cmd->add_option("--minutes", o.max_minutes, "stop this run after so many minutes (0: none)")
       ->capture_default_str();
+  cmd->add_option("--max-steps", o.max_steps,
+                  "stop this run at the first file boundary after so many steps (0: none)")
+      ->capture_default_str();
   cmd->add_option("--checkpoint-minutes", o.checkpoint_minutes, "minutes between checkpoints")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "initial weights and data order")->capture_default_str();

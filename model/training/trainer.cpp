@@ -119,8 +119,12 @@ std::optional<std::string> save_checkpoint(const TrainOptions& o, const Training
   for (const auto& [name, p] : model.parameters()) tensors.emplace("param/" + name, p.detach());
   for (const auto& [name, m] : moments.m) tensors.emplace("adam_m/" + name, m);
   for (const auto& [name, v] : moments.v) tensors.emplace("adam_v/" + name, v);
-  const json state = {{"step", s.step},       {"tokens", s.tokens}, {"epoch", s.epoch},
-                      {"project", s.project}, {"file", s.file},     {"seconds", s.seconds}};
+  for (const auto& [name, p] : model.parameters())
+    if (p.grad().defined()) tensors.emplace("grad/" + name, p.grad());
+  const json state = {{"step", s.step},         {"tokens", s.tokens},
+                      {"epoch", s.epoch},       {"project", s.project},
+                      {"file", s.file},         {"accumulated", s.accumulated},
+                      {"loss_sum", s.loss_sum}, {"seconds", s.seconds}};
   return write_safetensors(checkpoint_path(o).string(), tensors,
                            {{"state", state.dump()}, {"options", options_json(o).dump()}});
 }
@@ -141,14 +145,21 @@ std::optional<std::string> load_checkpoint(const TrainOptions& o, TrainingModel&
     s.epoch = state.at("epoch");
     s.project = state.at("project");
     s.file = state.at("file");
+    s.accumulated = state.at("accumulated");
+    s.loss_sum = state.at("loss_sum");
     s.seconds = state.at("seconds");
-    std::map<std::string, at::Tensor> parameters;
+    std::map<std::string, at::Tensor> parameters, gradients;
     for (const auto& [name, tensor] : loaded.tensors) {
       if (name.rfind("param/", 0) == 0) parameters.emplace(name.substr(6), tensor);
       if (name.rfind("adam_m/", 0) == 0) moments.m.emplace(name.substr(7), tensor);
       if (name.rfind("adam_v/", 0) == 0) moments.v.emplace(name.substr(7), tensor);
+      if (name.rfind("grad/", 0) == 0) gradients.emplace(name.substr(5), tensor);
     }
     model.load(parameters);
+    for (const auto& [name, p] : model.parameters()) {
+      const auto g = gradients.find(name);
+      if (g != gradients.end()) p.mutable_grad() = g->second.clone();
+    }
   } catch (const std::exception& e) {
     return checkpoint_path(o).string() + ": " + e.what();
   }
@@ -221,16 +232,16 @@ std::optional<std::string> train(const TrainOptions& options,
   const auto run_start = Clock::now();
   auto last_checkpoint = run_start;
   double seconds_before = s.seconds;
-  std::int64_t accumulated = 0;
-  double loss_sum = 0;
   bool rebuild_memory = s.file > 0;  // resumed inside a project
   const auto minutes = [](Clock::time_point since) {
     return std::chrono::duration<double>(Clock::now() - since).count() / 60.0;
   };
   at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
 
+  const std::int64_t first_step = s.step;
   while (s.tokens < o.planned_tokens &&
-         (o.max_minutes <= 0 || minutes(run_start) < o.max_minutes)) {
+         (o.max_minutes <= 0 || minutes(run_start) < o.max_minutes) &&
+         (o.max_steps <= 0 || s.step - first_step < o.max_steps)) {
     const std::vector<std::size_t> order = project_order(projects.size(), o.seed, s.epoch);
     if (s.project >= static_cast<std::int64_t>(order.size())) {
       ++s.epoch;
@@ -301,20 +312,20 @@ std::optional<std::string> train(const TrainOptions& options,
       const at::Tensor loss = at::cross_entropy_loss(
           logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {}, at::Reduction::Sum, -100);
       (loss / static_cast<double>(o.batch_tokens)).backward();
-      loss_sum += loss.item<double>();
-      accumulated += valid;
-      if (accumulated >= o.batch_tokens) {
+      s.loss_sum += loss.item<double>();
+      s.accumulated += valid;
+      if (s.accumulated >= o.batch_tokens) {
         ++s.step;
         const double lr = learning_rate(o, s.tokens);
         const double norm =
             adamw_step(o, model.parameters(), moments, s.step, lr,
-                       static_cast<double>(o.batch_tokens) / static_cast<double>(accumulated));
-        s.tokens += accumulated;
+                       static_cast<double>(o.batch_tokens) / static_cast<double>(s.accumulated));
+        s.tokens += s.accumulated;
         const double elapsed = seconds_before + minutes(run_start) * 60;
         const json line = {
             {"step", s.step},
             {"tokens", s.tokens},
-            {"loss", loss_sum / static_cast<double>(accumulated)},
+            {"loss", s.loss_sum / static_cast<double>(s.accumulated)},
             {"lr", lr},
             {"grad_norm", norm},
             {"memory_tokens", memory.tokens()},
@@ -323,8 +334,8 @@ std::optional<std::string> train(const TrainOptions& options,
         log << line.dump() << "\n";
         log.flush();
         progress(line.dump());
-        accumulated = 0;
-        loss_sum = 0;
+        s.accumulated = 0;
+        s.loss_sum = 0;
       }
     }
     if (memory.tokens() < o.max_memory_tokens) remember(model, memory, plain, T);

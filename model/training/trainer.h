@@ -40,14 +40,18 @@ struct TrainOptions {
   double beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0;
   double fim_rate = 0.5;
   bool bf16 = true;
-  double max_minutes = 0;  ///< this run's limit; 0: until planned_tokens
+  double max_minutes = 0;      ///< this run's limit; 0: until planned_tokens
+  std::int64_t max_steps = 0;  ///< this run stops at the first file boundary after so many steps
   double checkpoint_minutes = 10;
 };
 
-/// Where a run stands; saved with each checkpoint.
+/// Where a run stands; saved with each checkpoint (with the gradients accumulated so far
+/// toward the next step, so that a resumed run takes the same steps).
 struct TrainState {
   std::int64_t step = 0, tokens = 0, epoch = 0, project = 0, file = 0;
-  double seconds = 0;  ///< training time over all runs
+  std::int64_t accumulated = 0;  ///< tokens whose gradients wait for the next step
+  double loss_sum = 0;           ///< their summed loss
+  double seconds = 0;            ///< training time over all runs
 };
 
 /// Trains (resuming from out/checkpoint.safetensors when it is there) until planned_tokens

@@ -16,6 +16,8 @@
 #include "model/tokenizer/bpe_trainer.h"
 #include "model/training/export.h"
 #include "model/training/safetensors_writer.h"
+#include "model/training/trainer.h"
+#include "model/training/training_corpus.h"
 #include "model/training/training_memory.h"
 #include "model/training/training_model.h"
 #include "model/transformer.h"
@@ -181,6 +183,138 @@ TEST(SafetensorsWriter, WhatIsWrittenReadsBackAndAFailedWriteLeavesTheOldFile) {
   EXPECT_TRUE(write_safetensors(path, {{"x", at::ones({2}, at::kInt)}}, {}));
   ASSERT_FALSE(read_safetensors(path, back));
   EXPECT_EQ(back.tensors.size(), 3u);
+}
+
+TEST(TrainingCorpus, PlainWindowsOverlapByOneTokenAndThePaddingIsNotCounted) {
+  const Tokens tokens{1, 2, 3, 4, 5, 6, 7};
+  const std::vector<Window> w = plain_windows(tokens, 3, 0);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].tokens, (Tokens{1, 2, 3, 4}));
+  EXPECT_EQ(w[0].valid, 3);
+  EXPECT_EQ(w[1].tokens, (Tokens{4, 5, 6, 7}));
+  EXPECT_EQ(w[1].valid, 3);
+  EXPECT_EQ(plain_windows({1, 2, 3, 4, 5}, 3, 0)[1].tokens, (Tokens{4, 5, 0, 0}));
+  EXPECT_EQ(plain_windows({1, 2, 3, 4, 5}, 3, 0)[1].valid, 1);  // the padding has no target
+}
+
+TEST(TrainingCorpus, AFimWindowIsPrefixSuffixMiddleAndEnd) {
+  const FimTokens fim{100, 101, 102, 103};
+  Window source;
+  source.tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  source.valid = 8;
+  // length 8 keeps 5 tokens (1..5): prefix 1 2, middle 3 4, suffix 5.
+  const Window w = fim_window(source, 8, fim, 2, 4, 0);
+  EXPECT_EQ(w.tokens, (Tokens{100, 1, 2, 101, 5, 102, 3, 4, 103}));
+  EXPECT_EQ(w.valid, 8);
+}
+
+TEST(TrainingCorpus, ProjectsAreFoldersAndHeadersComeFirst) {
+  mnemo::testing::TempDir dir;
+  dir.write("b/src/main.cpp", "int main() {}\n");
+  dir.write("b/include/b.h", "int b();\n");
+  dir.write("b/README", "not code\n");
+  dir.write("a/a.c", "int a;\n");
+  dir.write("empty/notes.txt", "x\n");
+  const std::vector<Project> projects = list_projects(dir.path());
+  ASSERT_EQ(projects.size(), 2u);
+  EXPECT_EQ(projects[0].name, "a");
+  EXPECT_EQ(projects[1].name, "b");
+  EXPECT_EQ(projects[1].files, (std::vector<std::string>{"include/b.h", "src/main.cpp"}));
+}
+
+/// A tiny corpus, tokenizer and model for the trainer's tests.
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int p = 0; p < 3; ++p) {
+      const std::string name = "project" + std::to_string(p);
+      dir_.write("corpus/" + name + "/util.h",
+                 "int helper_" + name + "(int value);\nstruct Point { int x, y; };\n");
+      std::string body;
+      for (int i = 0; i < 6; ++i) body += "  Point p" + std::to_string(i) + "{1, 2};\n";
+      dir_.write("corpus/" + name + "/main.cpp", "#include \"util.h\"\nint main() {\n" + body +
+                                                     "  return helper_" + name +
+                                                     "(p0.x + p1.y);\n}\n");
+    }
+    BpeTrainerOptions options;
+    options.vocab_size = 300;
+    options.min_frequency = 1;
+    auto trainer = BpeTrainer::create(options);
+    ASSERT_TRUE(trainer);
+    for (int i = 0; i < 3; ++i)
+      trainer.value().add_text("int main() { Point p{1, 2}; return helper(p.x + p.y); }\n");
+    const TrainedBpe bpe = trainer.value().train();
+    fs::create_directories(dir_.path() / "tokenizer");
+    std::ofstream(dir_.path() / "tokenizer" / "tokenizer.json")
+        << tokenizer_json(bpe, options).dump();
+    std::ofstream(dir_.path() / "tokenizer" / "tokenizer_config.json")
+        << tokenizer_config_json(bpe).dump();
+  }
+
+  TrainOptions options(const std::string& out) const {
+    TrainOptions o;
+    o.corpus = dir_.path() / "corpus";
+    o.tokenizer_dir = dir_.path() / "tokenizer";
+    o.out = dir_.path() / out;
+    o.shape = tiny_shape();
+    o.memory_layers = {1};
+    o.memory_top_k = 2;
+    o.memory_block = 8;
+    o.memory_query_group = 4;
+    o.batch_tokens = 48;
+    o.max_windows = 1;  // a step may come inside a file, leaving gradients for the next
+    o.planned_tokens = 1500;
+    o.warmup_tokens = 100;
+    o.lr = 1e-2;
+    return o;
+  }
+
+  static std::vector<double> losses(const fs::path& log) {
+    std::vector<double> out;
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);)
+      out.push_back(nlohmann::json::parse(line)["loss"]);
+    return out;
+  }
+
+  mnemo::testing::TempDir dir_;
+};
+
+TEST_F(TrainerTest, TheLossFallsAndTheExportedModelLoads) {
+  const TrainOptions o = options("run");
+  ASSERT_FALSE(train(o, [](const std::string&) {}));
+  const std::vector<double> l = losses(o.out / "loss.jsonl");
+  ASSERT_GE(l.size(), 10u);
+  EXPECT_LT(l.back(), l.front() * 0.6) << l.front() << " -> " << l.back();
+  auto loaded = load_model((o.out / "model").string());
+  ASSERT_TRUE(loaded) << loaded.error().message;
+}
+
+TEST_F(TrainerTest, AStoppedRunResumesExactlyWhereItStopped) {
+  TrainOptions whole = options("whole");
+  ASSERT_FALSE(train(whole, [](const std::string&) {}));
+  // The same run in two parts: the first stops at the end of a file inside a project while
+  // gradients wait for the next step (the first such stop after 1, 2, ... steps); the second
+  // resumes from its checkpoint.
+  std::string parts;
+  for (int steps = 1; steps <= 8 && parts.empty(); ++steps) {
+    TrainOptions first = options("parts" + std::to_string(steps));
+    first.max_steps = steps;
+    ASSERT_FALSE(train(first, [](const std::string&) {}));
+    LoadedTensors stopped;
+    ASSERT_FALSE(read_safetensors((first.out / "checkpoint.safetensors").string(), stopped));
+    const auto state = nlohmann::json::parse(stopped.metadata.at("state"));
+    if (state["file"] > 0 && state["accumulated"] > 0) parts = "parts" + std::to_string(steps);
+  }
+  ASSERT_FALSE(parts.empty()) << "no stop inside a project with gradients waiting";
+  ASSERT_FALSE(train(options(parts), [](const std::string&) {}));
+  LoadedTensors a, b;
+  ASSERT_FALSE(read_safetensors((whole.out / "model" / "model.safetensors").string(), a));
+  ASSERT_FALSE(read_safetensors((dir_.path() / parts / "model" / "model.safetensors").string(), b));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, tensor] : a.tensors)
+    EXPECT_TRUE(at::allclose(tensor, b.tensors.at(name), 1e-5, 1e-6)) << name;
+  EXPECT_EQ(losses(whole.out / "loss.jsonl"), losses(dir_.path() / parts / "loss.jsonl"));
 }
 
 }  // namespace
