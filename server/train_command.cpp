@@ -1,5 +1,8 @@
 #include "server/train_command.h"
 
+#include <malloc.h>
+
+#include <climits>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -62,6 +65,13 @@ int run_train(model::training::TrainOptions o) {
     return 2;
   }
   o.shape.head_dim = o.shape.dim / o.shape.heads;
+  // Every step allocates and frees tensors of megabytes. With glibc's defaults those go
+  // back to the kernel at once (mmap, trim) and come back as fresh pages to fault in: a
+  // third of the run's time went to the kernel. Keeping them in the heap made training
+  // 1.33x faster (1,291 -> 1,713 tokens/s over the first 84 s of the same run).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+  mallopt(M_TOP_PAD, 256 << 20);
   // The layers the indexer and the server read the memory at for a model of this depth.
   o.memory_layers = indexer::default_memory_layers(static_cast<std::size_t>(o.shape.layers));
   const auto failed =

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Hugging Face tokenizers' BpeTrainer on tests/data/bpe-trainer/corpus/ (each file one
-sequence), with the pre-tokenizer, special tokens, vocabulary size and minimum frequency
+"""Hugging Face tokenizers' BpeTrainer on tests/data/bpe-trainer/corpus/ (ten of googletest
+1.12.1's samples, from Debian's googletest package; each file one sequence), with the pre-tokenizer, special tokens, vocabulary size and minimum frequency
 mnemo's trainer uses there (model/tokenizer/bpe_trainer.h); writes its tokenizer.json to
 tests/data/bpe-trainer/hf-tokenizer.json for tests/unit/bpe_trainer_tests.cpp.
 
@@ -14,7 +14,7 @@ from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 DATA = Path(__file__).resolve().parent.parent / "data" / "bpe-trainer"
 SPECIAL = ["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
            "<|fim_pad|>", "<|file_sep|>"]
-VOCAB_SIZE, MIN_FREQUENCY = 2000, 2
+VOCAB_SIZE, MIN_FREQUENCY = 1500, 2
 
 
 def main() -> None:
