@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Hugging Face tokenizers' BpeTrainer on tests/data/bpe-trainer/corpus/ (ten of googletest
-1.12.1's samples, from Debian's googletest package; each file one sequence), with the pre-tokenizer, special tokens, vocabulary size and minimum frequency
-mnemo's trainer uses there (model/tokenizer/bpe_trainer.h); writes its tokenizer.json to
+1.12.1's samples, from Debian's googletest package; each file one sequence), with the
+pre-tokenizer, special tokens, vocabulary size and minimum frequency mnemo's trainer uses there (model/tokenizer/bpe_trainer.h); writes its tokenizer.json to
 tests/data/bpe-trainer/hf-tokenizer.json for tests/unit/bpe_trainer_tests.cpp.
 
 Needs PyPI's tokenizers (`pip install tokenizers==0.23.3`).
