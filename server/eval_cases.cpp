@@ -1,28 +1,18 @@
 #include "server/eval_cases.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
-#include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <utility>
 
+#include "indexer/repository_walk.h"
 #include "server/identifier_scan.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::optional<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 /// Byte offsets of each line's start (line 1 at index 0).
 std::vector<std::size_t> line_starts(const std::string& text) {
@@ -52,7 +42,7 @@ Result<EvalCases, std::string> extract_cases(indexer::SymbolDatabase& db, const 
     auto references = db.references_in_file(file);
     if (!references) return references.error().message;
     if (references.value().empty()) continue;
-    auto text = read_file(root / file);
+    auto text = indexer::read_file_contents(root / file);
     if (!text) return std::string((root / file).string() + ": cannot be read");
     const std::vector<std::size_t> starts = line_starts(*text);
     std::set<std::string> used;  // USRs this file has used so far

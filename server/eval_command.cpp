@@ -6,14 +6,13 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <optional>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "indexer/repository_indexer.h"
 #include "indexer/repository_memory.h"
+#include "indexer/repository_walk.h"
 #include "indexer/symbol_database.h"
 #include "model/model_loader.h"
 #include "server/bm25_windows.h"
@@ -36,14 +35,6 @@ using Clock = std::chrono::steady_clock;
 
 /// RepoCoder's retrieval: windows of this many lines, and a query of as many.
 constexpr std::size_t kWindowLines = 64;
-
-std::optional<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 /// The identifier a suggestion starts with (empty when it starts with something else).
 std::string leading_identifier(const std::string& text) {
@@ -129,7 +120,7 @@ Result<std::map<std::string, std::size_t>, std::string> names_by_use(indexer::Sy
 Result<Bm25Windows, std::string> memory_files_windows(const Repository& r) {
   std::vector<std::pair<std::string, std::string>> files;
   for (const std::string& file : r.memory->tier->file_ids()) {
-    auto text = read_file(r.root / file);
+    auto text = indexer::read_file_contents(r.root / file);
     if (text) files.emplace_back(file, std::move(*text));
   }
   return Bm25Windows::build(files, {kWindowLines, kWindowLines / 2});
@@ -140,8 +131,10 @@ const std::string& definition_text(const EvalCase& c, const fs::path& root,
                                    std::map<std::string, std::string>& files) {
   auto found = files.find(c.definition_file);
   if (found == files.end())
-    found =
-        files.emplace(c.definition_file, read_file(root / c.definition_file).value_or("")).first;
+    found = files
+                .emplace(c.definition_file,
+                         indexer::read_file_contents(root / c.definition_file).value_or(""))
+                .first;
   return found->second;
 }
 

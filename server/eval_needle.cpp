@@ -1,12 +1,11 @@
 #include "server/eval_needle.h"
 
 #include <algorithm>
-#include <fstream>
-#include <optional>
 #include <random>
 #include <sstream>
 
 #include "indexer/memory_encoder.h"
+#include "indexer/repository_walk.h"
 #include "model/memory/exact/exact_tier.h"
 #include "server/eval_metrics.h"
 #include "server/model_completer.h"
@@ -27,14 +26,6 @@ struct MemoryFile {
   std::int64_t tokens = 0;
   std::vector<std::pair<std::string, at::Tensor>> tensors;
 };
-
-std::optional<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool is_c_family(const std::string& path) {
   static const std::vector<std::string> extensions{".c",  ".cc",  ".cpp", ".cxx", ".h",
@@ -128,8 +119,8 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
     std::size_t site = pick(sites, random);
     while (site == host) site = pick(sites, random);
     const std::string hex = random_hex(random);
-    auto host_text = read_file(root / files[host].id);
-    auto site_text = read_file(root / files[site].id);
+    auto host_text = indexer::read_file_contents(root / files[host].id);
+    auto site_text = indexer::read_file_contents(root / files[site].id);
     if (!host_text || !site_text)
       return failure(std::string("a file of the memory cannot be read"));
     std::string planted = *host_text;
