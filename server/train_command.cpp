@@ -55,6 +55,13 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
          "--memory-query-group", o.memory_query_group,
          "consecutive queries that share their memory blocks in training (1: each its own)")
       ->capture_default_str();
+  cmd->add_option("--heldout", o.heldout,
+                  "held-out projects: bits per byte with the memory and without, after the run")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--heldout-bytes", o.heldout_bytes, "bytes of each held-out project read")
+      ->capture_default_str();
+  cmd->add_flag("--evaluate-only", o.evaluate_only,
+                "no training: export the checkpoint and evaluate it on --heldout");
   cmd->add_flag("!--no-bf16", o.bf16, "matrix products in float32 instead of bfloat16");
   return cmd;
 }

@@ -13,8 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "model/training/export.h"
+#include "model/training/heldout_eval.h"
 #include "model/training/safetensors_writer.h"
 #include "model/training/training_corpus.h"
+#include "model/training/window_batch.h"
 
 namespace mnemo::model::training {
 namespace fs = std::filesystem;
@@ -166,31 +168,6 @@ std::optional<std::string> load_checkpoint(const TrainOptions& o, TrainingModel&
   return std::nullopt;
 }
 
-/// The tokens of one window batch as [B, length + 1] int64.
-at::Tensor batch_tensor(const std::vector<Window>& windows) {
-  const auto width = static_cast<std::int64_t>(windows.front().tokens.size());
-  at::Tensor t = at::empty({static_cast<std::int64_t>(windows.size()), width}, at::kLong);
-  auto a = t.accessor<std::int64_t, 2>();
-  for (std::size_t b = 0; b < windows.size(); ++b)
-    for (std::int64_t i = 0; i < width; ++i)
-      a[static_cast<std::int64_t>(b)][i] = windows[b].tokens[i];
-  return t;
-}
-
-/// Appends a file's plain windows to the memory: their valid tokens' keys and values.
-void remember(const TrainingModel& model, TrainingMemory& memory,
-              const std::vector<Window>& windows, std::int64_t length) {
-  std::vector<at::Tensor> keys, values;
-  for (const Window& w : windows) {
-    const at::Tensor tokens = batch_tensor({w}).narrow(1, 0, length);
-    const MemoryTap tap = model.encode(tokens);
-    const std::int64_t n = std::min<std::int64_t>(w.valid + 1, length);
-    keys.push_back(at::stack(tap.keys, 0).select(1, 0).narrow(2, 0, n));  // [L, Hkv, n, D]
-    values.push_back(at::stack(tap.values, 0).select(1, 0).narrow(2, 0, n));
-  }
-  memory.add_file(at::cat(keys, 2), at::cat(values, 2));
-}
-
 }  // namespace
 
 std::optional<std::string> train(const TrainOptions& options,
@@ -239,7 +216,7 @@ std::optional<std::string> train(const TrainOptions& options,
   at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
 
   const std::int64_t first_step = s.step;
-  while (s.tokens < o.planned_tokens &&
+  while (!o.evaluate_only && s.tokens < o.planned_tokens &&
          (o.max_minutes <= 0 || minutes(run_start) < o.max_minutes) &&
          (o.max_steps <= 0 || s.step - first_step < o.max_steps)) {
     const std::vector<std::size_t> order = project_order(projects.size(), o.seed, s.epoch);
@@ -259,7 +236,7 @@ std::optional<std::string> train(const TrainOptions& options,
         Tokens ids = tok.encode(*text, false, false);
         ids.push_back(fim->end);
         if (memory.tokens() < o.max_memory_tokens)
-          remember(model, memory, plain_windows(ids, T, pad), T);
+          remember(model, memory, plain_windows(ids, T, pad));
       }
       rebuild_memory = false;
     }
@@ -298,11 +275,7 @@ std::optional<std::string> train(const TrainOptions& options,
           windows.begin() + static_cast<std::ptrdiff_t>(std::min(
                                 windows.size(), start + static_cast<std::size_t>(o.max_windows))));
       const at::Tensor batch = batch_tensor(part);
-      at::Tensor targets = batch.narrow(1, 1, T).clone();
-      for (std::size_t b = 0; b < part.size(); ++b)
-        targets[static_cast<std::int64_t>(b)]
-            .narrow(0, part[b].valid, T - part[b].valid)
-            .fill_(-100);
+      const at::Tensor targets = batch_targets(batch, part);
       std::int64_t valid = 0;
       for (const Window& w : part) valid += w.valid;
       at::autocast::set_cpu_enabled(o.bf16);
@@ -338,7 +311,7 @@ std::optional<std::string> train(const TrainOptions& options,
         s.loss_sum = 0;
       }
     }
-    if (memory.tokens() < o.max_memory_tokens) remember(model, memory, plain, T);
+    if (memory.tokens() < o.max_memory_tokens) remember(model, memory, plain);
     ++s.file;
     if (minutes(last_checkpoint) >= o.checkpoint_minutes) {
       s.seconds = seconds_before + minutes(run_start) * 60;
@@ -351,7 +324,24 @@ std::optional<std::string> train(const TrainOptions& options,
   const json facts = {{"trained_tokens", s.tokens},     {"steps", s.step},
                       {"training_seconds", s.seconds},  {"options", options_json(o)},
                       {"memory_top_k", o.memory_top_k}, {"memory_block", o.memory_block}};
-  return export_model(model, o.tokenizer_dir, o.out / "model", facts);
+  if (auto failed = export_model(model, o.tokenizer_dir, o.out / "model", facts)) return failed;
+  if (o.heldout.empty()) return std::nullopt;
+  HeldoutOptions heldout;
+  heldout.max_bytes_per_project = o.heldout_bytes;
+  const BitsPerByte with = bits_per_byte(model, tok, o.heldout, &memory_config, heldout);
+  const BitsPerByte without = bits_per_byte(model, tok, o.heldout, nullptr, heldout);
+  const json report = {{"step", s.step},
+                       {"trained_tokens", s.tokens},
+                       {"heldout", o.heldout.string()},
+                       {"bytes_per_project", o.heldout_bytes},
+                       {"with_memory", with.to_json()},
+                       {"without_memory", without.to_json()}};
+  progress(report.dump());
+  std::ofstream out(o.out / "heldout.json");
+  out << report.dump(2) << "\n";
+  out.close();
+  if (!out) return (o.out / "heldout.json").string() + ": cannot be written";
+  return std::nullopt;
 }
 
 }  // namespace mnemo::model::training

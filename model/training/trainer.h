@@ -43,6 +43,11 @@ struct TrainOptions {
   double max_minutes = 0;      ///< this run's limit; 0: until planned_tokens
   std::int64_t max_steps = 0;  ///< this run stops at the first file boundary after so many steps
   double checkpoint_minutes = 10;
+  /// Held-out projects (scripts/make-corpus.py's heldout/): after the run, bits per byte on
+  /// each one's first heldout_bytes with the memory and without, into out/heldout.json.
+  std::filesystem::path heldout;
+  std::int64_t heldout_bytes = 64 * 1024;
+  bool evaluate_only = false;  ///< no training: export and evaluate the checkpoint
 };
 
 /// Where a run stands; saved with each checkpoint (with the gradients accumulated so far

@@ -290,6 +290,23 @@ TEST_F(TrainerTest, TheLossFallsAndTheExportedModelLoads) {
   ASSERT_TRUE(loaded) << loaded.error().message;
 }
 
+TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
+  TrainOptions o = options("heldout");
+  o.heldout = dir_.path() / "corpus";  // the training corpus stands in for held-out projects
+  ASSERT_FALSE(train(o, [](const std::string&) {}));
+  std::ifstream in(o.out / "heldout.json");
+  const auto report = nlohmann::json::parse(in);
+  const auto& with = report["with_memory"];
+  const auto& without = report["without_memory"];
+  EXPECT_EQ(with["projects"], 3);
+  EXPECT_EQ(with["files"], 6);
+  EXPECT_EQ(with["tokens"], without["tokens"]);
+  EXPECT_GT(with["bits_per_byte"].get<double>(), 0);
+  EXPECT_LT(with["bits_per_byte"].get<double>(), 8);
+  // The second file of each project reads the first: the two measures differ.
+  EXPECT_NE(with["bits_per_byte"], without["bits_per_byte"]);
+}
+
 TEST_F(TrainerTest, AStoppedRunResumesExactlyWhereItStopped) {
   TrainOptions whole = options("whole");
   ASSERT_FALSE(train(whole, [](const std::string&) {}));

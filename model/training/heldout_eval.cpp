@@ -1,0 +1,70 @@
+#include "model/training/heldout_eval.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+
+#include "model/training/window_batch.h"
+
+namespace mnemo::model::training {
+namespace fs = std::filesystem;
+
+nlohmann::json BitsPerByte::to_json() const {
+  return {{"bits_per_byte", bits_per_byte},
+          {"tokens", tokens},
+          {"bytes", bytes},
+          {"files", files},
+          {"projects", projects}};
+}
+
+BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer,
+                          const fs::path& root, const TrainingMemoryConfig* memory_config,
+                          const HeldoutOptions& options) {
+  at::NoGradGuard no_grad;
+  const std::int64_t T = model.shape().context;
+  const auto end = tokenizer.special().eos.value_or(0);
+  BitsPerByte out;
+  double nats = 0;
+  for (const Project& project : list_projects(root)) {
+    std::optional<TrainingMemory> memory;
+    if (memory_config != nullptr) memory.emplace(*memory_config, model.shape().config());
+    std::int64_t project_bytes = 0;
+    for (const std::string& file : project.files) {
+      if (project_bytes >= options.max_bytes_per_project) break;
+      std::ifstream in(root / project.name / file, std::ios::binary);
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string contents = text.str();
+      Tokens ids = tokenizer.encode(contents, false, false);
+      ids.push_back(end);
+      const std::vector<Window> windows = plain_windows(ids, T, end);
+      for (std::size_t start = 0; start < windows.size();
+           start += static_cast<std::size_t>(options.max_windows)) {
+        const std::vector<Window> part(
+            windows.begin() + static_cast<std::ptrdiff_t>(start),
+            windows.begin() +
+                static_cast<std::ptrdiff_t>(std::min(
+                    windows.size(), start + static_cast<std::size_t>(options.max_windows))));
+        const at::Tensor batch = batch_tensor(part);
+        const at::Tensor logits = model.forward(batch.narrow(1, 0, T), memory ? &*memory : nullptr);
+        nats += at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1),
+                                       batch_targets(batch, part).flatten(), {}, at::Reduction::Sum,
+                                       -100)
+                    .item<double>();
+        for (const Window& w : part) out.tokens += w.valid;
+      }
+      if (memory) remember(model, *memory, windows);
+      project_bytes += static_cast<std::int64_t>(contents.size());
+      out.bytes += static_cast<std::int64_t>(contents.size());
+      ++out.files;
+    }
+    ++out.projects;
+  }
+  out.bits_per_byte = out.bytes > 0 ? nats / std::log(2.0) / static_cast<double>(out.bytes) : 0;
+  return out;
+}
+
+}  // namespace mnemo::model::training

@@ -1,0 +1,35 @@
+// How well the model predicts held-out projects (issue 8, item 5): bits per byte over each
+// project's files in memory order, every file scored with the memory of the project's
+// earlier files (as in training, no fill-in-the-middle), or with no memory: the difference
+// is what the memory is worth to the model.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "model/tokenizer/tokenizer.h"
+#include "model/training/training_memory.h"
+#include "model/training/training_model.h"
+
+namespace mnemo::model::training {
+
+struct HeldoutOptions {
+  std::int64_t max_bytes_per_project = 128 * 1024;  ///< its first files up to this size
+  std::int64_t max_windows = 8;
+};
+
+struct BitsPerByte {
+  double bits_per_byte = 0;
+  std::int64_t tokens = 0, bytes = 0, files = 0, projects = 0;
+  nlohmann::json to_json() const;
+};
+
+/// Under `root`, a folder of projects. `memory` configures the memory read (cleared per
+/// project); null: no memory.
+BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer,
+                          const std::filesystem::path& root, const TrainingMemoryConfig* memory,
+                          const HeldoutOptions& options = {});
+
+}  // namespace mnemo::model::training
