@@ -166,11 +166,11 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
     auto retrieved =
         windows.value().search(lines_before(prefix, prefix.size(), kWindowLines), c.file, 8);
     if (!retrieved) return retrieved.error();
-    const std::string bm25_prompt =
-        retrieval_prompt(*r.model.tokenizer, retrieved.value(), prefix, budget.prefix_tokens);
+    const std::string bm25_prompt = retrieval_prompt(*r.model.tokenizer, retrieved.value(), prefix,
+                                                     without_memory.budget().prefix_tokens);
     const std::string oracle_prompt = retrieval_prompt(
         *r.model.tokenizer, {definition_window(c, definition_text(c, r.root, definition_files))},
-        prefix, budget.prefix_tokens);
+        prefix, without_memory.budget().prefix_tokens);
     const auto add = [&](const std::string& condition, const CaseScores& s) {
       out.scores[condition]["all"].push_back(s);
       out.scores[condition][c.first_use ? "first_use" : "later_use"].push_back(s);

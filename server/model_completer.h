@@ -80,6 +80,8 @@ class ModelCompleter {
       const ScoreRequest& request, const model::CancelCheck& cancelled = {});
 
   const indexer::RepositoryMemory* memory() const { return memory_.get(); }
+  /// The prompt's budgets as given, shrunk to fit the model's context when they did not.
+  const PromptBudget& budget() const { return budget_; }
 
  private:
   /// Reads the memory without `memory_file` (left out by the caller) from now on, starting
