@@ -8,6 +8,7 @@
 #include "indexer/repository_walk.h"
 #include "model/memory/exact/exact_tier.h"
 #include "server/eval_metrics.h"
+#include "server/eval_report.h"
 #include "server/model_completer.h"
 
 namespace mnemo::server {
@@ -66,11 +67,6 @@ std::vector<std::size_t> default_sizes(std::size_t total) {
 
 bool recalled(const CompletionResult& result, const std::string& hex) {
   return !result.suggestions.empty() && result.suggestions.front().text.rfind(hex, 0) == 0;
-}
-
-json interval(const std::vector<double>& values, std::uint64_t seed) {
-  const Interval i = bootstrap_mean(values, seed);
-  return {{"mean", i.mean}, {"low", i.low}, {"high", i.high}};
 }
 
 }  // namespace
@@ -181,7 +177,7 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
     const auto trials = static_cast<std::int64_t>(std::max<std::size_t>(options.trials, 1));
     results.push_back({{"memory_tokens", tokens_used[s] / trials},
                        {"files", files_used[s] / static_cast<std::size_t>(trials)},
-                       {"recall", interval(hits[s], options.seed)},
+                       {"recall", interval_json(bootstrap_mean(hits[s], options.seed))},
                        {"found", static_cast<std::size_t>(found)}});
   }
   double found_alone = 0;
@@ -193,7 +189,7 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
                         {"asked", std::string(kUse)},
                         {"repository_tokens", total}}},
                       {"no_memory",
-                       {{"recall", interval(no_memory_hits, options.seed)},
+                       {{"recall", interval_json(bootstrap_mean(no_memory_hits, options.seed))},
                         {"found", static_cast<std::size_t>(found_alone)}}},
                       {"results", results}});
 }

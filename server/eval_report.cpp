@@ -38,10 +38,6 @@ std::vector<double> column(const std::vector<CaseScores>& scores, double CaseSco
   return v;
 }
 
-json interval(const Interval& i) {
-  return {{"mean", i.mean}, {"low", i.low}, {"high", i.high}};
-}
-
 const std::vector<CaseScores>& group_of(const RepositoryScores& scores,
                                         const std::string& condition, const std::string& group) {
   static const std::vector<CaseScores> none;
@@ -71,7 +67,7 @@ json summarize_group(const std::vector<const std::vector<CaseScores>*>& reposito
     if (m.line && !wrote_lines) continue;
     std::vector<std::vector<double>> groups;
     for (const auto* scores : repositories) groups.push_back(column(*scores, m.field));
-    out[m.key] = interval(bootstrap_macro_mean(groups, seed));
+    out[m.key] = interval_json(bootstrap_macro_mean(groups, seed));
   }
   if (wrote_lines) {
     out["latency_p50_ms"] = percentile(column(pooled, &CaseScores::latency_ms), 0.5);
@@ -169,6 +165,10 @@ std::string html_table(const json& summary) {
 }
 
 }  // namespace
+
+json interval_json(const Interval& i) {
+  return {{"mean", i.mean}, {"low", i.low}, {"high", i.high}};
+}
 
 json summarize_repository(const RepositoryScores& scores, std::uint64_t seed) {
   return summarize({&scores}, seed);

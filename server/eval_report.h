@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/eval_metrics.h"
+
 namespace mnemo::server {
 
 /// One case's scores under one condition.
@@ -32,6 +34,9 @@ inline const std::vector<std::string>& eval_groups() {
   static const std::vector<std::string> names{"all", "first_use", "later_use"};
   return names;
 }
+
+/// {"mean", "low", "high"}: how every interval is reported.
+nlohmann::json interval_json(const Interval& interval);
 
 /// One repository's scores: condition -> group -> one per case.
 using RepositoryScores = std::map<std::string, std::map<std::string, std::vector<CaseScores>>>;

@@ -1,8 +1,6 @@
 #include "model/training/heldout_eval.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
@@ -34,13 +32,8 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
     std::int64_t project_bytes = 0;
     for (const std::string& file : project.files) {
       if (project_bytes >= options.max_bytes_per_project) break;
-      std::ifstream in(root / project.name / file, std::ios::binary);
-      std::stringstream text;
-      text << in.rdbuf();
-      const std::string contents = text.str();
-      Tokens ids = tokenizer.encode(contents, false, false);
-      ids.push_back(end);
-      const std::vector<Window> windows = plain_windows(ids, T, end);
+      const FileTokens tokens = file_tokens(tokenizer, root / project.name / file, end);
+      const std::vector<Window> windows = plain_windows(tokens.tokens, T, end);
       for (std::size_t start = 0; start < windows.size();
            start += static_cast<std::size_t>(options.max_windows)) {
         const std::vector<Window> part(
@@ -57,8 +50,8 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
         for (const Window& w : part) out.tokens += w.valid;
       }
       if (memory) remember(model, *memory, windows);
-      project_bytes += static_cast<std::int64_t>(contents.size());
-      out.bytes += static_cast<std::int64_t>(contents.size());
+      project_bytes += tokens.bytes;
+      out.bytes += tokens.bytes;
       ++out.files;
     }
     ++out.projects;

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
@@ -25,14 +24,6 @@ using nlohmann::json;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::optional<std::string> read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 /// The projects' order in an epoch: a permutation drawn from the seed and the epoch.
 std::vector<std::size_t> project_order(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
@@ -230,13 +221,10 @@ std::optional<std::string> train(const TrainOptions& options,
       memory.clear();
       // Resumed inside a project: its earlier files go into the memory again.
       for (std::int64_t f = 0; rebuild_memory && f < s.file; ++f) {
-        const auto text =
-            read_text(o.corpus / project.name / project.files[static_cast<std::size_t>(f)]);
-        if (!text) continue;
-        Tokens ids = tok.encode(*text, false, false);
-        ids.push_back(fim->end);
+        const FileTokens earlier = file_tokens(
+            tok, o.corpus / project.name / project.files[static_cast<std::size_t>(f)], fim->end);
         if (memory.tokens() < o.max_memory_tokens)
-          remember(model, memory, plain_windows(ids, T, pad));
+          remember(model, memory, plain_windows(earlier.tokens, T, pad));
       }
       rebuild_memory = false;
     }
@@ -246,10 +234,8 @@ std::optional<std::string> train(const TrainOptions& options,
       continue;
     }
     const std::string& file = project.files[static_cast<std::size_t>(s.file)];
-    const auto text = read_text(o.corpus / project.name / file);
-    Tokens ids = text ? tok.encode(*text, false, false) : Tokens{};
-    ids.push_back(fim->end);
-    const std::vector<Window> plain = plain_windows(ids, T, pad);
+    const std::vector<Window> plain =
+        plain_windows(file_tokens(tok, o.corpus / project.name / file, fim->end).tokens, T, pad);
     // Which windows are fill-in-the-middle, and where they are cut: drawn from the position
     // in the data, so a resumed run draws the same.
     std::mt19937_64 random(

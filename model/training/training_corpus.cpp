@@ -1,6 +1,8 @@
 #include "model/training/training_corpus.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 namespace mnemo::model::training {
@@ -49,6 +51,20 @@ std::optional<FimTokens> fim_tokens(const Tokenizer& tokenizer) {
   const SpecialTokens& s = tokenizer.special();
   if (!s.fim_prefix || !s.fim_suffix || !s.fim_middle || !s.eos) return std::nullopt;
   return FimTokens{*s.fim_prefix, *s.fim_suffix, *s.fim_middle, *s.eos};
+}
+
+FileTokens file_tokens(const Tokenizer& tokenizer, const fs::path& path, TokenId end) {
+  FileTokens out;
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string contents = text.str();
+    out.tokens = tokenizer.encode(contents, false, false);
+    out.bytes = static_cast<std::int64_t>(contents.size());
+  }
+  out.tokens.push_back(end);
+  return out;
 }
 
 std::vector<Window> plain_windows(const Tokens& tokens, std::int64_t length, TokenId pad) {

@@ -31,6 +31,14 @@ struct FimTokens {
 /// The tokenizer's fill-in-the-middle markers and end of text; nothing when it lacks one.
 std::optional<FimTokens> fim_tokens(const Tokenizer& tokenizer);
 
+/// A file's tokens with `end` (end of text) appended, and its size in bytes; a file that
+/// cannot be read gives `end` alone and 0 bytes.
+struct FileTokens {
+  Tokens tokens;
+  std::int64_t bytes = 0;
+};
+FileTokens file_tokens(const Tokenizer& tokenizer, const std::filesystem::path& path, TokenId end);
+
 /// One training sequence of `length` + 1 tokens (inputs are the first `length`, targets the
 /// last `length`); `valid` targets count in the loss (the rest is padding).
 struct Window {

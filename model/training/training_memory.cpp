@@ -16,6 +16,11 @@ namespace {
 /// gathered blocks stay small.
 constexpr std::int64_t kQueryChunk = 256;
 
+/// For each query head, the key/value head it reads (grouped-query attention).
+at::Tensor key_value_head_of(const TrainingMemoryConfig& c) {
+  return at::arange(c.n_head).div(c.n_head / c.n_head_kv, "floor");
+}
+
 struct Gathered {
   at::Tensor keys, values, valid;  // [N, H, k, C, D] (float), [N, H, k, C]
 };
@@ -168,7 +173,7 @@ at::Tensor TrainingMemory::choose(std::int64_t layer, const at::Tensor& q_raw,
   const Layer& m = layers_[static_cast<std::size_t>(layer)];
   const std::int64_t B = q_raw.size(0), T = q_raw.size(1), H = config_.n_head;
   const std::int64_t k = std::min(config_.top_k, blocks_);
-  const at::Tensor kv_of_head = at::arange(H).div(H / config_.n_head_kv, "floor");
+  const at::Tensor kv_of_head = key_value_head_of(config_);
   const at::Tensor reps = m.representatives.index_select(0, kv_of_head);  // [H, Nb, D]
   // A group's blocks are those its summed query scores best: Σ_q q·mean = (Σ_q q)·mean.
   const at::Tensor q =
@@ -198,7 +203,7 @@ TrainingMemory::Read TrainingMemory::attend(std::int64_t layer, const at::Tensor
   const at::Tensor q = q_rot.reshape({B * T / G, G, H, 1, D}).expand({B * T / G, G, H, k, D});
   const at::Tensor q_s = rotate(q, back_rope_.cos.narrow(0, 0, k).view({1, 1, 1, k, D}),
                                 back_rope_.sin.narrow(0, 0, k).view({1, 1, 1, k, D}));
-  const at::Tensor kv_of_head = at::arange(H).div(H / config_.n_head_kv, "floor");
+  const at::Tensor kv_of_head = key_value_head_of(config_);
   const auto out = MemoryRead::apply(q_s, idx, m.keys, m.values, m.valid, kv_of_head, scale);
   return {out[0].view({B, T, H, D}).to(q_rot.scalar_type()),
           out[1].view({B, T, H}).to(q_rot.scalar_type())};
@@ -215,7 +220,7 @@ TrainingMemory::Read TrainingMemory::attend_reference(std::int64_t layer, const 
                              .expand({B * T / G, G, H, std::min(config_.top_k, blocks_)})
                              .reshape({B * T, H, -1});  // each query its group's blocks
   const std::int64_t k = idx.size(2);
-  const at::Tensor kv_of_head = at::arange(H).div(H / config_.n_head_kv, "floor");
+  const at::Tensor kv_of_head = key_value_head_of(config_);
   // The true RoPE scores: each gathered key (rotated by its offset c) rotated on by s·C, to
   // its slot's position s·C + c.
   const Gathered g = gather(m.keys, m.values, m.valid, kv_of_head, idx);
