@@ -34,6 +34,10 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
   cmd->add_option("--seed", o.seed, "initial weights and data order")->capture_default_str();
   cmd->add_option("--batch-tokens", o.batch_tokens, "tokens per optimizer step")
       ->capture_default_str();
+  cmd->add_option("--threads", o.threads,
+                  "threads a forward pass's windows are shared among, one core each")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->add_option("--max-windows", o.max_windows, "windows per forward pass")
       ->capture_default_str();
   cmd->add_option("--lr", o.lr, "peak learning rate")->capture_default_str();

@@ -6,9 +6,12 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <nlohmann/json.hpp>
 
 #include "model/training/export.h"
@@ -86,6 +89,77 @@ double adamw_step(const TrainOptions& o, const std::map<std::string, at::Tensor>
     p.mutable_grad().zero_();
   }
   return norm;
+}
+
+/// The summed loss of `part` (target -100 ignored); its gradients, divided by batch_tokens,
+/// are returned by parameter in parameters() order.
+std::pair<double, std::vector<at::Tensor>> loss_and_gradients(const TrainOptions& o,
+                                                              const TrainingModel& model,
+                                                              const TrainingMemory& memory,
+                                                              const std::vector<Window>& part) {
+  const at::Tensor batch = batch_tensor(part);
+  const at::Tensor targets = batch_targets(batch, part);
+  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  at::autocast::set_cpu_enabled(o.bf16);
+  const at::Tensor logits = model.forward(batch.narrow(1, 0, o.shape.context), &memory);
+  at::autocast::set_cpu_enabled(false);
+  at::autocast::clear_cache();
+  const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1),
+                                                 targets.flatten(), {}, at::Reduction::Sum, -100);
+  std::vector<at::Tensor> parameters;
+  for (const auto& [name, p] : model.parameters()) parameters.push_back(p);
+  return {loss.item<double>(),
+          torch::autograd::grad({loss / static_cast<double>(o.batch_tokens)}, parameters)};
+}
+
+/// Adds the gradients of `windows` to the parameters' .grad and returns their summed loss.
+/// The windows are shared among `threads` threads, each running ATen on one core: the ops
+/// of a few 512-token windows are too small for LibTorch to spread over the cores (one
+/// thread did ~85% of the work, the other idled). The shares' gradients are added in a
+/// fixed order, so a run takes the same steps at every resume with the same --threads.
+double accumulate_gradients(const TrainOptions& o, const TrainingModel& model,
+                            const TrainingMemory& memory, const std::vector<Window>& windows) {
+  const std::size_t shares =
+      std::min(windows.size(), static_cast<std::size_t>(std::max<std::int64_t>(1, o.threads)));
+  std::vector<std::pair<double, std::vector<at::Tensor>>> results(shares);
+  if (shares == 1) {
+    results[0] = loss_and_gradients(o, model, memory, windows);
+  } else {
+    memory.prepare_read();  // attend() from several threads reads, never builds
+    std::vector<std::exception_ptr> errors(shares);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < shares; ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          at::set_num_threads(1);
+          std::vector<Window> share;
+          for (std::size_t w = i; w < windows.size(); w += shares) share.push_back(windows[w]);
+          results[i] = loss_and_gradients(o, model, memory, share);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& e : errors)
+      if (e) std::rethrow_exception(e);
+  }
+  at::NoGradGuard no_grad;
+  double loss = 0;
+  for (const auto& [share_loss, gradients] : results) {
+    loss += share_loss;
+    std::size_t i = 0;
+    for (const auto& [name, p] : model.parameters()) {
+      const at::Tensor& g = gradients[i++];
+      if (!g.defined()) continue;
+      if (p.grad().defined()) {
+        p.mutable_grad().add_(g);
+      } else {
+        p.mutable_grad() = g.clone();
+      }
+    }
+  }
+  return loss;
 }
 
 fs::path checkpoint_path(const TrainOptions& o) {
@@ -204,7 +278,6 @@ std::optional<std::string> train(const TrainOptions& options,
   const auto minutes = [](Clock::time_point since) {
     return std::chrono::duration<double>(Clock::now() - since).count() / 60.0;
   };
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
 
   const std::int64_t first_step = s.step;
   while (!o.evaluate_only && s.tokens < o.planned_tokens &&
@@ -260,18 +333,9 @@ std::optional<std::string> train(const TrainOptions& options,
           windows.begin() + static_cast<std::ptrdiff_t>(start),
           windows.begin() + static_cast<std::ptrdiff_t>(std::min(
                                 windows.size(), start + static_cast<std::size_t>(o.max_windows))));
-      const at::Tensor batch = batch_tensor(part);
-      const at::Tensor targets = batch_targets(batch, part);
       std::int64_t valid = 0;
       for (const Window& w : part) valid += w.valid;
-      at::autocast::set_cpu_enabled(o.bf16);
-      const at::Tensor logits = model.forward(batch.narrow(1, 0, T), &memory);
-      at::autocast::set_cpu_enabled(false);
-      at::autocast::clear_cache();
-      const at::Tensor loss = at::cross_entropy_loss(
-          logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {}, at::Reduction::Sum, -100);
-      (loss / static_cast<double>(o.batch_tokens)).backward();
-      s.loss_sum += loss.item<double>();
+      s.loss_sum += accumulate_gradients(o, model, memory, part);
       s.accumulated += valid;
       if (s.accumulated >= o.batch_tokens) {
         ++s.step;

@@ -35,6 +35,9 @@ struct TrainOptions {
   std::int64_t planned_tokens = 35'000'000;  ///< the schedule's length (trained tokens)
   std::int64_t batch_tokens = 16384;         ///< per optimizer step
   std::int64_t max_windows = 8;              ///< windows per forward pass
+  /// Threads a forward pass's windows are shared among (each running ATen on one core). Not
+  /// an option a checkpoint must match: another count resumes a run equal up to rounding.
+  std::int64_t threads = 2;
   std::int64_t warmup_tokens = 1'000'000;
   double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1;
   double beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0;

@@ -153,7 +153,7 @@ std::int64_t TrainingMemory::slots() const {
   return std::min(config_.top_k, blocks_) * config_.block_size;
 }
 
-void TrainingMemory::concatenate() const {
+void TrainingMemory::prepare_read() const {
   if (!dirty_) return;
   for (Layer& layer : layers_) {
     layer.keys = at::cat(layer.key_blocks, 1);
@@ -194,7 +194,7 @@ TrainingMemory::Read TrainingMemory::attend(std::int64_t layer, const at::Tensor
     return {at::zeros({B, T, H, D}, q_rot.options()),
             at::full({B, T, H}, -std::numeric_limits<float>::infinity(), q_rot.options())};
   }
-  concatenate();
+  prepare_read();
   const Layer& m = layers_[static_cast<std::size_t>(layer)];
   const std::int64_t G = T % config_.query_group == 0 ? config_.query_group : 1;
   const at::Tensor idx = choose(layer, q_raw, G);  // [B T / G, H, k]
@@ -212,7 +212,7 @@ TrainingMemory::Read TrainingMemory::attend(std::int64_t layer, const at::Tensor
 TrainingMemory::Read TrainingMemory::attend_reference(std::int64_t layer, const at::Tensor& q_raw,
                                                       const at::Tensor& q_rot, double scale) const {
   const std::int64_t B = q_raw.size(0), T = q_raw.size(1), H = q_raw.size(2), D = q_raw.size(3);
-  concatenate();
+  prepare_read();
   const Layer& m = layers_[static_cast<std::size_t>(layer)];
   const std::int64_t G = T % config_.query_group == 0 ? config_.query_group : 1;
   const at::Tensor idx = choose(layer, q_raw, G)

@@ -59,6 +59,9 @@ class TrainingMemory {
   /// multiplies q·k.
   Read attend(std::int64_t layer, const at::Tensor& q_raw, const at::Tensor& q_rot,
               double scale) const;
+  /// Lays out the files added since the last read (attend() does it first otherwise); after
+  /// it, attend() may be called from several threads at once.
+  void prepare_read() const;
 
   /// A reference for tests: the same read by dense gathering, with autograd throughout.
   Read attend_reference(std::int64_t layer, const at::Tensor& q_raw, const at::Tensor& q_rot,
@@ -75,7 +78,6 @@ class TrainingMemory {
     std::vector<at::Tensor> key_blocks, value_blocks, valid_blocks, reps;
     at::Tensor keys, values, valid, representatives;
   };
-  void concatenate() const;
   /// Each group's chosen blocks per query head, in canonical order: [B T / group, H, k_eff].
   at::Tensor choose(std::int64_t layer, const at::Tensor& q_raw, std::int64_t group) const;
 

@@ -30,13 +30,21 @@ at::Tensor batch_targets(const at::Tensor& batch, const std::vector<Window>& win
 
 void remember(const TrainingModel& model, TrainingMemory& memory,
               const std::vector<Window>& windows) {
+  // Encoded a few windows at a time: one window's ops are too small to keep the cores busy.
+  constexpr std::size_t kWindowsPerPass = 8;
   std::vector<at::Tensor> keys, values;
-  for (const Window& w : windows) {
-    const auto length = static_cast<std::int64_t>(w.tokens.size()) - 1;
-    const MemoryTap tap = model.encode(batch_tensor({w}).narrow(1, 0, length));
-    const std::int64_t n = std::min<std::int64_t>(w.valid + 1, length);
-    keys.push_back(at::stack(tap.keys, 0).select(1, 0).narrow(2, 0, n));  // [L, Hkv, n, D]
-    values.push_back(at::stack(tap.values, 0).select(1, 0).narrow(2, 0, n));
+  for (std::size_t start = 0; start < windows.size(); start += kWindowsPerPass) {
+    const std::vector<Window> part(windows.begin() + static_cast<std::ptrdiff_t>(start),
+                                   windows.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                         windows.size(), start + kWindowsPerPass)));
+    const auto length = static_cast<std::int64_t>(part[0].tokens.size()) - 1;
+    const MemoryTap tap = model.encode(batch_tensor(part).narrow(1, 0, length));
+    const at::Tensor k = at::stack(tap.keys, 0), v = at::stack(tap.values, 0);  // [L, B, Hkv, T, D]
+    for (std::size_t b = 0; b < part.size(); ++b) {
+      const std::int64_t n = std::min<std::int64_t>(part[b].valid + 1, length);
+      keys.push_back(k.select(1, static_cast<std::int64_t>(b)).narrow(2, 0, n));  // [L, Hkv, n, D]
+      values.push_back(v.select(1, static_cast<std::int64_t>(b)).narrow(2, 0, n));
+    }
   }
   if (!keys.empty()) memory.add_file(at::cat(keys, 2), at::cat(values, 2));
 }

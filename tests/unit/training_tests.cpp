@@ -251,8 +251,9 @@ class TrainerTest : public ::testing::Test {
         << tokenizer_config_json(bpe).dump();
   }
 
-  TrainOptions options(const std::string& out) const {
+  TrainOptions options(const std::string& out, std::int64_t threads = 1) const {
     TrainOptions o;
+    o.threads = threads;
     o.corpus = dir_.path() / "corpus";
     o.tokenizer_dir = dir_.path() / "tokenizer";
     o.out = dir_.path() / out;
@@ -307,7 +308,26 @@ TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
   EXPECT_NE(with["bits_per_byte"], without["bits_per_byte"]);
 }
 
-TEST_F(TrainerTest, AStoppedRunResumesExactlyWhereItStopped) {
+TEST_F(TrainerTest, WindowsSharedAmongThreadsTrainAsOneThreadDoesUpToRounding) {
+  TrainOptions one = options("one", 1), two = options("two", 2);
+  one.max_windows = two.max_windows = 4;
+  one.bf16 = two.bf16 = false;  // the shares' sums differ only in float rounding
+  ASSERT_FALSE(train(one, [](const std::string&) {}));
+  ASSERT_FALSE(train(two, [](const std::string&) {}));
+  const std::vector<double> a = losses(one.out / "loss.jsonl"), b = losses(two.out / "loss.jsonl");
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-3 * a[i]) << "step " << i;
+}
+
+class TrainerResumeTest : public TrainerTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(TrainerResumeTest, AStoppedRunResumesExactlyWhereItStopped) {
+  const auto options = [&](const std::string& out) {
+    TrainOptions o = TrainerTest::options(out, GetParam());
+    o.max_windows = GetParam();    // with 2 threads, each forward pass is shared
+    o.batch_tokens *= GetParam();  // and a step still comes inside a file
+    return o;
+  };
   TrainOptions whole = options("whole");
   ASSERT_FALSE(train(whole, [](const std::string&) {}));
   // The same run in two parts: the first stops at the end of a file inside a project while
@@ -324,7 +344,8 @@ TEST_F(TrainerTest, AStoppedRunResumesExactlyWhereItStopped) {
     if (state["file"] > 0 && state["accumulated"] > 0) parts = "parts" + std::to_string(steps);
   }
   ASSERT_FALSE(parts.empty()) << "no stop inside a project with gradients waiting";
-  ASSERT_FALSE(train(options(parts), [](const std::string&) {}));
+  const auto resumed = train(options(parts), [](const std::string&) {});
+  ASSERT_FALSE(resumed) << *resumed;
   LoadedTensors a, b;
   ASSERT_FALSE(read_safetensors((whole.out / "model" / "model.safetensors").string(), a));
   ASSERT_FALSE(read_safetensors((dir_.path() / parts / "model" / "model.safetensors").string(), b));
@@ -333,6 +354,7 @@ TEST_F(TrainerTest, AStoppedRunResumesExactlyWhereItStopped) {
     EXPECT_TRUE(at::allclose(tensor, b.tensors.at(name), 1e-5, 1e-6)) << name;
   EXPECT_EQ(losses(whole.out / "loss.jsonl"), losses(dir_.path() / parts / "loss.jsonl"));
 }
+INSTANTIATE_TEST_SUITE_P(Threads, TrainerResumeTest, ::testing::Values(1, 2));
 
 }  // namespace
 }  // namespace mnemo::model::training
