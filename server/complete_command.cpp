@@ -160,7 +160,7 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
       "--model",
       [&o](const std::string& path) { o.settings_flags["model"] = fs::absolute(path).string(); },
       "the model (GGUF file or Hugging Face folder); default: \"model\" in "
-      "REPO/.mnemo/config.json");
+      "REPO/.mnemo/config.json, else the built-in model");
   cmd->add_option_function<std::size_t>(
       "--memory-window",
       [&o](std::size_t tokens) { o.settings_flags["memory"]["window"] = tokens; },

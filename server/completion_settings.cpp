@@ -5,6 +5,8 @@
 #include <limits>
 #include <sstream>
 
+#include "server/builtin_model.h"
+
 namespace mnemo::server {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -171,6 +173,7 @@ Result<std::optional<json>, SettingsFileError> read_repository_settings(const fs
 CompletionSettings resolve_settings(const fs::path& root, const json& client, const json& flags,
                                     std::vector<std::string>& problems) {
   CompletionSettings settings;
+  settings.model = builtin_model_dir();
   const auto append = [&](std::vector<std::string> more) {
     problems.insert(problems.end(), more.begin(), more.end());
   };

@@ -26,6 +26,8 @@ namespace mnemo::server {
 
 struct CompletionSettings {
   /// The model (GGUF file or Hugging Face folder); empty: none, the symbols complete alone.
+  /// resolve_settings starts from the built-in model (builtin_model.h); "model": "" turns
+  /// it off.
   std::filesystem::path model;
   std::size_t memory_window = 1024;        ///< tokens of context each file is read in
   std::int64_t memory_top_k = 8;           ///< memory blocks each query head reads
@@ -59,7 +61,8 @@ struct SettingsFileError {
 Result<std::optional<nlohmann::json>, SettingsFileError> read_repository_settings(
     const std::filesystem::path& root);
 
-/// The settings for a repository: the defaults, then its config file, then `client`
+/// The settings for a repository: the defaults (with the built-in model, when this build
+/// has one), then its config file, then `client`
 /// (initializationOptions; null for none), then `flags` (the command line's layer, its
 /// paths already absolute). `problems` receives what apply_settings and the file reported.
 CompletionSettings resolve_settings(const std::filesystem::path& root, const nlohmann::json& client,

@@ -93,7 +93,7 @@ Result<Repository, std::string> open_repository(const std::string& repo,
   const fs::path index_dir = indexer::index_dir_of(index);
   auto db = indexer::SymbolDatabase::open(indexer::symbol_database_path(index_dir),
                                           indexer::SymbolDatabase::OpenMode::kReadOnly);
-  if (!db) return db.error().message + " (run `mnemo index " + repo + " --model M` first)";
+  if (!db) return db.error().message + " (run `mnemo index " + repo + "` first)";
   r.db = std::move(db).value();
   auto loaded = model::load_model(r.settings.model.string());
   if (!loaded) return loaded.error().message;
@@ -257,14 +257,15 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
       "without, with BM25 retrieval, with the definition (oracle), and by the symbol index "
       "alone (markdown; --json, --html)");
   cmd->add_option("repos", o.repos,
-                  "the repositories, each indexed with `mnemo index REPO --model M`")
+                  "the repositories, each indexed with `mnemo index REPO` (with the same --model)")
       ->required();
   cmd->add_option("--index-dir", o.index_dir,
                   "the index of a single repository (default: REPO/.mnemo)");
   cmd->add_option_function<std::string>(
       "--model",
       [&o](const std::string& path) { o.settings_flags["model"] = fs::absolute(path).string(); },
-      "the model the memory was made with (default: \"model\" in REPO/.mnemo/config.json)");
+      "the model the memory was made with (default: \"model\" in REPO/.mnemo/config.json, "
+      "else the built-in model)");
   cmd->add_option_function<std::size_t>(
       "--memory-window",
       [&o](std::size_t tokens) { o.settings_flags["memory"]["window"] = tokens; },

@@ -16,6 +16,7 @@
 #include "model/decoding/generate.h"
 #include "model/model_loader.h"
 #include "model/transformer_session.h"
+#include "server/builtin_model.h"
 
 namespace mnemo::server {
 namespace {
@@ -48,7 +49,8 @@ nlohmann::json generation_json(const model::Generation& g) {
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
   auto* cmd =
       app.add_subcommand("generate", "Continue a prompt with a model (GGUF file or HF folder)");
-  cmd->add_option("--model", o.model, "a .gguf file or a Hugging Face folder")->required();
+  cmd->add_option("--model", o.model,
+                  "a .gguf file or a Hugging Face folder (default: the built-in model)");
   auto* prompt = cmd->add_option("--prompt", o.prompt,
                                  "the prompt; special-token names in it (e.g. <|fim_prefix|>) "
                                  "become those tokens");
@@ -84,8 +86,13 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& o) {
 
 int run_generate(const GenerateOptions& o) {
   if (o.threads > 0) at::set_num_threads(o.threads);
+  const std::string model_path = o.model.empty() ? builtin_model_dir().string() : o.model;
+  if (model_path.empty()) {
+    spdlog::error("no model: pass --model (this build has no built-in model)");
+    return 2;
+  }
   const auto load_start = Clock::now();
-  auto loaded = model::load_model(o.model);
+  auto loaded = model::load_model(model_path);
   if (!loaded) {
     spdlog::error("{}", loaded.error().message);
     return 1;

@@ -165,15 +165,28 @@ void print_memory(const indexer::MemoryIndexReport& m) {
   for (const auto& f : m.failed) std::cout << "  failed: " << f.path << ": " << f.reason << "\n";
 }
 
+/// The model whose memory the run keeps: --model, else the settings' (the repository's
+/// config file, else the built-in model); empty with --no-model.
+std::string memory_model(const IndexCommandOptions& o) {
+  if (o.no_model) return {};
+  if (!o.model.empty()) return o.model;
+  std::vector<std::string> problems;
+  const CompletionSettings settings =
+      resolve_settings(fs::absolute(o.root), nlohmann::json(), nlohmann::json(), problems);
+  for (const std::string& problem : problems) spdlog::warn("settings: {}", problem);
+  return settings.model.string();
+}
+
 model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update_memory(
-    const IndexCommandOptions& o, const std::vector<indexer::WalkedFile>& files, ProgressBar& bar) {
-  auto loaded = model::load_model(o.model);
+    const IndexCommandOptions& o, const std::string& model_path,
+    const std::vector<indexer::WalkedFile>& files, ProgressBar& bar) {
+  auto loaded = model::load_model(model_path);
   if (!loaded) return indexer::IndexRunError{loaded.error().message};
   const indexer::IndexOptions options = to_index_options(o);
   auto memory_options = indexer::MemoryIndexOptions::in_index(indexer::index_dir_of(options));
   memory_options.window = o.memory_window;
   auto memory =
-      indexer::MemoryIndexer::open(loaded.value(), memory_model_id(o.model), memory_options);
+      indexer::MemoryIndexer::open(loaded.value(), memory_model_id(model_path), memory_options);
   if (!memory) return memory.error();
   return memory.value()->update(
       options.root, files, [&](const indexer::IndexProgress& p) { bar.update(p); }, &g_interrupted);
@@ -197,11 +210,14 @@ CLI::App* add_index_command(CLI::App& app, IndexCommandOptions& o) {
                   "seconds libclang may spend on one file before its worker is killed")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--model", o.model,
-                  "also stream every file through this model (GGUF file or Hugging Face folder) "
-                  "into the long-term memory in the index folder");
+  auto* model = cmd->add_option(
+      "--model", o.model,
+      "stream every file through this model (GGUF file or Hugging Face folder) into the "
+      "long-term memory in the index folder (default: \"model\" in PATH/.mnemo/config.json, "
+      "else the built-in model)");
+  cmd->add_flag("--no-model", o.no_model, "index the symbols only, no memory")->excludes(model);
   cmd->add_option("--memory-window", o.memory_window,
-                  "with --model: tokens of context each file is read in")
+                  "tokens of context each file is read into the memory in")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--status", o.status, "show what is indexed and how stale; index nothing");
@@ -298,8 +314,9 @@ int run_index(const IndexCommandOptions& o) {
   }
   const indexer::IndexReport& r = report.value();
   std::optional<indexer::MemoryIndexReport> memory;
-  if (!o.model.empty() && !r.cancelled) {
-    auto updated = update_memory(o, r.walked, bar);
+  const std::string model_path = memory_model(o);
+  if (!model_path.empty() && !r.cancelled) {
+    auto updated = update_memory(o, model_path, r.walked, bar);
     if (!updated) {
       std::cerr << "mnemo index: " << updated.error().message << "\n";
       return 1;

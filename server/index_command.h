@@ -1,6 +1,7 @@
 // `mnemo index PATH`: brings the repository's symbol index up to date
-// (indexer/repository_indexer.h) and, with --model, its long-term memory
-// (indexer/memory_indexer.h), with a progress bar on a terminal (files/s, MB/s, ETA),
+// (indexer/repository_indexer.h) and its long-term memory (indexer/memory_indexer.h) as the
+// configured model reads it (the built-in one unless --model or the settings name another;
+// none with --no-model), with a progress bar on a terminal (files/s, MB/s, ETA),
 // then prints what it did; `--status` shows what is indexed and how stale it is, parsing
 // nothing. Ctrl-C stops after the file in flight; every stored file stays.
 #pragma once
@@ -28,7 +29,10 @@ struct IndexCommandOptions {
   std::vector<std::string> skip_folders;  ///< added to the walk's vendored/generated list
   double parse_timeout_s = 60;            ///< per file, in the parse worker
   std::size_t jobs = 0;                   ///< files parsed at once; 0: one per hardware thread
-  std::string model;                 ///< with a model: every file also into the long-term memory
+  /// Every file also goes into the long-term memory made by this model; empty: the one the
+  /// settings name (REPO/.mnemo/config.json, else the built-in model).
+  std::string model;
+  bool no_model = false;             ///< symbols only: no memory
   std::size_t memory_window = 1024;  ///< tokens of context each file is read in
   bool in_process = false;           ///< hidden: libclang in this process (no worker)
   bool status = false;

@@ -92,11 +92,16 @@ int main(int argc, char** argv) {
       [&serve](const std::string& path) {
         serve.settings_flags["model"] = std::filesystem::absolute(path).string();
       },
-      "complete inline with this model (GGUF file or Hugging Face folder) reading the "
-      "workspace's long-term memory, which it keeps: every file after each index run, and "
-      "open documents' unsaved text once the user pauses typing (or \"model\" in the "
-      "settings: README.md, Configuration)");
+      "complete inline with this model (GGUF file or Hugging Face folder; default: the "
+      "built-in model) reading the workspace's long-term memory, which it keeps: every file "
+      "after each index run, and open documents' unsaved text once the user pauses typing "
+      "(or \"model\" in the settings: README.md, Configuration)");
   model_option->excludes(no_index_flag);
+  serve_cmd
+      ->add_flag_function(
+          "--no-model", [&serve](std::int64_t) { serve.settings_flags["model"] = ""; },
+          "no model, not even the built-in one: the menu's symbols complete alone")
+      ->excludes(model_option);
   serve_cmd
       ->add_option_function<std::size_t>(
           "--memory-window",

@@ -1,7 +1,11 @@
 #include "server/serve_memory.h"
 
+#include <fstream>
+#include <sstream>
+
 #include <spdlog/spdlog.h>
 
+#include "indexer/content_hash.h"
 #include "indexer/repository_indexer.h"
 #include "indexer/symbol_database.h"
 
@@ -19,8 +23,18 @@ indexer::MemoryIndexOptions memory_options(const CompletionSettings& settings,
 
 std::string memory_model_id(const fs::path& path) {
   std::error_code ec;
-  const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
-  return path.filename().string() + ":" + std::to_string(size);
+  if (!fs::is_directory(path, ec)) {
+    const auto size = fs::is_regular_file(path, ec) ? fs::file_size(path, ec) : 0;
+    return path.filename().string() + ":" + std::to_string(size);
+  }
+  // A folder's weights are retrained in place at the same size (the built-in model's are):
+  // its config.json, which `mnemo train` stamps with the steps trained, tells builds apart.
+  const auto weights = fs::file_size(path / "model.safetensors", ec);
+  std::ifstream in(path / "config.json", std::ios::binary);
+  std::stringstream config;
+  config << in.rdbuf();
+  return path.filename().string() + ":" + std::to_string(ec ? 0 : weights) + ":" +
+         indexer::git_blob_id(config.str()).substr(0, 12);
 }
 
 namespace {

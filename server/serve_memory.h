@@ -90,8 +90,9 @@ indexer::MemoryIndexOptions memory_options(const CompletionSettings& settings,
 Result<std::shared_ptr<const model::KnownIdentifiers>, std::string> repository_identifiers(
     const std::filesystem::path& index_dir);
 
-/// The model's name in a memory's header: its file (or folder) name and size, so that a
-/// memory made by another model, or another build of it, is made anew.
+/// The model's name in a memory's header: its file name and size (a folder's: its name, its
+/// weights' size and its config.json's hash), so that a memory made by another model, or
+/// another build of it, is made anew.
 std::string memory_model_id(const std::filesystem::path& model_path);
 
 }  // namespace mnemo::server

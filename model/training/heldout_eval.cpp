@@ -15,7 +15,8 @@ nlohmann::json BitsPerByte::to_json() const {
           {"tokens", tokens},
           {"bytes", bytes},
           {"files", files},
-          {"projects", projects}};
+          {"projects", projects},
+          {"memory_attention_share", memory_attention_share}};
 }
 
 BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer,
@@ -26,6 +27,8 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
   const auto end = tokenizer.special().eos.value_or(0);
   BitsPerByte out;
   double nats = 0;
+  std::vector<double> share_sums;
+  double share_tokens = 0;
   for (const Project& project : list_projects(root)) {
     std::optional<TrainingMemory> memory;
     if (memory_config != nullptr) memory.emplace(*memory_config, model.shape().config());
@@ -42,11 +45,18 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
                 static_cast<std::ptrdiff_t>(std::min(
                     windows.size(), start + static_cast<std::size_t>(options.max_windows))));
         const at::Tensor batch = batch_tensor(part);
-        const at::Tensor logits = model.forward(batch.narrow(1, 0, T), memory ? &*memory : nullptr);
-        nats += at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1),
-                                       batch_targets(batch, part).flatten(), {}, at::Reduction::Sum,
-                                       -100)
+        const at::Tensor targets = batch_targets(batch, part);
+        MemoryTap tap;
+        const at::Tensor logits =
+            model.forward(batch.narrow(1, 0, T), memory ? &*memory : nullptr, &tap);
+        nats += at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {},
+                                       at::Reduction::Sum, -100)
                     .item<double>();
+        const at::Tensor scored = targets.ne(-100).to(at::kFloat).unsqueeze(-1);  // [B, T, 1]
+        share_sums.resize(tap.memory_share.size());
+        for (std::size_t l = 0; l < tap.memory_share.size(); ++l)
+          share_sums[l] += (tap.memory_share[l] * scored).mean(-1).sum().item<double>();
+        if (!tap.memory_share.empty()) share_tokens += scored.sum().item<double>();
         for (const Window& w : part) out.tokens += w.valid;
       }
       if (memory) remember(model, *memory, windows);
@@ -57,6 +67,7 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
     ++out.projects;
   }
   out.bits_per_byte = out.bytes > 0 ? nats / std::log(2.0) / static_cast<double>(out.bytes) : 0;
+  for (const double sum : share_sums) out.memory_attention_share.push_back(sum / share_tokens);
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,9 @@ struct HeldoutOptions {
 struct BitsPerByte {
   double bits_per_byte = 0;
   std::int64_t tokens = 0, bytes = 0, files = 0, projects = 0;
+  /// With a memory: per memory layer, the mean share of the query heads' attention that
+  /// went to it, over the scored tokens of files that had a memory to read.
+  std::vector<double> memory_attention_share;
   nlohmann::json to_json() const;
 };
 

@@ -190,8 +190,10 @@ at::Tensor TrainingModel::run(const at::Tensor& tokens, const TrainingMemory* me
           static_cast<std::int64_t>(memory_index - memory_layers_.begin()), q, q_mem, scale);
       const at::Tensor local_lse = lse.transpose(1, 2);  // [B, T, H]
       const at::Tensor merged = at::logaddexp(local_lse, read.lse.to(at::kFloat));
+      const at::Tensor share = (read.lse.to(at::kFloat) - merged).exp();  // [B, T, H]
       o = o * (local_lse - merged).exp().unsqueeze(-1) +
-          read.o.to(at::kFloat) * (read.lse.to(at::kFloat) - merged).exp().unsqueeze(-1);
+          read.o.to(at::kFloat) * share.unsqueeze(-1);
+      if (tap != nullptr) tap->memory_share.push_back(share.detach());
     }
     x = x + at::linear(o.reshape({B, T, H * D}).to(h.scalar_type()),
                        p(layer_name(l, "self_attn.o_proj.weight")));

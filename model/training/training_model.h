@@ -44,6 +44,9 @@ struct ModelShape {
 /// values of every position, [B, Hkv, T, D] each, detached.
 struct MemoryTap {
   std::vector<at::Tensor> keys, values;
+  /// Per memory layer that read a memory in forward(): the share of each query head's
+  /// attention that went to the memory, [B, T, H], detached (how much the model uses it).
+  std::vector<at::Tensor> memory_share;
 };
 
 class TrainingModel {

@@ -145,6 +145,17 @@ class IndexCommandTest(unittest.TestCase):
         self.assertEqual(bad.returncode, 1)
         self.assertIn("no-such-model.gguf", bad.stderr)
 
+    def test_without_a_model_named_the_built_in_model_makes_the_memory(self) -> None:
+        report = json.loads(index(self.root).stdout)
+        self.assertEqual(report["memory"]["files"], 8)
+        self.assertEqual(report["memory"]["encoded"], 8)
+        # --no-model indexes the symbols alone; the memory already made is left as it is.
+        write(self.root, "src/file03.cpp", "int f3() { return 33; }\n")
+        report = json.loads(index(self.root, "--no-model").stdout)
+        self.assertEqual(report["indexed"], 1)
+        self.assertIsNone(report["memory"])
+        self.assertEqual(json.loads(index(self.root).stdout)["memory"]["encoded"], 1)
+
     def test_the_index_benchmark_reports_every_stage_as_json(self) -> None:
         model = os.environ.get("MNEMO_TINY_MODEL")
         result = subprocess.run([MNEMO, "bench", "index", str(self.root), "--model", model],

@@ -6,7 +6,8 @@ index locked by another process, keeps serving; `--no-index` and `--index-dir`. 
 `--model` (MNEMO_TINY_MODEL, a tiny fixture model) every file also goes into the long-term
 memory, and an open document's unsaved text replaces its file's segment once the user
 pauses: `mnemo index --model` afterwards finds that one segment made from other contents
-than the file on disk.
+than the file on disk. With no model configured, the built-in one (model/builtin) serves;
+`--no-model` turns it off.
 
 The client is played over stdio with Content-Length framing; it answers the server's
 window/workDoneProgress/create and client/registerCapability requests with null. The index
@@ -27,6 +28,7 @@ from pathlib import Path
 from serve_process import kill, message, read_frames, start_serve
 
 GUARD_S = 60
+BUILT_IN_MODEL = Path(__file__).resolve().parents[2] / "model" / "builtin"
 TITLE = "mnemo: indexing"
 
 
@@ -207,7 +209,7 @@ class ServeIndexTest(unittest.TestCase):
         return client
 
     def test_indexes_at_start_and_after_a_save_and_a_watched_deletion(self) -> None:
-        client = self.start()
+        client = self.start("--no-model")  # a model's memory would watch every file
         client.initialize(self.root)
         run = client.wait_indexing_ended()
         self.assertEqual(run[0]["kind"], "begin")
@@ -363,6 +365,21 @@ class ServeIndexTest(unittest.TestCase):
         self.check_inline_suggestions_match_complete(
             self.start(), [], options={"prompt": {"prefixTokens": "many"}},
             shown="prompt.prefixTokens must be an integer")
+
+    def test_with_no_model_configured_the_built_in_model_completes(self) -> None:
+        # A fresh build completes with its own model and nothing else (issue 8): the server
+        # and `mnemo complete` find model/builtin themselves.
+        self.assertTrue((BUILT_IN_MODEL / "model.safetensors").exists(), BUILT_IN_MODEL)
+        self.check_inline_suggestions_match_complete(self.start(), [])
+
+    def test_no_model_turns_even_the_built_in_model_off(self) -> None:
+        client = self.start("--no-model")
+        client.initialize(self.root)
+        client.wait_indexing_ended()
+        self.assertEqual(stored_files(self.db), ["include/shapes.h", "src/main.cpp",
+                                                 "src/square.cpp"])
+        self.assertFalse((self.root / ".mnemo" / "memory").exists())
+        self.assertEqual(client.shutdown_and_exit(), 0)
 
     def check_inline_suggestions_match_complete(self, client: Client, complete_args: list,
                                                 options=None, shown=None) -> None:

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "server/builtin_model.h"
+
 namespace mnemo::server {
 namespace {
 namespace fs = std::filesystem;
@@ -41,8 +43,18 @@ TEST(CompletionSettings, NothingGivenIsTheDefaults) {
   std::vector<std::string> problems;
   const CompletionSettings settings = resolve_settings({}, json(), json(), problems);
   EXPECT_TRUE(problems.empty());
-  EXPECT_EQ(settings, CompletionSettings{});
-  EXPECT_TRUE(settings.model.empty());
+  CompletionSettings defaults;
+  defaults.model = builtin_model_dir();
+  EXPECT_EQ(settings, defaults);
+}
+
+TEST(CompletionSettings, TheBuiltInModelIsTheDefaultAndAnEmptyPathTurnsItOff) {
+  std::vector<std::string> problems;
+  const CompletionSettings builtin = resolve_settings({}, json(), json(), problems);
+  EXPECT_EQ(builtin.model, builtin_model_dir());
+  const CompletionSettings none = resolve_settings({}, json(), json{{"model", ""}}, problems);
+  EXPECT_TRUE(none.model.empty());
+  EXPECT_TRUE(problems.empty());
 }
 
 TEST(CompletionSettings, EveryKeyReachesItsField) {
@@ -130,7 +142,7 @@ TEST_F(CompletionSettingsFile, ABrokenFileIsReportedAndTheOtherLayersStillApply)
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_TRUE(any_mentions(problems, "config.json: not valid JSON"));
   EXPECT_EQ(s.debounce, std::chrono::milliseconds(5));
-  EXPECT_TRUE(s.model.empty());
+  EXPECT_EQ(s.model, builtin_model_dir());  // the file's model is not read
 
   write_config("[1]");
   auto read = read_repository_settings(root_);

@@ -306,6 +306,11 @@ TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
   EXPECT_LT(with["bits_per_byte"].get<double>(), 8);
   // The second file of each project reads the first: the two measures differ.
   EXPECT_NE(with["bits_per_byte"], without["bits_per_byte"]);
+  // How much of the attention of the memory layer (one) went to the memory.
+  ASSERT_EQ(with["memory_attention_share"].size(), 1u);
+  EXPECT_GT(with["memory_attention_share"][0].get<double>(), 0);
+  EXPECT_LT(with["memory_attention_share"][0].get<double>(), 1);
+  EXPECT_TRUE(without["memory_attention_share"].empty());
 }
 
 TEST_F(TrainerTest, WindowsSharedAmongThreadsTrainAsOneThreadDoesUpToRounding) {
