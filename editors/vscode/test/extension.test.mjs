@@ -375,9 +375,10 @@ describe('activate() with the real vscode-languageclient', () => {
   afterEach(() => ext.deactivate());
 
   test('over stdio: spawns `mnemo --log-level debug serve`; completion and inline completion work', { skip }, async () => {
-    state.config = { 'mnemo.path': MNEMO_BIN, 'mnemo.logLevel': 'debug' };
+    // --no-model: the session's answers are the symbolic engine's, which checkSession knows.
+    state.config = { 'mnemo.path': MNEMO_BIN, 'mnemo.logLevel': 'debug', 'mnemo.arguments': ['--no-model'] };
     await ext.activate(extensionContext());
-    assert.ok(state.output.some((l) => l.includes(`starting ${MNEMO_BIN} --log-level debug serve`)));
+    assert.ok(state.output.some((l) => l.includes(`starting ${MNEMO_BIN} --log-level debug serve --no-model`)));
     await checkSession(ext, dir);
 
     const client = ext.currentClient();
@@ -391,7 +392,8 @@ describe('activate() with the real vscode-languageclient', () => {
   });
 
   test('over TCP: connects to a running `mnemo serve --listen`', { skip }, async () => {
-    const server = spawn(MNEMO_BIN, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const server = spawn(MNEMO_BIN, ['serve', '--listen', '127.0.0.1:0', '--no-model'],
+                         { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       let log = '';
       const port = await new Promise((resolve, reject) => {
