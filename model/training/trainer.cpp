@@ -181,7 +181,8 @@ json options_json(const TrainOptions& o) {
 }
 
 std::optional<std::string> save_checkpoint(const TrainOptions& o, const TrainingModel& model,
-                                           const Moments& moments, const TrainState& s) {
+                                           const Moments& moments, const TrainState& s,
+                                           const json& continued_from) {
   std::map<std::string, at::Tensor> tensors;
   for (const auto& [name, p] : model.parameters()) tensors.emplace("param/" + name, p.detach());
   for (const auto& [name, m] : moments.m) tensors.emplace("adam_m/" + name, m);
@@ -193,12 +194,14 @@ std::optional<std::string> save_checkpoint(const TrainOptions& o, const Training
                       {"file", s.file},         {"accumulated", s.accumulated},
                       {"loss_sum", s.loss_sum}, {"seconds", s.seconds}};
   return write_safetensors(checkpoint_path(o).string(), tensors,
-                           {{"state", state.dump()}, {"options", options_json(o).dump()}});
+                           {{"state", state.dump()},
+                            {"options", options_json(o).dump()},
+                            {"continued_from", continued_from.dump()}});
 }
 
 /// Restores a checkpoint made with the same options (shape, memory, seed, schedule).
 std::optional<std::string> load_checkpoint(const TrainOptions& o, TrainingModel& model,
-                                           Moments& moments, TrainState& s) {
+                                           Moments& moments, TrainState& s, json& continued_from) {
   LoadedTensors loaded;
   if (auto failed = read_safetensors(checkpoint_path(o).string(), loaded)) return failed;
   try {
@@ -215,6 +218,8 @@ std::optional<std::string> load_checkpoint(const TrainOptions& o, TrainingModel&
     s.accumulated = state.at("accumulated");
     s.loss_sum = state.at("loss_sum");
     s.seconds = state.at("seconds");
+    const auto earlier = loaded.metadata.find("continued_from");
+    continued_from = earlier == loaded.metadata.end() ? json() : json::parse(earlier->second);
     std::map<std::string, at::Tensor> parameters, gradients;
     for (const auto& [name, tensor] : loaded.tensors) {
       if (name.rfind("param/", 0) == 0) parameters.emplace(name.substr(6), tensor);
@@ -229,6 +234,24 @@ std::optional<std::string> load_checkpoint(const TrainOptions& o, TrainingModel&
     }
   } catch (const std::exception& e) {
     return checkpoint_path(o).string() + ": " + e.what();
+  }
+  return std::nullopt;
+}
+
+/// Starts the model from an exported model folder's weights; returns what its config.json
+/// says of its training (the "mnemo" object) for the new export's continued_from.
+std::optional<std::string> load_initial_weights(const fs::path& folder, TrainingModel& model,
+                                                json& continued_from) {
+  const fs::path weights = folder / "model.safetensors", config = folder / "config.json";
+  LoadedTensors loaded;
+  if (auto failed = read_safetensors(weights.string(), loaded)) return failed;
+  try {
+    model.load(loaded.tensors);
+    std::ifstream in(config);
+    if (!in) return config.string() + ": cannot be read";
+    continued_from = json::parse(in).at("mnemo");
+  } catch (const std::exception& e) {
+    return folder.string() + ": " + e.what();
   }
   return std::nullopt;
 }
@@ -253,10 +276,14 @@ std::optional<std::string> train(const TrainOptions& options,
   TrainingModel model(o.shape, o.memory_layers, o.seed);
   Moments moments;
   TrainState s;
+  json continued_from;  // null, or the training of the model this run started from
   if (fs::exists(checkpoint_path(o))) {
-    if (auto failed = load_checkpoint(o, model, moments, s)) return failed;
+    if (auto failed = load_checkpoint(o, model, moments, s, continued_from)) return failed;
     progress("resumed at step " + std::to_string(s.step) + ", " + std::to_string(s.tokens) +
              " tokens");
+  } else if (!o.init_from.empty()) {
+    if (auto failed = load_initial_weights(o.init_from, model, continued_from)) return failed;
+    progress("starting from the weights of " + o.init_from.string());
   }
   TrainingMemoryConfig memory_config;
   memory_config.n_layers = static_cast<std::int64_t>(o.memory_layers.size());
@@ -365,15 +392,16 @@ std::optional<std::string> train(const TrainOptions& options,
     ++s.file;
     if (minutes(last_checkpoint) >= o.checkpoint_minutes) {
       s.seconds = seconds_before + minutes(run_start) * 60;
-      if (auto failed = save_checkpoint(o, model, moments, s)) return failed;
+      if (auto failed = save_checkpoint(o, model, moments, s, continued_from)) return failed;
       last_checkpoint = Clock::now();
     }
   }
   s.seconds = seconds_before + minutes(run_start) * 60;
-  if (auto failed = save_checkpoint(o, model, moments, s)) return failed;
-  const json facts = {{"trained_tokens", s.tokens},     {"steps", s.step},
-                      {"training_seconds", s.seconds},  {"options", options_json(o)},
-                      {"memory_top_k", o.memory_top_k}, {"memory_block", o.memory_block}};
+  if (auto failed = save_checkpoint(o, model, moments, s, continued_from)) return failed;
+  json facts = {{"trained_tokens", s.tokens},     {"steps", s.step},
+                {"training_seconds", s.seconds},  {"options", options_json(o)},
+                {"memory_top_k", o.memory_top_k}, {"memory_block", o.memory_block}};
+  if (!continued_from.is_null()) facts["continued_from"] = continued_from;
   if (auto failed = export_model(model, o.tokenizer_dir, o.out / "model", facts)) return failed;
   if (o.heldout.empty()) return std::nullopt;
   HeldoutOptions heldout;

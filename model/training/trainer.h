@@ -51,6 +51,10 @@ struct TrainOptions {
   std::filesystem::path heldout;
   std::int64_t heldout_bytes = 64 * 1024;
   bool evaluate_only = false;  ///< no training: export and evaluate the checkpoint
+  /// An earlier run's exported model folder whose weights start this run (instead of the
+  /// seed's); the schedule, warm-up and data order begin anew and AdamW's moments at zero.
+  /// Used only when out/ holds no checkpoint yet; the export records it as continued_from.
+  std::filesystem::path init_from;
 };
 
 /// Where a run stands; saved with each checkpoint (with the gradients accumulated so far

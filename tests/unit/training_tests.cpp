@@ -324,6 +324,59 @@ TEST_F(TrainerTest, WindowsSharedAmongThreadsTrainAsOneThreadDoesUpToRounding) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-3 * a[i]) << "step " << i;
 }
 
+TEST_F(TrainerTest, ARunStartedFromAnExportBeginsAtItsWeightsAndRecordsIt) {
+  const TrainOptions first = options("first");
+  ASSERT_FALSE(train(first, [](const std::string&) {}));
+  // No steps: the second run's export is its starting point.
+  TrainOptions second = options("second");
+  second.init_from = first.out / "model";
+  second.seed = 2;
+  second.evaluate_only = true;
+  ASSERT_FALSE(train(second, [](const std::string&) {}));
+  LoadedTensors a, b;
+  ASSERT_FALSE(read_safetensors((first.out / "model" / "model.safetensors").string(), a));
+  ASSERT_FALSE(read_safetensors((second.out / "model" / "model.safetensors").string(), b));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(at::equal(tensor, b.tensors.at(name)));
+  std::ifstream first_config(first.out / "model" / "config.json");
+  std::ifstream second_config(second.out / "model" / "config.json");
+  const auto earlier = nlohmann::json::parse(first_config)["mnemo"];
+  const auto continued = nlohmann::json::parse(second_config)["mnemo"];
+  EXPECT_EQ(continued["continued_from"], earlier);
+  EXPECT_EQ(continued["trained_tokens"], 0);
+
+  // Trained on, it starts where the first run ended rather than at a new model's loss.
+  TrainOptions third = options("third");
+  third.init_from = first.out / "model";
+  third.seed = 2;
+  third.max_steps = 1;
+  TrainOptions fresh = options("fresh");
+  fresh.seed = 2;
+  fresh.max_steps = 1;
+  ASSERT_FALSE(train(third, [](const std::string&) {}));
+  ASSERT_FALSE(train(fresh, [](const std::string&) {}));
+  const double started = losses(third.out / "loss.jsonl").front();
+  EXPECT_LT(started, losses(fresh.out / "loss.jsonl").front() * 0.6);
+  EXPECT_LT(started, losses(first.out / "loss.jsonl").back() * 1.5);
+}
+
+TEST_F(TrainerTest, AMissingOrMisshapenStartingModelIsAnError) {
+  TrainOptions o = options("nowhere");
+  o.init_from = dir_.path() / "no-such-model";
+  const auto missing = train(o, [](const std::string&) {});
+  ASSERT_TRUE(missing);
+  EXPECT_NE(missing->find("no-such-model"), std::string::npos) << *missing;
+
+  const TrainOptions first = options("small");
+  ASSERT_FALSE(train(first, [](const std::string&) {}));
+  TrainOptions wider = options("wider");
+  wider.shape.ffn *= 2;
+  wider.init_from = first.out / "model";
+  const auto misshapen = train(wider, [](const std::string&) {});
+  ASSERT_TRUE(misshapen);
+  EXPECT_NE(misshapen->find("wrong shape"), std::string::npos) << *misshapen;
+}
+
 class TrainerResumeTest : public TrainerTest, public ::testing::WithParamInterface<int> {};
 
 TEST_P(TrainerResumeTest, AStoppedRunResumesExactlyWhereItStopped) {
