@@ -6,6 +6,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <fstream>
+#include <map>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -270,6 +271,14 @@ class TrainerTest : public ::testing::Test {
     return o;
   }
 
+  /// The weights a run exported to RUN/model.
+  static std::map<std::string, at::Tensor> exported_weights(const fs::path& run) {
+    LoadedTensors loaded;
+    const auto failed = read_safetensors((run / "model" / "model.safetensors").string(), loaded);
+    EXPECT_FALSE(failed) << *failed;
+    return loaded.tensors;
+  }
+
   static std::vector<double> losses(const fs::path& log) {
     std::vector<double> out;
     std::ifstream in(log);
@@ -333,11 +342,9 @@ TEST_F(TrainerTest, ARunStartedFromAnExportBeginsAtItsWeightsAndRecordsIt) {
   second.seed = 2;
   second.evaluate_only = true;
   ASSERT_FALSE(train(second, [](const std::string&) {}));
-  LoadedTensors a, b;
-  ASSERT_FALSE(read_safetensors((first.out / "model" / "model.safetensors").string(), a));
-  ASSERT_FALSE(read_safetensors((second.out / "model" / "model.safetensors").string(), b));
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(at::equal(tensor, b.tensors.at(name)));
+  const auto a = exported_weights(first.out), b = exported_weights(second.out);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a) EXPECT_TRUE(at::equal(tensor, b.at(name))) << name;
   std::ifstream first_config(first.out / "model" / "config.json");
   std::ifstream second_config(second.out / "model" / "config.json");
   const auto earlier = nlohmann::json::parse(first_config)["mnemo"];
@@ -404,12 +411,10 @@ TEST_P(TrainerResumeTest, AStoppedRunResumesExactlyWhereItStopped) {
   ASSERT_FALSE(parts.empty()) << "no stop inside a project with gradients waiting";
   const auto resumed = train(options(parts), [](const std::string&) {});
   ASSERT_FALSE(resumed) << *resumed;
-  LoadedTensors a, b;
-  ASSERT_FALSE(read_safetensors((whole.out / "model" / "model.safetensors").string(), a));
-  ASSERT_FALSE(read_safetensors((dir_.path() / parts / "model" / "model.safetensors").string(), b));
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [name, tensor] : a.tensors)
-    EXPECT_TRUE(at::allclose(tensor, b.tensors.at(name), 1e-5, 1e-6)) << name;
+  const auto a = exported_weights(whole.out), b = exported_weights(dir_.path() / parts);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a)
+    EXPECT_TRUE(at::allclose(tensor, b.at(name), 1e-5, 1e-6)) << name;
   EXPECT_EQ(losses(whole.out / "loss.jsonl"), losses(dir_.path() / parts / "loss.jsonl"));
 }
 INSTANTIATE_TEST_SUITE_P(Threads, TrainerResumeTest, ::testing::Values(1, 2));
