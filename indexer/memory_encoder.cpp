@@ -93,12 +93,4 @@ FileMemory MemoryEncoder::encode_tokens(const model::Tokens& tokens) const {
   return out;
 }
 
-std::vector<std::size_t> default_memory_layers(std::size_t n_layer) {
-  if (n_layer <= 1) return {0};
-  std::vector<std::size_t> layers{n_layer / 2, (3 * n_layer) / 4};
-  if (layers[1] == layers[0]) layers[1] = std::min(n_layer - 1, layers[0] + 1);
-  if (layers[1] == layers[0]) layers.pop_back();
-  return layers;
-}
-
 }  // namespace mnemo::indexer

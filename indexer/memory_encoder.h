@@ -61,8 +61,4 @@ class MemoryEncoder {
   std::size_t window_, chunk_;
 };
 
-/// The default memory layers of a model of `n_layer` layers: two, at about the middle and
-/// three quarters of the depth, where retrieval heads sit in most decoders.
-std::vector<std::size_t> default_memory_layers(std::size_t n_layer);
-
 }  // namespace mnemo::indexer

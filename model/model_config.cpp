@@ -1,5 +1,6 @@
 #include "model/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -224,6 +225,14 @@ Result<ModelConfig, ModelError> config_from_hf_json(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     return error(path, std::string("malformed config: ") + e.what());
   }
+}
+
+std::vector<std::size_t> default_memory_layers(std::size_t n_layer) {
+  if (n_layer <= 1) return {0};
+  std::vector<std::size_t> layers{n_layer / 2, (3 * n_layer) / 4};
+  if (layers[1] == layers[0]) layers[1] = std::min(n_layer - 1, layers[0] + 1);
+  if (layers[1] == layers[0]) layers.pop_back();
+  return layers;
 }
 
 }  // namespace mnemo::model

@@ -47,4 +47,9 @@ Result<ModelConfig, ModelError> config_from_hf_json(const std::string& path);
 
 std::string to_string(Architecture architecture);
 
+/// The layers that read the repository memory in a model of `n_layer` layers: two, at about
+/// the middle and three quarters of the depth, where retrieval heads sit in most decoders.
+/// The indexer stores keys and values of these layers; mnemo's own model is trained so.
+std::vector<std::size_t> default_memory_layers(std::size_t n_layer);
+
 }  // namespace mnemo::model

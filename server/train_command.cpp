@@ -5,9 +5,10 @@
 #include <climits>
 #include <iostream>
 
+#include <ATen/Context.h>
 #include <CLI/CLI.hpp>
 
-#include "indexer/memory_encoder.h"
+#include "model/model_config.h"
 
 namespace mnemo::server {
 
@@ -70,7 +71,18 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
       ->capture_default_str();
   cmd->add_flag("--evaluate-only", o.evaluate_only,
                 "no training: export the checkpoint and evaluate it on --heldout");
-  cmd->add_flag("!--no-bf16", o.bf16, "matrix products in float32 instead of bfloat16");
+  cmd->add_option("--memory-copy-rate", o.memory_copy_rate,
+                  "share of files the memory already holds when they are trained on (teaches "
+                  "the memory layers to find and copy)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_flag("!--no-bf16", o.bf16,
+                "matrix products in float32 instead of bfloat16 (on a CPU; a GPU uses TF32)");
+  cmd->add_option_function<std::string>(
+         "--device", [&o](const std::string& name) { o.device = at::Device(name); },
+         "where to train: cpu, or cuda (a LibTorch with CUDA and a visible GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->default_str("cpu");
   return cmd;
 }
 
@@ -80,6 +92,10 @@ int run_train(model::training::TrainOptions o) {
     return 2;
   }
   o.shape.head_dim = o.shape.dim / o.shape.heads;
+  if (o.device.is_cuda() && !at::hasCUDA()) {
+    std::cerr << "mnemo train: --device cuda: this LibTorch has no CUDA or sees no GPU\n";
+    return 2;
+  }
   // Every step allocates and frees tensors of megabytes. With glibc's defaults those go
   // back to the kernel at once (mmap, trim) and come back as fresh pages to fault in: a
   // third of the run's time went to the kernel. Keeping them in the heap made training
@@ -88,7 +104,7 @@ int run_train(model::training::TrainOptions o) {
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
   mallopt(M_TOP_PAD, 256 << 20);
   // The layers the indexer and the server read the memory at for a model of this depth.
-  o.memory_layers = indexer::default_memory_layers(static_cast<std::size_t>(o.shape.layers));
+  o.memory_layers = model::default_memory_layers(static_cast<std::size_t>(o.shape.layers));
   const auto failed =
       model::training::train(o, [](const std::string& line) { std::cerr << line << "\n"; });
   if (failed) {

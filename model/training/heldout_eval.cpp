@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/autocast_mode.h>
 
 #include "model/training/window_batch.h"
@@ -45,7 +46,7 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
                 static_cast<std::ptrdiff_t>(std::min(
                     windows.size(), start + static_cast<std::size_t>(options.max_windows))));
         const at::Tensor batch = batch_tensor(part);
-        const at::Tensor targets = batch_targets(batch, part);
+        const at::Tensor targets = batch_targets(batch, part).to(model.device());
         MemoryTap tap;
         const at::Tensor logits =
             model.forward(batch.narrow(1, 0, T), memory ? &*memory : nullptr, &tap);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -98,12 +99,17 @@ std::pair<double, std::vector<at::Tensor>> loss_and_gradients(const TrainOptions
                                                               const TrainingMemory& memory,
                                                               const std::vector<Window>& part) {
   const at::Tensor batch = batch_tensor(part);
-  const at::Tensor targets = batch_targets(batch, part);
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  at::autocast::set_cpu_enabled(o.bf16);
+  const at::Tensor targets = batch_targets(batch, part).to(o.device);
+  const bool autocast = o.bf16 && o.device.is_cpu();
+  if (autocast) {
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
   const at::Tensor logits = model.forward(batch.narrow(1, 0, o.shape.context), &memory);
-  at::autocast::set_cpu_enabled(false);
-  at::autocast::clear_cache();
+  if (autocast) {
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+  }
   const at::Tensor loss = at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1),
                                                  targets.flatten(), {}, at::Reduction::Sum, -100);
   std::vector<at::Tensor> parameters;
@@ -119,8 +125,11 @@ std::pair<double, std::vector<at::Tensor>> loss_and_gradients(const TrainOptions
 /// fixed order, so a run takes the same steps at every resume with the same --threads.
 double accumulate_gradients(const TrainOptions& o, const TrainingModel& model,
                             const TrainingMemory& memory, const std::vector<Window>& windows) {
+  // A GPU runs a pass's windows at once: they are shared among threads on a CPU only.
   const std::size_t shares =
-      std::min(windows.size(), static_cast<std::size_t>(std::max<std::int64_t>(1, o.threads)));
+      o.device.is_cpu()
+          ? std::min(windows.size(), static_cast<std::size_t>(std::max<std::int64_t>(1, o.threads)))
+          : 1;
   std::vector<std::pair<double, std::vector<at::Tensor>>> results(shares);
   if (shares == 1) {
     results[0] = loss_and_gradients(o, model, memory, windows);
@@ -177,6 +186,7 @@ json options_json(const TrainOptions& o) {
           {"batch_tokens", o.batch_tokens},
           {"lr", o.lr},
           {"fim_rate", o.fim_rate},
+          {"memory_copy_rate", o.memory_copy_rate},
           {"bf16", o.bf16}};
 }
 
@@ -222,10 +232,11 @@ std::optional<std::string> load_checkpoint(const TrainOptions& o, TrainingModel&
     continued_from = earlier == loaded.metadata.end() ? json() : json::parse(earlier->second);
     std::map<std::string, at::Tensor> parameters, gradients;
     for (const auto& [name, tensor] : loaded.tensors) {
-      if (name.rfind("param/", 0) == 0) parameters.emplace(name.substr(6), tensor);
-      if (name.rfind("adam_m/", 0) == 0) moments.m.emplace(name.substr(7), tensor);
-      if (name.rfind("adam_v/", 0) == 0) moments.v.emplace(name.substr(7), tensor);
-      if (name.rfind("grad/", 0) == 0) gradients.emplace(name.substr(5), tensor);
+      const at::Tensor t = tensor.to(o.device);
+      if (name.rfind("param/", 0) == 0) parameters.emplace(name.substr(6), t);
+      if (name.rfind("adam_m/", 0) == 0) moments.m.emplace(name.substr(7), t);
+      if (name.rfind("adam_v/", 0) == 0) moments.v.emplace(name.substr(7), t);
+      if (name.rfind("grad/", 0) == 0) gradients.emplace(name.substr(5), t);
     }
     model.load(parameters);
     for (const auto& [name, p] : model.parameters()) {
@@ -273,7 +284,8 @@ std::optional<std::string> train(const TrainOptions& options,
   fs::create_directories(o.out, error);
   if (error) return o.out.string() + ": " + error.message();
 
-  TrainingModel model(o.shape, o.memory_layers, o.seed);
+  if (o.device.is_cuda()) at::globalContext().setFloat32MatmulPrecision("high");  // TF32
+  TrainingModel model(o.shape, o.memory_layers, o.seed, o.device);
   Moments moments;
   TrainState s;
   json continued_from;  // null, or the training of the model this run started from
@@ -293,6 +305,7 @@ std::optional<std::string> train(const TrainOptions& options,
   memory_config.block_size = o.memory_block;
   memory_config.top_k = o.memory_top_k;
   memory_config.query_group = o.memory_query_group;
+  memory_config.device = o.device;
   TrainingMemory memory(memory_config, o.shape.config());
 
   std::ofstream log(o.out / "loss.jsonl", std::ios::app);
@@ -336,12 +349,18 @@ std::optional<std::string> train(const TrainOptions& options,
     const std::string& file = project.files[static_cast<std::size_t>(s.file)];
     const std::vector<Window> plain =
         plain_windows(file_tokens(tok, o.corpus / project.name / file, fim->end).tokens, T, pad);
-    // Which windows are fill-in-the-middle, and where they are cut: drawn from the position
-    // in the data, so a resumed run draws the same.
+    // Whether the memory holds the file already, which windows are fill-in-the-middle and
+    // where they are cut: drawn from the position in the data, so a resumed run draws the
+    // same.
     std::mt19937_64 random(
         o.seed ^ (static_cast<std::uint64_t>(s.epoch) << 48) ^
         (static_cast<std::uint64_t>(order[static_cast<std::size_t>(s.project)]) << 24) ^
         static_cast<std::uint64_t>(s.file));
+    const bool remembered_first =
+        o.memory_copy_rate > 0 &&
+        std::uniform_real_distribution<double>(0, 1)(random) < o.memory_copy_rate &&
+        memory.tokens() < o.max_memory_tokens;
+    if (remembered_first) remember(model, memory, plain);
     std::vector<Window> windows;
     for (const Window& w : plain) {
       if (std::uniform_real_distribution<double>(0, 1)(random) < o.fim_rate && w.valid > 8) {
@@ -388,7 +407,8 @@ std::optional<std::string> train(const TrainOptions& options,
         s.loss_sum = 0;
       }
     }
-    if (memory.tokens() < o.max_memory_tokens) remember(model, memory, plain);
+    if (!remembered_first && memory.tokens() < o.max_memory_tokens)
+      remember(model, memory, plain);
     ++s.file;
     if (minutes(last_checkpoint) >= o.checkpoint_minutes) {
       s.seconds = seconds_before + minutes(run_start) * 60;

@@ -42,7 +42,17 @@ struct TrainOptions {
   double lr = 2e-3, min_lr_ratio = 0.1, weight_decay = 0.1;
   double beta1 = 0.9, beta2 = 0.95, grad_clip = 1.0;
   double fim_rate = 0.5;
+  /// Share of files that the memory already holds when they are trained on (the file itself,
+  /// put in before its turn instead of after): the cheapest lesson in finding and copying
+  /// from the memory, which real code teaches only faintly (a header's prototype before the
+  /// definition, a name used across files).
+  double memory_copy_rate = 0;
+  /// bfloat16 autocast for the matrix products on a CPU; on a GPU the products take
+  /// TensorFloat-32 instead (what was measured to be fast there) and this changes nothing.
   bool bf16 = true;
+  /// Where the weights, the optimizer and the memory live (a CUDA device where there is one).
+  /// Not an option a checkpoint must match: a run may go on on another device.
+  at::Device device = at::kCPU;
   double max_minutes = 0;      ///< this run's limit; 0: until planned_tokens
   std::int64_t max_steps = 0;  ///< this run stops at the first file boundary after so many steps
   double checkpoint_minutes = 10;

@@ -18,7 +18,8 @@ constexpr std::int64_t kQueryChunk = 256;
 
 /// For each query head, the key/value head it reads (grouped-query attention).
 at::Tensor key_value_head_of(const TrainingMemoryConfig& c) {
-  return at::arange(c.n_head).div(c.n_head / c.n_head_kv, "floor");
+  return at::arange(c.n_head, at::TensorOptions().dtype(at::kLong).device(c.device))
+      .div(c.n_head / c.n_head_kv, "floor");
 }
 
 struct Gathered {
@@ -107,11 +108,13 @@ class MemoryRead : public torch::autograd::Function<MemoryRead> {
 TrainingMemory::TrainingMemory(TrainingMemoryConfig config, const ModelConfig& model)
     : config_(config), layers_(static_cast<std::size_t>(config.n_layers)) {
   const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat);
-  offset_rope_ = rope_tables(model, config_.block_size, f32);
+  const RopeTables offset = rope_tables(model, config_.block_size, f32);
+  offset_rope_ = {offset.cos.to(config_.device), offset.sin.to(config_.device)};
   // Positions 0, -C, ..., -(k-1)C: cos is even and sin odd in the position.
   const RopeTables forward = rope_tables(model, config_.block_size * config_.top_k, f32);
   const at::Tensor rows = at::arange(0, config_.top_k * config_.block_size, config_.block_size);
-  back_rope_ = {forward.cos.index_select(0, rows), -forward.sin.index_select(0, rows)};
+  back_rope_ = {forward.cos.index_select(0, rows).to(config_.device),
+                -forward.sin.index_select(0, rows).to(config_.device)};
 }
 
 void TrainingMemory::add_file(const at::Tensor& keys, const at::Tensor& values) {
@@ -120,15 +123,15 @@ void TrainingMemory::add_file(const at::Tensor& keys, const at::Tensor& values) 
   if (n == 0) return;
   const std::int64_t nb = (n + C - 1) / C, pad = nb * C - n;
   for (std::int64_t l = 0; l < config_.n_layers; ++l) {
-    at::Tensor k = keys[l].detach().to(at::kFloat);
-    at::Tensor v = values[l].detach().to(at::kFloat);
+    at::Tensor k = keys[l].detach().to(config_.device, at::kFloat);
+    at::Tensor v = values[l].detach().to(config_.device, at::kFloat);
     if (pad > 0) {
       k = at::cat({k, at::zeros({Hkv, pad, D}, k.options())}, 1);
       v = at::cat({v, at::zeros({Hkv, pad, D}, v.options())}, 1);
     }
     k = k.view({Hkv, nb, C, D});
     v = v.view({Hkv, nb, C, D});
-    at::Tensor valid = at::arange(nb * C).lt(n).view({nb, C});
+    at::Tensor valid = at::arange(nb * C, k.options().dtype(at::kLong)).lt(n).view({nb, C});
     Layer& layer = layers_[static_cast<std::size_t>(l)];
     const at::Tensor counts = valid.sum(1).to(at::kFloat).view({1, nb, 1});
     layer.reps.push_back(k.sum(2) / counts);

@@ -35,6 +35,7 @@ struct TrainingMemoryConfig {
   /// scores), gathered once for all of them; 1 chooses per query as the runtime does (see
   /// the file comment). A window whose length it does not divide chooses per query.
   std::int64_t query_group = 1;
+  at::Device device = at::kCPU;  ///< where the memory is kept and read (the model's device)
 };
 
 class TrainingMemory {

@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 
 #include "model/training/rotary.h"
 
@@ -85,14 +87,16 @@ ModelShape ModelShape::from_json(const nlohmann::json& j) {
 }
 
 TrainingModel::TrainingModel(ModelShape shape, std::vector<std::size_t> memory_layers,
-                             std::uint64_t seed)
+                             std::uint64_t seed, at::Device device)
     : shape_(shape), memory_layers_(std::move(memory_layers)) {
   const at::Generator generator = at::detail::createCPUGenerator(seed);
   const double std = 0.02, residual_std = 0.02 / std::sqrt(2.0 * static_cast<double>(shape.layers));
   const auto normal = [&](std::vector<std::int64_t> size, double s) {
-    return at::normal(0.0, s, size, generator).requires_grad_(true);
+    return at::normal(0.0, s, size, generator).to(device).requires_grad_(true);
   };
-  const auto ones = [](std::int64_t n) { return at::ones({n}).requires_grad_(true); };
+  const auto ones = [&](std::int64_t n) {
+    return at::ones({n}, at::TensorOptions().device(device)).requires_grad_(true);
+  };
   const std::int64_t E = shape.dim, H = shape.heads, Hkv = shape.kv_heads, D = shape.head_dim;
   parameters_["model.embed_tokens.weight"] = normal({shape.vocab, E}, std);
   for (std::size_t l = 0; l < static_cast<std::size_t>(shape.layers); ++l) {
@@ -109,8 +113,9 @@ TrainingModel::TrainingModel(ModelShape shape, std::vector<std::size_t> memory_l
   parameters_["model.norm.weight"] = ones(E);
   // Local positions 0..context-1, and the memory's queries at slots + t (at most top_k
   // blocks of 64 before the window: 16 blocks is more than any setting uses).
-  rope_ =
+  const RopeTables rope =
       rope_tables(shape.config(), shape.context + 16 * 64, at::TensorOptions().dtype(at::kFloat));
+  rope_ = {rope.cos.to(device), rope.sin.to(device)};
 }
 
 void TrainingModel::load(const std::map<std::string, at::Tensor>& values) {
@@ -149,9 +154,9 @@ at::Tensor TrainingModel::run(const at::Tensor& tokens, const TrainingMemory* me
   if (T > shape_.context) throw std::invalid_argument("a window longer than the context");
   const double scale = 1.0 / std::sqrt(static_cast<double>(D)), eps = shape_.rms_norm_eps;
   const at::Tensor& embedding = p("model.embed_tokens.weight");
-  at::Tensor x = embedding.index_select(0, tokens.flatten()).view({B, T, E});
+  at::Tensor x = embedding.index_select(0, tokens.flatten().to(device())).view({B, T, E});
   const at::Tensor causal =
-      at::ones({T, T}, at::TensorOptions().dtype(at::kBool)).triu(1);  // true: masked
+      at::ones({T, T}, at::TensorOptions().dtype(at::kBool).device(device())).triu(1);  // masked
   const at::Tensor cos = rope_.cos.narrow(0, 0, T).view({1, T, 1, D});
   const at::Tensor sin = rope_.sin.narrow(0, 0, T).view({1, T, 1, D});
   if (tap != nullptr) *tap = MemoryTap();

@@ -52,10 +52,12 @@ struct MemoryTap {
 class TrainingModel {
  public:
   /// Parameters initialized as GPT-2/Llama do (normal, std 0.02; residual projections scaled
-  /// by 1/sqrt(2·layers); norms at 1), from `seed`.
-  TrainingModel(ModelShape shape, std::vector<std::size_t> memory_layers, std::uint64_t seed);
+  /// by 1/sqrt(2·layers); norms at 1), from `seed` (the same on every device), kept on
+  /// `device`.
+  TrainingModel(ModelShape shape, std::vector<std::size_t> memory_layers, std::uint64_t seed,
+                at::Device device = at::kCPU);
 
-  /// tokens [B, T] int64 → logits [B, T, vocab]. With `memory` (may be empty), the memory
+  /// tokens [B, T] int64 (on any device) → logits [B, T, vocab] on the model's device. With `memory` (may be empty), the memory
   /// layers read it; with `tap`, their keys and values are kept.
   at::Tensor forward(const at::Tensor& tokens, const TrainingMemory* memory,
                      MemoryTap* tap = nullptr) const;
@@ -71,6 +73,7 @@ class TrainingModel {
   std::int64_t parameter_count() const;
 
   const ModelShape& shape() const { return shape_; }
+  at::Device device() const { return rope_.cos.device(); }
   const std::vector<std::size_t>& memory_layers() const { return memory_layers_; }
 
  private:

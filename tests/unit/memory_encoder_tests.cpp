@@ -11,6 +11,7 @@
 #include "indexer/memory_encoder.h"
 #include "model/kv_cache.h"
 #include "model/memory/exact/exact_tier.h"
+#include "model/model_config.h"
 #include "model/model_loader.h"
 
 namespace mnemo::indexer {
@@ -136,9 +137,9 @@ TEST(MemoryEncoder, AnEncodedFileGoesIntoTheExactTierAndItsBlocksAreFoundAgain) 
 }
 
 TEST(MemoryEncoder, DefaultMemoryLayersSitInTheUpperHalfOfTheModel) {
-  EXPECT_EQ(default_memory_layers(1), std::vector<std::size_t>{0});
-  EXPECT_EQ(default_memory_layers(2), std::vector<std::size_t>{1});
-  EXPECT_EQ(default_memory_layers(30), (std::vector<std::size_t>{15, 22}));
+  EXPECT_EQ(model::default_memory_layers(1), std::vector<std::size_t>{0});
+  EXPECT_EQ(model::default_memory_layers(2), std::vector<std::size_t>{1});
+  EXPECT_EQ(model::default_memory_layers(30), (std::vector<std::size_t>{15, 22}));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "indexer/memory_encoder.h"
 #include "indexer/repository_memory.h"
 #include "model/memory/exact/exact_tier.h"
+#include "model/model_config.h"
 #include "model/model_loader.h"
 #include "model/transformer_session.h"
 #include "server/completion_prompt.h"
@@ -37,7 +38,7 @@ const char* kOther = "int totally_unrelated_name(int x) { return x * 3; }\n";
 std::unique_ptr<indexer::RepositoryMemory> memory_of(
     const model::LoadedModel& m, const std::vector<std::pair<std::string, std::string>>& files) {
   auto out = std::make_unique<indexer::RepositoryMemory>();
-  out->layers = indexer::default_memory_layers(m.transformer->config().n_layer);
+  out->layers = model::default_memory_layers(m.transformer->config().n_layer);
   indexer::MemoryEncoder encoder(m.transformer, m.tokenizer, out->layers, 256, 64);
   auto config = model::memory::exact_tier_config(m.transformer->config(), out->layers.size());
   config.block_size = 8;

@@ -322,6 +322,34 @@ TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
   EXPECT_TRUE(without["memory_attention_share"].empty());
 }
 
+TEST_F(TrainerTest, WithAMemoryCopyRateOfOneEachFileIsInTheMemoryWhenItIsTrainedOn) {
+  TrainOptions plain = options("plain"), copied = options("copied");
+  copied.memory_copy_rate = 1;
+  ASSERT_FALSE(train(plain, [](const std::string&) {}));
+  ASSERT_FALSE(train(copied, [](const std::string&) {}));
+  const auto memory_tokens = [](const fs::path& log) {
+    std::vector<std::int64_t> out;
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);)
+      out.push_back(nlohmann::json::parse(line)["memory_tokens"]);
+    return out;
+  };
+  const std::vector<std::int64_t> a = memory_tokens(plain.out / "loss.jsonl");
+  const std::vector<std::int64_t> b = memory_tokens(copied.out / "loss.jsonl");
+  // The same data in the same steps; only what the memory holds when each step is taken
+  // differs: the file in training too, put in before its turn instead of after.
+  ASSERT_EQ(a.size(), b.size());
+  std::int64_t more = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_GE(b[i], a[i]) << "step " << i;
+    more += b[i] - a[i];
+  }
+  EXPECT_GT(more, 0);
+  // A project's first file, alone in the memory at the first step of the run.
+  EXPECT_EQ(a.front(), 0);
+  EXPECT_GT(b.front(), 0);
+}
+
 TEST_F(TrainerTest, WindowsSharedAmongThreadsTrainAsOneThreadDoesUpToRounding) {
   TrainOptions one = options("one", 1), two = options("two", 2);
   one.max_windows = two.max_windows = 4;
