@@ -76,6 +76,11 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
                   "the memory layers to find and copy)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  cmd->add_option("--repeat-rate", o.repeat_rate,
+                  "share of plain windows that are a text and its repeat (teaches copying from "
+                  "the context)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_flag("!--no-bf16", o.bf16,
                 "matrix products in float32 instead of bfloat16 (on a CPU; a GPU uses TF32)");
   cmd->add_option_function<std::string>(

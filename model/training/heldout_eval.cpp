@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
 
 #include "model/training/window_batch.h"
 
@@ -69,6 +69,62 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
   }
   out.bits_per_byte = out.bytes > 0 ? nats / std::log(2.0) / static_cast<double>(out.bytes) : 0;
   for (const double sum : share_sums) out.memory_attention_share.push_back(sum / share_tokens);
+  return out;
+}
+
+nlohmann::json InContextCopy::to_json() const {
+  return {{"first_nats", first_nats}, {"repeated_nats", repeated_nats}, {"windows", windows}};
+}
+
+InContextCopy in_context_copy(const TrainingModel& model, const Tokenizer& tokenizer,
+                              const fs::path& root, const HeldoutOptions& options) {
+  at::NoGradGuard no_grad;
+  const std::int64_t T = model.shape().context;
+  const auto end = tokenizer.special().eos.value_or(0);
+  std::vector<Window> windows;
+  for (const Project& project : list_projects(root)) {
+    std::int64_t project_bytes = 0;
+    for (const std::string& file : project.files) {
+      if (project_bytes >= options.max_bytes_per_project) break;
+      const FileTokens tokens = file_tokens(tokenizer, root / project.name / file, end);
+      project_bytes += tokens.bytes;
+      const std::vector<Window> plain = plain_windows(tokens.tokens, T, end);
+      if (!plain.empty() && plain.front().valid >= 16)
+        windows.push_back(repeated_window(plain.front(), T, end));
+    }
+  }
+  InContextCopy out;
+  double first = 0, repeated = 0;
+  std::int64_t first_n = 0, repeated_n = 0;
+  for (std::size_t start = 0; start < windows.size();
+       start += static_cast<std::size_t>(options.max_windows)) {
+    const std::vector<Window> part(
+        windows.begin() + static_cast<std::ptrdiff_t>(start),
+        windows.begin() +
+            static_cast<std::ptrdiff_t>(
+                std::min(windows.size(), start + static_cast<std::size_t>(options.max_windows))));
+    const at::Tensor batch = batch_tensor(part);
+    const at::Tensor targets = batch_targets(batch, part).to(model.device());
+    const at::Tensor logits = model.forward(batch.narrow(1, 0, T), nullptr);
+    const at::Tensor losses =
+        at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {},
+                               at::Reduction::None, -100)
+            .view({static_cast<std::int64_t>(part.size()), T})
+            .cpu();
+    for (std::size_t b = 0; b < part.size(); ++b) {
+      // Targets 0 .. half-2 predict the first copy's tokens 1 .. half-1; target half-1 is
+      // the repeat's first token; targets half .. 2·half-2 predict the rest of the repeat.
+      const std::int64_t half = (part[b].valid + 1) / 2;
+      const at::Tensor row = losses[static_cast<std::int64_t>(b)];
+      first += row.narrow(0, 0, half - 1).sum().item<double>();
+      repeated += row.narrow(0, half, half - 1).sum().item<double>();
+      first_n += half - 1;
+      repeated_n += half - 1;
+    }
+    out.windows += static_cast<std::int64_t>(part.size());
+  }
+  out.first_nats = first_n > 0 ? first / static_cast<double>(first_n) : 0;
+  out.repeated_nats = repeated_n > 0 ? repeated / static_cast<double>(repeated_n) : 0;
   return out;
 }
 

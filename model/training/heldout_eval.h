@@ -36,4 +36,18 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
                           const std::filesystem::path& root, const TrainingMemoryConfig* memory,
                           const HeldoutOptions& options = {});
 
+/// Whether the model copies from what it has just read, the skill a memory read builds on:
+/// over the first files of each project (as bits_per_byte takes them), a window of the
+/// file's first tokens and the same tokens again (repeated_window), no memory. The mean loss
+/// per token of the first copy and of the repeat (its first token, which nothing
+/// announces, left out); a model that copies predicts the repeat almost for free.
+struct InContextCopy {
+  double first_nats = 0, repeated_nats = 0;
+  std::int64_t windows = 0;
+  nlohmann::json to_json() const;
+};
+InContextCopy in_context_copy(const TrainingModel& model, const Tokenizer& tokenizer,
+                              const std::filesystem::path& root,
+                              const HeldoutOptions& options = {});
+
 }  // namespace mnemo::model::training

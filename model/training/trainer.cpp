@@ -9,9 +9,9 @@
 #include <thread>
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <nlohmann/json.hpp>
 
@@ -187,6 +187,7 @@ json options_json(const TrainOptions& o) {
           {"lr", o.lr},
           {"fim_rate", o.fim_rate},
           {"memory_copy_rate", o.memory_copy_rate},
+          {"repeat_rate", o.repeat_rate},
           {"bf16", o.bf16}};
 }
 
@@ -369,6 +370,9 @@ std::optional<std::string> train(const TrainOptions& options,
         std::int64_t b = std::uniform_int_distribution<std::int64_t>(0, n)(random);
         if (a > b) std::swap(a, b);
         windows.push_back(fim_window(w, T, *fim, a, b, pad));
+      } else if (o.repeat_rate > 0 && w.valid >= 16 &&
+                 std::uniform_real_distribution<double>(0, 1)(random) < o.repeat_rate) {
+        windows.push_back(repeated_window(w, T, pad));
       } else {
         windows.push_back(w);
       }
@@ -407,8 +411,7 @@ std::optional<std::string> train(const TrainOptions& options,
         s.loss_sum = 0;
       }
     }
-    if (!remembered_first && memory.tokens() < o.max_memory_tokens)
-      remember(model, memory, plain);
+    if (!remembered_first && memory.tokens() < o.max_memory_tokens) remember(model, memory, plain);
     ++s.file;
     if (minutes(last_checkpoint) >= o.checkpoint_minutes) {
       s.seconds = seconds_before + minutes(run_start) * 60;
@@ -421,6 +424,7 @@ std::optional<std::string> train(const TrainOptions& options,
   json facts = {{"trained_tokens", s.tokens},     {"steps", s.step},
                 {"training_seconds", s.seconds},  {"options", options_json(o)},
                 {"memory_top_k", o.memory_top_k}, {"memory_block", o.memory_block}};
+  facts["device"] = o.device.str();  // this run's: the one that exported the weights
   if (!continued_from.is_null()) facts["continued_from"] = continued_from;
   if (auto failed = export_model(model, o.tokenizer_dir, o.out / "model", facts)) return failed;
   if (o.heldout.empty()) return std::nullopt;
@@ -428,12 +432,14 @@ std::optional<std::string> train(const TrainOptions& options,
   heldout.max_bytes_per_project = o.heldout_bytes;
   const BitsPerByte with = bits_per_byte(model, tok, o.heldout, &memory_config, heldout);
   const BitsPerByte without = bits_per_byte(model, tok, o.heldout, nullptr, heldout);
+  const InContextCopy copy = in_context_copy(model, tok, o.heldout, heldout);
   const json report = {{"step", s.step},
                        {"trained_tokens", s.tokens},
                        {"heldout", o.heldout.string()},
                        {"bytes_per_project", o.heldout_bytes},
                        {"with_memory", with.to_json()},
-                       {"without_memory", without.to_json()}};
+                       {"without_memory", without.to_json()},
+                       {"in_context_copy", copy.to_json()}};
   progress(report.dump());
   std::ofstream out(o.out / "heldout.json");
   out << report.dump(2) << "\n";

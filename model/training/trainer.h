@@ -47,6 +47,10 @@ struct TrainOptions {
   /// from the memory, which real code teaches only faintly (a header's prototype before the
   /// definition, a name used across files).
   double memory_copy_rate = 0;
+  /// Share of the plain (not fill-in-the-middle) windows that are a text and its repeat
+  /// (repeated_window): the lesson in copying from the context itself. Held-out
+  /// evaluation's in_context_copy says whether the model has it.
+  double repeat_rate = 0;
   /// bfloat16 autocast for the matrix products on a CPU; on a GPU the products take
   /// TensorFloat-32 instead (what was measured to be fast there) and this changes nothing.
   bool bf16 = true;

@@ -101,4 +101,14 @@ Window fim_window(const Window& source, std::int64_t length, const FimTokens& fi
   return w;
 }
 
+Window repeated_window(const Window& source, std::int64_t length, TokenId pad) {
+  const std::int64_t half = std::min((source.valid + 2) / 2, (length + 1) / 2);
+  Window w;
+  w.tokens.assign(source.tokens.begin(), source.tokens.begin() + half);
+  w.tokens.insert(w.tokens.end(), source.tokens.begin(), source.tokens.begin() + half);
+  w.valid = static_cast<std::int64_t>(w.tokens.size()) - 1;
+  w.tokens.resize(static_cast<std::size_t>(length + 1), pad);
+  return w;
+}
+
 }  // namespace mnemo::model::training

@@ -57,4 +57,10 @@ std::vector<Window> plain_windows(const Tokens& tokens, std::int64_t length, Tok
 Window fim_window(const Window& source, std::int64_t length, const FimTokens& fim, std::int64_t a,
                   std::int64_t b, TokenId pad);
 
+/// A window of a text and the same text again: the first half of the source's real tokens
+/// (at most (length + 1) / 2), then those tokens once more, padded to length + 1. Predicting
+/// the second copy is copying from what was just read: the in-context skill that reading a
+/// memory builds on, which a small model trained on code alone is slow to learn.
+Window repeated_window(const Window& source, std::int64_t length, TokenId pad);
+
 }  // namespace mnemo::model::training

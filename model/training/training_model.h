@@ -57,8 +57,9 @@ class TrainingModel {
   TrainingModel(ModelShape shape, std::vector<std::size_t> memory_layers, std::uint64_t seed,
                 at::Device device = at::kCPU);
 
-  /// tokens [B, T] int64 (on any device) → logits [B, T, vocab] on the model's device. With `memory` (may be empty), the memory
-  /// layers read it; with `tap`, their keys and values are kept.
+  /// tokens [B, T] int64 (on any device) → logits [B, T, vocab] on the model's device. With
+  /// `memory` (may be empty), the memory layers read it; with `tap`, their keys and values are
+  /// kept.
   at::Tensor forward(const at::Tensor& tokens, const TrainingMemory* memory,
                      MemoryTap* tap = nullptr) const;
   /// What the memory keeps of `tokens` [B, T], as the indexer encodes a file: the memory

@@ -209,6 +209,19 @@ TEST(TrainingCorpus, AFimWindowIsPrefixSuffixMiddleAndEnd) {
   EXPECT_EQ(w.valid, 8);
 }
 
+TEST(TrainingCorpus, ARepeatedWindowIsTheFirstHalfOfTheSourceTwice) {
+  Window source;
+  source.tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  source.valid = 8;  // 9 real tokens; length 8 holds 4 of them twice
+  EXPECT_EQ(repeated_window(source, 8, 0).tokens, (Tokens{1, 2, 3, 4, 1, 2, 3, 4, 0}));
+  EXPECT_EQ(repeated_window(source, 8, 0).valid, 7);
+  // A short source (3 real tokens, then padding): its first 2, twice.
+  source.tokens = {1, 2, 3, 0, 0, 0, 0, 0, 0};
+  source.valid = 2;
+  EXPECT_EQ(repeated_window(source, 8, 0).tokens, (Tokens{1, 2, 1, 2, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(repeated_window(source, 8, 0).valid, 3);
+}
+
 TEST(TrainingCorpus, ProjectsAreFoldersAndHeadersComeFirst) {
   mnemo::testing::TempDir dir;
   dir.write("b/src/main.cpp", "int main() {}\n");
@@ -320,6 +333,29 @@ TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
   EXPECT_GT(with["memory_attention_share"][0].get<double>(), 0);
   EXPECT_LT(with["memory_attention_share"][0].get<double>(), 1);
   EXPECT_TRUE(without["memory_attention_share"].empty());
+  // The in-context copy measure: each project's two files, each its start and its repeat.
+  const auto& copy = report["in_context_copy"];
+  EXPECT_EQ(copy["windows"], 6);
+  EXPECT_GT(copy["first_nats"].get<double>(), 0);
+  EXPECT_GT(copy["repeated_nats"].get<double>(), 0);
+}
+
+TEST_F(TrainerTest, WithARepeatRateOfOneEveryPlainWindowIsATextAndItsRepeat) {
+  TrainOptions plain = options("plain"), repeated = options("repeated");
+  plain.fim_rate = repeated.fim_rate = 0;
+  plain.max_steps = repeated.max_steps = 1;
+  repeated.repeat_rate = 1;
+  ASSERT_FALSE(train(plain, [](const std::string&) {}));
+  ASSERT_FALSE(train(repeated, [](const std::string&) {}));
+  // The same files, read as they are or as the first half of each window and its repeat.
+  const auto first_step = [](const fs::path& log) {
+    std::ifstream in(log);
+    std::string line;
+    std::getline(in, line);
+    return nlohmann::json::parse(line);
+  };
+  const auto a = first_step(plain.out / "loss.jsonl"), b = first_step(repeated.out / "loss.jsonl");
+  EXPECT_NE(a["loss"], b["loss"]);
 }
 
 TEST_F(TrainerTest, WithAMemoryCopyRateOfOneEachFileIsInTheMemoryWhenItIsTrainedOn) {
@@ -345,9 +381,9 @@ TEST_F(TrainerTest, WithAMemoryCopyRateOfOneEachFileIsInTheMemoryWhenItIsTrained
     more += b[i] - a[i];
   }
   EXPECT_GT(more, 0);
-  // A project's first file, alone in the memory at the first step of the run.
-  EXPECT_EQ(a.front(), 0);
-  EXPECT_GT(b.front(), 0);
+  // The first step comes in the first project's second file: the memory holds the first
+  // file, and with the copies the second too.
+  EXPECT_GT(b.front(), a.front());
 }
 
 TEST_F(TrainerTest, WindowsSharedAmongThreadsTrainAsOneThreadDoesUpToRounding) {
