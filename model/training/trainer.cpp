@@ -176,19 +176,21 @@ fs::path checkpoint_path(const TrainOptions& o) {
 }
 
 json options_json(const TrainOptions& o) {
-  return {{"shape", o.shape.to_json()},
-          {"memory_layers", o.memory_layers},
-          {"memory_top_k", o.memory_top_k},
-          {"memory_block", o.memory_block},
-          {"memory_query_group", o.memory_query_group},
-          {"seed", o.seed},
-          {"planned_tokens", o.planned_tokens},
-          {"batch_tokens", o.batch_tokens},
-          {"lr", o.lr},
-          {"fim_rate", o.fim_rate},
-          {"memory_copy_rate", o.memory_copy_rate},
-          {"repeat_rate", o.repeat_rate},
-          {"bf16", o.bf16}};
+  json j = {{"shape", o.shape.to_json()},
+            {"memory_layers", o.memory_layers},
+            {"memory_top_k", o.memory_top_k},
+            {"memory_block", o.memory_block},
+            {"memory_query_group", o.memory_query_group},
+            {"seed", o.seed},
+            {"planned_tokens", o.planned_tokens},
+            {"batch_tokens", o.batch_tokens},
+            {"lr", o.lr},
+            {"fim_rate", o.fim_rate},
+            {"bf16", o.bf16}};
+  // Only when used, so that a checkpoint made before these options resumes as it did.
+  if (o.memory_copy_rate > 0) j["memory_copy_rate"] = o.memory_copy_rate;
+  if (o.repeat_rate > 0) j["repeat_rate"] = o.repeat_rate;
+  return j;
 }
 
 std::optional<std::string> save_checkpoint(const TrainOptions& o, const TrainingModel& model,
