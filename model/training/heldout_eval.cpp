@@ -11,6 +11,28 @@
 namespace mnemo::model::training {
 namespace fs = std::filesystem;
 
+namespace {
+
+/// Per project, the tokens of its first files in memory order until max_bytes_per_project
+/// is reached (the file that reaches it included), as both measures read them.
+std::vector<std::vector<FileTokens>> heldout_files(const Tokenizer& tokenizer, const fs::path& root,
+                                                   const HeldoutOptions& options) {
+  const auto end = tokenizer.special().eos.value_or(0);
+  std::vector<std::vector<FileTokens>> out;
+  for (const Project& project : list_projects(root)) {
+    std::vector<FileTokens>& files = out.emplace_back();
+    std::int64_t project_bytes = 0;
+    for (const std::string& file : project.files) {
+      if (project_bytes >= options.max_bytes_per_project) break;
+      files.push_back(file_tokens(tokenizer, root / project.name / file, end));
+      project_bytes += files.back().bytes;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json BitsPerByte::to_json() const {
   return {{"bits_per_byte", bits_per_byte},
           {"tokens", tokens},
@@ -30,21 +52,12 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
   double nats = 0;
   std::vector<double> share_sums;
   double share_tokens = 0;
-  for (const Project& project : list_projects(root)) {
+  for (const std::vector<FileTokens>& project : heldout_files(tokenizer, root, options)) {
     std::optional<TrainingMemory> memory;
     if (memory_config != nullptr) memory.emplace(*memory_config, model.shape().config());
-    std::int64_t project_bytes = 0;
-    for (const std::string& file : project.files) {
-      if (project_bytes >= options.max_bytes_per_project) break;
-      const FileTokens tokens = file_tokens(tokenizer, root / project.name / file, end);
+    for (const FileTokens& tokens : project) {
       const std::vector<Window> windows = plain_windows(tokens.tokens, T, end);
-      for (std::size_t start = 0; start < windows.size();
-           start += static_cast<std::size_t>(options.max_windows)) {
-        const std::vector<Window> part(
-            windows.begin() + static_cast<std::ptrdiff_t>(start),
-            windows.begin() +
-                static_cast<std::ptrdiff_t>(std::min(
-                    windows.size(), start + static_cast<std::size_t>(options.max_windows))));
+      for (const std::vector<Window>& part : passes(windows, options.max_windows)) {
         const at::Tensor batch = batch_tensor(part);
         const at::Tensor targets = batch_targets(batch, part).to(model.device());
         MemoryTap tap;
@@ -61,7 +74,6 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
         for (const Window& w : part) out.tokens += w.valid;
       }
       if (memory) remember(model, *memory, windows);
-      project_bytes += tokens.bytes;
       out.bytes += tokens.bytes;
       ++out.files;
     }
@@ -82,12 +94,8 @@ InContextCopy in_context_copy(const TrainingModel& model, const Tokenizer& token
   const std::int64_t T = model.shape().context;
   const auto end = tokenizer.special().eos.value_or(0);
   std::vector<Window> windows;
-  for (const Project& project : list_projects(root)) {
-    std::int64_t project_bytes = 0;
-    for (const std::string& file : project.files) {
-      if (project_bytes >= options.max_bytes_per_project) break;
-      const FileTokens tokens = file_tokens(tokenizer, root / project.name / file, end);
-      project_bytes += tokens.bytes;
+  for (const std::vector<FileTokens>& project : heldout_files(tokenizer, root, options)) {
+    for (const FileTokens& tokens : project) {
       const std::vector<Window> plain = plain_windows(tokens.tokens, T, end);
       if (!plain.empty() && plain.front().valid >= 16)
         windows.push_back(repeated_window(plain.front(), T, end));
@@ -96,13 +104,7 @@ InContextCopy in_context_copy(const TrainingModel& model, const Tokenizer& token
   InContextCopy out;
   double first = 0, repeated = 0;
   std::int64_t first_n = 0, repeated_n = 0;
-  for (std::size_t start = 0; start < windows.size();
-       start += static_cast<std::size_t>(options.max_windows)) {
-    const std::vector<Window> part(
-        windows.begin() + static_cast<std::ptrdiff_t>(start),
-        windows.begin() +
-            static_cast<std::ptrdiff_t>(
-                std::min(windows.size(), start + static_cast<std::size_t>(options.max_windows))));
+  for (const std::vector<Window>& part : passes(windows, options.max_windows)) {
     const at::Tensor batch = batch_tensor(part);
     const at::Tensor targets = batch_targets(batch, part).to(model.device());
     const at::Tensor logits = model.forward(batch.narrow(1, 0, T), nullptr);

@@ -379,12 +379,7 @@ std::optional<std::string> train(const TrainOptions& options,
         windows.push_back(w);
       }
     }
-    for (std::size_t start = 0; start < windows.size();
-         start += static_cast<std::size_t>(o.max_windows)) {
-      const std::vector<Window> part(
-          windows.begin() + static_cast<std::ptrdiff_t>(start),
-          windows.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                windows.size(), start + static_cast<std::size_t>(o.max_windows))));
+    for (const std::vector<Window>& part : passes(windows, o.max_windows)) {
       std::int64_t valid = 0;
       for (const Window& w : part) valid += w.valid;
       s.loss_sum += accumulate_gradients(o, model, memory, part);

@@ -107,14 +107,13 @@ class MemoryRead : public torch::autograd::Function<MemoryRead> {
 
 TrainingMemory::TrainingMemory(TrainingMemoryConfig config, const ModelConfig& model)
     : config_(config), layers_(static_cast<std::size_t>(config.n_layers)) {
-  const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat);
-  const RopeTables offset = rope_tables(model, config_.block_size, f32);
-  offset_rope_ = {offset.cos.to(config_.device), offset.sin.to(config_.device)};
+  const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat).device(config_.device);
+  offset_rope_ = rope_tables(model, config_.block_size, f32);
   // Positions 0, -C, ..., -(k-1)C: cos is even and sin odd in the position.
   const RopeTables forward = rope_tables(model, config_.block_size * config_.top_k, f32);
-  const at::Tensor rows = at::arange(0, config_.top_k * config_.block_size, config_.block_size);
-  back_rope_ = {forward.cos.index_select(0, rows).to(config_.device),
-                -forward.sin.index_select(0, rows).to(config_.device)};
+  const at::Tensor rows =
+      at::arange(0, config_.top_k * config_.block_size, config_.block_size, f32.dtype(at::kLong));
+  back_rope_ = {forward.cos.index_select(0, rows), -forward.sin.index_select(0, rows)};
 }
 
 void TrainingMemory::add_file(const at::Tensor& keys, const at::Tensor& values) {

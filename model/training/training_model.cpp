@@ -113,9 +113,8 @@ TrainingModel::TrainingModel(ModelShape shape, std::vector<std::size_t> memory_l
   parameters_["model.norm.weight"] = ones(E);
   // Local positions 0..context-1, and the memory's queries at slots + t (at most top_k
   // blocks of 64 before the window: 16 blocks is more than any setting uses).
-  const RopeTables rope =
-      rope_tables(shape.config(), shape.context + 16 * 64, at::TensorOptions().dtype(at::kFloat));
-  rope_ = {rope.cos.to(device), rope.sin.to(device)};
+  rope_ = rope_tables(shape.config(), shape.context + 16 * 64,
+                      at::TensorOptions().dtype(at::kFloat).device(device));
 }
 
 void TrainingModel::load(const std::map<std::string, at::Tensor>& values) {

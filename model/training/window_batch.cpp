@@ -6,6 +6,17 @@
 
 namespace mnemo::model::training {
 
+std::vector<std::vector<Window>> passes(const std::vector<Window>& windows, std::int64_t per_pass) {
+  const auto n = static_cast<std::size_t>(std::max<std::int64_t>(1, per_pass));
+  std::vector<std::vector<Window>> out;
+  for (std::size_t start = 0; start < windows.size(); start += n) {
+    out.emplace_back(
+        windows.begin() + static_cast<std::ptrdiff_t>(start),
+        windows.begin() + static_cast<std::ptrdiff_t>(std::min(windows.size(), start + n)));
+  }
+  return out;
+}
+
 at::Tensor batch_tensor(const std::vector<Window>& windows) {
   const auto width = static_cast<std::int64_t>(windows.front().tokens.size());
   at::Tensor t = at::empty({static_cast<std::int64_t>(windows.size()), width}, at::kLong);
@@ -31,12 +42,9 @@ at::Tensor batch_targets(const at::Tensor& batch, const std::vector<Window>& win
 void remember(const TrainingModel& model, TrainingMemory& memory,
               const std::vector<Window>& windows) {
   // Encoded a few windows at a time: one window's ops are too small to keep the cores busy.
-  constexpr std::size_t kWindowsPerPass = 8;
+  constexpr std::int64_t kWindowsPerPass = 8;
   std::vector<at::Tensor> keys, values;
-  for (std::size_t start = 0; start < windows.size(); start += kWindowsPerPass) {
-    const std::vector<Window> part(windows.begin() + static_cast<std::ptrdiff_t>(start),
-                                   windows.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                                         windows.size(), start + kWindowsPerPass)));
+  for (const std::vector<Window>& part : passes(windows, kWindowsPerPass)) {
     const auto length = static_cast<std::int64_t>(part[0].tokens.size()) - 1;
     const MemoryTap tap = model.encode(batch_tensor(part).narrow(1, 0, length));
     const at::Tensor k = at::stack(tap.keys, 0), v = at::stack(tap.values, 0);  // [L, B, Hkv, T, D]

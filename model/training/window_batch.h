@@ -13,6 +13,9 @@
 
 namespace mnemo::model::training {
 
+/// The windows in passes of at most `per_pass` (a forward pass's batch), in order.
+std::vector<std::vector<Window>> passes(const std::vector<Window>& windows, std::int64_t per_pass);
+
 /// [B, length + 1] int64: the windows' tokens.
 at::Tensor batch_tensor(const std::vector<Window>& windows);
 
