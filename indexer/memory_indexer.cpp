@@ -230,11 +230,21 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
   return out;
 }
 
-model::Result<std::unique_ptr<model::memory::ExactTier>, IndexRunError> MemoryIndexer::load_tier()
-    const {
-  auto loaded = model::memory::load_tier(*store_, config_);
+model::Result<model::memory::LoadedTier, IndexRunError> MemoryIndexer::load_tier() const {
+  model::memory::LoadTierOptions options;
+  options.token_check = model::memory::LoadTierOptions::TokenCheck::kDeferred;
+  auto loaded = model::memory::load_tier(*store_, config_, options);
   if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
-  return std::move(loaded.value().tier);
+  return std::move(loaded).value();
+}
+
+std::optional<IndexRunError> MemoryIndexer::reindex(
+    const std::vector<store::SegmentProblem>& problems) {
+  auto known = stored();
+  if (!known) return known.error();
+  for (const store::SegmentProblem& problem : problems)
+    if (!problem.file_key.empty()) stored_[problem.file_key] = "";
+  return std::nullopt;
 }
 
 model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_file(

@@ -26,6 +26,7 @@
 #include "indexer/repository_indexer.h"
 #include "model/memory/continuous/continuous_signal.h"
 #include "model/memory/exact/exact_tier.h"
+#include "model/memory/exact/exact_tier_store.h"
 #include "model/memory/store/memory_store.h"
 #include "model/model_loader.h"
 
@@ -111,9 +112,15 @@ class MemoryIndexer {
                                                        std::string_view contents);
 
   const model::memory::ExactTierConfig& tier_config() const { return config_; }
-  /// The stored memory as a tier, every segment checked (those that fail are left out):
-  /// what a reader in this process starts from (the store's lock is this indexer's).
-  model::Result<std::unique_ptr<model::memory::ExactTier>, IndexRunError> load_tier() const;
+  /// The stored memory as a tier, what a reader in this process starts from (the store's
+  /// lock is this indexer's): its files' small tensors checked, their token blocks waiting
+  /// in `pending` for model::memory::admit_pending() (segments that fail either check are
+  /// left out), so that a reader can start before one pass over every stored byte.
+  model::Result<model::memory::LoadedTier, IndexRunError> load_tier() const;
+  /// Files whose stored segment failed a check after its header passed (load_tier,
+  /// admit_pending): the next update() encodes them again, whatever their hash says.
+  std::optional<IndexRunError> reindex(
+      const std::vector<model::memory::store::SegmentProblem>& problems);
   /// Keeps `tier` (from load_tier()) equal to the store from now on: every file this
   /// indexer writes or removes is added or removed there too, under `lock`, which the
   /// tier's readers hold while they read. Null: none.

@@ -39,40 +39,25 @@ void add_memory_options(CLI::App& cmd, model::memory::MemoryBenchmarkOptions& o)
       ->needs(store);
 }
 
+/// Runs a benchmark and prints its JSON object; a failure is reported under its name.
+template <typename Options>
+int run_json(const char* name, nlohmann::json (*run)(const Options&), const Options& options) {
+  try {
+    std::cout << run(options).dump(2) << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "mnemo bench " << name << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
 int run_memory(const model::memory::MemoryBenchmarkOptions& options) {
   if (const std::string error = model::memory::memory_benchmark_options_error(options);
       !error.empty()) {
     std::cerr << "mnemo bench memory: " << error << "\n";
     return 2;
   }
-  try {
-    const nlohmann::json out = model::memory::run_memory_benchmark(options);
-    std::cout << out.dump(2) << std::endl;
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "mnemo bench memory: " << e.what() << "\n";
-    return 1;
-  }
-}
-
-int run_complete(const CompleteBenchmarkOptions& options) {
-  try {
-    std::cout << run_complete_benchmark(options).dump(2) << std::endl;
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "mnemo bench complete: " << e.what() << "\n";
-    return 1;
-  }
-}
-
-int run_index(const IndexBenchmarkOptions& options) {
-  try {
-    std::cout << run_index_benchmark(options).dump(2) << std::endl;
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "mnemo bench index: " << e.what() << "\n";
-    return 1;
-  }
+  return run_json("memory", model::memory::run_memory_benchmark, options);
 }
 
 }  // namespace
@@ -92,6 +77,17 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   index->add_flag("--keep", io.keep, "keep the temporary index");
+  auto* reopen = bench->add_subcommand(
+      "reopen", "Re-opening the memory of a repository that `mnemo index --model` indexed");
+  ReopenBenchmarkOptions& ro = options.reopen;
+  reopen->add_option("path", ro.root, "the repository")->required();
+  reopen->add_option("--model", ro.model, "the model it was indexed with")->required();
+  reopen->add_option("--index-dir", ro.index_dir, "the index (default: PATH/.mnemo)");
+  reopen->add_option("--memory-window", ro.window, "tokens of context per window")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  reopen->add_flag("--drop-caches", ro.drop_caches,
+                   "empty the page cache first, as after a reboot (root only)");
   auto* complete = bench->add_subcommand(
       "complete", "Inline completion: latency against the memory's size (random memory)");
   CompleteBenchmarkOptions& co = options.complete;
@@ -115,8 +111,11 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
 
 int run_bench(const CLI::App& bench, const BenchOptions& options) {
   if (bench.got_subcommand("memory")) return run_memory(options.memory);
-  if (bench.got_subcommand("complete")) return run_complete(options.complete);
-  if (bench.got_subcommand("index")) return run_index(options.index);
+  if (bench.got_subcommand("complete"))
+    return run_json("complete", run_complete_benchmark, options.complete);
+  if (bench.got_subcommand("index")) return run_json("index", run_index_benchmark, options.index);
+  if (bench.got_subcommand("reopen"))
+    return run_json("reopen", run_reopen_benchmark, options.reopen);
   std::cerr << bench.help("mnemo");
   return 2;
 }

@@ -1,7 +1,8 @@
 // `mnemo bench`: benchmarks, each a subcommand printing one JSON object on stdout (progress
 // and errors go to stderr). `bench memory` runs the exact memory tier's benchmark
 // (model/memory/benchmark/memory_benchmark.h), `bench index` the indexer's
-// (server/index_benchmark.h), `bench complete` inline completion's (complete_benchmark.h).
+// (server/index_benchmark.h), `bench complete` inline completion's (complete_benchmark.h), `bench
+// reopen` re-opening an index's memory (index_benchmark.h).
 #pragma once
 
 #include "model/memory/benchmark/memory_benchmark.h"
@@ -19,6 +20,7 @@ struct BenchOptions {
   model::memory::MemoryBenchmarkOptions memory;
   IndexBenchmarkOptions index;
   CompleteBenchmarkOptions complete;
+  ReopenBenchmarkOptions reopen;
 };
 
 /// Adds the `bench` subcommand and its subcommands, with their options bound to `options`.

@@ -23,4 +23,17 @@ struct IndexBenchmarkOptions {
 /// Throws std::runtime_error when a stage fails.
 nlohmann::json run_index_benchmark(const IndexBenchmarkOptions& options);
 
+/// `mnemo bench reopen PATH`: re-opening the memory of an index that `mnemo index --model`
+/// made, as a later `mnemo serve` meets it, with the page cache as it is or, with
+/// drop_caches (root only), emptied first: a session after a reboot.
+struct ReopenBenchmarkOptions {
+  std::string root;
+  std::string index_dir;  ///< empty: <root>/.mnemo
+  std::string model;
+  std::size_t window = 1024;
+  bool drop_caches = false;
+};
+
+nlohmann::json run_reopen_benchmark(const ReopenBenchmarkOptions& options);
+
 }  // namespace mnemo::server

@@ -92,15 +92,28 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
   indexer_ = std::move(opened).value();
   opened_dir_ = index_dir;
   // What completions read: the stored memory, then every change the indexer makes.
-  auto tier = indexer_->load_tier();
-  if (!tier) return tier.error();
+  auto loaded = indexer_->load_tier();
+  if (!loaded) return loaded.error();
   auto memory = std::make_shared<indexer::RepositoryMemory>();
-  memory->tier = std::move(tier).value();
+  memory->tier = std::move(loaded.value().tier);
   memory->layers = indexer_->memory_layers();
-  const std::lock_guard<std::mutex> lock(completion_mutex_);
-  indexer_->mirror_into(memory->tier.get(), &completion_mutex_);
-  completer_ = std::make_unique<ModelCompleter>(
-      *model_, memory, PromptBudget{settings.prefix_tokens, settings.suffix_tokens});
+  {
+    const std::lock_guard<std::mutex> lock(completion_mutex_);
+    indexer_->mirror_into(memory->tier.get(), &completion_mutex_);
+    completer_ = std::make_unique<ModelCompleter>(
+        *model_, memory, PromptBudget{settings.prefix_tokens, settings.suffix_tokens});
+  }
+  // Completions run meanwhile, over the files admitted so far. Nothing else changes the
+  // tier until this returns: the indexer's writes wait for mutex_, which the caller holds.
+  auto problems =
+      model::memory::admit_pending(*memory->tier, completion_mutex_, loaded.value().pending);
+  problems.insert(problems.end(), loaded.value().to_reindex.begin(),
+                  loaded.value().to_reindex.end());
+  if (!problems.empty()) {
+    spdlog::warn("memory: {} stored files failed their checks and are encoded again",
+                 problems.size());
+    if (auto failed = indexer_->reindex(problems)) return *failed;
+  }
   return indexer_.get();
 }
 

@@ -3,7 +3,10 @@
 // deletes what is gone; a memory of another model is started over.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <string>
 
 #include "indexer/memory_indexer.h"
@@ -46,13 +49,17 @@ class MemoryIndexerTest : public ::testing::Test {
     return report ? report.value() : MemoryIndexReport{};
   }
 
+  /// The store's header fields for the model "tiny".
+  model::memory::store::StringMap fields() const {
+    return model::memory::store_fields(config_,
+                                       {{"memory.model", "tiny"},
+                                        {"memory.layers", "0,1"},
+                                        {"memory.window", std::to_string(options_.window)}});
+  }
+
   /// The memory as the server would load it: files and their token counts.
   std::map<std::string, std::int64_t> loaded_files() {
-    auto store = model::memory::store::MemoryStore::open(
-        options_.store_dir,
-        model::memory::store_fields(config_, {{"memory.model", "tiny"},
-                                              {"memory.layers", "0,1"},
-                                              {"memory.window", std::to_string(options_.window)}}));
+    auto store = model::memory::store::MemoryStore::open(options_.store_dir, fields());
     EXPECT_TRUE(store) << store.error().message;
     if (!store) return {};
     auto tier = model::memory::load_tier(*store.value(), config_);
@@ -100,6 +107,48 @@ TEST_F(MemoryIndexerTest, ASecondRunEncodesOnlyWhatChangedAndDeletesWhatIsGone) 
   const auto files = loaded_files();
   EXPECT_EQ(files.size(), 2u);
   EXPECT_EQ(files.count("README.md"), 0u);
+}
+
+TEST_F(MemoryIndexerTest, AFileWhoseStoredTokenBlocksFailTheirCheckIsEncodedAgainOnceReported) {
+  update();
+  {  // One byte of geo.cpp's largest tensor (a token block) flipped on disk.
+    auto store = model::memory::store::MemoryStore::open(options_.store_dir, fields());
+    ASSERT_TRUE(store) << store.error().message;
+    auto loaded = store.value()->load();
+    ASSERT_TRUE(loaded);
+    for (const auto& segment : loaded.value().segments) {
+      if (segment->key() != "src/geo.cpp") continue;
+      const auto& tensors = segment->tensors();
+      const auto largest =
+          std::max_element(tensors.begin(), tensors.end(),
+                           [](const auto& a, const auto& b) { return a.n_bytes < b.n_bytes; });
+      std::fstream file(options_.store_dir / "segments" / segment->file_name(),
+                        std::ios::in | std::ios::out | std::ios::binary);
+      file.seekg(static_cast<std::streamoff>(largest->offset));
+      const char byte = static_cast<char>(file.get() ^ 0x55);
+      file.seekp(static_cast<std::streamoff>(largest->offset));
+      file.put(byte);
+    }
+  }
+  auto indexer = MemoryIndexer::open(model_, "tiny", options_);
+  ASSERT_TRUE(indexer) << indexer.error().message;
+  auto tier = indexer.value()->load_tier();
+  ASSERT_TRUE(tier) << tier.error().message;
+  EXPECT_EQ(tier.value().pending.size(), 3u);  // the small tensors all pass
+  std::mutex lock;
+  const auto problems =
+      model::memory::admit_pending(*tier.value().tier, lock, tier.value().pending);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].file_key, "src/geo.cpp");
+  EXPECT_FALSE(tier.value().tier->contains("src/geo.cpp"));
+  ASSERT_FALSE(indexer.value()->reindex(problems));
+  auto walked = walk_repository(repo_.path());
+  ASSERT_TRUE(walked);
+  auto report = indexer.value()->update(repo_.path(), walked.value().files);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report.value().files_unchanged, 2u);  // geo.h, README.md
+  indexer.value().reset();
+  EXPECT_EQ(loaded_files().count("src/geo.cpp"), 1u);  // every segment passes again
 }
 
 TEST_F(MemoryIndexerTest, AMemoryOfAnotherModelIsStartedOver) {

@@ -3,6 +3,8 @@
 // used, crash-safe writes, and a loose load-time check.
 #include "model/memory/store/memory_store.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -640,6 +642,63 @@ TEST_F(MemoryStoreTest, ConcurrentReadersOfOneSegmentAgreeOnItsTensors) {
 }
 
 // --- speed (loose; the benchmark measures) -------------------------------------------------
+
+/// Pages of [offset, offset + n) of `path` that are in the page cache now.
+std::size_t cached_pages(const fs::path& path, std::uint64_t offset, std::uint64_t n) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat info {};
+  ::fstat(fd, &info);
+  const auto size = static_cast<std::size_t>(info.st_size);
+  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (mapped == MAP_FAILED) return 0;
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  ::mincore(mapped, size, resident.data());
+  ::munmap(mapped, size);
+  std::size_t count = 0;
+  for (std::uint64_t p = offset / page; p < (offset + n + page - 1) / page; ++p)
+    count += resident[p] & 1;
+  return count;
+}
+
+TEST_F(MemoryStoreTest, OpeningASegmentReadsItsCheckedTensorsFromDiskButNotTheOthers) {
+  // Two 8 MB tensors around a small one, as a file's token blocks sit around its
+  // representatives. Opening checks the small one; the disk's readahead must not bring in
+  // megabytes of the others (each fault of a cold memory did, with 8 MB readahead).
+  at::manual_seed(0);
+  {
+    auto store = create();
+    put(*store, "src/big.cpp",
+        {{"a_keys", at::randint(0, 255, {8 << 20}, at::kByte)},
+         {"b_representatives", at::randn({2, 2, 8, 64}).to(at::kHalf)},
+         {"c_values", at::randint(0, 255, {8 << 20}, at::kByte)}});
+  }
+  const fs::path path = segment_path("src/big.cpp");
+  {  // Out of the page cache (written and synced, so it may be dropped).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+  const auto size = fs::file_size(path);
+  if (cached_pages(path, 0, size) > 16)
+    GTEST_SKIP() << "this file system keeps the file cached (tmpfs?): nothing to observe";
+  auto store = reopen();
+  LoadedMemory memory = load(*store, LoadOptions{{"b_representatives"}, false});
+  ASSERT_EQ(memory.segments.size(), 1u);
+  for (const SegmentTensor& t : memory.segments[0]->tensors()) {
+    const std::size_t cached = cached_pages(path, t.offset, t.n_bytes);
+    if (t.name == "b_representatives")
+      EXPECT_GE(cached, 1u);
+    else  // a page shared with the small tensor at most
+      EXPECT_LE(cached, 2u) << t.name;
+  }
+  ASSERT_TRUE(memory.segments[0]->verify());
+  EXPECT_EQ(cached_pages(path, 0, size), (size + ::sysconf(_SC_PAGESIZE) - 1) /
+                                             static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
+}
 
 TEST_F(MemoryStoreTest, TwoThousandSegmentsOfHalfAGigabyteLoadInUnderFiveSeconds) {
   constexpr int kSegments = 2000;

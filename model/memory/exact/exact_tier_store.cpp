@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -202,9 +203,10 @@ Result<LoadedTier, StoreError> load_tier(const store::MemoryStore& memory_store,
   return out;
 }
 
+template <typename Lock>
 std::vector<SegmentProblem> admit_pending(
-    ExactTier& tier, std::shared_mutex& lock,
-    const std::vector<std::shared_ptr<const LoadedSegment>>& pending, std::size_t threads) {
+    ExactTier& tier, Lock& lock, const std::vector<std::shared_ptr<const LoadedSegment>>& pending,
+    std::size_t threads) {
   std::vector<SegmentProblem> problems;
   std::mutex problems_mutex;
   std::atomic<std::size_t> next{0};
@@ -251,5 +253,11 @@ std::vector<SegmentProblem> admit_pending(
             [](const auto& a, const auto& b) { return a.file_key < b.file_key; });
   return problems;
 }
+
+template std::vector<SegmentProblem> admit_pending(
+    ExactTier&, std::mutex&, const std::vector<std::shared_ptr<const LoadedSegment>>&, std::size_t);
+template std::vector<SegmentProblem> admit_pending(
+    ExactTier&, std::shared_mutex&, const std::vector<std::shared_ptr<const LoadedSegment>>&,
+    std::size_t);
 
 }  // namespace mnemo::model::memory

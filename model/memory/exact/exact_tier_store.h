@@ -49,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -117,12 +118,14 @@ Result<LoadedTier, store::StoreError> load_tier(const store::MemoryStore& memory
 /// kDeferred: checksums the token blocks of each pending segment (in `threads` threads, no
 /// lock held) and adds the files that pass to `tier` in batches of up to 32 per thread,
 /// holding `lock` exclusively only for each batch's add (the caller's attend() calls take
-/// it shared). A file the tier already contains
+/// it, shared where it is a std::shared_mutex). A file the tier already contains
 /// when its turn comes is skipped: the caller re-indexed it meanwhile, and its version wins.
 /// (A file the caller *removed* meanwhile would come back: remove files after admission,
 /// or remove them again.) Returns the segments that failed, to re-index.
+/// Defined for std::mutex and std::shared_mutex.
+template <typename Lock>
 std::vector<store::SegmentProblem> admit_pending(
-    ExactTier& tier, std::shared_mutex& lock,
+    ExactTier& tier, Lock& lock,
     const std::vector<std::shared_ptr<const store::LoadedSegment>>& pending,
     std::size_t threads = 0);
 

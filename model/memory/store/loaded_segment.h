@@ -62,6 +62,8 @@ class LoadedSegment {
 
   LoadedSegment() = default;
   Result<void, StoreError> verify_tensor(std::size_t index) const;
+  /// Asks the kernel to read tensor `index`'s pages now (MADV_WILLNEED), in large requests.
+  void prefetch(std::size_t index) const;
   StoreError corrupt_error(const std::string& what) const;
 
   std::shared_ptr<const Mapping> mapping_;
