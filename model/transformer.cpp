@@ -228,6 +228,10 @@ void Transformer::read_memory(const MemoryReader& memory, std::size_t layer, Dec
   query.q_rot = ws.qk_rot.narrow(1, 0, H).reshape({H, D});
   query.window_start = 0;
   query.scale = scale;
+  if (memory.tokens_per_choice > 1) {
+    ws.memory_choices.resize(memory.layers.size());
+    query.choice = &ws.memory_choices[query.layer];
+  }
   const AttentionOutput merged = merge_attention({{ws.o, ws.lse}, memory.source->attend(query)});
   ws.o.copy_(merged.o);
   ws.lse.copy_(merged.lse);

@@ -14,15 +14,12 @@
 #include "model/checkpoint.h"
 #include "model/kv_cache.h"
 #include "model/linear.h"
+#include "model/memory/memory_source.h"
 #include "model/model_config.h"
 #include "model/rope.h"
 #include "model/token.h"
 
 namespace mnemo::model {
-
-namespace memory {
-class MemorySource;
-}
 
 /// What a decoding step reads besides its KV cache: the repository's long-term memory. At
 /// model layer layers[i], the step's attention over its cache is merged exactly (by
@@ -31,6 +28,11 @@ class MemorySource;
 struct MemoryReader {
   std::vector<std::size_t> layers;
   const memory::MemorySource* source = nullptr;
+  /// Consecutive decoding steps of a session that read what the first of them chose
+  /// (MemoryQuery::choice): mnemo's model is trained with 16 consecutive queries sharing
+  /// their blocks, and choosing is what costs more as the memory grows. 1: every step
+  /// chooses for its own query.
+  std::size_t tokens_per_choice = 1;
 };
 
 /// The outputs of one decoding step (batch 1), allocated once per session so that decoding
@@ -46,6 +48,8 @@ struct DecodeWorkspace {
   at::Tensor act;             // [1, F]
   at::Tensor logits;          // [1, V]
   std::vector<float> scores;  // attention scratch, one float per cached position
+  /// Per memory layer, what the memory chose to read (MemoryReader::tokens_per_choice).
+  std::vector<std::unique_ptr<memory::MemoryChoice>> memory_choices;
 };
 
 /// The keys and values of chosen layers as forward() computes them, for the long-term

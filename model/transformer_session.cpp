@@ -57,6 +57,8 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
     const bool reads_memory = memory_.source != nullptr && !all_logits;
     // Decoding one token on the CPU: the preallocated workspace, no tensor storage created.
     if (tokens.size() == 1 && !all_logits && model_->options().device().is_cpu()) {
+      if (reads_memory && steps_on_choice_++ % memory_.tokens_per_choice == 0)
+        workspace_.memory_choices.clear();
       const at::Tensor& logits =
           model_->decode(tokens[0], cache_, workspace_, reads_memory ? &memory_ : nullptr);
       tokens_.push_back(tokens[0]);
@@ -97,6 +99,8 @@ Result<bool, ModelError> TransformerSession::set_memory(MemoryReader memory) {
   if (memory.source != nullptr && !model_->options().device().is_cpu())
     return ModelError{"the long-term memory is read on the CPU only"};
   memory_ = std::move(memory);
+  memory_.tokens_per_choice = std::max<std::size_t>(1, memory_.tokens_per_choice);
+  forget_memory_choices();
   return true;
 }
 
@@ -124,8 +128,14 @@ Result<LogitsView, ModelError> TransformerSession::reset_to(const Tokens& tokens
   return append(Tokens(tokens.begin() + static_cast<std::ptrdiff_t>(shared), tokens.end()));
 }
 
+void TransformerSession::forget_memory_choices() {
+  workspace_.memory_choices.clear();
+  steps_on_choice_ = 0;
+}
+
 void TransformerSession::truncate(std::size_t n) {
   if (n >= tokens_.size()) return;
+  forget_memory_choices();
   tokens_.resize(n);
   cache_.truncate(n);
   logits_stale_ = true;

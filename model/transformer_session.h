@@ -30,6 +30,8 @@ class TransformerSession final : public ModelSession {
   /// last token of every append() and reset_to() (whose logits predict what comes next)
   /// attends over it at the reader's layers; the tokens before it in the same call do not.
   /// The source must outlive the session and its forks. Fails on a model off the CPU.
+  /// With memory.tokens_per_choice > 1, a choice is kept across appends until that many
+  /// steps have read it or the sequence is truncated (reset_to() to another text included).
   Result<bool, ModelError> set_memory(MemoryReader memory);
 
   /// Logits of every appended token, [T, n_vocab] on the model's device (for tests and
@@ -42,6 +44,8 @@ class TransformerSession final : public ModelSession {
  private:
   TransformerSession(const TransformerSession& other);
   Result<at::Tensor, ModelError> run(const Tokens& tokens, bool all_logits);
+  /// The next step that reads the memory chooses anew.
+  void forget_memory_choices();
 
   std::shared_ptr<const Transformer> model_;
   KvCache cache_;
@@ -51,6 +55,7 @@ class TransformerSession final : public ModelSession {
   at::Tensor last_logits_;  // [n_vocab] float32 on the CPU; valid while !logits_stale_
   bool logits_stale_ = true;
   std::size_t n_evaluated_ = 0;
+  std::size_t steps_on_choice_ = 0;  // decoding steps since the memory last chose
 };
 
 }  // namespace mnemo::model

@@ -175,8 +175,13 @@ void ModelCompleter::set_identifiers(std::shared_ptr<const model::KnownIdentifie
 model::Result<bool, model::ModelError> ModelCompleter::read_memory_without(
     const std::string& memory_file) {
   model::memory::ExactTier* tier = memory_ ? memory_->tier.get() : nullptr;
-  if (auto set = session_.set_memory(tier != nullptr ? model::MemoryReader{memory_->layers, tier}
-                                                     : model::MemoryReader{});
+  // Sixteen generated tokens read the blocks the first of them chose: the groups of
+  // consecutive queries mnemo's model is trained with, and at 5M memory tokens choosing at
+  // every step cost more than the rest of the memory's read.
+  constexpr std::size_t kTokensPerMemoryChoice = 16;
+  if (auto set = session_.set_memory(
+          tier != nullptr ? model::MemoryReader{memory_->layers, tier, kTokensPerMemoryChoice}
+                          : model::MemoryReader{});
       !set) {
     return set.error();
   }

@@ -5,12 +5,20 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include <ATen/core/Tensor.h>
 
 #include "model/attention.h"
 
 namespace mnemo::model::memory {
+
+/// What a source chose to read for one layer's query, kept by a caller that decodes several
+/// tokens in a row (MemoryQuery::choice). Opaque: each source keeps its own kind.
+class MemoryChoice {
+ public:
+  virtual ~MemoryChoice() = default;
+};
 
 struct MemoryQuery {
   std::size_t layer = 0;  ///< which memory layer (index among the memory layers)
@@ -23,6 +31,12 @@ struct MemoryQuery {
   std::int64_t window_start = 0;
   /// Multiplies q·k (usually 1/sqrt(D)).
   double scale = 1.0;
+  /// Null: the source chooses what to read for this query. Otherwise the caller's slot for
+  /// this layer: when it holds a choice the source made for this layer, and the memory has
+  /// not changed since, attend() reads the same again (chosen by an earlier query: consecutive
+  /// queries share their blocks, as the model is trained to read them); when it is empty or
+  /// stale, attend() chooses for this query and leaves its choice there.
+  std::unique_ptr<MemoryChoice>* choice = nullptr;
 };
 
 /// Thread-safety: attend() may run concurrently with other attend() calls; changing the

@@ -1,12 +1,14 @@
 // Decoding that reads the long-term memory (model/transformer.h, MemoryReader): a memory
 // holding a file's keys and values at every layer makes the next token's logits those of
 // a sequence that had read the file itself; an empty memory changes nothing; only the last
-// token of a prompt reads it.
+// token of a prompt reads it; a kept choice of blocks is read again for a few steps.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -132,6 +134,41 @@ TEST_F(MemoryDecodingTest, OnlyTheLastTokenOfAPromptReadsTheMemory) {
   ASSERT_TRUE(whole.set_memory({layers_, tier.get()}));
   EXPECT_EQ(logits_of(whole, prompt), expected);
   EXPECT_EQ(whole.tokens(), prompt);
+}
+
+/// Counts, per attend(), whether it chose (and left a choice) or read a kept one.
+class CountingMemory final : public memory::MemorySource {
+ public:
+  AttentionOutput attend(const memory::MemoryQuery& query) const override {
+    if (query.choice != nullptr && *query.choice != nullptr) {
+      ++reused;
+    } else {
+      ++chosen;
+      if (query.choice != nullptr) *query.choice = std::make_unique<memory::MemoryChoice>();
+    }
+    const auto h = query.q_raw.size(0), d = query.q_raw.size(1);
+    return {at::zeros({h, 1, d}), at::full({h, 1}, -std::numeric_limits<float>::infinity())};
+  }
+  mutable int chosen = 0, reused = 0;
+};
+
+TEST_F(MemoryDecodingTest,
+       DecodingStepsReadTheMemorysChoiceForTokensPerChoiceStepsThenChooseAgain) {
+  CountingMemory memory;
+  TransformerSession session(model_, 64);
+  ASSERT_TRUE(session.set_memory({{0}, &memory, 4}));
+  logits_of(session, some_tokens(6, 3));  // its last token chooses
+  for (TokenId t : some_tokens(7, 5)) logits_of(session, {t});
+  EXPECT_EQ(memory.chosen, 2);  // steps 1 and 5 of 8
+  EXPECT_EQ(memory.reused, 6);
+  session.truncate(3);  // another text: the next step chooses
+  logits_of(session, {7});
+  EXPECT_EQ(memory.chosen, 3);
+  TransformerSession every_step(model_, 64);
+  ASSERT_TRUE(every_step.set_memory({{0}, &memory}));
+  for (TokenId t : some_tokens(3, 9)) logits_of(every_step, {t});
+  EXPECT_EQ(memory.chosen, 6);
+  EXPECT_EQ(memory.reused, 6);
 }
 
 }  // namespace

@@ -140,6 +140,55 @@ TEST(ExactTier, AttendEqualsDenseAttentionOverRotatedKeysWhenTopKCoversEveryBloc
   }
 }
 
+TEST(ExactTier, AKeptChoiceIsReadByTheNextQueriesUntilTheTierChanges) {
+  at::manual_seed(21);
+  ExactTierConfig c = small_config();
+  c.n_head = c.n_head_kv = 1;  // one head: its choice is a set of files here
+  c.top_k = 2;
+  std::map<std::string, FileData> files;
+  for (const char* id : {"a.cpp", "b.cpp", "c.cpp", "d.cpp", "e.cpp", "f.cpp"})
+    files[id] = random_file(c, c.block_size);  // one block each
+  ExactTier tier(c);
+  add_all(tier, files);
+  const at::Tensor q1 = at::randn({1, c.head_dim}) * 4, q2 = -q1;
+  const auto chosen_by = [&](const at::Tensor& q) {
+    std::map<std::string, FileData> out;
+    const auto retrieved = tier.retrieve(0, q);
+    for (const auto& block : retrieved[0]) out[block.file_id] = files.at(block.file_id);
+    return out;
+  };
+  const auto ids = [](const std::map<std::string, FileData>& m) {
+    std::set<std::string> out;
+    for (const auto& [id, f] : m) out.insert(id);
+    return out;
+  };
+  const auto first = chosen_by(q1);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_NE(ids(chosen_by(q2)), ids(first));  // else reading q1's choice would change nothing
+
+  std::unique_ptr<MemoryChoice> kept;
+  MemoryQuery query = make_query(c, 0, q1, 1000);
+  query.choice = &kept;
+  expect_close(tier.attend(query), tier.attend(make_query(c, 0, q1, 1000)), 1e-6);
+  ASSERT_NE(kept, nullptr);
+  // q2 reads the blocks q1 chose: attention over those two files alone.
+  MemoryQuery next = make_query(c, 0, q2, 1001);
+  next.choice = &kept;
+  expect_close(tier.attend(next),
+               dense_over_files(c, first, 0, next.q_rot, next.window_start, next.scale), 1e-5);
+  // Another layer does not read this layer's choice.
+  MemoryQuery other_layer = make_query(c, 1, q2, 1001);
+  other_layer.choice = &kept;
+  expect_close(tier.attend(other_layer), tier.attend(make_query(c, 1, q2, 1001)), 1e-6);
+
+  // A change of the tier makes a kept choice stale: q2 chooses for itself.
+  kept.reset();
+  tier.attend(query);  // q1 chooses again
+  files["g.cpp"] = random_file(c, c.block_size);
+  tier.add_file("g.cpp", files["g.cpp"].keys, files["g.cpp"].values);
+  expect_close(tier.attend(next), tier.attend(make_query(c, 0, q2, 1001)), 1e-6);
+}
+
 TEST(ExactTier, ConcurrentAttendCallsGiveTheSerialResults) {
   at::manual_seed(14);
   ExactTierConfig c = small_config(ExactStorage::kFloat16);

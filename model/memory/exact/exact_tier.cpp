@@ -359,6 +359,7 @@ void ExactTier::insert_files(std::vector<IncomingFile> incoming) {
     if (last.at(incoming[i].file->id) == i) unique.push_back(std::move(incoming[i]));
   }
   if (unique.empty()) return;
+  ++generation_;
   for (IncomingFile& in : unique) {
     remove_file(in.file->id);
     in.file->last_used.store(clock_.load());
@@ -376,6 +377,7 @@ void ExactTier::insert_files(std::vector<IncomingFile> incoming) {
 bool ExactTier::remove_file(const std::string& file_id) {
   const auto it = files_.find(file_id);
   if (it == files_.end()) return false;
+  ++generation_;
   File& f = *it->second;
   if (f.dropped()) {
     dropped_rep_bytes_ -= tensor_bytes(f.dropped_a) + tensor_bytes(f.dropped_b);
@@ -595,6 +597,7 @@ std::pair<at::Tensor, at::Tensor> ExactTier::take_representatives(File& file) {
 // Budget
 
 void ExactTier::drop_token_blocks(File& file) {
+  ++generation_;
   std::tie(file.dropped_a, file.dropped_b) = take_representatives(file);
   dropped_rep_bytes_ += tensor_bytes(file.dropped_a) + tensor_bytes(file.dropped_b);
   token_bytes_ -= file.token_bytes();
@@ -942,17 +945,12 @@ std::vector<std::vector<ExactTier::RetrievedBlock>> ExactTier::retrieve(
   return out;
 }
 
-AttentionOutput ExactTier::attend(const MemoryQuery& query) const {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ExactTier::gather(std::size_t layer,
+                                                                 const std::vector<BlockRef>& refs,
+                                                                 std::int64_t k) const {
   const auto& c = config_;
   const std::int64_t h = c.n_head, d = c.head_dim, cc = c.block_size;
   const std::int64_t group = c.n_head / c.n_head_kv;
-  if (query.layer >= c.n_layers) throw std::out_of_range("ExactTier::attend: layer");
-  const auto r = static_cast<std::int64_t>(blocks_.size());
-  if (r == 0) {
-    return {at::zeros({h, 1, d}, at::kFloat), at::full({h, 1}, kNegInf, at::kFloat)};
-  }
-  const std::int64_t k = std::min(c.top_k, r);
-  const std::vector<BlockRef> refs = select(query.layer, query.q_raw, k);
   const std::uint64_t step = ++clock_;
 
   // Gather each head's blocks into [H, K, C, D].
@@ -965,7 +963,7 @@ AttentionOutput ExactTier::attend(const MemoryQuery& query) const {
   if (int8) ks = at::empty({h, k, cc}, at::kHalf), vs = at::empty({h, k, cc}, at::kHalf);
   at::Tensor valid = at::empty({h, k}, at::kInt);
   const std::int64_t block_bytes = cc * d * static_cast<std::int64_t>(c10::elementSize(dtype));
-  const auto li = static_cast<std::int64_t>(query.layer);
+  const auto li = static_cast<std::int64_t>(layer);
   for (std::int64_t head = 0; head < h; ++head) {
     const std::int64_t kv = head / group;
     for (std::int64_t j = 0; j < k; ++j) {
@@ -998,6 +996,49 @@ AttentionOutput ExactTier::attend(const MemoryQuery& query) const {
   if (int8) {
     kf.mul_(ks.to(at::kFloat).unsqueeze(-1));
     vf.mul_(vs.to(at::kFloat).unsqueeze(-1));
+  }
+
+  return {kf, vf, valid};
+}
+
+/// One layer's chosen blocks gathered for attend_gathered, kept in a MemoryQuery::choice.
+struct ExactTier::Gathered final : MemoryChoice {
+  const ExactTier* tier = nullptr;
+  std::uint64_t generation = 0;
+  std::size_t layer = 0;
+  at::Tensor keys, values, valid;  ///< [H, K, C, D] float, [H, K] int32
+};
+
+AttentionOutput ExactTier::attend(const MemoryQuery& query) const {
+  const auto& c = config_;
+  const std::int64_t h = c.n_head, d = c.head_dim, cc = c.block_size;
+  if (query.layer >= c.n_layers) throw std::out_of_range("ExactTier::attend: layer");
+  const auto r = static_cast<std::int64_t>(blocks_.size());
+  if (r == 0) {
+    return {at::zeros({h, 1, d}, at::kFloat), at::full({h, 1}, kNegInf, at::kFloat)};
+  }
+  const std::int64_t k = std::min(c.top_k, r);
+  const auto* kept =
+      query.choice != nullptr ? dynamic_cast<const Gathered*>(query.choice->get()) : nullptr;
+  if (kept != nullptr &&
+      (kept->tier != this || kept->generation != generation_ || kept->layer != query.layer))
+    kept = nullptr;
+  at::Tensor kf, vf, valid;
+  if (kept != nullptr) {
+    kf = kept->keys, vf = kept->values, valid = kept->valid;
+  } else {
+    std::tie(kf, vf, valid) = gather(query.layer, select(query.layer, query.q_raw, k), k);
+    if (query.choice != nullptr) {
+      auto fresh = std::make_unique<Gathered>();
+      fresh->tier = this;
+      fresh->generation = generation_;
+      fresh->layer = query.layer;
+      // Out of this thread's scratch buffers, which the next choice overwrites.
+      fresh->keys = kf = kf.clone();
+      fresh->values = vf = vf.clone();
+      fresh->valid = valid;
+      *query.choice = std::move(fresh);
+    }
   }
 
   // Rotation: keys to positions 0..K*C-1 (on the fly), the query back by

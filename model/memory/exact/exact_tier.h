@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -122,7 +123,9 @@ class ExactTier final : public MemorySource {
   ExactTier& operator=(const ExactTier&) = delete;
 
   /// o: [H, 1, D], lse: [H, 1] over the top-k blocks of each query head (all resident
-  /// blocks when there are at most top_k). Marks the files it retrieved from as used.
+  /// blocks when there are at most top_k). Marks the files it retrieved from as used. With
+  /// query.choice, the blocks are kept there gathered (as float), and read again by the
+  /// next queries until the tier changes.
   AttentionOutput attend(const MemoryQuery& query) const override;
 
   /// The blocks attend() would read for these queries ([H, D], before RoPE): per query
@@ -183,6 +186,7 @@ class ExactTier final : public MemorySource {
 
  private:
   struct File;
+  struct Gathered;
   struct BlockRef {
     File* file;
     std::int64_t block;  ///< block index within the file
@@ -219,6 +223,11 @@ class ExactTier final : public MemorySource {
                         std::vector<std::int64_t>& slots) const;
   /// Top-k blocks of each head, sorted by (file id, block): [H * K] refs; K = min(top_k, R).
   std::vector<BlockRef> select(std::size_t layer, const at::Tensor& q_raw, std::int64_t k) const;
+  /// The blocks `refs` ([H * K]) of `layer` as float keys and values [H, K, C, D] (in this
+  /// thread's scratch buffers) and their used tokens [H, K]; marks their files as used.
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> gather(std::size_t layer,
+                                                        const std::vector<BlockRef>& refs,
+                                                        std::int64_t k) const;
 
   ExactTierConfig config_;
   at::Tensor key_rope_cos_, key_rope_sin_;  ///< [top_k*C, D] positions 0..top_k*C-1
@@ -233,6 +242,8 @@ class ExactTier final : public MemorySource {
   std::vector<at::Tensor> qreps_a_, qreps_b_, rep_scales_;
   std::int64_t rep_capacity_ = 0;
   std::vector<BlockRef> blocks_;  ///< owner of each resident representative
+  /// Bumped by every change of the files: a kept Gathered of another generation is stale.
+  std::uint64_t generation_ = 0;
   std::uint64_t token_bytes_ = 0;
   std::uint64_t dropped_rep_bytes_ = 0;
   mutable std::atomic<std::uint64_t> clock_{0};  ///< attend() calls, for least-recent use
