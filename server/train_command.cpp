@@ -81,6 +81,10 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
                   "the context)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  cmd->add_option("--copy-lesson-rate", o.copy_lesson_rate,
+                  "share of plain windows replaced by random tokens repeated (copying alone)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_flag("!--no-bf16", o.bf16,
                 "matrix products in float32 instead of bfloat16 (on a CPU; a GPU uses TF32)");
   cmd->add_option_function<std::string>(

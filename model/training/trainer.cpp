@@ -190,6 +190,7 @@ json options_json(const TrainOptions& o) {
   // Only when used, so that a checkpoint made before these options resumes as it did.
   if (o.memory_copy_rate > 0) j["memory_copy_rate"] = o.memory_copy_rate;
   if (o.repeat_rate > 0) j["repeat_rate"] = o.repeat_rate;
+  if (o.copy_lesson_rate > 0) j["copy_lesson_rate"] = o.copy_lesson_rate;
   return j;
 }
 
@@ -314,6 +315,7 @@ std::optional<std::string> train(const TrainOptions& options,
   std::ofstream log(o.out / "loss.jsonl", std::ios::app);
   const std::int64_t T = o.shape.context;
   const TokenId pad = fim->end;
+  const std::vector<TokenId> special{fim->prefix, fim->suffix, fim->middle, fim->end};
   const auto run_start = Clock::now();
   auto last_checkpoint = run_start;
   double seconds_before = s.seconds;
@@ -375,6 +377,9 @@ std::optional<std::string> train(const TrainOptions& options,
       } else if (o.repeat_rate > 0 && w.valid >= 16 &&
                  std::uniform_real_distribution<double>(0, 1)(random) < o.repeat_rate) {
         windows.push_back(repeated_window(w, T, pad));
+      } else if (o.copy_lesson_rate > 0 &&
+                 std::uniform_real_distribution<double>(0, 1)(random) < o.copy_lesson_rate) {
+        windows.push_back(random_repeated_window(random, T, o.shape.vocab, special));
       } else {
         windows.push_back(w);
       }

@@ -51,6 +51,9 @@ struct TrainOptions {
   /// (repeated_window): the lesson in copying from the context itself. Held-out
   /// evaluation's in_context_copy says whether the model has it.
   double repeat_rate = 0;
+  /// Share of the plain windows replaced by random tokens repeated (random_repeated_window):
+  /// copying and nothing else. Drawn after repeat_rate's windows are, among the rest.
+  double copy_lesson_rate = 0;
   /// bfloat16 autocast for the matrix products on a CPU; on a GPU the products take
   /// TensorFloat-32 instead (what was measured to be fast there) and this changes nothing.
   bool bf16 = true;

@@ -111,4 +111,20 @@ Window repeated_window(const Window& source, std::int64_t length, TokenId pad) {
   return w;
 }
 
+Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
+                              const std::vector<TokenId>& special) {
+  std::uniform_int_distribution<std::int64_t> span_length(32, 128), id(0, vocab - 1);
+  Tokens span(static_cast<std::size_t>(span_length(random)));
+  for (TokenId& t : span) {
+    do {
+      t = static_cast<TokenId>(id(random));
+    } while (std::find(special.begin(), special.end(), t) != special.end());
+  }
+  Window w;
+  for (std::int64_t i = 0; i <= length; ++i)
+    w.tokens.push_back(span[static_cast<std::size_t>(i) % span.size()]);
+  w.valid = length;
+  return w;
+}
+
 }  // namespace mnemo::model::training

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,14 @@ Window fim_window(const Window& source, std::int64_t length, const FimTokens& fi
 /// the second copy is copying from what was just read: the in-context skill that reading a
 /// memory builds on, which a small model trained on code alone is slow to learn.
 Window repeated_window(const Window& source, std::int64_t length, TokenId pad);
+
+/// A window of random tokens: a span of 32 to 128 tokens drawn from `vocab` ids (the
+/// `special` ones never), then that span again and again, length + 1 tokens in all. Only
+/// copying predicts the repeats: the cleanest lesson in it. A reference of the same
+/// architecture (2 layers, d 128) trained on such windows alone began copying after 400-500
+/// steps of 8 windows; windows of code repeated (repeated_window) had not taught the
+/// built-in model in 282 steps.
+Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
+                              const std::vector<TokenId>& special);
 
 }  // namespace mnemo::model::training

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <map>
+#include <random>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -222,6 +223,29 @@ TEST(TrainingCorpus, ARepeatedWindowIsTheFirstHalfOfTheSourceTwice) {
   EXPECT_EQ(repeated_window(source, 8, 0).valid, 3);
 }
 
+TEST(TrainingCorpus, ARandomRepeatedWindowIsOneSpanOfOrdinaryTokensAgainAndAgain) {
+  std::mt19937_64 random(7);
+  const std::vector<TokenId> special{0, 1, 2};
+  for (int trial = 0; trial < 20; ++trial) {
+    const Window w = random_repeated_window(random, 512, 50, special);
+    ASSERT_EQ(w.tokens.size(), 513u);
+    EXPECT_EQ(w.valid, 512);
+    for (const TokenId t : w.tokens) {
+      EXPECT_GE(t, 3);
+      EXPECT_LT(t, 50);
+    }
+    // Some span of 32 to 128 tokens, repeated to the end.
+    std::size_t period = 32;
+    const auto repeats = [&](std::size_t p) {
+      for (std::size_t i = p; i < w.tokens.size(); ++i)
+        if (w.tokens[i] != w.tokens[i - p]) return false;
+      return true;
+    };
+    while (period <= 128 && !repeats(period)) ++period;
+    EXPECT_LE(period, 128u);
+  }
+}
+
 TEST(TrainingCorpus, ProjectsAreFoldersAndHeadersComeFirst) {
   mnemo::testing::TempDir dir;
   dir.write("b/src/main.cpp", "int main() {}\n");
@@ -355,6 +379,24 @@ TEST_F(TrainerTest, WithARepeatRateOfOneEveryPlainWindowIsATextAndItsRepeat) {
     return nlohmann::json::parse(line);
   };
   const auto a = first_step(plain.out / "loss.jsonl"), b = first_step(repeated.out / "loss.jsonl");
+  EXPECT_NE(a["loss"], b["loss"]);
+}
+
+TEST_F(TrainerTest, WithACopyLessonRateOfOneEveryPlainWindowIsRandomTokensRepeated) {
+  TrainOptions plain = options("plain"), lesson = options("lesson");
+  plain.fim_rate = lesson.fim_rate = 0;
+  plain.max_steps = lesson.max_steps = 1;
+  lesson.copy_lesson_rate = 1;
+  ASSERT_FALSE(train(plain, [](const std::string&) {}));
+  ASSERT_FALSE(train(lesson, [](const std::string&) {}));
+  const auto first_step = [](const fs::path& log) {
+    std::ifstream in(log);
+    std::string line;
+    std::getline(in, line);
+    return nlohmann::json::parse(line);
+  };
+  const auto a = first_step(plain.out / "loss.jsonl"), b = first_step(lesson.out / "loss.jsonl");
+  // The same step over other tokens: full windows of random ones.
   EXPECT_NE(a["loss"], b["loss"]);
 }
 
