@@ -113,8 +113,8 @@ Window repeated_window(const Window& source, std::int64_t length, TokenId pad) {
 
 Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
                               const std::vector<TokenId>& special) {
-  std::uniform_int_distribution<std::int64_t> span_length(32, 128), id(0, vocab - 1);
-  Tokens span(static_cast<std::size_t>(span_length(random)));
+  std::uniform_int_distribution<std::int64_t> id(0, std::min<std::int64_t>(vocab, 4096) - 1);
+  Tokens span(128);
   for (TokenId& t : span) {
     do {
       t = static_cast<TokenId>(id(random));
