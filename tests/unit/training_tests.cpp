@@ -304,6 +304,18 @@ class TrainerTest : public ::testing::Test {
     return o;
   }
 
+  /// The first step's line of loss.jsonl after one step of `o` with no fill-in-the-middle
+  /// windows.
+  static nlohmann::json first_plain_step(TrainOptions o) {
+    o.fim_rate = 0;
+    o.max_steps = 1;
+    EXPECT_FALSE(train(o, [](const std::string&) {}));
+    std::ifstream in(o.out / "loss.jsonl");
+    std::string line;
+    std::getline(in, line);
+    return nlohmann::json::parse(line);
+  }
+
   /// The weights a run exported to RUN/model.
   static std::map<std::string, at::Tensor> exported_weights(const fs::path& run) {
     LoadedTensors loaded;
@@ -361,39 +373,17 @@ TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
 }
 
 TEST_F(TrainerTest, WithARepeatRateOfOneEveryPlainWindowIsATextAndItsRepeat) {
-  TrainOptions plain = options("plain"), repeated = options("repeated");
-  plain.fim_rate = repeated.fim_rate = 0;
-  plain.max_steps = repeated.max_steps = 1;
+  TrainOptions repeated = options("repeated");
   repeated.repeat_rate = 1;
-  ASSERT_FALSE(train(plain, [](const std::string&) {}));
-  ASSERT_FALSE(train(repeated, [](const std::string&) {}));
   // The same files, read as they are or as the first half of each window and its repeat.
-  const auto first_step = [](const fs::path& log) {
-    std::ifstream in(log);
-    std::string line;
-    std::getline(in, line);
-    return nlohmann::json::parse(line);
-  };
-  const auto a = first_step(plain.out / "loss.jsonl"), b = first_step(repeated.out / "loss.jsonl");
-  EXPECT_NE(a["loss"], b["loss"]);
+  EXPECT_NE(first_plain_step(options("plain"))["loss"], first_plain_step(repeated)["loss"]);
 }
 
 TEST_F(TrainerTest, WithACopyLessonRateOfOneEveryPlainWindowIsRandomTokensRepeated) {
-  TrainOptions plain = options("plain"), lesson = options("lesson");
-  plain.fim_rate = lesson.fim_rate = 0;
-  plain.max_steps = lesson.max_steps = 1;
+  TrainOptions lesson = options("lesson");
   lesson.copy_lesson_rate = 1;
-  ASSERT_FALSE(train(plain, [](const std::string&) {}));
-  ASSERT_FALSE(train(lesson, [](const std::string&) {}));
-  const auto first_step = [](const fs::path& log) {
-    std::ifstream in(log);
-    std::string line;
-    std::getline(in, line);
-    return nlohmann::json::parse(line);
-  };
-  const auto a = first_step(plain.out / "loss.jsonl"), b = first_step(lesson.out / "loss.jsonl");
-  // The same step over other tokens: full windows of random ones.
-  EXPECT_NE(a["loss"], b["loss"]);
+  // The same step over other tokens: whole windows of random ones.
+  EXPECT_NE(first_plain_step(options("plain"))["loss"], first_plain_step(lesson)["loss"]);
 }
 
 TEST_F(TrainerTest, WithAMemoryCopyRateOfOneEachFileIsInTheMemoryWhenItIsTrainedOn) {
