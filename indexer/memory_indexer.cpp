@@ -162,17 +162,23 @@ model::Result<const std::map<std::string, std::string>*, IndexRunError> MemoryIn
   // with a problem keeps no hash, so it is simply made again.
   auto loaded = store_->load();
   if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
+  know_stored(loaded.value().segments, loaded.value().problems);
+  return &stored_;
+}
+
+void MemoryIndexer::know_stored(
+    const std::vector<std::shared_ptr<const store::LoadedSegment>>& segments,
+    const std::vector<store::SegmentProblem>& problems) {
   stored_.clear();
-  for (const auto& segment : loaded.value().segments) {
+  for (const auto& segment : segments) {
     const auto& metadata = segment->metadata();
     const auto it = metadata.find("hash");
     stored_[segment->key()] = it != metadata.end() ? it->second : "";
   }
-  for (const store::SegmentProblem& problem : loaded.value().problems) {
+  for (const store::SegmentProblem& problem : problems) {
     if (!problem.file_key.empty()) stored_[problem.file_key] = "";
   }
   stored_loaded_ = true;
-  return &stored_;
 }
 
 std::optional<IndexRunError> MemoryIndexer::remove_segment(const std::string& path) {
@@ -230,11 +236,14 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
   return out;
 }
 
-model::Result<model::memory::LoadedTier, IndexRunError> MemoryIndexer::load_tier() const {
+model::Result<model::memory::LoadedTier, IndexRunError> MemoryIndexer::load_tier() {
   model::memory::LoadTierOptions options;
   options.token_check = model::memory::LoadTierOptions::TokenCheck::kDeferred;
   auto loaded = model::memory::load_tier(*store_, config_, options);
   if (!loaded) return IndexRunError{"memory: " + loaded.error().message};
+  // Deferred, every segment that passed is pending: what is stored is known without a second
+  // load of the store.
+  know_stored(loaded.value().pending, loaded.value().to_reindex);
   return std::move(loaded).value();
 }
 

@@ -116,7 +116,7 @@ class MemoryIndexer {
   /// lock is this indexer's): its files' small tensors checked, their token blocks waiting
   /// in `pending` for model::memory::admit_pending() (segments that fail either check are
   /// left out), so that a reader can start before one pass over every stored byte.
-  model::Result<model::memory::LoadedTier, IndexRunError> load_tier() const;
+  model::Result<model::memory::LoadedTier, IndexRunError> load_tier();
   /// Files whose stored segment failed a check after its header passed (load_tier,
   /// admit_pending): the next update() encodes them again, whatever their hash says.
   std::optional<IndexRunError> reindex(
@@ -141,6 +141,10 @@ class MemoryIndexer {
   /// The stored files and the hashes they were made from, read from the store's segment
   /// headers on first use and kept current by every write.
   model::Result<const std::map<std::string, std::string>*, IndexRunError> stored();
+  /// stored_ from the store's loaded segments and its refused ones (no hash: made again).
+  void know_stored(
+      const std::vector<std::shared_ptr<const model::memory::store::LoadedSegment>>& segments,
+      const std::vector<model::memory::store::SegmentProblem>& problems);
   struct Encoded {
     std::int64_t tokens = 0;
     double store_seconds = 0;

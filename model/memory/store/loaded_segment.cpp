@@ -69,16 +69,10 @@ Result<std::shared_ptr<LoadedSegment>, SegmentProblem> LoadedSegment::open(
   const std::size_t n_tensors = segment->layout_.tensors.size();
   segment->verified_ = std::make_unique<std::atomic<std::uint8_t>[]>(n_tensors);
   for (std::size_t i = 0; i < n_tensors; ++i) segment->verified_[i].store(kUnverified);
-  const auto checked_now = [&](std::size_t i) {
-    return verify_all || eager.count(segment->layout_.tensors[i].name) != 0;
-  };
-  // Every read is queued before the first is waited for.
+  std::vector<std::size_t> checked_now;
   for (std::size_t i = 0; i < n_tensors; ++i)
-    if (checked_now(i)) segment->prefetch(i);
-  for (std::size_t i = 0; i < n_tensors; ++i) {
-    if (!checked_now(i)) continue;
-    if (auto ok = segment->verify_tensor(i); !ok) return fail(ok.error().message);
-  }
+    if (verify_all || eager.count(segment->layout_.tensors[i].name) != 0) checked_now.push_back(i);
+  if (auto ok = segment->verify_tensors(checked_now); !ok) return fail(ok.error().message);
   return segment;
 }
 
@@ -109,7 +103,6 @@ Result<void, StoreError> LoadedSegment::verify_tensor(std::size_t index) const {
   const std::uint8_t state = verified_[index].load(std::memory_order_acquire);
   if (state == kGood) return success();
   if (state == kUnverified) {
-    prefetch(index);  // read in large requests, not page by page
     // The parser checked offset + n_bytes <= size_.
     const bool good = crc32c(0, base_ + entry.offset, entry.n_bytes) == entry.crc;
     verified_[index].store(good ? kGood : kBad, std::memory_order_release);
@@ -125,7 +118,7 @@ Result<at::Tensor, StoreError> LoadedSegment::tensor(const std::string& name) co
   if (index == layout_.tensors.size())
     return StoreError{StoreError::Kind::kInvalidArgument,
                       "memory segment of '" + key() + "' has no tensor '" + name + "'"};
-  if (auto ok = verify_tensor(index); !ok) return ok.error();
+  if (auto ok = verify_tensors({index}); !ok) return ok.error();
   if (corrupt()) return corrupt_error("an earlier check failed; the segment is not used");
   const SegmentTensor& entry = layout_.tensors[index];
   const auto options = at::TensorOptions().dtype(entry.dtype);
@@ -136,12 +129,20 @@ Result<at::Tensor, StoreError> LoadedSegment::tensor(const std::string& name) co
       const_cast<std::uint8_t*>(base_ + entry.offset), entry.shape, [keep](void*) {}, options);
 }
 
-Result<void, StoreError> LoadedSegment::verify() const {
-  for (std::size_t i = 0; i < layout_.tensors.size(); ++i)
+Result<void, StoreError> LoadedSegment::verify_tensors(
+    const std::vector<std::size_t>& indices) const {
+  // Every read is queued, in large requests, before the first is waited for.
+  for (const std::size_t i : indices)
     if (verified_[i].load(std::memory_order_acquire) == kUnverified) prefetch(i);
-  for (std::size_t i = 0; i < layout_.tensors.size(); ++i)
+  for (const std::size_t i : indices)
     if (auto ok = verify_tensor(i); !ok) return ok.error();
   return success();
+}
+
+Result<void, StoreError> LoadedSegment::verify() const {
+  std::vector<std::size_t> all(layout_.tensors.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  return verify_tensors(all);
 }
 
 }  // namespace mnemo::model::memory::store

@@ -61,7 +61,10 @@ class LoadedSegment {
   enum : std::uint8_t { kUnverified = 0, kGood = 1, kBad = 2 };
 
   LoadedSegment() = default;
+  /// Checksums tensor `index` once; the first answer is kept.
   Result<void, StoreError> verify_tensor(std::size_t index) const;
+  /// verify_tensor of each, their pages asked for first (prefetch).
+  Result<void, StoreError> verify_tensors(const std::vector<std::size_t>& indices) const;
   /// Asks the kernel to read tensor `index`'s pages now (MADV_WILLNEED), in large requests.
   void prefetch(std::size_t index) const;
   StoreError corrupt_error(const std::string& what) const;
