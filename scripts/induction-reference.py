@@ -6,7 +6,7 @@
 # 100 steps, the loss on 40 held-out windows' first 128 tokens and on their repeat: when the
 # repeat's falls below the first's, the model copies.
 # Test tooling, not part of the build: needs PyPI's torch (CPU is enough).
-# Usage: python3 scripts/induction-reference.py STEPS [WINDOWS_PER_STEP] [LR]
+# Usage: python3 scripts/induction-reference.py STEPS [WINDOWS_PER_STEP] [LR] [fixed|variable]
 # Measured 2026-11-27 on the 2-core VM (d 128, 2 layers): no copying at steps 100-300 (both
 # 8.3 nats), then 8.33 vs 8.12 at step 400 and 8.33 vs 6.02 at step 500.
 import json, math, sys, time
@@ -15,16 +15,25 @@ import torch, torch.nn as nn, torch.nn.functional as F
 torch.manual_seed(0)
 steps = int(sys.argv[1]); bw = int(sys.argv[2]) if len(sys.argv) > 2 else 8
 lr_peak = float(sys.argv[3]) if len(sys.argv) > 3 else 2e-3
+layout = sys.argv[4] if len(sys.argv) > 4 else "variable"
 V = 8192; T = 512; E, L, H, HKV, D, FF = 128, 2, 4, 2, 32, 344  # the built-in model's vocabulary
 
 gen = torch.Generator().manual_seed(1)
-def fresh(n):  # n windows: 128 random tokens (ids 100..4099) four times over, then one more
+def ids(n): return torch.randint(100, 4100, (n,), generator=gen).tolist()
+def fresh(n):
+    # "fixed": 128 random tokens (ids 100..4099) four times over, then one more. A model can
+    # copy those by looking back 128 positions, without matching any content.
+    # "variable": a span of 16-128 random tokens repeated after gaps of 0-64 other random
+    # tokens, so only matching the content finds what comes next.
     out = []
     for _ in range(n):
-        s = torch.randint(100, 4100, (128,), generator=gen).tolist()
-        out.append(((s * 5)[:T + 1], T))
+        if layout == "fixed":
+            s = ids(128); out.append(((s * 5)[:T + 1], T)); continue
+        s = ids(int(torch.randint(16, 129, (1,), generator=gen))); w = []
+        while len(w) < T + 1: w += ids(int(torch.randint(0, 65, (1,), generator=gen))) + s
+        out.append((w[:T + 1], T))
     return out
-held = fresh(40)
+held = [(ids(37), ids(100), ids(55)) for _ in range(40)]
 
 def rope(n):
     inv = 1.0 / (10000 ** (torch.arange(0, D, 2).double() / D))
@@ -74,13 +83,13 @@ def batch(ws):
     for i, (_, v) in enumerate(ws): y[i, v:] = -100
     return x[:, :-1], y
 def copy_eval():
-    # held-out: first 128 tokens, then the same again
+    # held-out: 37 random tokens, a span of 100, 55 others, the span again (an offset that
+    # neither layout trains); the loss on the span's first reading and on its repeat
     m.eval(); first = rep = 0.0; n = 0
     with torch.no_grad():
-        for w, v in held[:40]:
-            if v < 128: continue
-            s = w[:128]; x = torch.tensor([s + s]); lp = F.cross_entropy(m(x[:, :-1])[0], x[0, 1:], reduction="none")
-            first += lp[:127].mean().item(); rep += lp[128:].mean().item(); n += 1
+        for a, s, b in held:
+            x = torch.tensor([a + s + b + s]); lp = F.cross_entropy(m(x[:, :-1])[0], x[0, 1:], reduction="none")
+            first += lp[37:136].mean().item(); rep += lp[37 + 100 + 55:].mean().item(); n += 1
     m.train(); return first / n, rep / n
 tokens = 0; t0 = time.time()
 warm = 100000

@@ -77,12 +77,14 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--repeat-rate", o.repeat_rate,
-                  "share of plain windows that are a text and its repeat (teaches copying from "
-                  "the context)")
+                  "share of plain windows with a slice of their text copied in again further on "
+                  "(teaches copying from the context)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  cmd->add_option("--copy-lesson-rate", o.copy_lesson_rate,
-                  "share of plain windows replaced by random tokens repeated (copying alone)")
+  cmd->add_option(
+         "--copy-lesson-rate", o.copy_lesson_rate,
+         "share of plain windows replaced by a span of random tokens repeated after random "
+         "gaps (copying alone)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_flag("!--no-bf16", o.bf16,

@@ -376,7 +376,7 @@ std::optional<std::string> train(const TrainOptions& options,
         windows.push_back(fim_window(w, T, *fim, a, b, pad));
       } else if (o.repeat_rate > 0 && w.valid >= 16 &&
                  std::uniform_real_distribution<double>(0, 1)(random) < o.repeat_rate) {
-        windows.push_back(repeated_window(w, T, pad));
+        windows.push_back(inserted_copy_window(w, random, T, pad));
       } else if (o.copy_lesson_rate > 0 &&
                  std::uniform_real_distribution<double>(0, 1)(random) < o.copy_lesson_rate) {
         windows.push_back(random_repeated_window(random, T, o.shape.vocab, special));

@@ -47,9 +47,9 @@ struct TrainOptions {
   /// from the memory, which real code teaches only faintly (a header's prototype before the
   /// definition, a name used across files).
   double memory_copy_rate = 0;
-  /// Share of the plain (not fill-in-the-middle) windows that are a text and its repeat
-  /// (repeated_window): the lesson in copying from the context itself. Held-out
-  /// evaluation's in_context_copy says whether the model has it.
+  /// Share of the plain (not fill-in-the-middle) windows that carry a copy of a slice of
+  /// their own text (inserted_copy_window): the lesson in copying code from the context.
+  /// Held-out evaluation's in_context_copy says whether the model has it.
   double repeat_rate = 0;
   /// Share of the plain windows replaced by random tokens repeated (random_repeated_window):
   /// copying and nothing else. Drawn after repeat_rate's windows are, among the rest.

@@ -114,16 +114,47 @@ Window repeated_window(const Window& source, std::int64_t length, TokenId pad) {
 Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
                               const std::vector<TokenId>& special) {
   std::uniform_int_distribution<std::int64_t> id(0, std::min<std::int64_t>(vocab, 4096) - 1);
-  Tokens span(128);
-  for (TokenId& t : span) {
-    do {
-      t = static_cast<TokenId>(id(random));
-    } while (std::find(special.begin(), special.end(), t) != special.end());
-  }
+  const auto draw = [&](std::int64_t n) {
+    Tokens out(static_cast<std::size_t>(n));
+    for (TokenId& t : out) {
+      do {
+        t = static_cast<TokenId>(id(random));
+      } while (std::find(special.begin(), special.end(), t) != special.end());
+    }
+    return out;
+  };
+  const Tokens span = draw(std::uniform_int_distribution<std::int64_t>(16, 128)(random));
+  std::uniform_int_distribution<std::int64_t> gap(0, 64);
   Window w;
-  for (std::int64_t i = 0; i <= length; ++i)
-    w.tokens.push_back(span[static_cast<std::size_t>(i) % span.size()]);
+  while (static_cast<std::int64_t>(w.tokens.size()) <= length) {
+    const Tokens filler = draw(gap(random));
+    w.tokens.insert(w.tokens.end(), filler.begin(), filler.end());
+    w.tokens.insert(w.tokens.end(), span.begin(), span.end());
+  }
+  w.tokens.resize(static_cast<std::size_t>(length + 1));
   w.valid = length;
+  return w;
+}
+
+Window inserted_copy_window(const Window& source, std::mt19937_64& random, std::int64_t length,
+                            TokenId pad) {
+  const std::int64_t real = source.valid + 1;
+  if (real < 6) return source;
+  const auto uniform = [&](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(random);
+  };
+  const std::int64_t most = std::min<std::int64_t>(128, real / 3);
+  const std::int64_t n = uniform(std::min<std::int64_t>(16, most), most);
+  const std::int64_t at = uniform(n, real - 1);  // where the copy goes, after its original
+  const std::int64_t from = uniform(0, at - n);
+  const auto begin = source.tokens.begin();
+  Window w;
+  w.tokens.assign(begin, begin + at);
+  w.tokens.insert(w.tokens.end(), begin + from, begin + from + n);
+  w.tokens.insert(w.tokens.end(), begin + at, begin + real);
+  w.tokens.resize(std::min<std::size_t>(w.tokens.size(), static_cast<std::size_t>(length + 1)));
+  w.valid = static_cast<std::int64_t>(w.tokens.size()) - 1;
+  w.tokens.resize(static_cast<std::size_t>(length + 1), pad);
   return w;
 }
 

@@ -59,18 +59,25 @@ Window fim_window(const Window& source, std::int64_t length, const FimTokens& fi
                   std::int64_t b, TokenId pad);
 
 /// A window of a text and the same text again: the first half of the source's real tokens
-/// (at most (length + 1) / 2), then those tokens once more, padded to length + 1. Predicting
-/// the second copy is copying from what was just read: the in-context skill that reading a
-/// memory builds on, which a small model trained on code alone is slow to learn.
+/// (at most (length + 1) / 2), then those tokens once more, padded to length + 1. The loss on
+/// the second copy measures copying from what was just read (held-out in_context_copy). Not
+/// a lesson: its repeat always lies half a window back, which attention can find by position.
 Window repeated_window(const Window& source, std::int64_t length, TokenId pad);
 
-/// A window of random tokens: a span of 128 tokens drawn from the first 4096 of `vocab` ids
-/// (the `special` ones never), then that span again and again, length + 1 tokens in all.
-/// Only copying predicts the repeats: the cleanest lesson in it. A reference of the same
-/// architecture (scripts/induction-reference.py: 2 layers, d 128) trained on such windows
-/// alone began copying after 400-500 steps of 8 windows; with spans of 32-128 tokens over all
-/// 8192 ids it had barely started after 400 (8.82 against 8.98 nats); windows of code
-/// repeated (repeated_window) had not taught the built-in model in 282 steps.
+/// The source window with a slice of its own text (16 to 128 tokens, at most a third of it)
+/// copied in again at a random later point, then the rest of the text, cut to length + 1.
+/// The lesson in copying code from the context: the copy lies at a random distance behind,
+/// so only matching what was just read finds it. A source of under 6 real tokens is
+/// returned as it is.
+Window inserted_copy_window(const Window& source, std::mt19937_64& random, std::int64_t length,
+                            TokenId pad);
+
+/// A window of random tokens, drawn from the first 4096 of `vocab` ids (the `special` ones
+/// never): one span of 16 to 128 of them, again and again, each time after a gap of 0 to 64
+/// other random tokens; length + 1 tokens in all. Only copying predicts the repeats, and
+/// only by matching content: the distance back to the span's last reading changes with
+/// every gap. A span repeated at a fixed period (128 once) taught the built-in model to look
+/// back 128 positions, which copied such windows perfectly (0.11 nats) and code not at all.
 Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
                               const std::vector<TokenId>& special);
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -223,23 +224,66 @@ TEST(TrainingCorpus, ARepeatedWindowIsTheFirstHalfOfTheSourceTwice) {
   EXPECT_EQ(repeated_window(source, 8, 0).valid, 3);
 }
 
-TEST(TrainingCorpus, ARandomRepeatedWindowIsOneSpanOfOrdinaryTokensAgainAndAgain) {
+TEST(TrainingCorpus, ARandomRepeatedWindowRepeatsOneSpanOfOrdinaryTokensAtChangingDistances) {
   std::mt19937_64 random(7);
   const std::vector<TokenId> special{0, 1, 2};
-  for (int trial = 0; trial < 20; ++trial) {
-    const Window w = random_repeated_window(random, 512, 50, special);
+  std::set<std::int64_t> distances;
+  for (int trial = 0; trial < 40; ++trial) {
+    const Window w = random_repeated_window(random, 512, 8192, special);
     ASSERT_EQ(w.tokens.size(), 513u);
     EXPECT_EQ(w.valid, 512);
     for (const TokenId t : w.tokens) {
       EXPECT_GE(t, 3);
-      EXPECT_LT(t, 50);
+      EXPECT_LT(t, 4096);  // of a large vocabulary, the first 4096 ids only
     }
-    // A span of 128 tokens, repeated to the end.
-    for (std::size_t i = 128; i < w.tokens.size(); ++i) ASSERT_EQ(w.tokens[i], w.tokens[i - 128]);
+    // Runs of random tokens from 4093 recur only where the span does: the longest run that
+    // recurs is the span (16 to 128 tokens), and it recurs at least once in 513.
+    std::size_t longest = 0;
+    std::int64_t distance = -1;
+    for (std::size_t i = 0; i < w.tokens.size(); ++i)
+      for (std::size_t j = i + 1; j < w.tokens.size(); ++j) {
+        std::size_t k = 0;
+        while (j + k < w.tokens.size() && w.tokens[i + k] == w.tokens[j + k]) ++k;
+        if (k > longest) longest = k, distance = static_cast<std::int64_t>(j - i);
+      }
+    EXPECT_GE(longest, 16u);
+    distances.insert(distance);
   }
-  // Of a large vocabulary, the first 4096 ids only.
-  for (const TokenId t : random_repeated_window(random, 512, 8192, special).tokens)
-    EXPECT_LT(t, 4096);
+  // The distance back to the span's last reading is not one period the model could learn.
+  EXPECT_GT(distances.size(), 20u);
+}
+
+TEST(TrainingCorpus, AnInsertedCopyRepeatsASliceOfTheTextFurtherOnAndKeepsTheRest) {
+  std::mt19937_64 random(3);
+  Window source;
+  for (TokenId t = 0; t <= 200; ++t) source.tokens.push_back(1000 + t);  // distinct tokens
+  source.tokens.resize(513, 0);
+  source.valid = 200;  // 201 real tokens, then padding
+  std::set<std::int64_t> lengths;
+  for (int trial = 0; trial < 40; ++trial) {
+    const Window w = inserted_copy_window(source, random, 512, 0);
+    ASSERT_EQ(w.tokens.size(), 513u);
+    // All 201 tokens of the text, in order, and n more: a run of 16 to 67 (a third of 201)
+    // read before, put in where the text first goes back, then the text resumes.
+    const std::size_t n = static_cast<std::size_t>(w.valid) - 200;
+    EXPECT_GE(n, 16u);
+    EXPECT_LE(n, 67u);
+    std::size_t at = 1;
+    while (w.tokens[at] == w.tokens[at - 1] + 1) ++at;
+    ASSERT_LE(at + n, static_cast<std::size_t>(w.valid));
+    const TokenId from = w.tokens[at];
+    for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(w.tokens[at + k], from + static_cast<TokenId>(k));
+    EXPECT_LE(from + static_cast<TokenId>(n), w.tokens[at - 1] + 1);  // all of it read before
+    for (std::size_t k = at + n; k <= static_cast<std::size_t>(w.valid); ++k)
+      ASSERT_EQ(w.tokens[k], w.tokens[at - 1] + 1 + static_cast<TokenId>(k - at - n));
+    EXPECT_EQ(w.tokens[static_cast<std::size_t>(w.valid)], 1200);  // the text's last token
+    EXPECT_EQ(w.tokens.back(), 0);
+    lengths.insert(static_cast<std::int64_t>(n));
+  }
+  EXPECT_GT(lengths.size(), 10u);
+  // A window of few real tokens has nothing to copy.
+  source.valid = 4;
+  EXPECT_EQ(inserted_copy_window(source, random, 512, 0).tokens, source.tokens);
 }
 
 TEST(TrainingCorpus, ProjectsAreFoldersAndHeadersComeFirst) {
@@ -372,10 +416,10 @@ TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
   EXPECT_GT(copy["repeated_nats"].get<double>(), 0);
 }
 
-TEST_F(TrainerTest, WithARepeatRateOfOneEveryPlainWindowIsATextAndItsRepeat) {
+TEST_F(TrainerTest, WithARepeatRateOfOneEveryPlainWindowCarriesACopyOfItsOwnText) {
   TrainOptions repeated = options("repeated");
   repeated.repeat_rate = 1;
-  // The same files, read as they are or as the first half of each window and its repeat.
+  // The same files, read as they are or with a slice of each window copied in again.
   EXPECT_NE(first_plain_step(options("plain"))["loss"], first_plain_step(repeated)["loss"]);
 }
 
