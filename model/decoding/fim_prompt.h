@@ -12,8 +12,10 @@
 
 namespace mnemo::model {
 
-/// The PSM (prefix, suffix, middle) prompt:
+/// The prompt in the tokenizer's layout (special().fim_layout), PSM:
 ///   [bos] <fim_prefix> prefix <fim_suffix> suffix <fim_middle>
+/// or SPM:
+///   [bos] <fim_prefix> <fim_suffix> suffix <fim_middle> prefix
 /// with bos only when tokenizer.special().add_bos (and the model has one). `prefix` and
 /// `suffix` are encoded without special tokens and with parse_special=false, so text such
 /// as "<|fim_middle|>" in a file stays plain text. An error naming each missing token when

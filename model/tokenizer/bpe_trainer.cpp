@@ -238,7 +238,10 @@ nlohmann::json tokenizer_json(const TrainedBpe& bpe, const BpeTrainerOptions& op
 }
 
 nlohmann::json tokenizer_config_json(const TrainedBpe& bpe) {
-  nlohmann::json config = {{"add_bos_token", false}, {"model_max_length", 1u << 30}};
+  // SPM: mnemo's own models are small, and learn a middle that continues the prefix far
+  // sooner than one that must find where the prefix broke off (FimLayout).
+  nlohmann::json config = {
+      {"add_bos_token", false}, {"model_max_length", 1u << 30}, {"fim_layout", "spm"}};
   if (bpe.n_special > 0) config["eos_token"] = bpe.vocab.front();
   return config;
 }

@@ -37,6 +37,16 @@ enum class TokenType : std::int32_t {
 };
 
 /// The special ids a model declares; absent ones are nullopt.
+/// How a fill-in-the-middle prompt is laid out. PSM puts the middle after the suffix, so a
+/// model must find where the prefix broke off; SPM puts the suffix first and the prefix just
+/// before the middle, so the middle is a plain continuation of the prefix, which a small
+/// model learns far sooner (Bavarian et al. 2022, "Efficient Training of Language Models to
+/// Fill in the Middle", section 3). PSM is what published code models are trained with.
+enum class FimLayout {
+  kPrefixSuffixMiddle,  ///< <fim_prefix> prefix <fim_suffix> suffix <fim_middle> middle
+  kSuffixPrefixMiddle,  ///< <fim_prefix> <fim_suffix> suffix <fim_middle> prefix middle
+};
+
 struct SpecialTokens {
   std::optional<TokenId> bos;
   std::optional<TokenId> eos;
@@ -45,6 +55,8 @@ struct SpecialTokens {
   std::optional<TokenId> fim_suffix;
   std::optional<TokenId> fim_middle;
   bool add_bos = false;  ///< prepend bos when encoding a prompt with add_special
+  /// tokenizer_config.json's "fim_layout" ("psm" or "spm", mnemo's own key); PSM elsewhere.
+  FimLayout fim_layout = FimLayout::kPrefixSuffixMiddle;
 };
 
 class Tokenizer {

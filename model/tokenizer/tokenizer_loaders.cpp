@@ -403,7 +403,7 @@ BpeVocabulary read_tokenizer_json(const Json& root) {
   return vocab;
 }
 
-/// Applies tokenizer_config.json (add_bos_token, bos_token, eos_token) to `vocab`.
+/// Applies tokenizer_config.json (add_bos_token, bos_token, eos_token, fim_layout) to `vocab`.
 void read_tokenizer_config(const Json& config, BpeVocabulary& vocab) {
   if (!config.is_object()) throw LoadFailure{"is not a JSON object"};
   const auto id_of = [&](const std::string& text) -> std::optional<TokenId> {
@@ -415,6 +415,15 @@ void read_tokenizer_config(const Json& config, BpeVocabulary& vocab) {
   if (const auto bos = config_token(config, "bos_token")) vocab.special.bos = id_of(*bos);
   if (const auto eos = config_token(config, "eos_token")) vocab.special.eos = id_of(*eos);
   vocab.special.add_bos = flag(config, "add_bos_token", vocab.special.add_bos);
+  if (const auto layout = config.find("fim_layout"); layout != config.end()) {
+    if (*layout == "psm") {
+      vocab.special.fim_layout = FimLayout::kPrefixSuffixMiddle;
+    } else if (*layout == "spm") {
+      vocab.special.fim_layout = FimLayout::kSuffixPrefixMiddle;
+    } else {
+      throw LoadFailure{"fim_layout is " + layout->dump() + ", not \"psm\" or \"spm\""};
+    }
+  }
 }
 
 }  // namespace

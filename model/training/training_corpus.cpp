@@ -50,7 +50,7 @@ std::vector<Project> list_projects(const fs::path& root) {
 std::optional<FimTokens> fim_tokens(const Tokenizer& tokenizer) {
   const SpecialTokens& s = tokenizer.special();
   if (!s.fim_prefix || !s.fim_suffix || !s.fim_middle || !s.eos) return std::nullopt;
-  return FimTokens{*s.fim_prefix, *s.fim_suffix, *s.fim_middle, *s.eos};
+  return FimTokens{*s.fim_prefix, *s.fim_suffix, *s.fim_middle, *s.eos, s.fim_layout};
 }
 
 FileTokens file_tokens(const Tokenizer& tokenizer, const fs::path& path, TokenId end) {
@@ -88,12 +88,14 @@ Window fim_window(const Window& source, std::int64_t length, const FimTokens& fi
   a = std::clamp<std::int64_t>(a, 0, real);
   b = std::clamp<std::int64_t>(b, a, real);
   const auto at = [&](std::int64_t i) { return source.tokens.begin() + i; };
+  const bool suffix_first = fim.layout == FimLayout::kSuffixPrefixMiddle;
   Window w;
   w.tokens.push_back(fim.prefix);
-  w.tokens.insert(w.tokens.end(), at(0), at(a));
+  if (!suffix_first) w.tokens.insert(w.tokens.end(), at(0), at(a));
   w.tokens.push_back(fim.suffix);
   w.tokens.insert(w.tokens.end(), at(b), at(real));
   w.tokens.push_back(fim.middle);
+  if (suffix_first) w.tokens.insert(w.tokens.end(), at(0), at(a));
   w.tokens.insert(w.tokens.end(), at(a), at(b));
   w.tokens.push_back(fim.end);
   w.valid = static_cast<std::int64_t>(w.tokens.size()) - 1;

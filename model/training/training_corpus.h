@@ -28,8 +28,10 @@ std::vector<Project> list_projects(const std::filesystem::path& root);
 
 struct FimTokens {
   TokenId prefix, suffix, middle, end;
+  FimLayout layout = FimLayout::kPrefixSuffixMiddle;
 };
-/// The tokenizer's fill-in-the-middle markers and end of text; nothing when it lacks one.
+/// The tokenizer's fill-in-the-middle markers, end of text and layout; nothing when it lacks
+/// one of the tokens.
 std::optional<FimTokens> fim_tokens(const Tokenizer& tokenizer);
 
 /// A file's tokens with `end` (end of text) appended, and its size in bytes; a file that
@@ -51,9 +53,12 @@ struct Window {
 /// `length` + 1 tokens every `length`, the last padded with `pad`.
 std::vector<Window> plain_windows(const Tokens& tokens, std::int64_t length, TokenId pad);
 
-/// A window in PSM form: its tokens cut at two points (`a` <= `b`, offsets in [0, n] of the
-/// n = length - 3 tokens it keeps) into prefix, middle and suffix, laid out as
+/// A fill-in-the-middle window: its tokens cut at two points (`a` <= `b`, offsets in [0, n]
+/// of the n = length - 3 tokens it keeps) into prefix, middle and suffix, laid out as the
+/// tokenizer's prompts are (fim.layout), PSM:
 ///   <fim_prefix> prefix <fim_suffix> suffix <fim_middle> middle <end>
+/// or SPM:
+///   <fim_prefix> <fim_suffix> suffix <fim_middle> prefix middle <end>
 /// so the model learns to write a middle and stop. `source` is a plain window.
 Window fim_window(const Window& source, std::int64_t length, const FimTokens& fim, std::int64_t a,
                   std::int64_t b, TokenId pad);

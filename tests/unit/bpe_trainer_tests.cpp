@@ -112,6 +112,16 @@ TEST(BpeTrainer, ItsTokenizerJsonLoadsAndRoundTripsText) {
   EXPECT_EQ(tok.special().eos, tok.find("<|endoftext|>"));
   EXPECT_TRUE(tok.special().fim_prefix && tok.special().fim_middle && tok.special().fim_suffix);
   EXPECT_FALSE(tok.special().add_bos);
+  // mnemo's own models are trained on suffix-first prompts, and say so.
+  EXPECT_EQ(tok.special().fim_layout, FimLayout::kSuffixPrefixMiddle);
+  // A layout the runtime does not know is an error that names the file, not PSM by guess.
+  nlohmann::json config = tokenizer_config_json(bpe);
+  config["fim_layout"] = "pms";
+  std::ofstream(dir.path() / "tokenizer_config.json") << config.dump();
+  auto refused = Tokenizer::from_tokenizer_json((dir.path() / "tokenizer.json").string());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("tokenizer_config.json"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("fim_layout"), std::string::npos);
 }
 
 TEST(BpeTrainer, AVocabularyTooSmallForTheBytesIsRefused) {

@@ -764,6 +764,14 @@ TEST(FimPromptTest, PutsPrefixSuffixMiddleInPsmOrderAfterBos) {
   EXPECT_EQ(prompt.value(), (Tokens{0, 1, 4, 5, 2, 6, 3}));
 }
 
+TEST(FimPromptTest, PutsTheSuffixFirstAndThePrefixLastInSpmLayout) {
+  FakeTokenizer tokenizer = fim_tokenizer();
+  tokenizer.mutable_special().fim_layout = FimLayout::kSuffixPrefixMiddle;
+  auto prompt = fim_prompt(tokenizer, "ab", "c");
+  ASSERT_TRUE(prompt) << prompt.error().message;
+  EXPECT_EQ(prompt.value(), (Tokens{0, 1, 2, 6, 3, 4, 5}));
+}
+
 TEST(FimPromptTest, HasNoBosWhenTheModelAddsNone) {
   FakeTokenizer tokenizer = fim_tokenizer();
   tokenizer.mutable_special().add_bos = false;

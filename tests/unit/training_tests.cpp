@@ -211,6 +211,16 @@ TEST(TrainingCorpus, AFimWindowIsPrefixSuffixMiddleAndEnd) {
   EXPECT_EQ(w.valid, 8);
 }
 
+TEST(TrainingCorpus, AnSpmFimWindowPutsTheSuffixFirstAndThePrefixBeforeTheMiddle) {
+  const FimTokens fim{100, 101, 102, 103, FimLayout::kSuffixPrefixMiddle};
+  Window source;
+  source.tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  source.valid = 8;
+  const Window w = fim_window(source, 8, fim, 2, 4, 0);
+  EXPECT_EQ(w.tokens, (Tokens{100, 101, 5, 102, 1, 2, 3, 4, 103}));
+  EXPECT_EQ(w.valid, 8);
+}
+
 TEST(TrainingCorpus, ARepeatedWindowIsTheFirstHalfOfTheSourceTwice) {
   Window source;
   source.tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9};
