@@ -200,25 +200,18 @@ TEST(TrainingCorpus, PlainWindowsOverlapByOneTokenAndThePaddingIsNotCounted) {
   EXPECT_EQ(plain_windows({1, 2, 3, 4, 5}, 3, 0)[1].valid, 1);  // the padding has no target
 }
 
-TEST(TrainingCorpus, AFimWindowIsPrefixSuffixMiddleAndEnd) {
-  const FimTokens fim{100, 101, 102, 103};
+TEST(TrainingCorpus, AFimWindowIsLaidOutAsTheTokenizersPromptsAreThenEnds) {
+  FimTokens fim{100, 101, 102, 103, FimLayout::kPrefixSuffixMiddle};
   Window source;
   source.tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   source.valid = 8;
   // length 8 keeps 5 tokens (1..5): prefix 1 2, middle 3 4, suffix 5.
-  const Window w = fim_window(source, 8, fim, 2, 4, 0);
-  EXPECT_EQ(w.tokens, (Tokens{100, 1, 2, 101, 5, 102, 3, 4, 103}));
-  EXPECT_EQ(w.valid, 8);
-}
-
-TEST(TrainingCorpus, AnSpmFimWindowPutsTheSuffixFirstAndThePrefixBeforeTheMiddle) {
-  const FimTokens fim{100, 101, 102, 103, FimLayout::kSuffixPrefixMiddle};
-  Window source;
-  source.tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-  source.valid = 8;
-  const Window w = fim_window(source, 8, fim, 2, 4, 0);
-  EXPECT_EQ(w.tokens, (Tokens{100, 101, 5, 102, 1, 2, 3, 4, 103}));
-  EXPECT_EQ(w.valid, 8);
+  EXPECT_EQ(fim_window(source, 8, fim, 2, 4, 0).tokens,
+            (Tokens{100, 1, 2, 101, 5, 102, 3, 4, 103}));
+  EXPECT_EQ(fim_window(source, 8, fim, 2, 4, 0).valid, 8);
+  fim.layout = FimLayout::kSuffixPrefixMiddle;  // the middle continues the prefix
+  EXPECT_EQ(fim_window(source, 8, fim, 2, 4, 0).tokens,
+            (Tokens{100, 101, 5, 102, 1, 2, 3, 4, 103}));
 }
 
 TEST(TrainingCorpus, ARepeatedWindowIsTheFirstHalfOfTheSourceTwice) {
