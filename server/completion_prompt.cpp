@@ -67,10 +67,12 @@ std::string_view head_within(const model::Tokenizer& tokenizer, std::string_view
 }  // namespace
 
 CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::string_view text,
-                                   std::size_t cursor, const PromptBudget& budget) {
+                                   std::size_t cursor, const PromptBudget& budget,
+                                   std::size_t typed) {
   cursor = std::min(cursor, text.size());
+  typed = std::min(typed, cursor);
   CompletionPrompt out;
-  out.prefix = tail_within(tokenizer, text.substr(0, cursor), budget.prefix_tokens);
+  out.prefix = tail_within(tokenizer, text.substr(0, cursor - typed), budget.prefix_tokens);
   const model::SpecialTokens& special = tokenizer.special();
   if (special.fim_prefix && special.fim_suffix && special.fim_middle) {
     out.suffix = head_within(tokenizer, text.substr(cursor), budget.suffix_tokens);

@@ -8,6 +8,7 @@
 
 #include "model/decoding/beam_search.h"
 #include "model/decoding/generate.h"
+#include "model/decoding/token_healing.h"
 #include "model/memory/exact/exact_tier.h"
 
 namespace mnemo::server {
@@ -40,6 +41,21 @@ class FileLeftOut {
   std::string file_;
   std::vector<std::pair<std::string, at::Tensor>> tensors_;
 };
+
+bool identifier_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) != 0 || c == '_' || u >= 0x80;
+}
+
+/// The bytes of a word (identifier or number) that end at the cursor, which token healing
+/// leaves out of the prompt for the generation to write again; none past kMostHealed bytes,
+/// where the word's start is far enough back that its end is no guess.
+std::size_t typed_word(std::string_view text, std::size_t cursor) {
+  constexpr std::size_t kMostHealed = 64;
+  std::size_t begin = cursor;
+  while (begin > 0 && identifier_byte(text[begin - 1])) --begin;
+  return cursor - begin <= kMostHealed ? cursor - begin : 0;
+}
 
 /// `budget` cut to a model's context: the prompt and the room to generate must fit, and the
 /// prefix keeps three quarters of what is left.
@@ -87,8 +103,10 @@ ModelCompleter::ModelCompleter(model::LoadedModel model,
 model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     const CompletionRequest& request, const model::CancelCheck& cancelled) {
   CompletionResult out;
+  const std::size_t cursor = std::min(request.cursor, request.text.size());
+  const std::size_t typed = typed_word(request.text, cursor);
   const CompletionPrompt prompt =
-      completion_prompt(*model_.tokenizer, request.text, request.cursor, budget_);
+      completion_prompt(*model_.tokenizer, request.text, cursor, budget_, typed);
   out.prompt_tokens = prompt.tokens.size();
   out.fill_in_middle = prompt.fill_in_middle;
   if (prompt.tokens.empty() || request.max_tokens == 0) return out;
@@ -112,28 +130,33 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
       cached.begin());
   out.prompt_tokens_cached = std::min(shared, prompt.tokens.size() - 1);
   const model::StopRules stop =
-      request.stop ? *request.stop : inline_stop_rules(request.text, request.cursor);
-  const std::size_t max_tokens = std::min(request.max_tokens, room);
+      request.stop ? *request.stop : inline_stop_rules(request.text, cursor);
+  const std::size_t prompt_end = cursor - typed;  // where the prompt's prefix ends
+  const std::string_view healed = request.text.substr(prompt_end, typed);
+  // The generation writes the typed word again, then the suggestion: tokens for both.
+  const std::size_t rewrite = typed > 0 ? model_.tokenizer->encode(healed, false, false).size() : 0;
+  const std::size_t max_tokens = std::min(request.max_tokens + rewrite, room);
+  if (typed > 0 && !token_table_)
+    token_table_ = std::make_unique<model::TokenIdentifierTable>(*model_.tokenizer);
   model::LogitBias bias;
+  if (typed > 0) bias = model::require_text(*token_table_, std::string(healed));
   std::optional<model::KnownIdentifiers> document_identifiers;
   if (identifiers_ && identifier_boost_ > 0) {
     // The identifier at the cursor starts at most a line before it.
     constexpr std::size_t kBefore = 256;
-    const std::size_t from = request.cursor > kBefore ? request.cursor - kBefore : 0;
+    const std::size_t from = prompt_end > kBefore ? prompt_end - kBefore : 0;
     // The document's names, but not the one at the cursor: a name being typed is not known.
-    std::size_t word_begin = request.cursor, word_end = request.cursor;
-    const auto identifier_byte = [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return std::isalnum(u) != 0 || c == '_' || u >= 0x80;
-    };
+    std::size_t word_begin = cursor, word_end = cursor;
     while (word_begin > 0 && identifier_byte(request.text[word_begin - 1])) --word_begin;
     while (word_end < request.text.size() && identifier_byte(request.text[word_end])) ++word_end;
     document_identifiers.emplace(
         model::identifiers_of(std::string(request.text.substr(0, word_begin)) + " " +
                               std::string(request.text.substr(word_end))));
-    bias = model::identifier_bias(*token_table_, {identifiers_.get(), &*document_identifiers},
-                                  std::string(request.text.substr(from, request.cursor - from)),
-                                  identifier_boost_);
+    bias = model::combine(
+        std::move(bias),
+        model::identifier_bias(*token_table_, {identifiers_.get(), &*document_identifiers},
+                               std::string(request.text.substr(from, prompt_end - from)),
+                               identifier_boost_));
   }
   std::vector<model::Generation> generations;
   if (request.alternatives <= 1) {
@@ -156,6 +179,10 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     generations = std::move(searched).value();
   }
   for (model::Generation& g : generations) {
+    // What the user typed is there already: the suggestion is what follows it. A generation
+    // cut before it wrote all of it suggests nothing.
+    if (g.text.compare(0, healed.size(), healed) != 0) continue;
+    g.text.erase(0, healed.size());
     if (g.text.empty()) continue;
     const bool seen = std::any_of(out.suggestions.begin(), out.suggestions.end(),
                                   [&](const Suggestion& s) { return s.text == g.text; });

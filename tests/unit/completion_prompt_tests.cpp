@@ -70,6 +70,20 @@ TEST(CompletionPrompt, EachSideKeepsTheWholeLinesNearestTheCursorWithinItsBudget
   EXPECT_NE(p.suffix.find("after0 "), std::string::npos);
 }
 
+TEST(CompletionPrompt, TheTypedPartOfAWordIsLeftOutOfThePrefixButNotTheSuffix) {
+  const auto tokenizer = tokenizer_of("tiny-qwen2.F32.gguf");
+  ASSERT_TRUE(tokenizer);
+  const std::string text = "int main() {\n  return tot\n}\n";
+  const std::size_t cursor = text.find("tot") + 3;
+  const CompletionPrompt p = completion_prompt(*tokenizer, text, cursor, {}, 3);
+  EXPECT_EQ(p.prefix, "int main() {\n  return ");
+  EXPECT_EQ(p.suffix, "\n}\n");
+  // The prompt a cursor before the word would have, but for the suffix.
+  const CompletionPrompt before = completion_prompt(*tokenizer, text, cursor - 3, {});
+  EXPECT_EQ(before.prefix, p.prefix);
+  EXPECT_EQ(before.suffix, "tot\n}\n");
+}
+
 TEST(CompletionPrompt, TypingLeavesACutPrefixStartingWhereItDid) {
   const auto tokenizer = tokenizer_of("tiny-qwen2.F32.gguf");
   ASSERT_TRUE(tokenizer);

@@ -1,6 +1,7 @@
 // Identifier-aware decoding (model/decoding/identifier_bias.h): which next tokens are
 // preferred while an identifier is being written, and the bias steering generate() and
-// beam_search() to a known identifier the model alone would miss.
+// beam_search() to a known identifier the model alone would miss. Token healing
+// (model/decoding/token_healing.h): the generation writes the typed word again first.
 #include "model/decoding/identifier_bias.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 
 #include "model/decoding/beam_search.h"
 #include "model/decoding/generate.h"
+#include "model/decoding/token_healing.h"
 #include "tests/support/fake_language_model.h"
 
 namespace mnemo::model {
@@ -138,6 +140,46 @@ TEST(IdentifierBias, SteersBeamSearchToTheKnownIdentifier) {
   ASSERT_TRUE(found) << found.error().message;
   ASSERT_FALSE(found.value().empty());
   EXPECT_EQ(found.value()[0].text, "al;");
+}
+
+/// The pieces `require_text(text)` leaves possible after `generated`.
+std::set<std::string> allowed(const std::string& text, const std::string& generated) {
+  std::vector<std::string> pieces = kPieces;
+  pieces.push_back("");  // a token of no bytes, as end of text decodes
+  const FakeTokenizer tokenizer(pieces);
+  const TokenIdentifierTable table(tokenizer);
+  std::vector<std::pair<TokenId, float>> add;
+  require_text(table, text)(generated, add);
+  std::set<std::string> out(pieces.begin(), pieces.end());
+  for (const auto& [id, addition] : add) {
+    EXPECT_LT(addition, -1e29f);
+    out.erase(pieces[static_cast<std::size_t>(id)]);
+  }
+  return out;
+}
+
+TEST(TokenHealing, TheGenerationMustFirstWriteTheTypedBytesInAnyPieces) {
+  // "al" typed: a piece of it ("al"), or one that starts with all of it ("al_count", "al;").
+  EXPECT_EQ(allowed("al", ""), (std::set<std::string>{"al", "al_count", "al;"}));
+  // "al_c" typed, "al" written: what remains is "_c"; no piece starts so.
+  EXPECT_EQ(allowed("al_c", ""), (std::set<std::string>{"al", "al_count"}));
+  EXPECT_TRUE(allowed("al_c", "al").empty());
+  // Written: anything goes, end of text too.
+  EXPECT_EQ(allowed("al", "al").size(), kPieces.size() + 1);
+  EXPECT_EQ(allowed("", "").size(), kPieces.size() + 1);
+}
+
+TEST(TokenHealing, CombinedWithTheIdentifierBiasBothApply) {
+  Scene s;
+  GenerationRequest request;
+  request.max_tokens = 2;
+  // The model prefers "x"; the typed "al" must come first, then the bias ends "total".
+  request.bias = combine(require_text(s.table, "al"),
+                         identifier_bias(s.table, {&s.known}, "return tot", 2.0f));
+  auto healed = generate(s.session, s.tokenizer, {1}, request);
+  ASSERT_TRUE(healed) << healed.error().message;
+  EXPECT_EQ(healed.value().text, "al;");
+  EXPECT_FALSE(combine(nullptr, nullptr));
 }
 
 }  // namespace

@@ -142,11 +142,48 @@ TEST(ModelCompleter, TypingReusesTheCachedPromptUpToTheCursor) {
     const auto result = completer.complete(r);
     ASSERT_TRUE(result) << result.error().message;
     if (c == 't') continue;  // the first request has nothing cached
-    // The prompt is [fim_prefix] prefix [fim_suffix] suffix [fim_middle]: all of the prefix
-    // but its last token or two (re-tokenized) comes from the cache; the suffix runs again.
-    EXPECT_GT(result.value().prompt_tokens_cached, 10u);
-    EXPECT_LT(result.value().prompt_tokens_cached, result.value().prompt_tokens);
+    // The word being typed is left out of the prompt (token healing), so the prompt is
+    // the last one's: all of it but its last token comes from the cache.
+    EXPECT_EQ(result.value().prompt_tokens_cached, result.value().prompt_tokens - 1);
   }
+  // After a space the word is part of the prefix: the prompt is [fim_prefix] prefix
+  // [fim_suffix] suffix [fim_middle], so all of the prefix but its last token or two
+  // (re-tokenized) comes from the cache, and the suffix runs again.
+  text += " ";
+  const std::string document = text + after;
+  r.text = document;
+  r.cursor = text.size();
+  const auto result = completer.complete(r);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_GT(result.value().prompt_tokens_cached, 10u);
+  EXPECT_LT(result.value().prompt_tokens_cached + 2, result.value().prompt_tokens);
+}
+
+TEST(ModelCompleter, AWordBeingTypedIsWrittenAgainAndTheSuggestionIsWhatFollowsIt) {
+  const model::LoadedModel m = tiny_qwen2();
+  ASSERT_TRUE(m.transformer);
+  ModelCompleter completer(m, nullptr);
+  const std::string text = "int main() {\n  return zqxv";
+  const std::size_t cursor = text.size();
+  CompletionRequest request = request_at_end(text);
+  request.max_tokens = 12;
+  auto healed = completer.complete(request);
+  ASSERT_TRUE(healed) << healed.error().message;
+  // The prompt stops before "zqxv" ...
+  EXPECT_EQ(healed.value().prompt_tokens,
+            completion_prompt(*m.tokenizer, text, cursor, {}, 4).tokens.size());
+  EXPECT_NE(healed.value().prompt_tokens,
+            completion_prompt(*m.tokenizer, text, cursor, {}).tokens.size());
+  // ... and a boost toward a known name that starts with it spells the rest, not "zqxv"
+  // again: the typed bytes were written by the model first and taken off.
+  completer.set_identifiers(
+      std::make_shared<const model::KnownIdentifiers>(std::vector<std::string>{"zqxv_unique"}),
+      50.0f);
+  auto steered = completer.complete(request);
+  ASSERT_TRUE(steered) << steered.error().message;
+  ASSERT_FALSE(steered.value().suggestions.empty());
+  EXPECT_EQ(steered.value().suggestions[0].text.rfind("_unique", 0), 0u)
+      << ::testing::PrintToString(steered.value().suggestions[0].text);
 }
 
 TEST(ModelCompleter, AnEmptyDocumentOrNoTokensAskedForGivesNoSuggestion) {
