@@ -1,6 +1,5 @@
 #include "model/decoding/token_healing.h"
 
-#include <limits>
 #include <string_view>
 #include <utility>
 

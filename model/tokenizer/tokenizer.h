@@ -36,7 +36,6 @@ enum class TokenType : std::int32_t {
   kByte = 6,
 };
 
-/// The special ids a model declares; absent ones are nullopt.
 /// How a fill-in-the-middle prompt is laid out. PSM puts the middle after the suffix, so a
 /// model must find where the prefix broke off; SPM puts the suffix first and the prefix just
 /// before the middle, so the middle is a plain continuation of the prefix, which a small
@@ -47,6 +46,7 @@ enum class FimLayout {
   kSuffixPrefixMiddle,  ///< <fim_prefix> <fim_suffix> suffix <fim_middle> prefix middle
 };
 
+/// The special ids a model declares; absent ones are nullopt.
 struct SpecialTokens {
   std::optional<TokenId> bos;
   std::optional<TokenId> eos;
