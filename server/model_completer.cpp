@@ -47,14 +47,10 @@ bool identifier_byte(char c) {
   return std::isalnum(u) != 0 || c == '_' || u >= 0x80;
 }
 
-/// The bytes of a word (identifier or number) that end at the cursor, which token healing
-/// leaves out of the prompt for the generation to write again; none past kMostHealed bytes,
-/// where the word's start is far enough back that its end is no guess.
-std::size_t typed_word(std::string_view text, std::size_t cursor) {
-  constexpr std::size_t kMostHealed = 64;
-  std::size_t begin = cursor;
-  while (begin > 0 && identifier_byte(text[begin - 1])) --begin;
-  return cursor - begin <= kMostHealed ? cursor - begin : 0;
+/// Where the word (identifier or number bytes) that ends at `cursor` begins.
+std::size_t word_start(std::string_view text, std::size_t cursor) {
+  while (cursor > 0 && identifier_byte(text[cursor - 1])) --cursor;
+  return cursor;
 }
 
 /// `budget` cut to a model's context: the prompt and the room to generate must fit, and the
@@ -104,7 +100,12 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     const CompletionRequest& request, const model::CancelCheck& cancelled) {
   CompletionResult out;
   const std::size_t cursor = std::min(request.cursor, request.text.size());
-  const std::size_t typed = typed_word(request.text, cursor);
+  // The typed part of the word at the cursor, which token healing leaves out of the prompt
+  // for the generation to write again; none past kMostHealed bytes, where the word's start
+  // is far enough back that its end is no guess.
+  constexpr std::size_t kMostHealed = 64;
+  const std::size_t word_begin = word_start(request.text, cursor);
+  const std::size_t typed = cursor - word_begin <= kMostHealed ? cursor - word_begin : 0;
   const CompletionPrompt prompt =
       completion_prompt(*model_.tokenizer, request.text, cursor, budget_, typed);
   out.prompt_tokens = prompt.tokens.size();
@@ -146,8 +147,7 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     constexpr std::size_t kBefore = 256;
     const std::size_t from = prompt_end > kBefore ? prompt_end - kBefore : 0;
     // The document's names, but not the one at the cursor: a name being typed is not known.
-    std::size_t word_begin = cursor, word_end = cursor;
-    while (word_begin > 0 && identifier_byte(request.text[word_begin - 1])) --word_begin;
+    std::size_t word_end = cursor;
     while (word_end < request.text.size() && identifier_byte(request.text[word_end])) ++word_end;
     document_identifiers.emplace(
         model::identifiers_of(std::string(request.text.substr(0, word_begin)) + " " +
