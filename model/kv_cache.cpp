@@ -13,6 +13,7 @@ KvCache::KvCache(const ModelConfig& config, std::size_t capacity, const at::Tens
     k_.push_back(at::empty({h, d, n}, options));
     v_.push_back(at::empty({h, n, d}, options));
   }
+  tokens_.reserve(capacity);
 }
 
 at::Tensor KvCache::keys(std::size_t layer, std::size_t extra) const {
@@ -33,6 +34,8 @@ KvCache KvCache::clone() const {
   KvCache copy;
   copy.size_ = size_;
   copy.capacity_ = capacity_;
+  copy.tokens_.reserve(capacity_);
+  copy.tokens_ = tokens_;
   for (const auto& k : k_) copy.k_.push_back(k.clone());
   for (const auto& v : v_) copy.v_.push_back(v.clone());
   return copy;

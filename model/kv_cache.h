@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "model/model_config.h"
+#include "model/token.h"
 
 namespace mnemo::model {
 
@@ -25,13 +26,23 @@ class KvCache {
   at::Tensor keys(std::size_t layer, std::size_t extra = 0) const;
   at::Tensor values(std::size_t layer, std::size_t extra = 0) const;
 
+  /// The token at position `pos` < size(): a model with a token shift reads the one before
+  /// a chunk's first.
+  TokenId token(std::size_t pos) const { return tokens_[pos]; }
+
   /// Writes keys/values [T, n_head_kv, head_dim] of positions size()..size()+T-1 of
-  /// `layer`; commit(T) makes them part of the cache once every layer has written.
+  /// `layer`; commit() makes them, and the T tokens they came from, part of the cache once
+  /// every layer has written.
   void write(std::size_t layer, const at::Tensor& k, const at::Tensor& v);
-  void commit(std::size_t n_tokens) { size_ += n_tokens; }
+  void commit(const TokenId* tokens, std::size_t n_tokens) {
+    tokens_.insert(tokens_.end(), tokens, tokens + n_tokens);  // reserved: no allocation
+    size_ += n_tokens;
+  }
 
   void truncate(std::size_t n) {
-    if (n < size_) size_ = n;
+    if (n >= size_) return;
+    size_ = n;
+    tokens_.resize(n);
   }
   KvCache clone() const;
 
@@ -39,6 +50,7 @@ class KvCache {
   KvCache() = default;
   std::vector<at::Tensor> k_;  // [n_head_kv, head_dim, capacity]: q·kᵀ reads it without a copy
   std::vector<at::Tensor> v_;  // [n_head_kv, capacity, head_dim]
+  Tokens tokens_;              // size() of them, capacity reserved
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
 };

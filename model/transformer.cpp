@@ -93,6 +93,7 @@ Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load_weights
   };
 
   t->embedding_ = get("model.embed_tokens.weight", {V, E});
+  if (checkpoint.has("model.embed_shift.weight")) t->shift_ = get("model.embed_shift.weight", {E});
   t->output_norm_ = get("model.norm.weight", {E});
   if (checkpoint.has("lm_head.weight")) {
     t->output_ = linear({{"lm_head.weight", V}}, E, {});
@@ -136,10 +137,23 @@ at::Tensor Transformer::run_blocks(const Tokens& tokens, KvCache& cache, KeyValu
   TORCH_CHECK(pos0 + T <= rope_.cos.size(0), "position past the model's context length");
 
   // A single token's embedding row is a view; a batch gathers rows.
-  at::Tensor x = T == 1 ? embedding_.narrow(0, tokens[0], 1)
-                        : embedding_.index_select(
-                              0, at::from_blob(const_cast<TokenId*>(tokens.data()), {T}, at::kInt)
-                                     .to(options().device(), at::kLong));  // [T, E]
+  const auto embed = [&](const TokenId* ids, std::int64_t n) {
+    return n == 1
+               ? embedding_.narrow(0, ids[0], 1)
+               : embedding_.index_select(0, at::from_blob(const_cast<TokenId*>(ids), {n}, at::kInt)
+                                                .to(options().device(), at::kLong));  // [n, E]
+  };
+  at::Tensor x = embed(tokens.data(), T);
+  if (shift_.defined()) {
+    // Each token's predecessor: the cache's last token for the first (none at position 0).
+    at::Tensor before = at::zeros({T, x.size(1)}, x.options());
+    if (pos0 > 0) {
+      const TokenId last = cache.token(static_cast<std::size_t>(pos0 - 1));
+      before.narrow(0, 0, 1).copy_(embed(&last, 1));
+    }
+    if (T > 1) before.narrow(0, 1, T - 1).copy_(x.narrow(0, 0, T - 1));
+    x = x.add(before.mul_(shift_));
+  }
   const double eps = c.rms_norm_eps;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   if (tap != nullptr) {
@@ -183,7 +197,7 @@ at::Tensor Transformer::run_blocks(const Tokens& tokens, KvCache& cache, KeyValu
 at::Tensor Transformer::forward(const Tokens& tokens, KvCache& cache, bool all_logits,
                                 KeyValueTap* tap) const {
   at::Tensor x = run_blocks(tokens, cache, tap, blocks_.size());
-  cache.commit(tokens.size());
+  cache.commit(tokens.data(), tokens.size());
   if (!all_logits) x = x.narrow(0, x.size(0) - 1, 1);
   return output_.forward(rms_norm(x, output_norm_, config_.rms_norm_eps));
 }
@@ -193,7 +207,7 @@ void Transformer::forward_tap(const Tokens& tokens, KvCache& cache, KeyValueTap&
   const std::size_t last = *std::max_element(tap.layers.begin(), tap.layers.end());
   TORCH_CHECK(last < blocks_.size(), "forward_tap: layer ", last, " past the model's layers");
   run_blocks(tokens, cache, &tap, last + 1);
-  cache.commit(tokens.size());
+  cache.commit(tokens.data(), tokens.size());
 }
 
 DecodeWorkspace Transformer::make_workspace(std::size_t capacity) const {
@@ -250,6 +264,8 @@ const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorks
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
 
   ws.x.copy_(embedding_.narrow(0, token, 1));
+  if (shift_.defined() && pos0 > 0)
+    ws.x.addcmul_(embedding_.narrow(0, cache.token(static_cast<std::size_t>(pos0 - 1)), 1), shift_);
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     rms_norm_into(ws.x, b.attn_norm, eps, ws.h);
@@ -269,7 +285,7 @@ const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorks
     b.down.forward_into(ws.act, ws.h);
     ws.x.add_(ws.h);
   }
-  cache.commit(1);
+  cache.commit(&token, 1);
   rms_norm_into(ws.x, output_norm_, eps, ws.h);
   output_.forward_into(ws.h, ws.logits);
   return ws.logits;

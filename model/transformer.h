@@ -1,6 +1,8 @@
 // The Llama-family decoder (Llama, Mistral, SmolLM, Qwen2): token embedding, n_layer blocks
 // of RMSNorm → grouped-query attention with RoPE → RMSNorm → SwiGLU, a final RMSNorm and
-// the output projection (tied to the embedding when the checkpoint has none).
+// the output projection (tied to the embedding when the checkpoint has none). mnemo's own
+// models may add a token shift at the input (model.embed_shift.weight, s [E]):
+// x_t = e_t + s ⊙ e_{t-1}, so that one attention layer's keys carry the token before theirs.
 // Written once with ATen ops, so the same code runs on CPU and CUDA.
 #pragma once
 
@@ -125,6 +127,7 @@ class Transformer {
 
   ModelConfig config_;
   at::Tensor embedding_;    // [V, E]
+  at::Tensor shift_;        // [E], or undefined: no token shift
   at::Tensor output_norm_;  // [E]
   Linear output_;           // E → V
   std::vector<Block> blocks_;

@@ -8,6 +8,11 @@
 # repeat's falls below the first's, the model copies by content.
 # Test tooling, not part of the build: needs PyPI's torch (CPU is enough).
 # Usage: python3 scripts/induction-reference.py STEPS [WINDOWS_PER_STEP] [LR] [fixed|variable]
+#        [plain|smear]
+# "smear" adds a token shift at the input (x_t = e_t + s ⊙ e_{t-1}, s learned from zero): a
+# key then carries the token before it, so one attention layer can find "what followed this
+# token before" (Olsson et al. 2022's smeared keys). Environment: DEVICE (cpu), DIM (128),
+# LAYERS (2), ALPHABET (4000 random ids), CONTEXT (512).
 # Measured 2026-11-27 on the 2-core VM (d 128, 2 layers):
 # - fixed (a span of 128 four times over), 8 windows a step, tested on that layout: 8.33 vs
 #   8.12 nats at step 400 and 6.02 at step 500. That was not copying by content: mnemo's
@@ -22,12 +27,17 @@ torch.manual_seed(0)
 steps = int(sys.argv[1]); bw = int(sys.argv[2]) if len(sys.argv) > 2 else 8
 lr_peak = float(sys.argv[3]) if len(sys.argv) > 3 else 2e-3
 layout = sys.argv[4] if len(sys.argv) > 4 else "variable"
-V = 8192; T = 512; E, L, H, HKV, D, FF = 128, 2, 4, 2, 32, 344  # the built-in model's vocabulary
+smear = len(sys.argv) > 5 and sys.argv[5] == "smear"
+import os
+dev = torch.device(os.environ.get("DEVICE", "cpu"))
+E, L = int(os.environ.get("DIM", 128)), int(os.environ.get("LAYERS", 2))
+ALPHABET = int(os.environ.get("ALPHABET", 4000)); T = int(os.environ.get("CONTEXT", 512))
+V = 8192; H, HKV = 4, 2; D = E // H; FF = int(E * 2.6875) // 8 * 8  # the built-in model's vocabulary
 
 gen = torch.Generator().manual_seed(1)
-def ids(n): return torch.randint(100, 4100, (n,), generator=gen).tolist()
+def ids(n): return torch.randint(100, 100 + ALPHABET, (n,), generator=gen).tolist()
 def fresh(n):
-    # "fixed": 128 random tokens (ids 100..4099) four times over, then one more. A model can
+    # "fixed": 128 random tokens (ids 100..ALPHABET+99) four times over, then one more. A model can
     # copy those by looking back 128 positions, without matching any content.
     # "variable": a span of 16-128 random tokens repeated after gaps of 0-64 other random
     # tokens, so only matching the content finds what comes next.
@@ -45,7 +55,7 @@ def rope(n):
     inv = 1.0 / (10000 ** (torch.arange(0, D, 2).double() / D))
     a = torch.outer(torch.arange(n).double(), inv)
     return torch.cat([a.cos(), a.cos()], 1).float(), torch.cat([-a.sin(), a.sin()], 1).float()
-COS, SIN = rope(T)
+COS, SIN = (t.to(dev) for t in rope(T))
 def rot(x):  # x [B, T, h, D]
     half = D // 2
     sw = torch.cat([x[..., half:], x[..., :half]], -1)
@@ -73,19 +83,21 @@ class Layer(nn.Module):
 class Model(nn.Module):
     def __init__(s):
         super().__init__()
+        s.smear = nn.Parameter(torch.zeros(E))
         s.emb = nn.Embedding(V, E); s.layers = nn.ModuleList(Layer() for _ in range(L)); s.norm = Norm()
         for n, p in s.named_parameters():
             if p.dim() >= 2: nn.init.normal_(p, 0, 0.02 / math.sqrt(2 * L) if n.endswith(("o.weight", "d.weight")) else 0.02)
     def forward(s, x):
         x = s.emb(x)
+        if smear: x = torch.cat([x[:, :1], x[:, 1:] + s.smear * x[:, :-1]], 1)
         for l in s.layers: x = l(x)
         return s.norm(x) @ s.emb.weight.T
 
-m = Model()
+m = Model().to(dev)
 decay = [p for p in m.parameters() if p.dim() >= 2]; nodecay = [p for p in m.parameters() if p.dim() < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": nodecay, "weight_decay": 0}], lr=lr_peak, betas=(0.9, 0.95))
 def batch(ws):
-    x = torch.tensor([w for w, _ in ws]); y = x[:, 1:].clone()
+    x = torch.tensor([w for w, _ in ws], device=dev); y = x[:, 1:].clone()
     for i, (_, v) in enumerate(ws): y[i, v:] = -100
     return x[:, :-1], y
 def copy_eval():
@@ -94,7 +106,7 @@ def copy_eval():
     m.eval(); first = rep = 0.0; n = 0
     with torch.no_grad():
         for a, s, b in held:
-            x = torch.tensor([a + s + b + s]); lp = F.cross_entropy(m(x[:, :-1])[0], x[0, 1:], reduction="none")
+            x = torch.tensor([a + s + b + s], device=dev); lp = F.cross_entropy(m(x[:, :-1])[0], x[0, 1:], reduction="none")
             first += lp[37:136].mean().item(); rep += lp[37 + 100 + 55:].mean().item(); n += 1
     m.train(); return first / n, rep / n
 tokens = 0; t0 = time.time()

@@ -58,6 +58,9 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
   cmd->add_option("--ffn", o.shape.ffn, "SwiGLU width")->capture_default_str();
   cmd->add_option("--context", o.shape.context, "tokens per training window")
       ->capture_default_str();
+  cmd->add_flag("--token-shift", o.shape.token_shift,
+                "add each token's predecessor's embedding to its own, with learned weights "
+                "(from zero, so a model started --init-from one without it is unchanged)");
   cmd->add_option("--memory-top-k", o.memory_top_k, "memory blocks each query head reads")
       ->capture_default_str();
   cmd->add_option(

@@ -18,6 +18,8 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return (f * at::rsqrt(f.pow(2).mean(-1, true) + eps) * weight).to(x.scalar_type());
 }
 
+constexpr const char* kShiftName = "model.embed_shift.weight";
+
 std::string layer_name(std::size_t l, const char* rest) {
   return "model.layers." + std::to_string(l) + "." + rest;
 }
@@ -59,16 +61,19 @@ nlohmann::json ModelShape::hf_config() const {
 }
 
 nlohmann::json ModelShape::to_json() const {
-  return {{"vocab", vocab},
-          {"dim", dim},
-          {"layers", layers},
-          {"heads", heads},
-          {"kv_heads", kv_heads},
-          {"head_dim", head_dim},
-          {"ffn", ffn},
-          {"context", context},
-          {"rope_theta", rope_theta},
-          {"rms_norm_eps", rms_norm_eps}};
+  nlohmann::json j = {{"vocab", vocab},
+                      {"dim", dim},
+                      {"layers", layers},
+                      {"heads", heads},
+                      {"kv_heads", kv_heads},
+                      {"head_dim", head_dim},
+                      {"ffn", ffn},
+                      {"context", context},
+                      {"rope_theta", rope_theta},
+                      {"rms_norm_eps", rms_norm_eps}};
+  // Only when set, so that a checkpoint made before the option resumes as it did.
+  if (token_shift) j["token_shift"] = true;
+  return j;
 }
 
 ModelShape ModelShape::from_json(const nlohmann::json& j) {
@@ -83,6 +88,7 @@ ModelShape ModelShape::from_json(const nlohmann::json& j) {
   s.context = j.at("context");
   s.rope_theta = j.at("rope_theta");
   s.rms_norm_eps = j.at("rms_norm_eps");
+  s.token_shift = j.value("token_shift", false);
   return s;
 }
 
@@ -99,6 +105,9 @@ TrainingModel::TrainingModel(ModelShape shape, std::vector<std::size_t> memory_l
   };
   const std::int64_t E = shape.dim, H = shape.heads, Hkv = shape.kv_heads, D = shape.head_dim;
   parameters_["model.embed_tokens.weight"] = normal({shape.vocab, E}, std);
+  if (shape.token_shift)
+    parameters_[kShiftName] =
+        at::zeros({E}, at::TensorOptions().device(device)).requires_grad_(true);
   for (std::size_t l = 0; l < static_cast<std::size_t>(shape.layers); ++l) {
     parameters_[layer_name(l, "input_layernorm.weight")] = ones(E);
     parameters_[layer_name(l, "self_attn.q_proj.weight")] = normal({H * D, E}, std);
@@ -121,6 +130,10 @@ void TrainingModel::load(const std::map<std::string, at::Tensor>& values) {
   at::NoGradGuard no_grad;
   for (auto& [name, tensor] : parameters_) {
     const auto found = values.find(name);
+    if (found == values.end() && name == kShiftName) {
+      tensor.zero_();
+      continue;
+    }
     if (found == values.end()) throw std::invalid_argument("no tensor " + name);
     if (found->second.sizes() != tensor.sizes())
       throw std::invalid_argument(name + " has the wrong shape");
@@ -154,6 +167,10 @@ at::Tensor TrainingModel::run(const at::Tensor& tokens, const TrainingMemory* me
   const double scale = 1.0 / std::sqrt(static_cast<double>(D)), eps = shape_.rms_norm_eps;
   const at::Tensor& embedding = p("model.embed_tokens.weight");
   at::Tensor x = embedding.index_select(0, tokens.flatten().to(device())).view({B, T, E});
+  if (shape_.token_shift) {  // each position gets its predecessor's embedding (none at 0)
+    const at::Tensor before = at::constant_pad_nd(x, {0, 0, 1, 0}).narrow(1, 0, T);
+    x = x + before * p(kShiftName);
+  }
   const at::Tensor causal =
       at::ones({T, T}, at::TensorOptions().dtype(at::kBool).device(device())).triu(1);  // masked
   const at::Tensor cos = rope_.cos.narrow(0, 0, T).view({1, T, 1, D});

@@ -31,6 +31,11 @@ struct ModelShape {
   std::int64_t context = 512;  ///< the window trained on (the model's n_ctx_train)
   double rope_theta = 10000;
   double rms_norm_eps = 1e-5;
+  /// A learned token shift at the input (model.embed_shift.weight, from zero): x_t = e_t +
+  /// s ⊙ e_{t-1}. Keys then carry the token before theirs, so a single attention layer can
+  /// find what followed the current token earlier, which copying needs; without it two
+  /// layers must learn to cooperate first (Olsson et al. 2022's smeared keys).
+  bool token_shift = false;
 
   /// The runtime's view of it (model/model_config.h).
   ModelConfig config() const;
@@ -69,7 +74,8 @@ class TrainingModel {
 
   /// By HF name ("model.layers.0.self_attn.q_proj.weight", ...), each requiring grad.
   const std::map<std::string, at::Tensor>& parameters() const { return parameters_; }
-  /// Replaces the values (same names and shapes), e.g. from a checkpoint.
+  /// Replaces the values (same names and shapes), e.g. from a checkpoint. A token shift
+  /// missing from `values` (a model trained without one) stays at zero, which is none.
   void load(const std::map<std::string, at::Tensor>& values);
   std::int64_t parameter_count() const;
 

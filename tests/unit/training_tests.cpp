@@ -128,26 +128,41 @@ TEST(TrainingMemory, ReadsWhatTheExactTierServesAtInference) {
   }
 }
 
-TEST(TrainingModel, AnExportedModelLoadsAndComputesTheSameLogits) {
-  mnemo::testing::TempDir dir;
-  // A tokenizer of exactly the model's 300 tokens, learned from a little code.
+namespace {
+
+/// A tokenizer of exactly a tiny model's 300 tokens, learned from a little code.
+fs::path write_tiny_tokenizer(const fs::path& dir) {
   BpeTrainerOptions options;
   options.vocab_size = 300;
   options.min_frequency = 1;
   auto trainer = BpeTrainer::create(options);
-  ASSERT_TRUE(trainer);
+  EXPECT_TRUE(trainer);
   for (int i = 0; i < 20; ++i) {
     trainer.value().add_text(
         "int main(int argc, char** argv) {\n  std::vector<std::string> arguments(argv, argv + "
         "argc);\n  for (const auto& argument : arguments) print(argument);\n  return 0;\n}\n");
   }
   const TrainedBpe bpe = trainer.value().train();
-  ASSERT_EQ(bpe.vocab.size(), 300u);
-  const fs::path tokenizer_dir = dir.path() / "tokenizer";
+  EXPECT_EQ(bpe.vocab.size(), 300u);
+  const fs::path tokenizer_dir = dir / "tokenizer";
   fs::create_directories(tokenizer_dir);
   std::ofstream(tokenizer_dir / "tokenizer.json") << tokenizer_json(bpe, options).dump();
   std::ofstream(tokenizer_dir / "tokenizer_config.json") << tokenizer_config_json(bpe).dump();
+  return tokenizer_dir;
+}
 
+Tokens token_ids(const at::Tensor& tokens) {
+  Tokens ids;
+  for (std::int64_t i = 0; i < tokens.size(1); ++i)
+    ids.push_back(static_cast<TokenId>(tokens[0][i].item<std::int64_t>()));
+  return ids;
+}
+
+}  // namespace
+
+TEST(TrainingModel, AnExportedModelLoadsAndComputesTheSameLogits) {
+  mnemo::testing::TempDir dir;
+  const fs::path tokenizer_dir = write_tiny_tokenizer(dir.path());
   const TrainingModel model(tiny_shape(), {1}, 7);
   const fs::path out = dir.path() / "model";
   ASSERT_FALSE(export_model(model, tokenizer_dir, out, {{"note", "test"}}));
@@ -164,11 +179,56 @@ TEST(TrainingModel, AnExportedModelLoadsAndComputesTheSameLogits) {
   const c10::InferenceMode guard;
   const Transformer& runtime = *loaded.value().transformer;
   KvCache cache(runtime.config(), 32, runtime.options());
-  Tokens ids;
-  for (std::int64_t i = 0; i < 20; ++i)
-    ids.push_back(static_cast<TokenId>(tokens[0][i].item<std::int64_t>()));
-  const at::Tensor served = runtime.forward(ids, cache, true);
+  const at::Tensor served = runtime.forward(token_ids(tokens), cache, true);
   EXPECT_TRUE(at::allclose(trained, served, 1e-4, 1e-4)) << (trained - served).abs().max();
+}
+
+TEST(TrainingModel, ATokenShiftIsServedAcrossPrefillChunksAndDecodingSteps) {
+  mnemo::testing::TempDir dir;
+  const fs::path tokenizer_dir = write_tiny_tokenizer(dir.path());
+  ModelShape shape = tiny_shape();
+  shape.token_shift = true;
+  TrainingModel model(shape, {1}, 7);
+  // Trained from zero; a random shift, so that a runtime that dropped it would differ.
+  std::map<std::string, at::Tensor> weights;
+  for (const auto& [name, p] : model.parameters()) weights.emplace(name, p.detach().clone());
+  ASSERT_EQ(weights.count("model.embed_shift.weight"), 1u);
+  EXPECT_TRUE(weights.at("model.embed_shift.weight").eq(0).all().item<bool>());
+  weights.at("model.embed_shift.weight").uniform_(-1, 1);
+  model.load(weights);
+  const fs::path out = dir.path() / "model";
+  ASSERT_FALSE(export_model(model, tokenizer_dir, out, {{"note", "test"}}));
+  auto loaded = load_model(out.string());
+  ASSERT_TRUE(loaded) << loaded.error().message;
+
+  const at::Tensor tokens = at::randint(0, 300, {1, 20}, at::TensorOptions().dtype(at::kLong));
+  at::Tensor trained, unshifted;
+  {
+    at::NoGradGuard no_grad;
+    trained = model.forward(tokens, nullptr)[0];
+    weights.at("model.embed_shift.weight").zero_();
+    model.load(weights);
+    unshifted = model.forward(tokens, nullptr)[0];
+  }
+  EXPECT_FALSE(at::allclose(trained, unshifted, 1e-2, 1e-2));
+  const c10::InferenceMode guard;
+  const Transformer& runtime = *loaded.value().transformer;
+  const Tokens ids = token_ids(tokens);
+  KvCache cache(runtime.config(), 32, runtime.options());
+  // Positions 0..11 in one chunk, 12..17 in another, 18 and 19 one token at a time.
+  const at::Tensor first = runtime.forward(Tokens(ids.begin(), ids.begin() + 12), cache, true);
+  const at::Tensor second =
+      runtime.forward(Tokens(ids.begin() + 12, ids.begin() + 18), cache, true);
+  DecodeWorkspace ws = runtime.make_workspace(cache.capacity());
+  const at::Tensor third = runtime.decode(ids[18], cache, ws).clone();
+  const at::Tensor fourth = runtime.decode(ids[19], cache, ws).clone();
+  const at::Tensor served = at::cat({first, second, third, fourth});
+  EXPECT_TRUE(at::allclose(trained, served, 1e-4, 1e-4)) << (trained - served).abs().max();
+
+  // After a truncation the shift reads the token now before the cut, not the one dropped.
+  cache.truncate(12);
+  const at::Tensor again = runtime.forward(Tokens(ids.begin() + 12, ids.begin() + 18), cache, true);
+  EXPECT_TRUE(at::allclose(again, second, 1e-5, 1e-5));
 }
 
 TEST(SafetensorsWriter, WhatIsWrittenReadsBackAndAFailedWriteLeavesTheOldFile) {
@@ -504,6 +564,20 @@ TEST_F(TrainerTest, ARunStartedFromAnExportBeginsAtItsWeightsAndRecordsIt) {
   const double started = losses(third.out / "loss.jsonl").front();
   EXPECT_LT(started, losses(fresh.out / "loss.jsonl").front() * 0.6);
   EXPECT_LT(started, losses(first.out / "loss.jsonl").back() * 1.5);
+}
+
+TEST_F(TrainerTest, ATokenShiftAddedToAStartingModelStartsAtZero) {
+  const TrainOptions first = options("first");
+  ASSERT_FALSE(train(first, [](const std::string&) {}));
+  TrainOptions second = options("second");
+  second.init_from = first.out / "model";
+  second.shape.token_shift = true;
+  second.evaluate_only = true;
+  ASSERT_FALSE(train(second, [](const std::string&) {}));
+  const auto a = exported_weights(first.out), b = exported_weights(second.out);
+  ASSERT_EQ(b.size(), a.size() + 1);
+  for (const auto& [name, tensor] : a) EXPECT_TRUE(at::equal(tensor, b.at(name))) << name;
+  EXPECT_TRUE(b.at("model.embed_shift.weight").eq(0).all().item<bool>());
 }
 
 TEST_F(TrainerTest, AMissingOrMisshapenStartingModelIsAnError) {
