@@ -10,6 +10,7 @@
 #include "server/eval_metrics.h"
 #include "server/eval_report.h"
 #include "server/model_completer.h"
+#include "server/retrieval_prompt.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;
@@ -106,7 +107,7 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
                                        options.window);
   ModelCompleter without_memory(model, nullptr, options.budget);
   std::mt19937_64 random(options.seed);
-  std::vector<double> no_memory_hits;
+  std::vector<double> no_memory_hits, oracle_hits;
   std::vector<std::vector<double>> hits(sizes.size());
   std::vector<std::int64_t> tokens_used(sizes.size(), 0);
   std::vector<std::size_t> files_used(sizes.size(), 0);
@@ -121,10 +122,11 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
       return failure(std::string("a file of the memory cannot be read"));
     std::string planted = *host_text;
     const std::size_t at = pick(declaration_gaps(planted), random);
-    const std::string definition = std::string(at > 0 && planted[at - 1] != '\n' ? "\n" : "") +
-                                   "int " + kStem + hex + "(int value) { return value + " +
-                                   std::to_string(random() % 90 + 10) + "; }\n\n";
-    planted.insert(at, definition);
+    const std::string function = "int " + std::string(kStem) + hex +
+                                 "(int value) { return value + " +
+                                 std::to_string(random() % 90 + 10) + "; }\n";
+    const bool line_break_first = at > 0 && planted[at - 1] != '\n';
+    planted.insert(at, (line_break_first ? "\n" : "") + function + "\n");
     const std::string prompt = site_text->substr(0, pick(declaration_gaps(*site_text), random)) +
                                (site_text->empty() || site_text->back() == '\n' ? "" : "\n") + kUse;
     const indexer::FileMemory needle = encoder.encode(planted);
@@ -141,6 +143,19 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
     auto alone = without_memory.complete(request);
     if (!alone) return failure(alone.error().message);
     no_memory_hits.push_back(recalled(alone.value(), hex) ? 1 : 0);
+
+    // The control: the planted function in the prompt as eval's oracle lays out a
+    // definition. A model that copies what it reads recalls the digits from there.
+    const auto line = static_cast<std::size_t>(
+        std::count(planted.begin(), planted.begin() + static_cast<std::ptrdiff_t>(at), '\n') +
+        (line_break_first ? 2 : 1));
+    CompletionRequest shown = request;
+    shown.text = retrieval_prompt(*model.tokenizer, {{files[host].id, line, line, function}},
+                                  prompt, options.budget.prefix_tokens);
+    shown.cursor = shown.text.size();
+    auto read = without_memory.complete(shown);
+    if (!read) return failure(read.error().message);
+    oracle_hits.push_back(recalled(read.value(), hex) ? 1 : 0);
 
     // The other files in a random order, the same for every size of this trial.
     std::vector<std::size_t> others;
@@ -170,18 +185,19 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
       hits[s].push_back(recalled(answer.value(), hex) ? 1 : 0);
     }
   }
+  const auto found = [](const std::vector<double>& trial_hits) {
+    double n = 0;
+    for (const double h : trial_hits) n += h;
+    return static_cast<std::size_t>(n);
+  };
   json results = json::array();
   for (std::size_t s = 0; s < sizes.size(); ++s) {
-    double found = 0;
-    for (const double h : hits[s]) found += h;
     const auto trials = static_cast<std::int64_t>(std::max<std::size_t>(options.trials, 1));
     results.push_back({{"memory_tokens", tokens_used[s] / trials},
                        {"files", files_used[s] / static_cast<std::size_t>(trials)},
                        {"recall", interval_json(bootstrap_mean(hits[s], options.seed))},
-                       {"found", static_cast<std::size_t>(found)}});
+                       {"found", found(hits[s])}});
   }
-  double found_alone = 0;
-  for (const double h : no_memory_hits) found_alone += h;
   return success(json{{"config",
                        {{"trials", options.trials},
                         {"seed", options.seed},
@@ -190,7 +206,10 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
                         {"repository_tokens", total}}},
                       {"no_memory",
                        {{"recall", interval_json(bootstrap_mean(no_memory_hits, options.seed))},
-                        {"found", static_cast<std::size_t>(found_alone)}}},
+                        {"found", found(no_memory_hits)}}},
+                      {"oracle",
+                       {{"recall", interval_json(bootstrap_mean(oracle_hits, options.seed))},
+                        {"found", found(oracle_hits)}}},
                       {"results", results}});
 }
 
@@ -204,11 +223,12 @@ std::string needle_markdown(const json& result) {
   };
   const std::size_t trials = result["config"]["trials"].get<std::size_t>();
   out << "| memory tokens (mean) | files | trials | recall % with the memory | recall % without "
-         "|\n|---|---|---|---|---|\n";
+         "| recall % with the function in the prompt |\n|---|---|---|---|---|---|\n";
   for (const json& r : result["results"]) {
     out << "| " << r["memory_tokens"].get<std::int64_t>() << " | " << r["files"].get<std::size_t>()
         << " | " << trials << " | " << percent(r["recall"]) << " | "
-        << percent(result["no_memory"]["recall"]) << " |\n";
+        << percent(result["no_memory"]["recall"]) << " | " << percent(result["oracle"]["recall"])
+        << " |\n";
   }
   return out.str();
 }

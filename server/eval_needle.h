@@ -5,8 +5,9 @@
 // file, for the completion of "auto value = mnemo_needle_". Only the planted file spells
 // the 8 digits, so the memory is the only way to them: recall is the share of trials whose
 // suggestion starts with them. The same trials run with memories of several sizes (the
-// planted file plus other files of the repository, in random order, up to the size) and
-// once without memory.
+// planted file plus other files of the repository, in random order, up to the size), once
+// without memory, and once with the planted function in the prompt instead (laid out as
+// eval's oracle): the control that shows the model can recall the digits when it reads them.
 #pragma once
 
 #include <cstddef>
@@ -36,8 +37,9 @@ struct NeedleOptions {
 };
 
 /// `memory`: the repository's, as loaded for completion (not changed: each size gets a
-/// tier of its own sharing its files' tensors). {"config", "no_memory": {"recall"},
-/// "results": [{"memory_tokens", "files", "recall": {mean, low, high}, "found"}]}.
+/// tier of its own sharing its files' tensors). {"config", "no_memory": {"recall", "found"},
+/// "oracle": {"recall", "found"}, "results": [{"memory_tokens", "files", "recall": {mean, low,
+/// high}, "found"}]}.
 Result<nlohmann::json, std::string> run_needle(const model::LoadedModel& model,
                                                const indexer::RepositoryMemory& memory,
                                                const std::filesystem::path& root,

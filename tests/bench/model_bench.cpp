@@ -42,7 +42,10 @@ class RandomCheckpoint final : public Checkpoint {
   const std::string& path() const override { return name_; }
   const ModelConfig& config() const override { return config_; }
   TokenizerSource tokenizer_source() const override { return {}; }
-  bool has(const std::string& name) const override { return name != "lm_head.weight"; }
+  /// A plain Llama: a tied output, no token shift.
+  bool has(const std::string& name) const override {
+    return name != "lm_head.weight" && name != "model.embed_shift.weight";
+  }
   Result<at::Tensor, ModelError> weight(const std::string& name) const override {
     const auto& c = config_;
     const auto E = static_cast<std::int64_t>(c.n_embd), V = static_cast<std::int64_t>(c.n_vocab);
