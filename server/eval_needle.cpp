@@ -149,9 +149,11 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
     const auto line = static_cast<std::size_t>(
         std::count(planted.begin(), planted.begin() + static_cast<std::ptrdiff_t>(at), '\n') +
         (line_break_first ? 2 : 1));
+    const std::string with_function =
+        retrieval_prompt(*model.tokenizer, {{files[host].id, line, line, function}}, prompt,
+                         without_memory.budget().prefix_tokens);
     CompletionRequest shown = request;
-    shown.text = retrieval_prompt(*model.tokenizer, {{files[host].id, line, line, function}},
-                                  prompt, options.budget.prefix_tokens);
+    shown.text = with_function;
     shown.cursor = shown.text.size();
     auto read = without_memory.complete(shown);
     if (!read) return failure(read.error().message);
