@@ -12,7 +12,8 @@
 # "smear" adds a token shift at the input (x_t = e_t + s ⊙ e_{t-1}, s learned from zero): a
 # key then carries the token before it, so one attention layer can find "what followed this
 # token before" (Olsson et al. 2022's smeared keys). Environment: DEVICE (cpu), DIM (128),
-# LAYERS (2), ALPHABET (4000 random ids), CONTEXT (512).
+# LAYERS (2), ALPHABET (4000 random ids), CONTEXT (512; the variable layout's spans and
+# gaps and the held-out layout scale with it).
 # Measured 2026-11-27 on the 2-core VM (d 128, 2 layers):
 # - fixed (a span of 128 four times over), 8 windows a step, tested on that layout: 8.33 vs
 #   8.12 nats at step 400 and 6.02 at step 500. That was not copying by content: mnemo's
@@ -20,6 +21,13 @@
 #   positions on not at all (16.8 nats); it had learned to look back 128 positions.
 # - variable (spans of 16-128 after gaps of 0-64), 16 windows a step: 8.30 vs 8.28 at step
 #   1,100 (18 minutes): no copying yet.
+# Measured 2026-11-27 on one H200 (scripts/induction-sweep.sh, variable, 32 windows a step,
+# lr 2e-3, 200 s each, six side by side):
+# - d 128, 2 layers: copying starts at about step 2,400 (40M tokens) plain, step 800 (13M)
+#   with smear; by step 3,100 the repeat costs 0.19 and 0.08 nats (first reading 8.3).
+# - the same with ALPHABET=512: later (smear: step 2,700).
+# - d 256, 4 layers (the built-in model's shape): not started by step 1,600 (26M tokens):
+#   8.29 vs 8.30 plain, 8.26 vs 8.30 with smear.
 import json, math, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
@@ -45,11 +53,13 @@ def fresh(n):
     for _ in range(n):
         if layout == "fixed":
             s = ids(128); out.append(((s * 5)[:T + 1], T)); continue
-        s = ids(int(torch.randint(16, 129, (1,), generator=gen))); w = []
-        while len(w) < T + 1: w += ids(int(torch.randint(0, 65, (1,), generator=gen))) + s
+        # (spans and gaps scaled by CONTEXT / 512)
+        s = ids(int(torch.randint(max(4, 16 * T // 512), 128 * T // 512 + 1, (1,), generator=gen))); w = []
+        while len(w) < T + 1: w += ids(int(torch.randint(0, 64 * T // 512 + 1, (1,), generator=gen))) + s
         out.append((w[:T + 1], T))
     return out
-held = [(ids(37), ids(100), ids(55)) for _ in range(40)]
+G1, SPAN, G2 = 37 * T // 512, 100 * T // 512, 55 * T // 512  # scaled to CONTEXT
+held = [(ids(G1), ids(SPAN), ids(G2)) for _ in range(40)]
 
 def rope(n):
     inv = 1.0 / (10000 ** (torch.arange(0, D, 2).double() / D))
@@ -102,12 +112,12 @@ def batch(ws):
     return x[:, :-1], y
 def copy_eval():
     # held-out: 37 random tokens, a span of 100, 55 others, the span again (an offset that
-    # neither layout trains); the loss on the span's first reading and on its repeat
+    # neither layout trains; scaled by CONTEXT / 512); the loss on the span's first reading and on its repeat
     m.eval(); first = rep = 0.0; n = 0
     with torch.no_grad():
         for a, s, b in held:
             x = torch.tensor([a + s + b + s], device=dev); lp = F.cross_entropy(m(x[:, :-1])[0], x[0, 1:], reduction="none")
-            first += lp[37:136].mean().item(); rep += lp[37 + 100 + 55:].mean().item(); n += 1
+            first += lp[G1:G1 + SPAN - 1].mean().item(); rep += lp[G1 + SPAN + G2:].mean().item(); n += 1
     m.train(); return first / n, rep / n
 tokens = 0; t0 = time.time()
 warm = 100000

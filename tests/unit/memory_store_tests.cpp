@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -700,7 +699,9 @@ TEST_F(MemoryStoreTest, OpeningASegmentReadsItsCheckedTensorsFromDiskButNotTheOt
                                              static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
 }
 
-TEST_F(MemoryStoreTest, TwoThousandSegmentsOfHalfAGigabyteLoadInUnderFiveSeconds) {
+// How fast such a store loads is `mnemo bench memory --store`'s and `mnemo bench reopen`'s
+// to measure; this checks that all of it loads and verifies.
+TEST_F(MemoryStoreTest, TwoThousandSegmentsOfHalfAGigabyteLoadAndVerifyWhole) {
   constexpr int kSegments = 2000;
   constexpr std::int64_t kTokens = 250;
   // 2 layers × 2 KV heads × 250 tokens × 64 dims × fp16, keys and values: 256 KB a file.
@@ -717,20 +718,13 @@ TEST_F(MemoryStoreTest, TwoThousandSegmentsOfHalfAGigabyteLoadInUnderFiveSeconds
                      {{"path", "src/file_" + std::to_string(i) + ".cpp"}}));
   }
   auto store = reopen();
-  const auto start = std::chrono::steady_clock::now();
   auto memory = store->load(LoadOptions{{"representatives"}, false});
-  const auto loaded = std::chrono::steady_clock::now();
   ASSERT_TRUE(memory);
   ASSERT_EQ(memory.value().segments.size(), static_cast<std::size_t>(kSegments));
-  const auto problems = verify_segments(memory.value().segments);
-  const auto verified = std::chrono::steady_clock::now();
-  EXPECT_TRUE(problems.empty());
-  const auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  EXPECT_TRUE(verify_segments(memory.value().segments).empty());
   std::size_t bytes = 0;
   for (const auto& segment : memory.value().segments) bytes += segment->file_bytes();
-  std::printf("[ load ] %d segments, %.1f MB: load %.1f ms, verify %.1f ms\n", kSegments,
-              static_cast<double>(bytes) / 1e6, ms(loaded - start), ms(verified - loaded));
-  EXPECT_LT(ms(loaded - start), 5000.0);
+  EXPECT_GT(bytes, static_cast<std::size_t>(kSegments) * 256000);  // the keys and values
   EXPECT_EQ(bytes_of(memory.value().segments[1234]->tensor("values").value()), bytes_of(values));
 }
 
