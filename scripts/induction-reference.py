@@ -12,8 +12,9 @@
 # "smear" adds a token shift at the input (x_t = e_t + s ⊙ e_{t-1}, s learned from zero): a
 # key then carries the token before it, so one attention layer can find "what followed this
 # token before" (Olsson et al. 2022's smeared keys). Environment: DEVICE (cpu), DIM (128),
-# LAYERS (2), ALPHABET (4000 random ids), CONTEXT (512; the variable layout's spans and
-# gaps and the held-out layout scale with it).
+# LAYERS (2), ALPHABET (4000 random ids), CONTEXT (512; the held-out layout scales with it),
+# LESSON (CONTEXT: the variable layout's spans and gaps are those at 512 scaled by LESSON/512),
+# SWITCH and LATER (from step SWITCH on, LESSON = LATER).
 # Measured 2026-11-27 on the 2-core VM (d 128, 2 layers):
 # - fixed (a span of 128 four times over), 8 windows a step, tested on that layout: 8.33 vs
 #   8.12 nats at step 400 and 6.02 at step 500. That was not copying by content: mnemo's
@@ -40,6 +41,9 @@ import os
 dev = torch.device(os.environ.get("DEVICE", "cpu"))
 E, L = int(os.environ.get("DIM", 128)), int(os.environ.get("LAYERS", 2))
 ALPHABET = int(os.environ.get("ALPHABET", 4000)); T = int(os.environ.get("CONTEXT", 512))
+LESSON = int(os.environ.get("LESSON", T))
+# A curriculum: from step SWITCH on, lessons at LATER's scale (spans and gaps of CONTEXT's).
+SWITCH = int(os.environ.get("SWITCH", 0)); LATER = int(os.environ.get("LATER", T))
 V = 8192; H, HKV = 4, 2; D = E // H; FF = int(E * 2.6875) // 8 * 8  # the built-in model's vocabulary
 
 gen = torch.Generator().manual_seed(1)
@@ -53,9 +57,9 @@ def fresh(n):
     for _ in range(n):
         if layout == "fixed":
             s = ids(128); out.append(((s * 5)[:T + 1], T)); continue
-        # (spans and gaps scaled by CONTEXT / 512)
-        s = ids(int(torch.randint(max(4, 16 * T // 512), 128 * T // 512 + 1, (1,), generator=gen))); w = []
-        while len(w) < T + 1: w += ids(int(torch.randint(0, 64 * T // 512 + 1, (1,), generator=gen))) + s
+        # (spans and gaps scaled by LESSON, CONTEXT / 512 unless set)
+        s = ids(int(torch.randint(max(4, 16 * LESSON // 512), 128 * LESSON // 512 + 1, (1,), generator=gen))); w = []
+        while len(w) < T + 1: w += ids(int(torch.randint(0, 64 * LESSON // 512 + 1, (1,), generator=gen))) + s
         out.append((w[:T + 1], T))
     return out
 G1, SPAN, G2 = 37 * T // 512, 100 * T // 512, 55 * T // 512  # scaled to CONTEXT
@@ -122,6 +126,7 @@ def copy_eval():
 tokens = 0; t0 = time.time()
 warm = 100000
 for step in range(1, steps + 1):
+    if SWITCH and step == SWITCH: LESSON = LATER
     ws = fresh(bw)
     x, y = batch(ws)
     lr = lr_peak * min(1.0, (tokens + 1) / warm)
