@@ -90,6 +90,11 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
          "gaps (copying alone)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  cmd->add_option("--copy-lesson-scale", o.copy_lesson_scale,
+                  "those lessons' span lengths (16-128 tokens) and gaps (0-64) times this: "
+                  "0.25 repeats each span within 48 positions, which is learned sooner")
+      ->check(CLI::Range(0.05, 4.0))
+      ->capture_default_str();
   cmd->add_flag("!--no-bf16", o.bf16,
                 "matrix products in float32 instead of bfloat16 (on a CPU; a GPU uses TF32)");
   cmd->add_option_function<std::string>(

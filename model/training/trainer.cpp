@@ -191,6 +191,7 @@ json options_json(const TrainOptions& o) {
   if (o.memory_copy_rate > 0) j["memory_copy_rate"] = o.memory_copy_rate;
   if (o.repeat_rate > 0) j["repeat_rate"] = o.repeat_rate;
   if (o.copy_lesson_rate > 0) j["copy_lesson_rate"] = o.copy_lesson_rate;
+  if (o.copy_lesson_scale != 1) j["copy_lesson_scale"] = o.copy_lesson_scale;
   return j;
 }
 
@@ -379,7 +380,8 @@ std::optional<std::string> train(const TrainOptions& options,
         windows.push_back(inserted_copy_window(w, random, T, pad));
       } else if (o.copy_lesson_rate > 0 &&
                  std::uniform_real_distribution<double>(0, 1)(random) < o.copy_lesson_rate) {
-        windows.push_back(random_repeated_window(random, T, o.shape.vocab, special));
+        windows.push_back(
+            random_repeated_window(random, T, o.shape.vocab, special, o.copy_lesson_scale));
       } else {
         windows.push_back(w);
       }

@@ -54,6 +54,8 @@ struct TrainOptions {
   /// Share of the plain windows replaced by random tokens repeated (random_repeated_window):
   /// copying and nothing else. Drawn after repeat_rate's windows are, among the rest.
   double copy_lesson_rate = 0;
+  /// Those lessons' spans and gaps, scaled (random_repeated_window's `scale`).
+  double copy_lesson_scale = 1;
   /// bfloat16 autocast for the matrix products on a CPU; on a GPU the products take
   /// TensorFloat-32 instead (what was measured to be fast there) and this changes nothing.
   bool bf16 = true;

@@ -1,6 +1,7 @@
 #include "model/training/training_corpus.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -114,7 +115,7 @@ Window repeated_window(const Window& source, std::int64_t length, TokenId pad) {
 }
 
 Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
-                              const std::vector<TokenId>& special) {
+                              const std::vector<TokenId>& special, double scale) {
   std::uniform_int_distribution<std::int64_t> id(0, std::min<std::int64_t>(vocab, 4096) - 1);
   const auto draw = [&](std::int64_t n) {
     Tokens out(static_cast<std::size_t>(n));
@@ -125,8 +126,13 @@ Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std:
     }
     return out;
   };
-  const Tokens span = draw(std::uniform_int_distribution<std::int64_t>(16, 128)(random));
-  std::uniform_int_distribution<std::int64_t> gap(0, 64);
+  const auto scaled = [&](double n) {
+    return std::max<std::int64_t>(4, static_cast<std::int64_t>(std::lround(n * scale)));
+  };
+  const Tokens span =
+      draw(std::uniform_int_distribution<std::int64_t>(scaled(16), scaled(128))(random));
+  std::uniform_int_distribution<std::int64_t> gap(
+      0, static_cast<std::int64_t>(std::lround(64 * scale)));
   Window w;
   while (static_cast<std::int64_t>(w.tokens.size()) <= length) {
     const Tokens filler = draw(gap(random));

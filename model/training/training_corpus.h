@@ -83,7 +83,10 @@ Window inserted_copy_window(const Window& source, std::mt19937_64& random, std::
 /// only by matching content: the distance back to the span's last reading changes with
 /// every gap. A span repeated at a fixed period (128 once) taught the built-in model to look
 /// back 128 positions, which copied such windows perfectly (0.11 nats) and code not at all.
+/// `scale` multiplies the span's bounds (at least 4) and the gap's: at 0.25, spans of 4 to 32
+/// after gaps of 0 to 16, so every repeat is at most 48 positions on (a small model learns to
+/// copy those several times sooner).
 Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
-                              const std::vector<TokenId>& special);
+                              const std::vector<TokenId>& special, double scale = 1.0);
 
 }  // namespace mnemo::model::training

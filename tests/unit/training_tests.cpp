@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -128,8 +129,6 @@ TEST(TrainingMemory, ReadsWhatTheExactTierServesAtInference) {
   }
 }
 
-namespace {
-
 /// A tokenizer of exactly a tiny model's 300 tokens, learned from a little code.
 fs::path write_tiny_tokenizer(const fs::path& dir) {
   BpeTrainerOptions options;
@@ -157,8 +156,6 @@ Tokens token_ids(const at::Tensor& tokens) {
     ids.push_back(static_cast<TokenId>(tokens[0][i].item<std::int64_t>()));
   return ids;
 }
-
-}  // namespace
 
 TEST(TrainingModel, AnExportedModelLoadsAndComputesTheSameLogits) {
   mnemo::testing::TempDir dir;
@@ -314,6 +311,35 @@ TEST(TrainingCorpus, ARandomRepeatedWindowRepeatsOneSpanOfOrdinaryTokensAtChangi
   }
   // The distance back to the span's last reading is not one period the model could learn.
   EXPECT_GT(distances.size(), 20u);
+}
+
+/// Over `windows` lessons: the longest distance between consecutive readings of the span,
+/// found as its most frequent run of three tokens (three random ids of 4093 recur by chance
+/// almost never; one across a gap of 0 recurs only where another gap is 0 too).
+std::int64_t farthest_repeat(double scale, int windows) {
+  std::mt19937_64 random(11);
+  std::int64_t farthest = 0;
+  for (int trial = 0; trial < windows; ++trial) {
+    const Window w = random_repeated_window(random, 512, 8192, {0, 1, 2}, scale);
+    std::map<std::tuple<TokenId, TokenId, TokenId>, std::vector<std::int64_t>> readings;
+    for (std::size_t i = 2; i < w.tokens.size(); ++i)
+      readings[std::make_tuple(w.tokens[i - 2], w.tokens[i - 1], w.tokens[i])].push_back(
+          static_cast<std::int64_t>(i));
+    const auto span = std::max_element(readings.begin(), readings.end(), [](auto& a, auto& b) {
+      return a.second.size() < b.second.size();
+    });
+    for (std::size_t k = 1; k < span->second.size(); ++k)
+      farthest = std::max(farthest, span->second[k] - span->second[k - 1]);
+  }
+  return farthest;
+}
+
+TEST(TrainingCorpus, AScaledLessonRepeatsShorterSpansAfterShorterGaps) {
+  // At 0.25 a span of at most 32 comes back after a gap of at most 16.
+  const std::int64_t scaled = farthest_repeat(0.25, 40);
+  EXPECT_LE(scaled, 48);
+  EXPECT_GT(scaled, 16);
+  EXPECT_GT(farthest_repeat(1.0, 40), 48);
 }
 
 TEST(TrainingCorpus, AnInsertedCopyRepeatsASliceOfTheTextFurtherOnAndKeepsTheRest) {
