@@ -29,6 +29,13 @@
 # - the same with ALPHABET=512: later (smear: step 2,700).
 # - d 256, 4 layers (the built-in model's shape): not started by step 1,600 (26M tokens):
 #   8.29 vs 8.30 plain, 8.26 vs 8.30 with smear.
+# Measured 2026-11-27 on the 2-core VM (d 128, 2 layers, smear, lr 2e-3, 8K tokens a step):
+# - CONTEXT=128 (64 windows; lessons and held-out scaled to it, repeats within 48): copying
+#   starts at step 400 (3.3M tokens): 8.42 vs 5.82, and 8.40 vs 2.66 at step 500.
+# - CONTEXT=512 LESSON=128 (short lessons in full windows): the training loss falls (8.05 at
+#   step 400) but the held-out repeat, 155 positions on, gains little (8.52 vs 8.40).
+# - then SWITCH=401 LATER=512: 8.305 vs 8.246 at step 800, against 8.300 vs 8.283 at step 800
+#   with LESSON=512 throughout: local copying carries over to long distances, slowly.
 import json, math, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 
