@@ -26,9 +26,9 @@ class KvCache {
   at::Tensor keys(std::size_t layer, std::size_t extra = 0) const;
   at::Tensor values(std::size_t layer, std::size_t extra = 0) const;
 
-  /// The token at position `pos` < size(): a model with a token shift reads the one before
-  /// a chunk's first.
-  TokenId token(std::size_t pos) const { return tokens_[pos]; }
+  /// The size() tokens the cached positions came from (a model with a token shift reads the
+  /// one before a chunk's first).
+  const Tokens& tokens() const { return tokens_; }
 
   /// Writes keys/values [T, n_head_kv, head_dim] of positions size()..size()+T-1 of
   /// `layer`; commit() makes them, and the T tokens they came from, part of the cache once

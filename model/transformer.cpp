@@ -148,7 +148,7 @@ at::Tensor Transformer::run_blocks(const Tokens& tokens, KvCache& cache, KeyValu
     // Each token's predecessor: the cache's last token for the first (none at position 0).
     at::Tensor before = at::zeros({T, x.size(1)}, x.options());
     if (pos0 > 0) {
-      const TokenId last = cache.token(static_cast<std::size_t>(pos0 - 1));
+      const TokenId last = cache.tokens().back();
       before.narrow(0, 0, 1).copy_(embed(&last, 1));
     }
     if (T > 1) before.narrow(0, 1, T - 1).copy_(x.narrow(0, 0, T - 1));
@@ -265,7 +265,7 @@ const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorks
 
   ws.x.copy_(embedding_.narrow(0, token, 1));
   if (shift_.defined() && pos0 > 0)
-    ws.x.addcmul_(embedding_.narrow(0, cache.token(static_cast<std::size_t>(pos0 - 1)), 1), shift_);
+    ws.x.addcmul_(embedding_.narrow(0, cache.tokens().back(), 1), shift_);
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     rms_norm_into(ws.x, b.attn_norm, eps, ws.h);

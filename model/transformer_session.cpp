@@ -37,14 +37,13 @@ TransformerSession::TransformerSession(const TransformerSession& other)
         return model_->make_workspace(cache_.capacity());
       }()),
       memory_(other.memory_),
-      tokens_(other.tokens_),
       last_logits_(other.last_logits_.defined() ? other.last_logits_.clone() : at::Tensor()),
       logits_stale_(other.logits_stale_) {}
 
 Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, bool all_logits) {
   if (tokens.empty()) return ModelError{"no tokens to run"};
-  if (tokens_.size() + tokens.size() > cache_.capacity()) {
-    return ModelError{"the sequence would hold " + std::to_string(tokens_.size() + tokens.size()) +
+  if (cache_.size() + tokens.size() > cache_.capacity()) {
+    return ModelError{"the sequence would hold " + std::to_string(cache_.size() + tokens.size()) +
                       " tokens; this session holds at most " + std::to_string(cache_.capacity())};
   }
   const auto n_vocab = static_cast<TokenId>(model_->config().n_vocab);
@@ -61,7 +60,6 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
         workspace_.memory_choices.clear();
       const at::Tensor& logits =
           model_->decode(tokens[0], cache_, workspace_, reads_memory ? &memory_ : nullptr);
-      tokens_.push_back(tokens[0]);
       ++n_evaluated_;
       last_logits_ = logits[0];
       logits_stale_ = false;
@@ -75,7 +73,6 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
       const Tokens chunk(tokens.begin() + static_cast<std::ptrdiff_t>(start),
                          tokens.begin() + static_cast<std::ptrdiff_t>(end));
       at::Tensor logits = model_->forward(chunk, cache_, all_logits || end == tokens.size());
-      tokens_.insert(tokens_.end(), chunk.begin(), chunk.end());
       n_evaluated_ += chunk.size();
       if (all_logits || end == tokens.size()) outputs.push_back(std::move(logits));
     }
@@ -85,12 +82,10 @@ Result<at::Tensor, ModelError> TransformerSession::run(const Tokens& tokens, boo
     logits_stale_ = false;
     return logits;
   } catch (const c10::Error& e) {
-    logits_stale_ = true;
-    cache_.truncate(tokens_.size());
+    logits_stale_ = true;  // the cache holds what was committed, each with its token
     return ModelError{std::string("forward pass failed: ") + e.what_without_backtrace()};
   } catch (const std::exception& e) {  // a memory source's own failure
     logits_stale_ = true;
-    cache_.truncate(tokens_.size());
     return ModelError{std::string("forward pass failed: ") + e.what()};
   }
 }
@@ -116,9 +111,10 @@ Result<at::Tensor, ModelError> TransformerSession::append_all_logits(const Token
 
 Result<LogitsView, ModelError> TransformerSession::reset_to(const Tokens& tokens) {
   if (tokens.empty()) return ModelError{"reset_to needs at least one token"};
-  const auto mismatch = std::mismatch(tokens_.begin(), tokens_.end(), tokens.begin(), tokens.end());
-  std::size_t shared = static_cast<std::size_t>(mismatch.first - tokens_.begin());
-  if (shared == tokens.size() && shared == tokens_.size() && !logits_stale_) {
+  const Tokens& cached = cache_.tokens();
+  const auto mismatch = std::mismatch(cached.begin(), cached.end(), tokens.begin(), tokens.end());
+  std::size_t shared = static_cast<std::size_t>(mismatch.first - cached.begin());
+  if (shared == tokens.size() && shared == cached.size() && !logits_stale_) {
     return LogitsView{last_logits_.data_ptr<float>(),
                       static_cast<std::size_t>(last_logits_.numel())};
   }
@@ -134,9 +130,8 @@ void TransformerSession::forget_memory_choices() {
 }
 
 void TransformerSession::truncate(std::size_t n) {
-  if (n >= tokens_.size()) return;
+  if (n >= cache_.size()) return;
   forget_memory_choices();
-  tokens_.resize(n);
   cache_.truncate(n);
   logits_stale_ = true;
 }

@@ -18,7 +18,7 @@ class TransformerSession final : public ModelSession {
   /// `capacity`: the most tokens the sequence may hold (at most the model's context).
   TransformerSession(std::shared_ptr<const Transformer> model, std::size_t capacity);
 
-  const Tokens& tokens() const override { return tokens_; }
+  const Tokens& tokens() const override { return cache_.tokens(); }
   Result<LogitsView, ModelError> append(const Tokens& tokens) override;
   Result<LogitsView, ModelError> reset_to(const Tokens& tokens) override;
   void truncate(std::size_t n) override;
@@ -51,7 +51,6 @@ class TransformerSession final : public ModelSession {
   KvCache cache_;
   DecodeWorkspace workspace_;  // single-token steps on the CPU write here
   MemoryReader memory_;
-  Tokens tokens_;
   at::Tensor last_logits_;  // [n_vocab] float32 on the CPU; valid while !logits_stale_
   bool logits_stale_ = true;
   std::size_t n_evaluated_ = 0;

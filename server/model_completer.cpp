@@ -1,7 +1,6 @@
 #include "server/model_completer.h"
 
 #include <algorithm>
-#include <cctype>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -10,6 +9,7 @@
 #include "model/decoding/generate.h"
 #include "model/decoding/token_healing.h"
 #include "model/memory/exact/exact_tier.h"
+#include "server/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {
@@ -42,14 +42,9 @@ class FileLeftOut {
   std::vector<std::pair<std::string, at::Tensor>> tensors_;
 };
 
-bool identifier_byte(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return std::isalnum(u) != 0 || c == '_' || u >= 0x80;
-}
-
 /// Where the word (identifier or number bytes) that ends at `cursor` begins.
 std::size_t word_start(std::string_view text, std::size_t cursor) {
-  while (cursor > 0 && identifier_byte(text[cursor - 1])) --cursor;
+  while (cursor > 0 && is_identifier_byte(static_cast<unsigned char>(text[cursor - 1]))) --cursor;
   return cursor;
 }
 
@@ -137,10 +132,8 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   // The generation writes the typed word again, then the suggestion: tokens for both.
   const std::size_t rewrite = typed > 0 ? model_.tokenizer->encode(healed, false, false).size() : 0;
   const std::size_t max_tokens = std::min(request.max_tokens + rewrite, room);
-  if (typed > 0 && !token_table_)
-    token_table_ = std::make_unique<model::TokenIdentifierTable>(*model_.tokenizer);
   model::LogitBias bias;
-  if (typed > 0) bias = model::require_text(*token_table_, std::string(healed));
+  if (typed > 0) bias = model::require_text(token_table(), std::string(healed));
   std::optional<model::KnownIdentifiers> document_identifiers;
   if (identifiers_ && identifier_boost_ > 0) {
     // The identifier at the cursor starts at most a line before it.
@@ -148,13 +141,15 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     const std::size_t from = prompt_end > kBefore ? prompt_end - kBefore : 0;
     // The document's names, but not the one at the cursor: a name being typed is not known.
     std::size_t word_end = cursor;
-    while (word_end < request.text.size() && identifier_byte(request.text[word_end])) ++word_end;
+    while (word_end < request.text.size() &&
+           is_identifier_byte(static_cast<unsigned char>(request.text[word_end])))
+      ++word_end;
     document_identifiers.emplace(
         model::identifiers_of(std::string(request.text.substr(0, word_begin)) + " " +
                               std::string(request.text.substr(word_end))));
     bias = model::combine(
         std::move(bias),
-        model::identifier_bias(*token_table_, {identifiers_.get(), &*document_identifiers},
+        model::identifier_bias(token_table(), {identifiers_.get(), &*document_identifiers},
                                std::string(request.text.substr(from, prompt_end - from)),
                                identifier_boost_));
   }
@@ -195,8 +190,12 @@ void ModelCompleter::set_identifiers(std::shared_ptr<const model::KnownIdentifie
                                      float boost) {
   identifiers_ = std::move(repository);
   identifier_boost_ = boost;
-  if (identifiers_ && boost > 0 && !token_table_)
+}
+
+const model::TokenIdentifierTable& ModelCompleter::token_table() {
+  if (!token_table_)
     token_table_ = std::make_unique<model::TokenIdentifierTable>(*model_.tokenizer);
+  return *token_table_;
 }
 
 model::Result<bool, model::ModelError> ModelCompleter::read_memory_without(

@@ -87,12 +87,14 @@ class ModelCompleter {
   /// Reads the memory without `memory_file` (left out by the caller) from now on, starting
   /// the cache again when another file was left out before.
   model::Result<bool, model::ModelError> read_memory_without(const std::string& memory_file);
+  /// Every token's bytes, for the biases (made on first use).
+  const model::TokenIdentifierTable& token_table();
 
   model::LoadedModel model_;
   std::shared_ptr<indexer::RepositoryMemory> memory_;
   std::shared_ptr<const model::KnownIdentifiers> identifiers_;
   float identifier_boost_ = 0;
-  std::unique_ptr<model::TokenIdentifierTable> token_table_;  ///< made when first needed
+  std::unique_ptr<model::TokenIdentifierTable> token_table_;  ///< token_table()'s
   PromptBudget budget_;
   model::TransformerSession session_;
   std::string memory_file_;  ///< the file left out of the memory while session_ was filled

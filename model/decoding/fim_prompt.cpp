@@ -26,13 +26,9 @@ Result<Tokens, ModelError> fim_prompt(const Tokenizer& tokenizer, std::string_vi
   Tokens prompt;
   prompt.reserve(prefix_tokens.size() + suffix_tokens.size() + 4);
   if (special.add_bos && special.bos) prompt.push_back(*special.bos);
-  const bool suffix_first = special.fim_layout == FimLayout::kSuffixPrefixMiddle;
-  prompt.push_back(*special.fim_prefix);
-  if (!suffix_first) prompt.insert(prompt.end(), prefix_tokens.begin(), prefix_tokens.end());
-  prompt.push_back(*special.fim_suffix);
-  prompt.insert(prompt.end(), suffix_tokens.begin(), suffix_tokens.end());
-  prompt.push_back(*special.fim_middle);
-  if (suffix_first) prompt.insert(prompt.end(), prefix_tokens.begin(), prefix_tokens.end());
+  append_fim(prompt, special.fim_layout, *special.fim_prefix, *special.fim_suffix,
+             *special.fim_middle, prefix_tokens.begin(), prefix_tokens.end(), suffix_tokens.begin(),
+             suffix_tokens.end());
   return prompt;
 }
 

@@ -46,6 +46,23 @@ enum class FimLayout {
   kSuffixPrefixMiddle,  ///< <fim_prefix> <fim_suffix> suffix <fim_middle> prefix middle
 };
 
+/// Appends a fill-in-the-middle sequence up to where the middle goes, in `layout`'s order:
+/// the markers (fim_prefix, fim_suffix, fim_middle) around [prefix_begin, prefix_end) and
+/// [suffix_begin, suffix_end). The one place that knows the layouts: prompts and training
+/// windows both lay out through it.
+template <class It>
+void append_fim(Tokens& out, FimLayout layout, TokenId fim_prefix, TokenId fim_suffix,
+                TokenId fim_middle, It prefix_begin, It prefix_end, It suffix_begin,
+                It suffix_end) {
+  const bool suffix_first = layout == FimLayout::kSuffixPrefixMiddle;
+  out.push_back(fim_prefix);
+  if (!suffix_first) out.insert(out.end(), prefix_begin, prefix_end);
+  out.push_back(fim_suffix);
+  out.insert(out.end(), suffix_begin, suffix_end);
+  out.push_back(fim_middle);
+  if (suffix_first) out.insert(out.end(), prefix_begin, prefix_end);
+}
+
 /// The special ids a model declares; absent ones are nullopt.
 struct SpecialTokens {
   std::optional<TokenId> bos;

@@ -89,14 +89,9 @@ Window fim_window(const Window& source, std::int64_t length, const FimTokens& fi
   a = std::clamp<std::int64_t>(a, 0, real);
   b = std::clamp<std::int64_t>(b, a, real);
   const auto at = [&](std::int64_t i) { return source.tokens.begin() + i; };
-  const bool suffix_first = fim.layout == FimLayout::kSuffixPrefixMiddle;
   Window w;
-  w.tokens.push_back(fim.prefix);
-  if (!suffix_first) w.tokens.insert(w.tokens.end(), at(0), at(a));
-  w.tokens.push_back(fim.suffix);
-  w.tokens.insert(w.tokens.end(), at(b), at(real));
-  w.tokens.push_back(fim.middle);
-  if (suffix_first) w.tokens.insert(w.tokens.end(), at(0), at(a));
+  append_fim(w.tokens, fim.layout, fim.prefix, fim.suffix, fim.middle, at(0), at(a), at(b),
+             at(real));
   w.tokens.insert(w.tokens.end(), at(a), at(b));
   w.tokens.push_back(fim.end);
   w.valid = static_cast<std::int64_t>(w.tokens.size()) - 1;
