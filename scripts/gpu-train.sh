@@ -4,13 +4,22 @@
 # carried in .gpu/ (scripts/gpu-carry.sh --corpus DIR, run beforehand where the packages
 # are), then trains mnemo's model on the carried corpus with `--device cuda` until SECONDS
 # seconds after this script started, less what the export and the held-out evaluation
-# need, and writes into OUT_DIR what comes back: the exported model (its safetensors cut
-# into parts under 15 MB: `cat model.safetensors.part-* >model.safetensors`), config.json,
-# loss.jsonl, heldout.json and the logs. Before the run, check.txt compares the first steps
-# of the same small run on the CPU and on the GPU (in float32; the GPU's products in TF32).
-# Further arguments go to `mnemo train`.
+# need. Before the run, check.txt compares the first steps of the same small run on the
+# CPU and on the GPU (in float32; the GPU's products in TF32).
 #
-#   scripts/gpu-train.sh OUT_DIR SECONDS [mnemo train options...]
+# Further arguments go to `mnemo train`. `--then` starts another phase of training in the
+# same call: it goes on from the weights the phase before it exported (`--init-from`), with
+# its own options, so that a curriculum (short windows first, say) needs one machine. Every
+# phase but the last names its own `--minutes`; the last one has what is left, and only it
+# is evaluated on the held-out projects.
+#
+# What comes back in OUT_DIR (the device tool returns at most 8 files): the last phase's
+# model as model.safetensors.part-NN (`cat model.safetensors.part-* >model.safetensors`),
+# each earlier phase's as phaseK.safetensors.part-NN, and logs.tar.gz: config.json,
+# loss.jsonl and heldout.json of the last phase (phaseK-config.json and phaseK-loss.jsonl
+# of the others), check.txt and the build and training logs.
+#
+#   scripts/gpu-train.sh OUT_DIR SECONDS [mnemo train options...] [--then options...]...
 set -uo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -82,19 +91,60 @@ print(f'steps {len(runs["cpu"])} {len(runs["cuda"])}; largest relative differenc
 PY
 tail -1 "$out/check.txt"
 
+# Phases: the arguments split at each `--then`.
+phases=()
+current=""
+for arg in "$@"; do
+  if [[ "$arg" == --then ]]; then
+    phases+=("$current")
+    current=""
+  else
+    current+="$(printf '%q ' "$arg")"
+  fi
+done
+phases+=("$current")
+
 # The export and the held-out evaluation (13 projects, with the memory and without) take
 # well under a minute there; 90 s are kept for them and for copying.
-minutes=$(python3 -c "print(max(0.5, ($budget - 90 - ($(date +%s) - $started)) / 60))")
-run=/tmp/mnemo-run
-echo "== training for $minutes minutes"
-LD_LIBRARY_PATH="$PWD/.gpu/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}" \
+logs=$out/logs
+mkdir -p "$logs"
+cp "$log" "$out/check.txt" "$logs/" 2>/dev/null
+rm -f "$log" "$out/check.txt"
+export LD_LIBRARY_PATH="$PWD/.gpu/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+status=0
+previous=""
+last=$(( ${#phases[@]} - 1 ))
+for k in "${!phases[@]}"; do
+  eval "options=(${phases[$k]})"
+  run=/tmp/mnemo-run-$k
+  extra=()
+  [[ -n "$previous" ]] && extra+=(--init-from "$previous/model")
+  if (( k == last )); then
+    minutes=$(python3 -c "print(max(0.5, ($budget - 90 - ($(date +%s) - $started)) / 60))")
+    extra+=(--minutes "$minutes" --heldout "$corpus/heldout")
+    name=""
+  else
+    name=phase$(( k + 1 ))
+  fi
+  echo "== phase $(( k + 1 )) of $(( last + 1 )): ${options[*]} ${extra[*]}"
   "$build/server/mnemo-train" train "$corpus/train" --tokenizer model/builtin --out "$run" \
-  --device cuda --minutes "$minutes" --heldout "$corpus/heldout" "$@" 2>"$out/train.log"
-status=$?
-tail -3 "$out/train.log"
+    --device cuda "${options[@]}" "${extra[@]}" 2>"$logs/${name:-train}.log"
+  status=$?
+  tail -3 "$logs/${name:-train}.log"
+  if [[ -n "$name" ]]; then
+    cp "$run/loss.jsonl" "$logs/$name-loss.jsonl" 2>/dev/null
+    cp "$run/model/config.json" "$logs/$name-config.json" 2>/dev/null
+    [[ -f "$run/model/model.safetensors" ]] &&
+      split -b 15M -d "$run/model/model.safetensors" "$out/$name.safetensors.part-"
+  else
+    cp "$run/loss.jsonl" "$run/heldout.json" "$run/model/config.json" "$logs/" 2>/dev/null
+    [[ -f "$run/model/model.safetensors" ]] &&
+      split -b 15M -d "$run/model/model.safetensors" "$out/model.safetensors.part-"
+  fi
+  (( status == 0 )) || break
+  previous=$run
+done
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv | tail -1
-cp "$run/loss.jsonl" "$run/heldout.json" "$run/model/config.json" "$out/" 2>/dev/null
-[[ -f "$run/model/model.safetensors" ]] &&
-  split -b 15M -d "$run/model/model.safetensors" "$out/model.safetensors.part-"
+tar -C "$out" -czf "$out/logs.tar.gz" logs && rm -rf "$logs"
 ls -la "$out"
 exit $status
