@@ -20,8 +20,7 @@ std::string joined(const std::vector<std::size_t>& values) {
 MemoryLayout memory_layout(const model::ModelConfig& model, const std::string& model_id,
                            const MemoryIndexOptions& options) {
   MemoryLayout layout;
-  layout.layers =
-      options.layers.empty() ? model::default_memory_layers(model.n_layer) : options.layers;
+  layout.layers = options.layers.empty() ? model::memory_layers(model) : options.layers;
   layout.tier = model::memory::exact_tier_config(model, layout.layers.size());
   layout.tier.block_size = options.block_size;
   layout.tier.storage = options.storage;

@@ -220,6 +220,13 @@ Result<ModelConfig, ModelError> config_from_hf_json(const std::string& path) {
         return error(path, "unsupported rope_scaling type '" + kind + "'");
       }
     }
+    if (j.contains("mnemo") && j["mnemo"].contains("memory_layers")) {
+      c.memory_layers = j["mnemo"]["memory_layers"].get<std::vector<std::size_t>>();
+      for (const std::size_t l : c.memory_layers)
+        if (l >= c.n_layer)
+          return error(path, "mnemo.memory_layers names layer " + std::to_string(l) + " of " +
+                                 std::to_string(c.n_layer));
+    }
     if (auto ok = check(path, c); !ok) return ok.error();
     return c;
   } catch (const nlohmann::json::exception& e) {
@@ -233,6 +240,11 @@ std::vector<std::size_t> default_memory_layers(std::size_t n_layer) {
   if (layers[1] == layers[0]) layers[1] = std::min(n_layer - 1, layers[0] + 1);
   if (layers[1] == layers[0]) layers.pop_back();
   return layers;
+}
+
+std::vector<std::size_t> memory_layers(const ModelConfig& config) {
+  return config.memory_layers.empty() ? default_memory_layers(config.n_layer)
+                                      : config.memory_layers;
 }
 
 }  // namespace mnemo::model

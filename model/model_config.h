@@ -35,6 +35,9 @@ struct ModelConfig {
   /// Per-frequency divisors (Llama 3.1 "llama3" scaling); empty for none. head_dim / 2 values.
   std::vector<float> rope_freq_factors;
   bool qkv_bias = false;
+  /// The layers the model was trained to read the repository memory at (mnemo's own
+  /// models record them in config.json as mnemo.memory_layers); empty for any other model.
+  std::vector<std::size_t> memory_layers;
 };
 
 /// Reads `general.architecture` and `<arch>.*` keys. Unknown architectures and unsupported
@@ -51,5 +54,9 @@ std::string to_string(Architecture architecture);
 /// the middle and three quarters of the depth, where retrieval heads sit in most decoders.
 /// The indexer stores keys and values of these layers; mnemo's own model is trained so.
 std::vector<std::size_t> default_memory_layers(std::size_t n_layer);
+
+/// The layers the indexer keeps and the server reads for this model: those it was trained
+/// with, else default_memory_layers.
+std::vector<std::size_t> memory_layers(const ModelConfig& config);
 
 }  // namespace mnemo::model

@@ -130,4 +130,44 @@ InContextCopy in_context_copy(const TrainingModel& model, const Tokenizer& token
   return out;
 }
 
+nlohmann::json MemoryCopy::to_json() const {
+  return {{"with_memory_nats", with_memory_nats},
+          {"without_memory_nats", without_memory_nats},
+          {"windows", windows}};
+}
+
+MemoryCopy memory_copy(const TrainingModel& model, const Tokenizer& tokenizer, const fs::path& root,
+                       const TrainingMemoryConfig& memory_config, const HeldoutOptions& options) {
+  at::NoGradGuard no_grad;
+  const std::int64_t T = model.shape().context;
+  const auto end = tokenizer.special().eos.value_or(0);
+  const auto nats = [&](const Window& window, const TrainingMemory* memory) {
+    const std::vector<Window> one{window};
+    const at::Tensor batch = batch_tensor(one);
+    const at::Tensor targets = batch_targets(batch, one).to(model.device());
+    const at::Tensor logits = model.forward(batch.narrow(1, 0, T), memory);
+    return at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {},
+                                  at::Reduction::Sum, -100)
+        .item<double>();
+  };
+  MemoryCopy out;
+  double with = 0, without = 0;
+  std::int64_t scored = 0;
+  for (const std::vector<FileTokens>& project : heldout_files(tokenizer, root, options)) {
+    for (const FileTokens& tokens : project) {
+      const std::vector<Window> windows = plain_windows(tokens.tokens, T, end);
+      if (windows.empty() || windows.front().valid < 16) continue;
+      TrainingMemory memory(memory_config, model.shape().config());
+      remember(model, memory, windows);
+      with += nats(windows.front(), &memory);
+      without += nats(windows.front(), nullptr);
+      scored += windows.front().valid;
+      ++out.windows;
+    }
+  }
+  out.with_memory_nats = scored > 0 ? with / static_cast<double>(scored) : 0;
+  out.without_memory_nats = scored > 0 ? without / static_cast<double>(scored) : 0;
+  return out;
+}
+
 }  // namespace mnemo::model::training

@@ -50,4 +50,17 @@ InContextCopy in_context_copy(const TrainingModel& model, const Tokenizer& token
                               const std::filesystem::path& root,
                               const HeldoutOptions& options = {});
 
+/// Whether the model copies from its memory: each file of in_context_copy's, its first
+/// window scored with a memory that holds the whole file (as the project's other files are
+/// held when bits_per_byte reads them) and with none. The mean loss per token of both; a
+/// model that reads its memory predicts the window almost for free from it.
+struct MemoryCopy {
+  double with_memory_nats = 0, without_memory_nats = 0;
+  std::int64_t windows = 0;
+  nlohmann::json to_json() const;
+};
+MemoryCopy memory_copy(const TrainingModel& model, const Tokenizer& tokenizer,
+                       const std::filesystem::path& root, const TrainingMemoryConfig& memory,
+                       const HeldoutOptions& options = {});
+
 }  // namespace mnemo::model::training

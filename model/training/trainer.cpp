@@ -437,13 +437,15 @@ std::optional<std::string> train(const TrainOptions& options,
   const BitsPerByte with = bits_per_byte(model, tok, o.heldout, &memory_config, heldout);
   const BitsPerByte without = bits_per_byte(model, tok, o.heldout, nullptr, heldout);
   const InContextCopy copy = in_context_copy(model, tok, o.heldout, heldout);
+  const MemoryCopy copied_from_memory = memory_copy(model, tok, o.heldout, memory_config, heldout);
   const json report = {{"step", s.step},
                        {"trained_tokens", s.tokens},
                        {"heldout", o.heldout.string()},
                        {"bytes_per_project", o.heldout_bytes},
                        {"with_memory", with.to_json()},
                        {"without_memory", without.to_json()},
-                       {"in_context_copy", copy.to_json()}};
+                       {"in_context_copy", copy.to_json()},
+                       {"memory_copy", copied_from_memory.to_json()}};
   progress(report.dump());
   std::ofstream out(o.out / "heldout.json");
   out << report.dump(2) << "\n";

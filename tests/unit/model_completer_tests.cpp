@@ -38,7 +38,7 @@ const char* kOther = "int totally_unrelated_name(int x) { return x * 3; }\n";
 std::unique_ptr<indexer::RepositoryMemory> memory_of(
     const model::LoadedModel& m, const std::vector<std::pair<std::string, std::string>>& files) {
   auto out = std::make_unique<indexer::RepositoryMemory>();
-  out->layers = model::default_memory_layers(m.transformer->config().n_layer);
+  out->layers = model::memory_layers(m.transformer->config());
   indexer::MemoryEncoder encoder(m.transformer, m.tokenizer, out->layers, 256, 64);
   auto config = model::memory::exact_tier_config(m.transformer->config(), out->layers.size());
   config.block_size = 8;

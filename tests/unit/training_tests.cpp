@@ -180,6 +180,21 @@ TEST(TrainingModel, AnExportedModelLoadsAndComputesTheSameLogits) {
   EXPECT_TRUE(at::allclose(trained, served, 1e-4, 1e-4)) << (trained - served).abs().max();
 }
 
+TEST(TrainingModel, TheLayersAModelWasTrainedToReadTheMemoryAtAreTheOnesItIsServedAt) {
+  mnemo::testing::TempDir dir;
+  const fs::path tokenizer_dir = write_tiny_tokenizer(dir.path());
+  const ModelShape shape = tiny_shape();
+  const std::vector<std::size_t> trained_at{0};
+  ASSERT_NE(mnemo::model::default_memory_layers(static_cast<std::size_t>(shape.layers)),
+            trained_at);
+  const TrainingModel model(shape, trained_at, 7);
+  const fs::path out = dir.path() / "model";
+  ASSERT_FALSE(export_model(model, tokenizer_dir, out, {{"note", "test"}}));
+  auto loaded = load_model(out.string());
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(mnemo::model::memory_layers(loaded.value().transformer->config()), trained_at);
+}
+
 TEST(TrainingModel, ATokenShiftIsServedAcrossPrefillChunksAndDecodingSteps) {
   mnemo::testing::TempDir dir;
   const fs::path tokenizer_dir = write_tiny_tokenizer(dir.path());
@@ -503,6 +518,12 @@ TEST_F(TrainerTest, HeldOutBitsPerByteAreMeasuredWithTheMemoryAndWithout) {
   EXPECT_EQ(copy["windows"], 6);
   EXPECT_GT(copy["first_nats"].get<double>(), 0);
   EXPECT_GT(copy["repeated_nats"].get<double>(), 0);
+  // The memory copy measure: each file's first window with the whole file in memory and
+  // without any; the memory is read, so the two differ.
+  const auto& from_memory = report["memory_copy"];
+  EXPECT_EQ(from_memory["windows"], 6);
+  EXPECT_GT(from_memory["without_memory_nats"].get<double>(), 0);
+  EXPECT_NE(from_memory["with_memory_nats"], from_memory["without_memory_nats"]);
 }
 
 TEST_F(TrainerTest, WithARepeatRateOfOneEveryPlainWindowCarriesACopyOfItsOwnText) {

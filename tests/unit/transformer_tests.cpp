@@ -421,9 +421,16 @@ TEST(Checkpoint, ConfigErrorsNameTheFileAndTheProblem) {
   auto unsupported = Checkpoint::open(dir.path().string());
   ASSERT_FALSE(unsupported);
   EXPECT_NE(unsupported.error().message.find("gpt_neox"), std::string::npos);
-  // Shapes that disagree with the config are caught when the weights are read.
   std::ifstream in(kModels / "tiny-llama-hf/config.json");
   auto config = nlohmann::json::parse(in);
+  auto beyond = config;
+  beyond["mnemo"]["memory_layers"] = {config["num_hidden_layers"].get<int>()};
+  dir.write("config.json", beyond.dump());
+  auto no_such_layer = Checkpoint::open(dir.path().string());
+  ASSERT_FALSE(no_such_layer);
+  EXPECT_NE(no_such_layer.error().message.find("memory_layers"), std::string::npos)
+      << no_such_layer.error().message;
+  // Shapes that disagree with the config are caught when the weights are read.
   config["intermediate_size"] = 128;
   dir.write("config.json", config.dump());
   auto checkpoint = Checkpoint::open(dir.path().string());
