@@ -73,9 +73,12 @@ mkdir -p /tmp/mnemo-check/corpus/p
 for f in $(find "$corpus/heldout" -name '*.c' | sort | head -3); do
   head -c 6000 "$f" >"/tmp/mnemo-check/corpus/p/$(basename "$f")"
 done
+# The built-in model's own shape: its token shift, if it has one (the safetensors header
+# names its tensors); its memory layers come with --init-from.
+shift=$(head -c 65536 model/builtin/model.safetensors | grep -aq embed_shift && echo --token-shift)
 for device in cpu cuda; do
   "$build/server/mnemo-train" train /tmp/mnemo-check/corpus --tokenizer model/builtin \
-    --out /tmp/mnemo-check/$device --init-from model/builtin --device $device --no-bf16 \
+    --out /tmp/mnemo-check/$device --init-from model/builtin $shift --device $device --no-bf16 \
     --batch-tokens 2048 --max-windows 2 --memory-copy-rate 0.5 --tokens 6000 \
     --warmup-tokens 1000 >/dev/null 2>"/tmp/mnemo-check/$device.log" ||
     tail -3 "/tmp/mnemo-check/$device.log"

@@ -63,8 +63,9 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
                 "add each token's predecessor's embedding to its own, with learned weights "
                 "(from zero, so a model started --init-from one without it is unchanged)");
   cmd->add_option("--memory-layers", o.memory_layers,
-                  "the layers that read the memory (default: two, at a half and three quarters "
-                  "of the depth; the export records them for the indexer and the server)")
+                  "the layers that read the memory (default: --init-from's, else two, at a half "
+                  "and three quarters of the depth; the export records them for the indexer "
+                  "and the server)")
       ->delimiter(',');
   cmd->add_option("--memory-top-k", o.memory_top_k, "memory blocks each query head reads")
       ->capture_default_str();
@@ -127,12 +128,11 @@ int run_train(model::training::TrainOptions o) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
   mallopt(M_TOP_PAD, 256 << 20);
-  if (o.memory_layers.empty())
-    o.memory_layers = model::default_memory_layers(static_cast<std::size_t>(o.shape.layers));
   std::sort(o.memory_layers.begin(), o.memory_layers.end());
   o.memory_layers.erase(std::unique(o.memory_layers.begin(), o.memory_layers.end()),
                         o.memory_layers.end());
-  if (o.memory_layers.back() >= static_cast<std::size_t>(o.shape.layers)) {
+  if (!o.memory_layers.empty() &&
+      o.memory_layers.back() >= static_cast<std::size_t>(o.shape.layers)) {
     std::cerr << "mnemo train: --memory-layers: a model of " << o.shape.layers
               << " layers has layers 0 to " << o.shape.layers - 1 << "\n";
     return 2;

@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <nlohmann/json.hpp>
 
+#include "model/model_config.h"
 #include "model/training/export.h"
 #include "model/training/heldout_eval.h"
 #include "model/training/safetensors_writer.h"
@@ -290,6 +291,15 @@ std::optional<std::string> train(const TrainOptions& options,
   if (error) return o.out.string() + ": " + error.message();
 
   if (o.device.is_cuda()) at::globalContext().setFloat32MatmulPrecision("high");  // TF32
+  if (o.memory_layers.empty()) {
+    // Going on from a model reads the memory where it does.
+    o.memory_layers = model::default_memory_layers(static_cast<std::size_t>(o.shape.layers));
+    if (!o.init_from.empty() && !fs::exists(checkpoint_path(o))) {
+      auto config = model::config_from_hf_json((o.init_from / "config.json").string());
+      if (!config) return config.error().message;
+      o.memory_layers = model::memory_layers(config.value());
+    }
+  }
   TrainingModel model(o.shape, o.memory_layers, o.seed, o.device);
   Moments moments;
   TrainState s;

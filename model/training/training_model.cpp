@@ -139,6 +139,14 @@ void TrainingModel::load(const std::map<std::string, at::Tensor>& values) {
       throw std::invalid_argument(name + " has the wrong shape");
     tensor.copy_(found->second);
   }
+  // Weights this shape has no place for would be dropped without a word.
+  for (const auto& [name, tensor] : values) {
+    if (parameters_.count(name) != 0) continue;
+    if (name == kShiftName)
+      throw std::invalid_argument("the weights have a token shift (" + name +
+                                  "): train with --token-shift");
+    throw std::invalid_argument("the weights have " + name + ", which this shape lacks");
+  }
 }
 
 std::int64_t TrainingModel::parameter_count() const {

@@ -75,7 +75,8 @@ class TrainingModel {
   /// By HF name ("model.layers.0.self_attn.q_proj.weight", ...), each requiring grad.
   const std::map<std::string, at::Tensor>& parameters() const { return parameters_; }
   /// Replaces the values (same names and shapes), e.g. from a checkpoint. A token shift
-  /// missing from `values` (a model trained without one) stays at zero, which is none.
+  /// missing from `values` (a model trained without one) stays at zero, which is none; a
+  /// tensor of `values` this shape has no place for throws std::invalid_argument.
   void load(const std::map<std::string, at::Tensor>& values);
   std::int64_t parameter_count() const;
 

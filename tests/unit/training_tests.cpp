@@ -579,6 +579,28 @@ TEST_F(TrainerTest, WindowsSharedAmongThreadsTrainAsOneThreadDoesUpToRounding) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-3 * a[i]) << "step " << i;
 }
 
+TEST_F(TrainerTest, ARunStartedFromAnExportKeepsItsMemoryLayersAndNeedsItsTokenShift) {
+  TrainOptions first = options("first");
+  first.memory_layers = {0};  // not the default of 2 layers, {1}
+  first.shape.token_shift = true;
+  ASSERT_FALSE(train(first, [](const std::string&) {}));
+  TrainOptions second = options("second");
+  second.memory_layers.clear();
+  second.init_from = first.out / "model";
+  second.shape.token_shift = true;
+  second.evaluate_only = true;
+  ASSERT_FALSE(train(second, [](const std::string&) {}));
+  std::ifstream config(second.out / "model" / "config.json");
+  EXPECT_EQ(nlohmann::json::parse(config)["mnemo"]["memory_layers"], nlohmann::json::array({0}));
+  // Without --token-shift the shift would be dropped: an error says so.
+  TrainOptions unshifted = options("unshifted");
+  unshifted.init_from = first.out / "model";
+  unshifted.evaluate_only = true;
+  const auto failed = train(unshifted, [](const std::string&) {});
+  ASSERT_TRUE(failed);
+  EXPECT_NE(failed->find("--token-shift"), std::string::npos) << *failed;
+}
+
 TEST_F(TrainerTest, ARunStartedFromAnExportBeginsAtItsWeightsAndRecordsIt) {
   const TrainOptions first = options("first");
   ASSERT_FALSE(train(first, [](const std::string&) {}));
