@@ -36,7 +36,8 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
   cmd->add_option("--seed", o.seed, "initial weights and data order")->capture_default_str();
   cmd->add_option("--init-from", o.init_from,
                   "start from an exported model folder's weights (OUT/model of an earlier run, "
-                  "or model/builtin) with a new schedule and data order; ignored on resume")
+                  "or model/builtin) with a new schedule and data order; on resume only the memory "
+                  "layers it reads at are taken from it")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--batch-tokens", o.batch_tokens, "tokens per optimizer step")
       ->capture_default_str();

@@ -292,9 +292,10 @@ std::optional<std::string> train(const TrainOptions& options,
 
   if (o.device.is_cuda()) at::globalContext().setFloat32MatmulPrecision("high");  // TF32
   if (o.memory_layers.empty()) {
-    // Going on from a model reads the memory where it does.
+    // Going on from a model reads the memory where it does. On resume too: the checkpoint's
+    // options, compared with these, were resolved so.
     o.memory_layers = model::default_memory_layers(static_cast<std::size_t>(o.shape.layers));
-    if (!o.init_from.empty() && !fs::exists(checkpoint_path(o))) {
+    if (!o.init_from.empty()) {
       auto config = model::config_from_hf_json((o.init_from / "config.json").string());
       if (!config) return config.error().message;
       o.memory_layers = model::memory_layers(config.value());

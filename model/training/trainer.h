@@ -26,8 +26,8 @@ struct TrainOptions {
   std::filesystem::path tokenizer_dir;  ///< tokenizer.json (mnemo train-tokenizer)
   std::filesystem::path out;            ///< checkpoint, log and the exported model
   ModelShape shape;                     ///< vocab comes from the tokenizer
-  /// The layers that read the memory; empty: those of the model --init-from names (its
-  /// config.json), else default_memory_layers.
+  /// The layers that read the memory; empty: those of the model init_from names (its
+  /// config.json, read on resume too), else default_memory_layers.
   std::vector<std::size_t> memory_layers;
   std::int64_t memory_top_k = 8;
   std::int64_t memory_block = 64;

@@ -592,6 +592,8 @@ TEST_F(TrainerTest, ARunStartedFromAnExportKeepsItsMemoryLayersAndNeedsItsTokenS
   ASSERT_FALSE(train(second, [](const std::string&) {}));
   std::ifstream config(second.out / "model" / "config.json");
   EXPECT_EQ(nlohmann::json::parse(config)["mnemo"]["memory_layers"], nlohmann::json::array({0}));
+  // The same command again resumes (its checkpoint's options resolved the same way).
+  ASSERT_FALSE(train(second, [](const std::string&) {}));
   // Without --token-shift the shift would be dropped: an error says so.
   TrainOptions unshifted = options("unshifted");
   unshifted.init_from = first.out / "model";

@@ -424,7 +424,7 @@ TEST(Checkpoint, ConfigErrorsNameTheFileAndTheProblem) {
   std::ifstream in(kModels / "tiny-llama-hf/config.json");
   auto config = nlohmann::json::parse(in);
   auto beyond = config;
-  beyond["mnemo"]["memory_layers"] = {config["num_hidden_layers"].get<int>()};
+  beyond["mnemo"]["memory_layers"] = nlohmann::json::array({config["num_hidden_layers"]});
   dir.write("config.json", beyond.dump());
   auto no_such_layer = Checkpoint::open(dir.path().string());
   ASSERT_FALSE(no_such_layer);
