@@ -10,6 +10,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kMemoryGain = "memory_gain";
+
 struct Metric {
   const char* key;
   double CaseScores::*field;
@@ -77,6 +79,37 @@ json summarize_group(const std::vector<const std::vector<CaseScores>*>& reposito
   return out;
 }
 
+/// The memory's gain over the same model without it, paired by case (each case's score with
+/// the memory less its score without): its interval says whether the memory helps more
+/// than the two conditions' own intervals, which overlap, can.
+json summarize_gain(const std::vector<const RepositoryScores*>& repositories,
+                    const std::string& group, std::uint64_t seed) {
+  std::size_t n = 0;
+  bool wrote_lines = false;
+  for (const RepositoryScores* r : repositories) {
+    const auto& with = group_of(*r, "memory", group);
+    const auto& without = group_of(*r, "no_memory", group);
+    if (with.size() != without.size()) return json();  // not the same cases
+    n += with.size();
+    for (const CaseScores& s : with) wrote_lines = wrote_lines || s.wrote_line;
+  }
+  json out = {{"n", n}};
+  if (n == 0) return out;
+  for (const Metric& m : metrics()) {
+    if (m.line && !wrote_lines) continue;
+    std::vector<std::vector<double>> groups;
+    for (const RepositoryScores* r : repositories) {
+      const auto& with = group_of(*r, "memory", group);
+      const auto& without = group_of(*r, "no_memory", group);
+      std::vector<double>& differences = groups.emplace_back();
+      for (std::size_t i = 0; i < with.size(); ++i)
+        differences.push_back(with[i].*m.field - without[i].*m.field);
+    }
+    out[m.key] = interval_json(bootstrap_macro_mean(groups, seed));
+  }
+  return out;
+}
+
 json summarize(const std::vector<const RepositoryScores*>& repositories, std::uint64_t seed) {
   json out = json::object();
   for (const std::string& condition : eval_conditions()) {
@@ -87,6 +120,10 @@ json summarize(const std::vector<const RepositoryScores*>& repositories, std::ui
       const json summary = summarize_group(per_repository, seed);
       if (summary["n"].get<std::size_t>() > 0) out[condition][group] = summary;
     }
+  }
+  for (const std::string& group : eval_groups()) {
+    const json gain = summarize_gain(repositories, group, seed);
+    if (!gain.is_null() && gain["n"].get<std::size_t>() > 0) out[kMemoryGain][group] = gain;
   }
   return out;
 }
@@ -102,7 +139,9 @@ std::string cell(const json& metric, double scale) {
 /// condition has no such metric).
 std::vector<std::vector<std::string>> rows(const json& summary) {
   std::vector<std::vector<std::string>> out;
-  for (const std::string& condition : eval_conditions()) {
+  std::vector<std::string> conditions = eval_conditions();
+  conditions.emplace_back(kMemoryGain);
+  for (const std::string& condition : conditions) {
     if (!summary.contains(condition)) continue;
     for (const std::string& group : eval_groups()) {
       if (!summary[condition].contains(group)) continue;

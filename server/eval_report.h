@@ -43,7 +43,9 @@ using RepositoryScores = std::map<std::string, std::map<std::string, std::vector
 
 /// condition -> group -> {"n", a metric -> {"mean", "low", "high"}, ...}: identifier top-1,
 /// top-5 and MRR; for conditions that wrote lines also line exact match, edit similarity,
-/// identifier EM and F1, latency p50/p95 and how many cases read the memory.
+/// identifier EM and F1, latency p50/p95 and how many cases read the memory. And
+/// "memory_gain" -> group -> the same metrics' means and intervals of each case's score
+/// with the memory less its score without (a paired bootstrap).
 nlohmann::json summarize_repository(const RepositoryScores& scores, std::uint64_t seed);
 
 /// The same shape across repositories: each metric the mean of the repositories' means,
