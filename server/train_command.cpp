@@ -102,6 +102,11 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
                   "0.25 repeats each span within 48 positions, which is learned sooner")
       ->check(CLI::Range(0.05, 4.0))
       ->capture_default_str();
+  cmd->add_option("--copy-lesson-alphabet", o.copy_lesson_alphabet,
+                  "the ids each lesson draws from, chosen anew for each: under 4096, a token "
+                  "recurs, and only matching the tokens before it finds where a span went on")
+      ->check(CLI::Range(2, 4096))
+      ->capture_default_str();
   cmd->add_flag("!--no-bf16", o.bf16,
                 "matrix products in float32 instead of bfloat16 (on a CPU; a GPU uses TF32)");
   cmd->add_option_function<std::string>(

@@ -193,6 +193,7 @@ json options_json(const TrainOptions& o) {
   if (o.repeat_rate > 0) j["repeat_rate"] = o.repeat_rate;
   if (o.copy_lesson_rate > 0) j["copy_lesson_rate"] = o.copy_lesson_rate;
   if (o.copy_lesson_scale != 1) j["copy_lesson_scale"] = o.copy_lesson_scale;
+  if (o.copy_lesson_alphabet != 4096) j["copy_lesson_alphabet"] = o.copy_lesson_alphabet;
   return j;
 }
 
@@ -391,8 +392,8 @@ std::optional<std::string> train(const TrainOptions& options,
         windows.push_back(inserted_copy_window(w, random, T, pad));
       } else if (o.copy_lesson_rate > 0 &&
                  std::uniform_real_distribution<double>(0, 1)(random) < o.copy_lesson_rate) {
-        windows.push_back(
-            random_repeated_window(random, T, o.shape.vocab, special, o.copy_lesson_scale));
+        windows.push_back(random_repeated_window(random, T, o.shape.vocab, special,
+                                                 o.copy_lesson_scale, o.copy_lesson_alphabet));
       } else {
         windows.push_back(w);
       }

@@ -58,6 +58,8 @@ struct TrainOptions {
   double copy_lesson_rate = 0;
   /// Those lessons' spans and gaps, scaled (random_repeated_window's `scale`).
   double copy_lesson_scale = 1;
+  /// The ids each lesson draws from (random_repeated_window's `alphabet`).
+  std::int64_t copy_lesson_alphabet = 4096;
   /// bfloat16 autocast for the matrix products on a CPU; on a GPU the products take
   /// TensorFloat-32 instead (what was measured to be fast there) and this changes nothing.
   bool bf16 = true;

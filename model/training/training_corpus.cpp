@@ -110,11 +110,26 @@ Window repeated_window(const Window& source, std::int64_t length, TokenId pad) {
 }
 
 Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
-                              const std::vector<TokenId>& special, double scale) {
-  std::uniform_int_distribution<std::int64_t> id(0, std::min<std::int64_t>(vocab, 4096) - 1);
+                              const std::vector<TokenId>& special, double scale,
+                              std::int64_t alphabet) {
+  const std::int64_t first = std::min<std::int64_t>(vocab, 4096);
+  std::uniform_int_distribution<std::int64_t> id(0, first - 1);
+  Tokens letters;  // a small alphabet's ids; empty: any of the first ones
+  if (alphabet < first) {
+    for (TokenId t = 0; t < static_cast<TokenId>(first); ++t)
+      if (std::find(special.begin(), special.end(), t) == special.end()) letters.push_back(t);
+    std::shuffle(letters.begin(), letters.end(), random);
+    letters.resize(static_cast<std::size_t>(
+        std::clamp<std::int64_t>(alphabet, 2, static_cast<std::int64_t>(letters.size()))));
+  }
+  std::uniform_int_distribution<std::size_t> letter(0, letters.empty() ? 0 : letters.size() - 1);
   const auto draw = [&](std::int64_t n) {
     Tokens out(static_cast<std::size_t>(n));
     for (TokenId& t : out) {
+      if (!letters.empty()) {
+        t = letters[letter(random)];
+        continue;
+      }
       do {
         t = static_cast<TokenId>(id(random));
       } while (std::find(special.begin(), special.end(), t) != special.end());

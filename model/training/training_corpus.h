@@ -86,7 +86,11 @@ Window inserted_copy_window(const Window& source, std::mt19937_64& random, std::
 /// `scale` multiplies the span's bounds (at least 4) and the gap's: at 0.25, spans of 4 to 32
 /// after gaps of 0 to 16, so every repeat is at most 48 positions on (a small model learns to
 /// copy those several times sooner).
+/// `alphabet` below 4096 draws the window's tokens from that many ids of those, chosen anew
+/// for each window: a token then recurs within the span and the gaps, and matching it alone
+/// finds several places, as `_` does in code; matching what came before it tells them apart.
 Window random_repeated_window(std::mt19937_64& random, std::int64_t length, std::int64_t vocab,
-                              const std::vector<TokenId>& special, double scale = 1.0);
+                              const std::vector<TokenId>& special, double scale = 1.0,
+                              std::int64_t alphabet = 4096);
 
 }  // namespace mnemo::model::training

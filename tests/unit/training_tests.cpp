@@ -357,6 +357,27 @@ TEST(TrainingCorpus, AScaledLessonRepeatsShorterSpansAfterShorterGaps) {
   EXPECT_GT(farthest_repeat(1.0, 40), 48);
 }
 
+TEST(TrainingCorpus, ALessonOverASmallAlphabetDrawsEachWindowsTokensFromThatMany) {
+  std::mt19937_64 random(5);
+  const std::vector<TokenId> special{0, 1, 2};
+  std::set<TokenId> across;
+  for (int trial = 0; trial < 20; ++trial) {
+    const Window w = random_repeated_window(random, 256, 8192, special, 0.5, 8);
+    const std::set<TokenId> used(w.tokens.begin(), w.tokens.end());
+    EXPECT_LE(used.size(), 8u);
+    EXPECT_GT(used.size(), 1u);
+    for (const TokenId t : used) {
+      EXPECT_LT(t, 4096);
+      EXPECT_EQ(std::count(special.begin(), special.end(), t), 0);
+    }
+    across.insert(used.begin(), used.end());
+  }
+  EXPECT_GT(across.size(), 8u);  // each window its own alphabet
+  // The default draws from all of them.
+  const Window any = random_repeated_window(random, 256, 8192, special, 0.5);
+  EXPECT_GT(std::set<TokenId>(any.tokens.begin(), any.tokens.end()).size(), 8u);
+}
+
 TEST(TrainingCorpus, AnInsertedCopyRepeatsASliceOfTheTextFurtherOnAndKeepsTheRest) {
   std::mt19937_64 random(3);
   Window source;
