@@ -180,9 +180,14 @@ class CompleteTest(unittest.TestCase):
         cases = repository["cases"]
         self.assertGreater(cases, 3)  # geo, Point, origin, x where geo/ defines them
         conditions = repository["conditions"]
-        self.assertEqual(set(conditions), {"memory", "no_memory", "bm25", "oracle", "symbolic"})
-        for name in ("memory", "no_memory", "bm25", "oracle", "symbolic"):
+        self.assertEqual(set(conditions),
+                         {"memory", "no_memory", "bm25", "oracle", "symbolic", "memory_gain"})
+        for name in ("memory", "no_memory", "bm25", "oracle", "symbolic", "memory_gain"):
             self.assertEqual(conditions[name]["all"]["n"], cases, name)
+        # The gain is each case's score with the memory less without: the means' difference.
+        gain = conditions["memory_gain"]["all"]["identifier_top1"]["mean"]
+        self.assertAlmostEqual(gain, conditions["memory"]["all"]["identifier_top1"]["mean"] -
+                               conditions["no_memory"]["all"]["identifier_top1"]["mean"])
         # Checked, not assumed: every case read the memory in one condition, none in the
         # others (the retrieval baselines put their context in the prompt instead).
         self.assertEqual(conditions["memory"]["all"]["cases_that_read_memory"], cases)
