@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 #include "server/eval_metrics.h"
 
@@ -84,26 +85,26 @@ json summarize_group(const std::vector<const std::vector<CaseScores>*>& reposito
 /// than the two conditions' own intervals, which overlap, can.
 json summarize_gain(const std::vector<const RepositoryScores*>& repositories,
                     const std::string& group, std::uint64_t seed) {
+  using Pair = std::pair<const std::vector<CaseScores>*, const std::vector<CaseScores>*>;
+  std::vector<Pair> pairs;  // per repository: with the memory, without
   std::size_t n = 0;
   bool wrote_lines = false;
   for (const RepositoryScores* r : repositories) {
-    const auto& with = group_of(*r, "memory", group);
-    const auto& without = group_of(*r, "no_memory", group);
-    if (with.size() != without.size()) return json();  // not the same cases
-    n += with.size();
-    for (const CaseScores& s : with) wrote_lines = wrote_lines || s.wrote_line;
+    const Pair& p =
+        pairs.emplace_back(&group_of(*r, "memory", group), &group_of(*r, "no_memory", group));
+    if (p.first->size() != p.second->size()) return json();  // not the same cases
+    n += p.first->size();
+    for (const CaseScores& s : *p.first) wrote_lines = wrote_lines || s.wrote_line;
   }
   json out = {{"n", n}};
   if (n == 0) return out;
   for (const Metric& m : metrics()) {
     if (m.line && !wrote_lines) continue;
     std::vector<std::vector<double>> groups;
-    for (const RepositoryScores* r : repositories) {
-      const auto& with = group_of(*r, "memory", group);
-      const auto& without = group_of(*r, "no_memory", group);
+    for (const auto& [with, without] : pairs) {
       std::vector<double>& differences = groups.emplace_back();
-      for (std::size_t i = 0; i < with.size(); ++i)
-        differences.push_back(with[i].*m.field - without[i].*m.field);
+      for (std::size_t i = 0; i < with->size(); ++i)
+        differences.push_back((*with)[i].*m.field - (*without)[i].*m.field);
     }
     out[m.key] = interval_json(bootstrap_macro_mean(groups, seed));
   }
