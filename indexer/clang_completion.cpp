@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "indexer/cx_string.h"
+#include "indexer/libclang_working_directory.h"
 
 namespace mnemo::indexer {
 namespace fs = std::filesystem;
@@ -154,6 +155,7 @@ ClangCompleter::Unit* ClangCompleter::unit_for(const SemanticRequest& request, s
 
 model::Result<SemanticCompletions, IndexError> ClangCompleter::complete(
     const SemanticRequest& request) {
+  const LibclangWorkingDirectory stay;  // the parse, the reparses and the completion
   std::string error;
   Unit* unit = unit_for(request, error);
   if (unit == nullptr) return IndexError{error};

@@ -11,6 +11,7 @@
 
 #include "indexer/content_hash.h"
 #include "indexer/cx_string.h"
+#include "indexer/libclang_working_directory.h"
 
 namespace mnemo::indexer {
 namespace fs = std::filesystem;
@@ -363,6 +364,7 @@ model::Result<UnitSymbols, IndexError> ClangIndexer::index(
   for (const std::string& a : argv) args.push_back(a.c_str());
   CXUnsavedFile unsaved{file.c_str(), contents.data(), static_cast<unsigned long>(contents.size())};
 
+  const LibclangWorkingDirectory stay;
   CXTranslationUnit tu = nullptr;
   const CXErrorCode status = clang_parseTranslationUnit2FullArgv(
       static_cast<CXIndex>(index_), file.c_str(), args.data(), static_cast<int>(args.size()),

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -144,6 +145,17 @@ TEST_F(ClangCompletionTest, ACapOnCandidatesIsReportedAsTruncated) {
   ASSERT_TRUE(completions);
   EXPECT_EQ(completions.value().candidates.size(), 3u);
   EXPECT_TRUE(completions.value().truncated);
+}
+
+// libclang would leave the process in the command's -working-directory (the repository).
+TEST_F(ClangCompletionTest, ACompletionLeavesTheProcessInItsWorkingDirectory) {
+  TempDir elsewhere;
+  const std::filesystem::path started_in = std::filesystem::current_path();
+  std::filesystem::current_path(elsewhere.path());
+  EXPECT_FALSE(names("p.^").empty());
+  const std::filesystem::path after = std::filesystem::current_path();
+  std::filesystem::current_path(started_in);
+  EXPECT_EQ(after, elsewhere.path());
 }
 
 TEST_F(ClangCompletionTest, TheWorkerAnswersAsTheInProcessCompleter) {

@@ -215,6 +215,24 @@ TEST_F(RepositoryIndexerTest, AHeaderOnlyLibraryIsParsedFromItsTopHeadersAndTheR
   EXPECT_EQ(again.files_unchanged, 5u);
 }
 
+// libclang's driver makes a parse's -working-directory the process's own (LLVM's real file
+// system links the two), so a root named relative to where the indexer started stopped
+// resolving after the first parse: every later file failed with "error 4".
+TEST_F(RepositoryIndexerTest, ARepositoryNamedByARelativePathHasEveryFileParsed) {
+  for (int i = 0; i < 3; ++i)
+    repo_.write("lone" + std::to_string(i) + ".h", "int lone" + std::to_string(i) + "();\n");
+  const fs::path started_in = fs::current_path();
+  fs::current_path(repo_.path().parent_path());
+  options_.root = repo_.path().filename();
+  const IndexReport r = run();
+  const fs::path after = fs::current_path();
+  fs::current_path(started_in);
+  EXPECT_EQ(after, repo_.path().parent_path()) << "a parse moved the process";
+  EXPECT_TRUE(r.failed.empty()) << r.failed.front().path << ": " << r.failed.front().reason;
+  EXPECT_EQ(r.files_indexed, 6u);
+  EXPECT_EQ(r.units_parsed, 5u);  // the two sources, point.h with them, and each lone header
+}
+
 TEST_F(RepositoryIndexerTest, TheIndexFolderMayLiveElsewhere) {
   TempDir elsewhere;
   options_.index_dir = elsewhere.path() / "idx";
