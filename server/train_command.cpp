@@ -107,6 +107,11 @@ CLI::App* add_train_command(CLI::App& app, model::training::TrainOptions& o) {
                   "recurs, and only matching the tokens before it finds where a span went on")
       ->check(CLI::Range(2, 4096))
       ->capture_default_str();
+  cmd->add_option("--rename-rate", o.rename_rate,
+                  "share of files whose repeated names get random hex suffixes (half of them, "
+                  "the same suffix at every use): teaches copying a whole name")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_flag("!--no-bf16", o.bf16,
                 "matrix products in float32 instead of bfloat16 (on a CPU; a GPU uses TF32)");
   cmd->add_option_function<std::string>(

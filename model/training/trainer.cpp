@@ -194,6 +194,7 @@ json options_json(const TrainOptions& o) {
   if (o.copy_lesson_rate > 0) j["copy_lesson_rate"] = o.copy_lesson_rate;
   if (o.copy_lesson_scale != 1) j["copy_lesson_scale"] = o.copy_lesson_scale;
   if (o.copy_lesson_alphabet != 4096) j["copy_lesson_alphabet"] = o.copy_lesson_alphabet;
+  if (o.rename_rate > 0) j["rename_rate"] = o.rename_rate;
   return j;
 }
 
@@ -337,6 +338,20 @@ std::optional<std::string> train(const TrainOptions& options,
     return std::chrono::duration<double>(Clock::now() - since).count() / 60.0;
   };
 
+  // A file's tokens as trained on: renamed (rename_rate) by a draw of its own, from its place
+  // in the data, so that a resumed run's memory holds the same text.
+  const auto training_tokens = [&](std::size_t project, std::int64_t file, const fs::path& path) {
+    std::string text = read_text(path);
+    if (o.rename_rate > 0) {
+      std::mt19937_64 random(
+          o.seed ^ 0x72656e616d65ULL ^ (static_cast<std::uint64_t>(s.epoch) << 48) ^
+          (static_cast<std::uint64_t>(project) << 24) ^ static_cast<std::uint64_t>(file));
+      if (std::uniform_real_distribution<double>(0, 1)(random) < o.rename_rate)
+        text = renamed_identifiers(text, random, 0.5);
+    }
+    return text_tokens(tok, text, fim->end);
+  };
+
   const std::int64_t first_step = s.step;
   while (!o.evaluate_only && s.tokens < o.planned_tokens &&
          (o.max_minutes <= 0 || minutes(run_start) < o.max_minutes) &&
@@ -352,8 +367,9 @@ std::optional<std::string> train(const TrainOptions& options,
       memory.clear();
       // Resumed inside a project: its earlier files go into the memory again.
       for (std::int64_t f = 0; rebuild_memory && f < s.file; ++f) {
-        const FileTokens earlier = file_tokens(
-            tok, o.corpus / project.name / project.files[static_cast<std::size_t>(f)], fim->end);
+        const FileTokens earlier =
+            training_tokens(order[static_cast<std::size_t>(s.project)], f,
+                            o.corpus / project.name / project.files[static_cast<std::size_t>(f)]);
         if (memory.tokens() < o.max_memory_tokens)
           remember(model, memory, plain_windows(earlier.tokens, T, pad));
       }
@@ -366,7 +382,10 @@ std::optional<std::string> train(const TrainOptions& options,
     }
     const std::string& file = project.files[static_cast<std::size_t>(s.file)];
     const std::vector<Window> plain =
-        plain_windows(file_tokens(tok, o.corpus / project.name / file, fim->end).tokens, T, pad);
+        plain_windows(training_tokens(order[static_cast<std::size_t>(s.project)], s.file,
+                                      o.corpus / project.name / file)
+                          .tokens,
+                      T, pad);
     // Whether the memory holds the file already, which windows are fill-in-the-middle and
     // where they are cut: drawn from the position in the data, so a resumed run draws the
     // same.

@@ -60,6 +60,10 @@ struct TrainOptions {
   double copy_lesson_scale = 1;
   /// The ids each lesson draws from (random_repeated_window's `alphabet`).
   std::int64_t copy_lesson_alphabet = 4096;
+  /// Share of files trained on with renamed_identifiers(text, ·, 0.5): half of their
+  /// repeated names made unique by random suffixes, the lesson in copying a whole name. The
+  /// memory holds a file as it was trained on.
+  double rename_rate = 0;
   /// bfloat16 autocast for the matrix products on a CPU; on a GPU the products take
   /// TensorFloat-32 instead (what was measured to be fast there) and this changes nothing.
   bool bf16 = true;

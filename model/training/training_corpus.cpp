@@ -1,8 +1,11 @@
 #include "model/training/training_corpus.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -54,17 +57,176 @@ std::optional<FimTokens> fim_tokens(const Tokenizer& tokenizer) {
   return FimTokens{*s.fim_prefix, *s.fim_suffix, *s.fim_middle, *s.eos, s.fim_layout};
 }
 
-FileTokens file_tokens(const Tokenizer& tokenizer, const fs::path& path, TokenId end) {
-  FileTokens out;
+std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::stringstream text;
-    text << in.rdbuf();
-    const std::string contents = text.str();
-    out.tokens = tokenizer.encode(contents, false, false);
-    out.bytes = static_cast<std::int64_t>(contents.size());
-  }
+  if (!in) return {};
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+FileTokens text_tokens(const Tokenizer& tokenizer, const std::string& text, TokenId end) {
+  FileTokens out;
+  if (!text.empty()) out.tokens = tokenizer.encode(text, false, false);
+  out.bytes = static_cast<std::int64_t>(text.size());
   out.tokens.push_back(end);
+  return out;
+}
+
+FileTokens file_tokens(const Tokenizer& tokenizer, const fs::path& path, TokenId end) {
+  return text_tokens(tokenizer, read_text(path), end);
+}
+
+namespace {
+
+bool starts_name(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
+bool continues_name(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
+
+/// Names that are part of the language: renaming them would teach nothing about names.
+const std::set<std::string>& reserved_names() {
+  static const std::set<std::string> names = {"alignas",
+                                              "alignof",
+                                              "and",
+                                              "asm",
+                                              "auto",
+                                              "bool",
+                                              "break",
+                                              "case",
+                                              "catch",
+                                              "char",
+                                              "class",
+                                              "const",
+                                              "consteval",
+                                              "constexpr",
+                                              "constinit",
+                                              "const_cast",
+                                              "continue",
+                                              "decltype",
+                                              "default",
+                                              "define",
+                                              "defined",
+                                              "delete",
+                                              "do",
+                                              "double",
+                                              "dynamic_cast",
+                                              "elif",
+                                              "else",
+                                              "endif",
+                                              "enum",
+                                              "error",
+                                              "explicit",
+                                              "export",
+                                              "extern",
+                                              "false",
+                                              "float",
+                                              "for",
+                                              "friend",
+                                              "goto",
+                                              "if",
+                                              "ifdef",
+                                              "ifndef",
+                                              "include",
+                                              "inline",
+                                              "int",
+                                              "long",
+                                              "mutable",
+                                              "namespace",
+                                              "new",
+                                              "noexcept",
+                                              "not",
+                                              "nullptr",
+                                              "operator",
+                                              "or",
+                                              "override",
+                                              "pragma",
+                                              "private",
+                                              "protected",
+                                              "public",
+                                              "register",
+                                              "reinterpret_cast",
+                                              "restrict",
+                                              "return",
+                                              "short",
+                                              "signed",
+                                              "sizeof",
+                                              "static",
+                                              "static_assert",
+                                              "static_cast",
+                                              "struct",
+                                              "switch",
+                                              "template",
+                                              "this",
+                                              "throw",
+                                              "true",
+                                              "try",
+                                              "typedef",
+                                              "typeid",
+                                              "typename",
+                                              "undef",
+                                              "union",
+                                              "unsigned",
+                                              "using",
+                                              "virtual",
+                                              "void",
+                                              "volatile",
+                                              "warning",
+                                              "while",
+                                              "_Bool",
+                                              "_Static_assert",
+                                              "__attribute__"};
+  return names;
+}
+
+/// Calls `f(begin, end)` for each name in `text`, in order (a run of letters, digits and
+/// `_` that starts with a letter or `_`; digits after a number's start are not names).
+template <typename F>
+void for_each_name(const std::string& text, F&& f) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!continues_name(text[i])) {
+      ++i;
+      continue;
+    }
+    const std::size_t start = i;
+    while (i < text.size() && continues_name(text[i])) ++i;
+    if (starts_name(text[start])) f(start, i);
+  }
+}
+
+}  // namespace
+
+std::string renamed_identifiers(const std::string& text, std::mt19937_64& random, double share) {
+  std::map<std::string, int> uses;  // ordered: the draws do not depend on hashing
+  for_each_name(text, [&](std::size_t a, std::size_t b) {
+    if (b - a >= 3) ++uses[text.substr(a, b - a)];
+  });
+  std::map<std::string, std::string> renamed;
+  for (const auto& [name, n] : uses) {
+    if (n < 2 || reserved_names().count(name) != 0) continue;
+    if (std::uniform_real_distribution<double>(0, 1)(random) >= share) continue;
+    static const char kHex[] = "0123456789abcdef";
+    std::string suffix = "_";
+    const int digits = std::uniform_int_distribution<int>(4, 8)(random);
+    for (int d = 0; d < digits; ++d)
+      suffix += kHex[std::uniform_int_distribution<int>(0, 15)(random)];
+    renamed[name] = name + suffix;
+  }
+  if (renamed.empty()) return text;
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  std::size_t copied = 0;
+  for_each_name(text, [&](std::size_t a, std::size_t b) {
+    const auto it = renamed.find(text.substr(a, b - a));
+    if (it == renamed.end()) return;
+    out.append(text, copied, a - copied);
+    out += it->second;
+    copied = b;
+  });
+  out.append(text, copied, std::string::npos);
   return out;
 }
 

@@ -41,6 +41,19 @@ struct FileTokens {
   std::int64_t bytes = 0;
 };
 FileTokens file_tokens(const Tokenizer& tokenizer, const std::filesystem::path& path, TokenId end);
+/// The same for a file's text, read by the caller.
+FileTokens text_tokens(const Tokenizer& tokenizer, const std::string& text, TokenId end);
+/// A file's bytes (empty when it cannot be read).
+std::string read_text(const std::filesystem::path& path);
+
+/// `text` with some of its names made unique: each identifier of at least 3 characters
+/// that occurs twice or more (C and C++ keywords and preprocessor directives aside) is, with
+/// probability `share`, followed by `_` and 4 to 8 random hex digits wherever it occurs,
+/// in comments and strings too. A new name's first occurrence cannot be predicted and every
+/// later one can be copied exactly: the lesson in copying a whole name (a project's
+/// identifiers, a needle's digits) that matching one token back does not pass, since the
+/// `_` before the digits follows other tokens elsewhere.
+std::string renamed_identifiers(const std::string& text, std::mt19937_64& random, double share);
 
 /// One training sequence of `length` + 1 tokens (inputs are the first `length`, targets the
 /// last `length`); `valid` targets count in the loss (the rest is padding).

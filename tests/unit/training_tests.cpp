@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 #include <tuple>
 
@@ -378,6 +379,33 @@ TEST(TrainingCorpus, ALessonOverASmallAlphabetDrawsEachWindowsTokensFromThatMany
   EXPECT_GT(std::set<TokenId>(any.tokens.begin(), any.tokens.end()).size(), 8u);
 }
 
+TEST(TrainingCorpus, RenamedNamesGetOneRandomSuffixEverywhereAndTheRestStays) {
+  const std::string text =
+      "#include \"point.h\"\n"
+      "// point_norm: the length of a Point, a point in the plane\n"
+      "static double point_norm(const Point* p) { return p->x * p->x + 0x1fab; }\n"
+      "int once_only(void) { return (int)point_norm(0); }\n";
+  std::mt19937_64 random(7);
+  const std::string renamed = renamed_identifiers(text, random, 1.0);
+  // Every name of 3 or more characters used twice or more, keywords aside.
+  const std::regex norm_use("point_norm_([0-9a-f]{4,8})\\b");
+  std::set<std::string> suffixes;
+  for (auto it = std::sregex_iterator(renamed.begin(), renamed.end(), norm_use);
+       it != std::sregex_iterator(); ++it)
+    suffixes.insert((*it)[1]);
+  EXPECT_EQ(suffixes.size(), 1u) << renamed;  // one name, the same at all three uses
+  EXPECT_TRUE(std::regex_search(renamed, std::regex("\\bpoint_[0-9a-f]{4,8}\\.h\"")))
+      << renamed;  // in strings too, so the include and the header agree
+  EXPECT_TRUE(std::regex_search(renamed, std::regex("\\bPoint_[0-9a-f]{4,8}\\*")));
+  for (const char* kept : {"#include", "static double", "const Point_", "return p->x * p->x",
+                           "0x1fab", "int once_only(void)", "(int)"}) {
+    EXPECT_NE(renamed.find(kept), std::string::npos) << kept << " in " << renamed;
+  }
+  // Nothing renamed: the text as it was.
+  std::mt19937_64 again(7);
+  EXPECT_EQ(renamed_identifiers(text, again, 0.0), text);
+}
+
 TEST(TrainingCorpus, AnInsertedCopyRepeatsASliceOfTheTextFurtherOnAndKeepsTheRest) {
   std::mt19937_64 random(3);
   Window source;
@@ -559,6 +587,16 @@ TEST_F(TrainerTest, WithACopyLessonRateOfOneEveryPlainWindowIsRandomTokensRepeat
   lesson.copy_lesson_rate = 1;
   // The same step over other tokens: whole windows of random ones.
   EXPECT_NE(first_plain_step(options("plain"))["loss"], first_plain_step(lesson)["loss"]);
+}
+
+TEST_F(TrainerTest, WithARenameRateOfOneEveryFileIsTrainedOnWithItsNamesRenamed) {
+  TrainOptions plain = options("plain"), renamed = options("renamed");
+  renamed.rename_rate = 1;
+  ASSERT_FALSE(train(plain, [](const std::string&) {}));
+  ASSERT_FALSE(train(renamed, [](const std::string&) {}));
+  // The same files with other names (each main.cpp's Point, renamed at even odds):
+  // other tokens, other losses.
+  EXPECT_NE(losses(plain.out / "loss.jsonl"), losses(renamed.out / "loss.jsonl"));
 }
 
 TEST_F(TrainerTest, WithAMemoryCopyRateOfOneEachFileIsInTheMemoryWhenItIsTrainedOn) {
