@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -88,96 +89,19 @@ bool continues_name(char c) {
 
 /// Names that are part of the language: renaming them would teach nothing about names.
 const std::set<std::string>& reserved_names() {
-  static const std::set<std::string> names = {"alignas",
-                                              "alignof",
-                                              "and",
-                                              "asm",
-                                              "auto",
-                                              "bool",
-                                              "break",
-                                              "case",
-                                              "catch",
-                                              "char",
-                                              "class",
-                                              "const",
-                                              "consteval",
-                                              "constexpr",
-                                              "constinit",
-                                              "const_cast",
-                                              "continue",
-                                              "decltype",
-                                              "default",
-                                              "define",
-                                              "defined",
-                                              "delete",
-                                              "do",
-                                              "double",
-                                              "dynamic_cast",
-                                              "elif",
-                                              "else",
-                                              "endif",
-                                              "enum",
-                                              "error",
-                                              "explicit",
-                                              "export",
-                                              "extern",
-                                              "false",
-                                              "float",
-                                              "for",
-                                              "friend",
-                                              "goto",
-                                              "if",
-                                              "ifdef",
-                                              "ifndef",
-                                              "include",
-                                              "inline",
-                                              "int",
-                                              "long",
-                                              "mutable",
-                                              "namespace",
-                                              "new",
-                                              "noexcept",
-                                              "not",
-                                              "nullptr",
-                                              "operator",
-                                              "or",
-                                              "override",
-                                              "pragma",
-                                              "private",
-                                              "protected",
-                                              "public",
-                                              "register",
-                                              "reinterpret_cast",
-                                              "restrict",
-                                              "return",
-                                              "short",
-                                              "signed",
-                                              "sizeof",
-                                              "static",
-                                              "static_assert",
-                                              "static_cast",
-                                              "struct",
-                                              "switch",
-                                              "template",
-                                              "this",
-                                              "throw",
-                                              "true",
-                                              "try",
-                                              "typedef",
-                                              "typeid",
-                                              "typename",
-                                              "undef",
-                                              "union",
-                                              "unsigned",
-                                              "using",
-                                              "virtual",
-                                              "void",
-                                              "volatile",
-                                              "warning",
-                                              "while",
-                                              "_Bool",
-                                              "_Static_assert",
-                                              "__attribute__"};
+  static const std::set<std::string> names = [] {
+    std::istringstream words(
+        "alignas alignof and asm auto bool break case catch char class const consteval "
+        "constexpr constinit const_cast continue decltype default define defined delete do "
+        "double dynamic_cast elif else endif enum error explicit export extern false float for "
+        "friend goto if ifdef ifndef include inline int long mutable namespace new noexcept not "
+        "nullptr operator or override pragma private protected public register "
+        "reinterpret_cast restrict return short signed sizeof static static_assert static_cast "
+        "struct switch template this throw true try typedef typeid typename undef union "
+        "unsigned using virtual void volatile warning while _Bool _Static_assert "
+        "__attribute__");
+    return std::set<std::string>(std::istream_iterator<std::string>(words), {});
+  }();
   return names;
 }
 
