@@ -1,7 +1,7 @@
 // libclang's driver makes a parse's `-working-directory` the process's working directory
 // (LLVM's real file system links the two) and leaves it there. Every relative path the
 // process holds (a repository named on the command line, an index folder) then resolves
-// under the last parsed file's build folder. For clang_symbols.cpp and clang_completion.cpp.
+// under the last parse's directory instead. For clang_symbols.cpp and clang_completion.cpp.
 #pragma once
 
 namespace mnemo::indexer {

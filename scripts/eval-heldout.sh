@@ -31,6 +31,7 @@ for project in "$heldout"/*/; do
   # index, and what did not change is not read again.
   rm -rf "$out/$name.new"
   cp -r "$project" "$out/$name.new"
+  rm -rf "$out/$name.new/.mnemo"  # an index made inside the corpus is not this one
   if [ -d "$out/$name/.mnemo" ]; then mv "$out/$name/.mnemo" "$out/$name.new/.mnemo"; fi
   rm -rf "$out/$name"
   mv "$out/$name.new" "$out/$name"
