@@ -31,6 +31,17 @@ std::vector<std::vector<FileTokens>> heldout_files(const Tokenizer& tokenizer, c
   return out;
 }
 
+/// The summed loss in nats of `part`'s scored targets, the memory read when there is one.
+double summed_nats(const TrainingModel& model, const std::vector<Window>& part,
+                   const TrainingMemory* memory, MemoryTap* tap = nullptr) {
+  const at::Tensor batch = batch_tensor(part);
+  const at::Tensor targets = batch_targets(batch, part).to(model.device());
+  const at::Tensor logits = model.forward(batch.narrow(1, 0, model.shape().context), memory, tap);
+  return at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {},
+                                at::Reduction::Sum, -100)
+      .item<double>();
+}
+
 }  // namespace
 
 nlohmann::json BitsPerByte::to_json() const {
@@ -58,15 +69,13 @@ BitsPerByte bits_per_byte(const TrainingModel& model, const Tokenizer& tokenizer
     for (const FileTokens& tokens : project) {
       const std::vector<Window> windows = plain_windows(tokens.tokens, T, end);
       for (const std::vector<Window>& part : passes(windows, options.max_windows)) {
-        const at::Tensor batch = batch_tensor(part);
-        const at::Tensor targets = batch_targets(batch, part).to(model.device());
         MemoryTap tap;
-        const at::Tensor logits =
-            model.forward(batch.narrow(1, 0, T), memory ? &*memory : nullptr, &tap);
-        nats += at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {},
-                                       at::Reduction::Sum, -100)
-                    .item<double>();
-        const at::Tensor scored = targets.ne(-100).to(at::kFloat).unsqueeze(-1);  // [B, T, 1]
+        nats += summed_nats(model, part, memory ? &*memory : nullptr, &tap);
+        const at::Tensor scored =  // [B, T, 1]
+            batch_targets(batch_tensor(part), part)
+                .ne(-100)
+                .to(model.device(), at::kFloat)
+                .unsqueeze(-1);
         share_sums.resize(tap.memory_share.size());
         for (std::size_t l = 0; l < tap.memory_share.size(); ++l)
           share_sums[l] += (tap.memory_share[l] * scored).mean(-1).sum().item<double>();
@@ -141,15 +150,6 @@ MemoryCopy memory_copy(const TrainingModel& model, const Tokenizer& tokenizer, c
   at::NoGradGuard no_grad;
   const std::int64_t T = model.shape().context;
   const auto end = tokenizer.special().eos.value_or(0);
-  const auto nats = [&](const Window& window, const TrainingMemory* memory) {
-    const std::vector<Window> one{window};
-    const at::Tensor batch = batch_tensor(one);
-    const at::Tensor targets = batch_targets(batch, one).to(model.device());
-    const at::Tensor logits = model.forward(batch.narrow(1, 0, T), memory);
-    return at::cross_entropy_loss(logits.to(at::kFloat).flatten(0, 1), targets.flatten(), {},
-                                  at::Reduction::Sum, -100)
-        .item<double>();
-  };
   MemoryCopy out;
   double with = 0, without = 0;
   std::int64_t scored = 0;
@@ -159,8 +159,9 @@ MemoryCopy memory_copy(const TrainingModel& model, const Tokenizer& tokenizer, c
       if (windows.empty() || windows.front().valid < 16) continue;
       TrainingMemory memory(memory_config, model.shape().config());
       remember(model, memory, windows);
-      with += nats(windows.front(), &memory);
-      without += nats(windows.front(), nullptr);
+      const std::vector<Window> first{windows.front()};
+      with += summed_nats(model, first, &memory);
+      without += summed_nats(model, first, nullptr);
       scored += windows.front().valid;
       ++out.windows;
     }

@@ -362,14 +362,14 @@ std::optional<std::string> train(const TrainOptions& options,
       s.project = s.file = 0;
       continue;
     }
-    const Project& project = projects[order[static_cast<std::size_t>(s.project)]];
+    const std::size_t project_index = order[static_cast<std::size_t>(s.project)];
+    const Project& project = projects[project_index];
     if (s.file == 0 || rebuild_memory) {
       memory.clear();
       // Resumed inside a project: its earlier files go into the memory again.
       for (std::int64_t f = 0; rebuild_memory && f < s.file; ++f) {
-        const FileTokens earlier =
-            training_tokens(order[static_cast<std::size_t>(s.project)], f,
-                            o.corpus / project.name / project.files[static_cast<std::size_t>(f)]);
+        const FileTokens earlier = training_tokens(
+            project_index, f, o.corpus / project.name / project.files[static_cast<std::size_t>(f)]);
         if (memory.tokens() < o.max_memory_tokens)
           remember(model, memory, plain_windows(earlier.tokens, T, pad));
       }
@@ -381,18 +381,14 @@ std::optional<std::string> train(const TrainOptions& options,
       continue;
     }
     const std::string& file = project.files[static_cast<std::size_t>(s.file)];
-    const std::vector<Window> plain =
-        plain_windows(training_tokens(order[static_cast<std::size_t>(s.project)], s.file,
-                                      o.corpus / project.name / file)
-                          .tokens,
-                      T, pad);
+    const std::vector<Window> plain = plain_windows(
+        training_tokens(project_index, s.file, o.corpus / project.name / file).tokens, T, pad);
     // Whether the memory holds the file already, which windows are fill-in-the-middle and
     // where they are cut: drawn from the position in the data, so a resumed run draws the
     // same.
-    std::mt19937_64 random(
-        o.seed ^ (static_cast<std::uint64_t>(s.epoch) << 48) ^
-        (static_cast<std::uint64_t>(order[static_cast<std::size_t>(s.project)]) << 24) ^
-        static_cast<std::uint64_t>(s.file));
+    std::mt19937_64 random(o.seed ^ (static_cast<std::uint64_t>(s.epoch) << 48) ^
+                           (static_cast<std::uint64_t>(project_index) << 24) ^
+                           static_cast<std::uint64_t>(s.file));
     const bool remembered_first =
         o.memory_copy_rate > 0 &&
         std::uniform_real_distribution<double>(0, 1)(random) < o.memory_copy_rate &&
