@@ -26,6 +26,9 @@ struct FileMemory {
   std::int64_t tokens = 0;
   at::Tensor keys, values;  ///< [L, Hkv, tokens, D] float32, L = the memory layers
   at::Tensor inputs;        ///< [L, tokens, E] float32: the layers' normed inputs
+  /// With final states (MemoryEncoder's): [tokens, E] float32 the final normed state of
+  /// each token, and [tokens] int32 the token after it (-1 after the last); else undefined.
+  at::Tensor states, next;
   /// Tokens the model read to make this: all of them, or for reencode_tokens those from
   /// the first window it could not copy.
   std::int64_t tokens_read = 0;
@@ -33,11 +36,13 @@ struct FileMemory {
 
 class MemoryEncoder {
  public:
-  /// `memory_layers`: the model's layers whose keys and values the memory keeps.
+  /// `memory_layers`: the model's layers whose keys and values the memory keeps;
+  /// `final_states`: keep each token's final state too (the memory's next-token read), at
+  /// the cost of running every layer.
   MemoryEncoder(std::shared_ptr<const model::Transformer> transformer,
                 std::shared_ptr<const model::Tokenizer> tokenizer,
                 std::vector<std::size_t> memory_layers, std::size_t window = 1024,
-                std::size_t chunk = 256);
+                std::size_t chunk = 256, bool final_states = false);
 
   /// Tokenizes `contents` (no special tokens: a file is plain text to the model).
   FileMemory encode(std::string_view contents) const;
@@ -53,12 +58,14 @@ class MemoryEncoder {
 
   const std::vector<std::size_t>& memory_layers() const { return layers_; }
   std::size_t window() const { return window_; }
+  bool final_states() const { return final_states_; }
 
  private:
   std::shared_ptr<const model::Transformer> transformer_;
   std::shared_ptr<const model::Tokenizer> tokenizer_;
   std::vector<std::size_t> layers_;
   std::size_t window_, chunk_;
+  bool final_states_;
 };
 
 }  // namespace mnemo::indexer

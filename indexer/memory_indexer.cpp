@@ -35,7 +35,8 @@ model::Result<std::unique_ptr<MemoryIndexer>, IndexRunError> MemoryIndexer::open
   const MemoryLayout layout = memory_layout(model.transformer->config(), model_id, options);
   try {
     indexer->encoder_ = std::make_unique<MemoryEncoder>(
-        model.transformer, model.tokenizer, layout.layers, options.window, options.chunk);
+        model.transformer, model.tokenizer, layout.layers, options.window, options.chunk,
+        layout.tier.next_token_dim > 0);
   } catch (const std::invalid_argument& e) {
     return IndexRunError{std::string("memory: ") + e.what()};
   }
@@ -204,7 +205,7 @@ model::Result<MemoryIndexer::Encoded, IndexRunError> MemoryIndexer::store_encode
   // A tier of one file turns the keys and values into the stored blocks and
   // representatives; the store keeps them, not this process.
   model::memory::ExactTier tier(config_);
-  tier.add_file(path, memory.keys, memory.values);
+  tier.add_file(path, memory.keys, memory.values, memory.states, memory.next);
   const std::string hash = git_blob_id(contents);
   auto saved = model::memory::save_file(*store_, tier, path, {{"hash", hash}});
   if (!saved) return IndexRunError{"memory: " + saved.error().message};

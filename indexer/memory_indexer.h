@@ -50,6 +50,10 @@ struct MemoryIndexOptions {
   /// blocks retrieved per query head, and the bytes of token blocks kept in RAM (0: all).
   std::int64_t top_k = 8;
   std::uint64_t budget_bytes = 0;
+  /// Keep every token's final state and successor for the next-token read (ExactTierConfig::
+  /// next_token_dim): E fp16 numbers and 4 bytes more per token (512 + 4 for the built-in
+  /// model, doubling its memory).
+  bool next_token = true;
   bool durable = true;  ///< fsync each segment (off only for tests and benchmarks)
   /// The continuous tier's signals, one segment per memory layer (a MemoryStore of their
   /// own); empty: not kept. Every file encoded by update() is folded in, in the run's order

@@ -26,6 +26,7 @@ MemoryLayout memory_layout(const model::ModelConfig& model, const std::string& m
   layout.tier.storage = options.storage;
   layout.tier.top_k = options.top_k;
   layout.tier.budget_bytes = options.budget_bytes;
+  if (options.next_token) layout.tier.next_token_dim = static_cast<std::int64_t>(model.n_embd);
   layout.fields =
       model::memory::store_fields(layout.tier, {{"memory.model", model_id},
                                                 {"memory.layers", joined(layout.layers)},

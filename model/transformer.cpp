@@ -206,7 +206,9 @@ void Transformer::forward_tap(const Tokens& tokens, KvCache& cache, KeyValueTap&
   TORCH_CHECK(!tap.layers.empty(), "forward_tap: no layer to tap");
   const std::size_t last = *std::max_element(tap.layers.begin(), tap.layers.end());
   TORCH_CHECK(last < blocks_.size(), "forward_tap: layer ", last, " past the model's layers");
-  run_blocks(tokens, cache, &tap, last + 1);
+  const at::Tensor x =
+      run_blocks(tokens, cache, &tap, tap.final_states ? blocks_.size() : last + 1);
+  if (tap.final_states) tap.states = rms_norm(x, output_norm_, config_.rms_norm_eps);
   cache.commit(tokens.data(), tokens.size());
 }
 
@@ -243,12 +245,33 @@ void Transformer::read_memory(const MemoryReader& memory, std::size_t layer, Dec
   query.window_start = 0;
   query.scale = scale;
   if (memory.tokens_per_choice > 1) {
-    ws.memory_choices.resize(memory.layers.size());
+    // One slot per memory layer, and the next-token read's last.
+    ws.memory_choices.resize(memory.layers.size() + 1);
     query.choice = &ws.memory_choices[query.layer];
   }
   const AttentionOutput merged = merge_attention({{ws.o, ws.lse}, memory.source->attend(query)});
   ws.o.copy_(merged.o);
   ws.lse.copy_(merged.lse);
+}
+
+void Transformer::read_next_token(const MemoryReader& memory, DecodeWorkspace& ws) const {
+  if (memory.source == nullptr || !(memory.next_token_weight > 0)) return;
+  memory::NextTokenQuery query;
+  query.state = ws.h[0];
+  if (memory.tokens_per_choice > 1) {
+    ws.memory_choices.resize(memory.layers.size() + 1);
+    query.choice = &ws.memory_choices.back();
+  }
+  const memory::NextTokenVotes votes = memory.source->next_token(query);
+  if (votes.tokens.empty()) return;
+  const double weight = std::min(1.0, static_cast<double>(memory.next_token_weight));
+  at::Tensor p = ws.logits.softmax(1).mul_(1.0 - weight);  // [1, V]
+  float* row = p.data_ptr<float>();
+  for (std::size_t i = 0; i < votes.tokens.size(); ++i) {
+    const std::int32_t token = votes.tokens[i];
+    if (token >= 0 && token < p.size(1)) row[token] += static_cast<float>(weight) * votes.shares[i];
+  }
+  at::log_out(ws.logits, p);
 }
 
 const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorkspace& ws,
@@ -288,6 +311,7 @@ const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorks
   cache.commit(&token, 1);
   rms_norm_into(ws.x, output_norm_, eps, ws.h);
   output_.forward_into(ws.h, ws.logits);
+  if (memory != nullptr) read_next_token(*memory, ws);
   return ws.logits;
 }
 

@@ -35,6 +35,10 @@ struct MemoryReader {
   /// their blocks, and choosing is what costs more as the memory grows. 1: every step
   /// chooses for its own query.
   std::size_t tokens_per_choice = 1;
+  /// The share λ of the next-token distribution that the memory's votes get
+  /// (source->next_token(), read with the step's final state): p = (1 - λ) p_model +
+  /// λ p_memory, as in kNN-LM. 0: the model's alone.
+  float next_token_weight = 0;
 };
 
 /// The outputs of one decoding step (batch 1), allocated once per session so that decoding
@@ -50,7 +54,8 @@ struct DecodeWorkspace {
   at::Tensor act;             // [1, F]
   at::Tensor logits;          // [1, V]
   std::vector<float> scores;  // attention scratch, one float per cached position
-  /// Per memory layer, what the memory chose to read (MemoryReader::tokens_per_choice).
+  /// Per memory layer, what the memory chose to read (MemoryReader::tokens_per_choice), and
+  /// last the next-token read's choice.
   std::vector<std::unique_ptr<memory::MemoryChoice>> memory_choices;
 };
 
@@ -58,10 +63,14 @@ struct DecodeWorkspace {
 /// memory: keys before RoPE (the memory keeps them position-free and rotates the blocks it
 /// retrieves itself), values as they are. forward() sets keys[i] and values[i], each
 /// [Hkv, T, D], for layer layers[i], and inputs[i] [T, E]: the layer's normed input, which
-/// its K/V projections read (what the continuous tier folds in).
+/// its K/V projections read (what the continuous tier folds in). With `final_states`, it
+/// also sets states [T, E]: the final normed state of every token, which the output
+/// projection turns into its logits (what the memory's next-token read keeps).
 struct KeyValueTap {
   std::vector<std::size_t> layers;
+  bool final_states = false;
   std::vector<at::Tensor> keys, values, inputs;
+  at::Tensor states;
 };
 
 /// Immutable after load(); forward() may run concurrently on different caches.
@@ -89,7 +98,8 @@ class Transformer {
   at::Tensor forward(const Tokens& tokens, KvCache& cache, bool all_logits,
                      KeyValueTap* tap = nullptr) const;
   /// What the long-term memory needs of `tokens` and no more: the blocks up to the last
-  /// layer in `tap` (of that one, only the Q/K/V projection), no logits. The tap equals
+  /// layer in `tap` (of that one, only the Q/K/V projection; every block and the final norm
+  /// when the tap wants final states), no logits. The tap equals
   /// forward()'s. Layers from the last tapped one up keep no keys in `cache`, so such a cache
   /// serves forward_tap only. Call under c10::InferenceMode.
   void forward_tap(const Tokens& tokens, KvCache& cache, KeyValueTap& tap) const;
@@ -122,6 +132,9 @@ class Transformer {
   /// At a layer of `memory`: merges the memory's attention for the step into ws.o, ws.lse.
   void read_memory(const MemoryReader& memory, std::size_t layer, DecodeWorkspace& ws,
                    double scale) const;
+  /// Mixes the memory's next-token votes for the step's final state (ws.h) into ws.logits,
+  /// which then hold log-probabilities.
+  void read_next_token(const MemoryReader& memory, DecodeWorkspace& ws) const;
   static Result<std::shared_ptr<const Transformer>, ModelError> load_weights(
       const Checkpoint& checkpoint, const at::Device& device);
 

@@ -1,11 +1,16 @@
 // What a layer's attention reads besides its local window: a memory source answers one
 // decoding step's queries with (o, lse), which merge_attention() combines exactly with the
-// local window and with other sources (DESIGN.md §2).
+// local window and with other sources (DESIGN.md §2). A source may also keep the model's
+// final state at every stored token with the token that followed it, and answer what
+// follows a decoding step's state by the tokens that followed the nearest stored states
+// (kNN-LM, Khandelwal et al. 2020, arXiv 1911.00172): exact recall of a repository's names
+// that the small model's attention over the memory does not give.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -39,6 +44,21 @@ struct MemoryQuery {
   std::unique_ptr<MemoryChoice>* choice = nullptr;
 };
 
+/// What the memory says follows one decoding step: the tokens that followed the stored states
+/// nearest to the step's, each with its share (the shares sum to 1). Empty: nothing to say.
+struct NextTokenVotes {
+  std::vector<std::int32_t> tokens;
+  std::vector<float> shares;
+};
+
+struct NextTokenQuery {
+  /// [E] the step's final normed state, which the output projection turns into logits.
+  at::Tensor state;
+  /// As MemoryQuery::choice: the caller's slot for what the source read, reused by the next
+  /// steps (whose nearest states mostly follow this step's) until the memory changes.
+  std::unique_ptr<MemoryChoice>* choice = nullptr;
+};
+
 /// Thread-safety: attend() may run concurrently with other attend() calls; changing the
 /// memory (adding or removing files) needs exclusive access, as each implementation states.
 class MemorySource {
@@ -47,6 +67,11 @@ class MemorySource {
   /// o: [H, 1, D], lse: [H, 1]. A memory with nothing in it returns lse = -inf and o = 0, so
   /// merging it changes nothing.
   virtual AttentionOutput attend(const MemoryQuery& query) const = 0;
+  /// The votes for the token after `query.state`; none from a source that keeps no states.
+  virtual NextTokenVotes next_token(const NextTokenQuery& query) const {
+    (void)query;
+    return {};
+  }
 };
 
 }  // namespace mnemo::model::memory

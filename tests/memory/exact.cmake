@@ -1,7 +1,7 @@
 # Exact tier of the long-term memory (issue 4): its tests and the memory benchmark.
 # Included from tests/CMakeLists.txt.
 mnemo_gtest(memory_exact_tests TORCH LIBS mnemo_memory_exact SOURCES
-  unit/memory_exact_tests.cpp)
+  unit/memory_exact_tests.cpp unit/memory_next_token_tests.cpp)
 
 # Benchmark (not a test): latency of one decode step's memory attention against the number
 # of memory tokens, as JSON. The argv front-end of model/memory/benchmark for the memory-only

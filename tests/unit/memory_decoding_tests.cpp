@@ -171,5 +171,52 @@ TEST_F(MemoryDecodingTest,
   EXPECT_EQ(memory.reused, 6);
 }
 
+/// A memory whose attention reads nothing and whose next-token read always votes the same.
+class VotingMemory final : public memory::MemorySource {
+ public:
+  AttentionOutput attend(const memory::MemoryQuery& query) const override {
+    const auto h = query.q_raw.size(0), d = query.q_raw.size(1);
+    return {at::zeros({h, 1, d}), at::full({h, 1}, -std::numeric_limits<float>::infinity())};
+  }
+  memory::NextTokenVotes next_token(const memory::NextTokenQuery& query) const override {
+    EXPECT_EQ(query.state.numel(), static_cast<std::int64_t>(n_embd));
+    ++queries;
+    return votes;
+  }
+  std::size_t n_embd = 0;
+  memory::NextTokenVotes votes;
+  mutable int queries = 0;
+};
+
+TEST_F(MemoryDecodingTest,
+       TheMemorysNextTokenVotesAreMixedIntoTheModelsDistributionWithWeightLambda) {
+  VotingMemory memory;
+  memory.n_embd = model_->config().n_embd;
+  memory.votes = {{40, 41}, {0.75f, 0.25f}};
+  const Tokens prompt = some_tokens(5, 4);
+  TransformerSession plain(model_, 32), mixed(model_, 32), unweighted(model_, 32);
+  ASSERT_TRUE(plain.set_memory({{0}, &memory}));
+  ASSERT_TRUE(mixed.set_memory({{0}, &memory, 1, 0.4f}));
+  const std::vector<float> model_logits = logits_of(plain, prompt);
+  const std::vector<float> mixed_logits = logits_of(mixed, prompt);
+  EXPECT_EQ(memory.queries, 1);  // only the session that gives the votes a weight asks
+
+  double top = model_logits[0], total = 0;
+  for (float l : model_logits) top = std::max(top, static_cast<double>(l));
+  for (float l : model_logits) total += std::exp(l - top);
+  for (std::size_t t = 0; t < model_logits.size(); ++t) {
+    double p = 0.6 * std::exp(model_logits[t] - top) / total;
+    if (t == 40) p += 0.4 * 0.75;
+    if (t == 41) p += 0.4 * 0.25;
+    ASSERT_NEAR(mixed_logits[t], std::log(p), 1e-4) << t;
+  }
+  // Generated tokens read it too; a memory without votes leaves the logits as they are.
+  logits_of(mixed, {40});
+  EXPECT_EQ(memory.queries, 2);
+  memory.votes = {};
+  ASSERT_TRUE(unweighted.set_memory({{0}, &memory, 1, 0.4f}));
+  EXPECT_EQ(logits_of(unweighted, prompt), model_logits);
+}
+
 }  // namespace
 }  // namespace mnemo::model

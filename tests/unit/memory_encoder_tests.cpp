@@ -75,7 +75,8 @@ TEST(MemoryEncoder, ChunkedPassesGiveOnePassPerWindowAndEachWindowStartsAfresh) 
 TEST(MemoryEncoder, ReencodingAnEditedTextEqualsEncodingItAfresh) {
   const model::LoadedModel m = load();
   ASSERT_TRUE(m.transformer);
-  const MemoryEncoder encoder(m.transformer, m.tokenizer, {1, 0}, /*window=*/16, /*chunk=*/5);
+  const MemoryEncoder encoder(m.transformer, m.tokenizer, {1, 0}, /*window=*/16, /*chunk=*/5,
+                              /*final_states=*/true);
   const model::Tokens before = some_tokens(70);
   const FileMemory previous = encoder.encode_tokens(before);
   auto edited = [&](std::size_t at, model::TokenId token) {
@@ -100,7 +101,35 @@ TEST(MemoryEncoder, ReencodingAnEditedTextEqualsEncodingItAfresh) {
     EXPECT_TRUE(at::equal(got.keys, want.keys)) << what;
     EXPECT_TRUE(at::equal(got.values, want.values)) << what;
     EXPECT_TRUE(at::equal(got.inputs, want.inputs)) << what;
+    EXPECT_TRUE(at::equal(got.states, want.states)) << what;
+    EXPECT_TRUE(at::equal(got.next, want.next)) << what;
   }
+}
+
+TEST(MemoryEncoder, FinalStatesAreWhatDecodingComputesBeforeTheOutputAndNextIsTheFollowingToken) {
+  const model::LoadedModel m = load();
+  ASSERT_TRUE(m.transformer);
+  const MemoryEncoder encoder(m.transformer, m.tokenizer, {0}, /*window=*/32, /*chunk=*/10,
+                              /*final_states=*/true);
+  const model::Tokens tokens = some_tokens(40);
+  const FileMemory memory = encoder.encode_tokens(tokens);
+  ASSERT_EQ(
+      memory.states.sizes(),
+      (std::vector<std::int64_t>{40, static_cast<std::int64_t>(m.transformer->config().n_embd)}));
+  const c10::InferenceMode guard;
+  model::KvCache cache(m.transformer->config(), 32, m.transformer->options());
+  model::DecodeWorkspace ws = m.transformer->make_workspace(32);
+  for (std::size_t i = 0; i < 32; ++i) {  // the first window, token by token
+    m.transformer->decode(tokens[i], cache, ws);
+    EXPECT_LE((memory.states[static_cast<std::int64_t>(i)] - ws.h[0]).abs().max().item<double>(),
+              1e-4)
+        << i;
+    const std::int32_t next = memory.next[static_cast<std::int64_t>(i)].item<std::int32_t>();
+    EXPECT_EQ(next, tokens[i + 1]) << i;
+  }
+  EXPECT_EQ(memory.next[39].item<std::int32_t>(), -1);
+  const MemoryEncoder without(m.transformer, m.tokenizer, {0}, 32, 10);
+  EXPECT_FALSE(without.encode_tokens(tokens).states.defined());
 }
 
 TEST(MemoryEncoder, AnEncodedFileGoesIntoTheExactTierAndItsBlocksAreFoundAgain) {

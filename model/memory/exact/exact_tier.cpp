@@ -14,6 +14,7 @@
 #include "model/attention.h"
 #include "model/memory/block_kernels.h"
 #include "model/memory/exact/block_kernels_cpu.h"
+#include "model/memory/exact/exact_tier_file.h"
 #include "model/memory/exact/int8_selection.h"
 #include "model/memory/memory_log.h"
 #include "model/rope.h"
@@ -36,10 +37,6 @@ at::ScalarType storage_dtype(ExactStorage storage) {
       return at::kChar;
   }
   return at::kHalf;
-}
-
-std::uint64_t tensor_bytes(const at::Tensor& t) {
-  return t.defined() ? static_cast<std::uint64_t>(t.numel()) * t.element_size() : 0;
 }
 
 /// Symmetric int8 per token and head: x ≈ q · scale, scale = max|x| / 127 (rounded to fp16
@@ -232,30 +229,16 @@ at::Tensor& scratch(int slot, std::int64_t numel, at::ScalarType dtype) {
   return t;
 }
 
+/// Each block's mean final state and -1/2 the mean squared norm of its states: [nb, E + 1]
+/// (ExactTier::state_means_). states [nb, C, E] (padding zero), used [nb, C, 1].
+at::Tensor block_state_means(const at::Tensor& states, const at::Tensor& used) {
+  const at::Tensor s = states.to(at::kFloat);
+  const at::Tensor counts = used.sum(1).to(at::kFloat).clamp_min(1);  // [nb, 1]
+  const at::Tensor half_norms = s.pow(2).sum(2).sum(1, /*keepdim=*/true).div_(counts).mul_(-0.5);
+  return at::cat({s.sum(1).div_(counts), half_norms}, 1).contiguous();
+}
+
 }  // namespace
-
-struct ExactTier::File {
-  std::string id;
-  std::int64_t n_tokens = 0;
-  std::int64_t n_blocks = 0;
-  /// [L, Hkv, nb, C, D] in the storage dtype (padding tokens zero); undefined when dropped.
-  at::Tensor keys, values;
-  at::Tensor key_scales, value_scales;  ///< int8 only: [L, Hkv, nb, C] fp16
-  /// Representative slot of each block while resident.
-  std::vector<std::int64_t> slots;
-  /// Representatives kept aside when the budget dropped the token blocks: [L, Hkv, nb, D].
-  at::Tensor dropped_a, dropped_b;
-  std::atomic<std::uint64_t> last_used{0};
-
-  bool dropped() const { return !keys.defined(); }
-  std::int64_t valid(std::int64_t block, std::int64_t c) const {
-    return std::min(c, n_tokens - block * c);
-  }
-  std::uint64_t token_bytes() const {
-    return tensor_bytes(keys) + tensor_bytes(values) + tensor_bytes(key_scales) +
-           tensor_bytes(value_scales);
-  }
-};
 
 ExactTierConfig exact_tier_config(const ModelConfig& model, std::size_t n_memory_layers) {
   ExactTierConfig c;
@@ -273,7 +256,8 @@ ExactTier::ExactTier(ExactTierConfig config) : config_(std::move(config)) {
   const auto& c = config_;
   if (c.n_layers == 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0 ||
       c.head_dim <= 0 || c.head_dim % 2 != 0 || c.head_dim > kMaxHeadDim || c.block_size <= 0 ||
-      c.top_k <= 0) {
+      c.top_k <= 0 || c.next_token_dim < 0 || c.next_token_blocks <= 0 ||
+      c.next_token_neighbours <= 0 || !(c.next_token_temperature > 0)) {
     throw std::invalid_argument("ExactTier: invalid configuration");
   }
   if (c.rope) {
@@ -302,7 +286,8 @@ ExactTier::~ExactTier() = default;
 // Files
 
 void ExactTier::add_file(const std::string& file_id, const at::Tensor& keys_in,
-                         const at::Tensor& values_in) {
+                         const at::Tensor& values_in, const at::Tensor& states_in,
+                         const at::Tensor& next_in) {
   const auto& c = config_;
   const auto l = static_cast<std::int64_t>(c.n_layers);
   if (keys_in.dim() != 4 || keys_in.size(0) != l || keys_in.size(1) != c.n_head_kv ||
@@ -310,6 +295,12 @@ void ExactTier::add_file(const std::string& file_id, const at::Tensor& keys_in,
     throw std::invalid_argument("ExactTier::add_file: keys and values must be [L, Hkv, n, D]");
   }
   const std::int64_t n = keys_in.size(2), cc = c.block_size;
+  const std::int64_t e = c.next_token_dim;
+  if (e > 0 && (!states_in.defined() || !states_in.sizes().equals({n, e}) || !next_in.defined() ||
+                !next_in.sizes().equals({n}))) {
+    throw std::invalid_argument(
+        "ExactTier::add_file: this tier keeps next-token states: states [n, E] and next [n]");
+  }
   const std::int64_t nb = (n + cc - 1) / cc;
   // Pad to whole blocks: [L, Hkv, nb, C, D] float.
   auto pad = [&](const at::Tensor& x) {
@@ -340,14 +331,25 @@ void ExactTier::add_file(const std::string& file_id, const at::Tensor& keys_in,
     file->keys = keys.to(storage_dtype(c.storage)).contiguous();
     file->values = values.to(storage_dtype(c.storage)).contiguous();
   }
+  at::Tensor state_means;
+  if (e > 0) {
+    const at::Tensor states = at::zeros({nb * cc, e}, at::kFloat);
+    states.narrow(0, 0, n).copy_(states_in);
+    file->states = states.view({nb, cc, e}).to(at::kHalf).contiguous();
+    at::Tensor next = at::full({nb * cc}, -1, at::kInt);
+    next.narrow(0, 0, n).copy_(next_in);
+    file->next = next.view({nb, cc});
+    state_means = block_state_means(file->states, used);
+  }
   std::vector<IncomingFile> incoming;
-  incoming.push_back({std::move(file), reps_a, reps_b});
+  incoming.push_back({std::move(file), reps_a, reps_b, state_means});
   insert_files(std::move(incoming));
 }
 
 void ExactTier::replace_file(const std::string& file_id, const at::Tensor& keys,
-                             const at::Tensor& values) {
-  add_file(file_id, keys, values);
+                             const at::Tensor& values, const at::Tensor& states,
+                             const at::Tensor& next) {
+  add_file(file_id, keys, values, states, next);
 }
 
 void ExactTier::insert_files(std::vector<IncomingFile> incoming) {
@@ -380,7 +382,8 @@ bool ExactTier::remove_file(const std::string& file_id) {
   ++generation_;
   File& f = *it->second;
   if (f.dropped()) {
-    dropped_rep_bytes_ -= tensor_bytes(f.dropped_a) + tensor_bytes(f.dropped_b);
+    dropped_rep_bytes_ -=
+        tensor_bytes(f.dropped_a) + tensor_bytes(f.dropped_b) + tensor_bytes(f.dropped_state_means);
   } else {
     take_representatives(f);
     token_bytes_ -= f.token_bytes();
@@ -412,8 +415,10 @@ std::uint64_t ExactTier::representative_capacity_bytes() const {
   const auto per_layer_head = static_cast<std::uint64_t>(config_.head_dim) *
                                   (2 + (qreps_a_.empty() ? 0 : 1)) * (reps_b_.empty() ? 1 : 2) +
                               (rep_scales_.empty() ? 0 : sizeof(float));
-  return per_layer_head * static_cast<std::uint64_t>(config_.n_head_kv) * config_.n_layers *
-         static_cast<std::uint64_t>(rep_capacity_);
+  const auto per_block =
+      per_layer_head * static_cast<std::uint64_t>(config_.n_head_kv) * config_.n_layers +
+      (config_.next_token_dim > 0 ? (config_.next_token_dim + 1) * sizeof(float) : 0);
+  return per_block * static_cast<std::uint64_t>(rep_capacity_);
 }
 
 void ExactTier::grow_representatives(std::int64_t blocks) {
@@ -438,6 +443,11 @@ void ExactTier::grow_representatives(std::int64_t blocks) {
     at::Tensor bigger = at::zeros({h_kv, capacity}, at::kFloat);
     if (scales.defined()) bigger.narrow(1, 0, used).copy_(scales.narrow(1, 0, used));
     scales = bigger;
+  }
+  if (config_.next_token_dim > 0) {
+    at::Tensor bigger = at::zeros({capacity, config_.next_token_dim + 1}, at::kFloat);
+    if (state_means_.defined()) bigger.narrow(0, 0, used).copy_(state_means_.narrow(0, 0, used));
+    state_means_ = bigger;
   }
   rep_capacity_ = capacity;
 }
@@ -466,6 +476,14 @@ void ExactTier::append_representatives(std::vector<IncomingFile>& incoming) {
     if (!reps_b_.empty()) set_tile_range(reps_b_[l], start, layer_rows(&IncomingFile::reps_b, li));
   }
   quantize_representatives(start, total);
+  if (config_.next_token_dim > 0) {
+    std::int64_t row = start;
+    for (const IncomingFile& in : incoming) {
+      if (in.file->n_blocks == 0) continue;
+      state_means_.narrow(0, row, in.file->n_blocks).copy_(in.state_means);
+      row += in.file->n_blocks;
+    }
+  }
   std::int64_t slot = start;
   for (IncomingFile& in : incoming) {
     File& file = *in.file;
@@ -552,9 +570,10 @@ void ExactTier::move_representatives(const at::Tensor& from, const at::Tensor& t
   for (auto& scales : rep_scales_) {
     scales.index_put_({at::indexing::Slice(), to}, scales.index({at::indexing::Slice(), from}));
   }
+  if (state_means_.defined()) state_means_.index_put_({to}, state_means_.index({from}));
 }
 
-std::pair<at::Tensor, at::Tensor> ExactTier::take_representatives(File& file) {
+ExactTier::TakenRepresentatives ExactTier::take_representatives(File& file) {
   const std::int64_t nb = file.n_blocks;
   if (nb == 0 || file.slots.empty()) return {};
   const at::Tensor slots = at::tensor(file.slots, at::kLong);
@@ -563,8 +582,9 @@ std::pair<at::Tensor, at::Tensor> ExactTier::take_representatives(File& file) {
     for (const auto& b : buffers) layers.push_back(tile_rows(b, slots));
     return at::stack(layers).contiguous();  // [L, Hkv, nb, D]
   };
-  std::pair<at::Tensor, at::Tensor> reps{extract(reps_a_),
-                                         reps_b_.empty() ? at::Tensor() : extract(reps_b_)};
+  const TakenRepresentatives reps{
+      extract(reps_a_), reps_b_.empty() ? at::Tensor() : extract(reps_b_),
+      state_means_.defined() ? state_means_.index_select(0, slots) : at::Tensor()};
   // Compact: the resident blocks past the new end move into this file's holes below it.
   const auto old_end = static_cast<std::int64_t>(blocks_.size());
   const std::int64_t new_end = old_end - nb;
@@ -598,8 +618,12 @@ std::pair<at::Tensor, at::Tensor> ExactTier::take_representatives(File& file) {
 
 void ExactTier::drop_token_blocks(File& file) {
   ++generation_;
-  std::tie(file.dropped_a, file.dropped_b) = take_representatives(file);
-  dropped_rep_bytes_ += tensor_bytes(file.dropped_a) + tensor_bytes(file.dropped_b);
+  TakenRepresentatives taken = take_representatives(file);
+  file.dropped_a = taken.a;
+  file.dropped_b = taken.b;
+  file.dropped_state_means = taken.state_means;
+  dropped_rep_bytes_ += tensor_bytes(file.dropped_a) + tensor_bytes(file.dropped_b) +
+                        tensor_bytes(file.dropped_state_means);
   token_bytes_ -= file.token_bytes();
   log::warn("exact memory over its budget of ", config_.budget_bytes,
             " bytes: dropped the token blocks of ", file.id, " (", file.n_tokens, " tokens, ",
@@ -609,6 +633,8 @@ void ExactTier::drop_token_blocks(File& file) {
   file.values = at::Tensor();
   file.key_scales = at::Tensor();
   file.value_scales = at::Tensor();
+  file.states = at::Tensor();
+  file.next = at::Tensor();
 }
 
 void ExactTier::enforce_budget(const File* keep) {
@@ -691,6 +717,12 @@ std::vector<std::pair<std::string, at::Tensor>> ExactTier::file_tensors(
     out.emplace_back("rep_min", empty ? at::empty(shape, at::kHalf) : extract(reps_a_));
     out.emplace_back("rep_max", empty ? at::empty(shape, at::kHalf) : extract(reps_b_));
   }
+  if (config_.next_token_dim > 0) {
+    out.emplace_back("states", f.states);
+    out.emplace_back("next", f.next);
+    out.emplace_back("state_means", empty ? at::empty({0, config_.next_token_dim + 1}, at::kFloat)
+                                          : state_means_.index_select(0, slots));
+  }
   return out;
 }
 
@@ -735,7 +767,13 @@ ExactTier::IncomingFile ExactTier::file_from_tensors(
     reps_a = adopt("rep_min", rep_shape, at::kHalf);
     reps_b = adopt("rep_max", rep_shape, at::kHalf);
   }
-  return {std::move(file), reps_a, reps_b};
+  at::Tensor state_means;
+  if (const std::int64_t e = c.next_token_dim; e > 0) {
+    file->states = adopt("states", {nb, c.block_size, e}, at::kHalf);
+    file->next = adopt("next", {nb, c.block_size}, at::kInt);
+    state_means = adopt("state_means", {nb, e + 1}, at::kFloat);
+  }
+  return {std::move(file), reps_a, reps_b, state_means};
 }
 
 void ExactTier::add_file_from_tensors(

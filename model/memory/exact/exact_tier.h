@@ -91,6 +91,18 @@ struct ExactTierConfig {
   std::vector<float> rope_freq_factors;
   /// Bytes of token blocks plus representatives; 0 for no limit.
   std::uint64_t budget_bytes = 0;
+  /// The next-token read (memory_source.h): 0 keeps none; otherwise the width E of the
+  /// model's final normed state, which add_file then takes for every token together with
+  /// the token that followed it. Those states sit in the same blocks as the keys, with one
+  /// mean state per block (fp32, E floats per block in RAM); a query scores every block's
+  /// mean by q·m - |k|²/2 averaged (the nearest by Euclidean distance), reads the best
+  /// next_token_blocks blocks and the block after each (where the following steps' nearest
+  /// states lie), and the next_token_neighbours nearest states there vote with weights
+  /// softmax(-|q - k|² / next_token_temperature).
+  std::int64_t next_token_dim = 0;
+  std::int64_t next_token_blocks = 64;
+  std::int64_t next_token_neighbours = 64;
+  float next_token_temperature = 64.0f;
 };
 
 /// The tier's configuration for a model's geometry and RoPE.
@@ -127,6 +139,8 @@ class ExactTier final : public MemorySource {
   /// query.choice, the blocks are kept there gathered (as float), and read again by the
   /// next queries until the tier changes.
   AttentionOutput attend(const MemoryQuery& query) const override;
+  /// With config().next_token_dim > 0 (see there); otherwise, and for an empty tier, none.
+  NextTokenVotes next_token(const NextTokenQuery& query) const override;
 
   /// The blocks attend() would read for these queries ([H, D], before RoPE): per query
   /// head, in the order they are laid out before the window. Does not mark files as used.
@@ -138,10 +152,14 @@ class ExactTier final : public MemorySource {
                                                     const at::Tensor& q_raw) const;
 
   /// keys, values: [L, Hkv, n, D] of one file's n tokens (any float dtype, any device:
-  /// copied). Replaces the file if it is already there. May drop other files (budget).
-  void add_file(const std::string& file_id, const at::Tensor& keys, const at::Tensor& values);
+  /// copied). With next_token_dim > 0 also states [n, E] (the model's final normed state at
+  /// each token) and next [n] int32 or int64 (the token after each; -1 after the last).
+  /// Replaces the file if it is already there. May drop other files (budget).
+  void add_file(const std::string& file_id, const at::Tensor& keys, const at::Tensor& values,
+                const at::Tensor& states = {}, const at::Tensor& next = {});
   /// The same as add_file; named for the caller that knows the file changed.
-  void replace_file(const std::string& file_id, const at::Tensor& keys, const at::Tensor& values);
+  void replace_file(const std::string& file_id, const at::Tensor& keys, const at::Tensor& values,
+                    const at::Tensor& states = {}, const at::Tensor& next = {});
   /// False when the file was not there.
   bool remove_file(const std::string& file_id);
 
@@ -159,7 +177,9 @@ class ExactTier final : public MemorySource {
   /// add_file_from_tensors to restore it without re-encoding: "n_tokens" [1] int64,
   /// "keys"/"values" [L, Hkv, nb, C, D] in the storage dtype, for int8 also
   /// "key_scales"/"value_scales" [L, Hkv, nb, C] fp16, and the representatives
-  /// ("representatives", or "rep_min"/"rep_max") [L, Hkv, nb, D] fp16. Empty for a file
+  /// ("representatives", or "rep_min"/"rep_max") [L, Hkv, nb, D] fp16; with next_token_dim
+  /// also "states" [nb, C, E] fp16, "next" [nb, C] int32 (-1 where none) and
+  /// "state_means" [nb, E + 1] float. Empty for a file
   /// that is absent or dropped (its token blocks are gone: re-index it).
   std::vector<std::pair<std::string, at::Tensor>> file_tensors(const std::string& file_id) const;
   /// Adopts tensors from file_tensors() of a tier with the same configuration (shared, not
@@ -191,11 +211,17 @@ class ExactTier final : public MemorySource {
     File* file;
     std::int64_t block;  ///< block index within the file
   };
-  /// A file and its representatives ([L, Hkv, nb, D] fp16; reps_b for kMinMax only).
+  /// A file and its representatives ([L, Hkv, nb, D] fp16; reps_b for kMinMax only;
+  /// state_means [nb, E + 1] float with next_token_dim).
   struct IncomingFile {
     std::unique_ptr<File> file;
-    at::Tensor reps_a, reps_b;
+    at::Tensor reps_a, reps_b, state_means;
   };
+  /// A file's representatives taken out of the buffers.
+  struct TakenRepresentatives {
+    at::Tensor a, b, state_means;
+  };
+  struct NextTokenCandidates;
 
   /// Checks and adopts tensors of file_tensors()' form; throws std::invalid_argument.
   IncomingFile file_from_tensors(
@@ -206,7 +232,7 @@ class ExactTier final : public MemorySource {
   void append_representatives(std::vector<IncomingFile>& incoming);
   /// Removes the file's blocks from the representative buffers (compacting them);
   /// returns its representatives [L, Hkv, nb, D] (two tensors for kMinMax).
-  std::pair<at::Tensor, at::Tensor> take_representatives(File& file);
+  TakenRepresentatives take_representatives(File& file);
   void drop_token_blocks(File& file);
   void enforce_budget(const File* keep);
   void grow_representatives(std::int64_t blocks);
@@ -240,6 +266,9 @@ class ExactTier final : public MemorySource {
   /// kQuantized, per layer: int8 copies of reps_a_ / reps_b_ in the same tiles, and each
   /// block's scale ([Hkv, R_cap] float; kMinMax shares one between minimum and maximum).
   std::vector<at::Tensor> qreps_a_, qreps_b_, rep_scales_;
+  /// With next_token_dim: [R_cap, E + 1] float, each resident block's mean final state and
+  /// -1/2 the mean of its states' squared norms (a query [q, 1] scores it in one product).
+  at::Tensor state_means_;
   std::int64_t rep_capacity_ = 0;
   std::vector<BlockRef> blocks_;  ///< owner of each resident representative
   /// Bumped by every change of the files: a kept Gathered of another generation is stale.

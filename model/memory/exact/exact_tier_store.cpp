@@ -54,7 +54,8 @@ const char* storage_name(ExactStorage storage) {
 
 /// The tensors checksummed at load in either mode: everything but the token blocks.
 std::set<std::string> small_tensor_names() {
-  return {"n_tokens", "representatives", "rep_min", "rep_max", "key_scales", "value_scales"};
+  return {"n_tokens",   "representatives", "rep_min",    "rep_max",
+          "key_scales", "value_scales",    "state_means"};
 }
 
 /// n_tokens of a segment whose small tensors passed (0 when it has none: add refuses it).
@@ -124,6 +125,7 @@ store::StringMap store_fields(const ExactTierConfig& c, const store::StringMap& 
   fields["exact.representative"] =
       c.representative == BlockRepresentative::kMean ? "mean" : "minmax";
   fields["exact.rope"] = c.rope ? "1" : "0";
+  if (c.next_token_dim > 0) fields["exact.next_token_dim"] = std::to_string(c.next_token_dim);
   if (c.rope) {
     fields["exact.rope_theta"] = float_text(c.rope_theta);
     fields["exact.rope_freq_scale"] = float_text(c.rope_freq_scale);
