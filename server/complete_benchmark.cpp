@@ -68,7 +68,8 @@ std::vector<Query> sample_queries(const fs::path& root, std::size_t n, std::uint
   return out;
 }
 
-/// A memory of `tokens` tokens of random keys and values in files of 4,096 tokens.
+/// A memory of `tokens` tokens of random keys, values and final states (with random
+/// successors) in files of 4,096 tokens.
 std::shared_ptr<indexer::RepositoryMemory> random_memory(const indexer::MemoryLayout& layout,
                                                          std::int64_t tokens) {
   const c10::InferenceMode guard;
@@ -78,11 +79,18 @@ std::shared_ptr<indexer::RepositoryMemory> random_memory(const indexer::MemoryLa
   memory->tier->reserve(tokens);
   const auto& c = layout.tier;
   constexpr std::int64_t kFileTokens = 4096;
+  constexpr std::int64_t kVocabForNext = 8192;  // the votes' ids only need to be valid tokens
   for (std::int64_t done = 0, i = 0; done < tokens; done += kFileTokens, ++i) {
     const std::int64_t n = std::min(kFileTokens, tokens - done);
     const std::vector<std::int64_t> shape{static_cast<std::int64_t>(c.n_layers), c.n_head_kv, n,
                                           c.head_dim};
-    memory->tier->add_file("file" + std::to_string(i), at::randn(shape), at::randn(shape));
+    at::Tensor states, next;
+    if (c.next_token_dim > 0) {
+      states = at::randn({n, c.next_token_dim});
+      next = at::randint(kVocabForNext, {n}, at::kInt);
+    }
+    memory->tier->add_file("file" + std::to_string(i), at::randn(shape), at::randn(shape), states,
+                           next);
   }
   return memory;
 }

@@ -168,6 +168,11 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
   cmd->add_option_function<std::size_t>(
       "--top-k", [&o](std::size_t k) { o.settings_flags["memory"]["topK"] = k; },
       "memory blocks each query head reads (default 8)");
+  cmd->add_option_function<double>(
+      "--next-token-weight",
+      [&o](double w) { o.settings_flags["memory"]["nextTokenWeight"] = w; },
+      "the share of each next token the memory's nearest stored states vote (0: off; "
+      "default 0.5)");
   cmd->add_flag("--no-memory", o.no_memory, "answer from the document alone");
   cmd->add_option("--max-tokens", o.max_tokens, "the most tokens a suggestion may have")
       ->capture_default_str();
@@ -237,6 +242,7 @@ int run_complete(const CompleteCommandOptions& o) {
   }
   ModelCompleter completer(loaded.value(), std::move(memory),
                            {settings.prefix_tokens, settings.suffix_tokens});
+  completer.set_next_token_weight(settings.memory_next_token_weight);
   if (settings.identifier_boost > 0) {
     indexer::IndexOptions index;
     index.root = o.repo;

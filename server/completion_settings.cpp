@@ -13,7 +13,8 @@ using nlohmann::json;
 
 bool CompletionSettings::operator==(const CompletionSettings& o) const {
   return model == o.model && memory_window == o.memory_window && memory_top_k == o.memory_top_k &&
-         memory_budget_mb == o.memory_budget_mb && prefix_tokens == o.prefix_tokens &&
+         memory_budget_mb == o.memory_budget_mb &&
+         memory_next_token_weight == o.memory_next_token_weight && prefix_tokens == o.prefix_tokens &&
          suffix_tokens == o.suffix_tokens && debounce == o.debounce &&
          identifier_boost == o.identifier_boost;
 }
@@ -81,6 +82,9 @@ const Key kMemoryKeys[] = {
         std::vector<std::string>& p) {
        read_integer(g, k, 0, std::uint64_t{1} << 24, w, s.memory_budget_mb, p);
      }},
+    {"nextTokenWeight",
+     [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+        std::vector<std::string>& p) { read_number(g, k, 0, 1, w, s.memory_next_token_weight, p); }},
 };
 const Key kPromptKeys[] = {
     {"prefixTokens",

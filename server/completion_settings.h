@@ -5,7 +5,7 @@
 // (README.md, "Configuration"):
 //
 //   {"model": PATH,
-//    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB},
+//    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB, "nextTokenWeight": SHARE},
 //    "prompt": {"prefixTokens": TOKENS, "suffixTokens": TOKENS},
 //    "inline": {"debounceMs": MS, "identifierBoost": LOGITS}}
 #pragma once
@@ -32,6 +32,9 @@ struct CompletionSettings {
   std::size_t memory_window = 1024;        ///< tokens of context each file is read in
   std::int64_t memory_top_k = 8;           ///< memory blocks each query head reads
   std::uint64_t memory_budget_mb = 0;      ///< the memory's token blocks kept in RAM; 0: all
+  /// The share of each next token the memory's votes get (model::MemoryReader::
+  /// next_token_weight, kNN-LM's λ); 0 turns the next-token read off.
+  float memory_next_token_weight = 0.5f;
   std::size_t prefix_tokens = 1536;        ///< prompt budget before the cursor
   std::size_t suffix_tokens = 512;         ///< and after it
   std::chrono::milliseconds debounce{75};  ///< automatic inline requests wait this long

@@ -104,7 +104,8 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
   sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
 
   const indexer::MemoryEncoder encoder(model.transformer, model.tokenizer, memory.layers,
-                                       options.window);
+                                       options.window, /*chunk=*/256,
+                                       memory.tier->config().next_token_dim > 0);
   ModelCompleter without_memory(model, nullptr, options.budget);
   std::mt19937_64 random(options.seed);
   std::vector<double> no_memory_hits, oracle_hits;
@@ -175,7 +176,7 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
       }
       if (!tier->add_files_from_tensors(chosen).empty())
         return failure(std::string("the memory's files could not be shared with a smaller tier"));
-      tier->add_file(files[host].id, needle.keys, needle.values);
+      tier->add_file(files[host].id, needle.keys, needle.values, needle.states, needle.next);
       tokens_used[s] += tokens;
       files_used[s] += chosen.size() + 1;
       auto sized = std::make_shared<indexer::RepositoryMemory>();

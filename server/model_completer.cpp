@@ -192,6 +192,10 @@ void ModelCompleter::set_identifiers(std::shared_ptr<const model::KnownIdentifie
   identifier_boost_ = boost;
 }
 
+void ModelCompleter::set_next_token_weight(float weight) {
+  next_token_weight_ = weight;
+}
+
 const model::TokenIdentifierTable& ModelCompleter::token_table() {
   if (!token_table_)
     token_table_ = std::make_unique<model::TokenIdentifierTable>(*model_.tokenizer);
@@ -205,13 +209,10 @@ model::Result<bool, model::ModelError> ModelCompleter::read_memory_without(
   // consecutive queries mnemo's model is trained with, and at 5M memory tokens choosing at
   // every step cost more than the rest of the memory's read.
   constexpr std::size_t kTokensPerMemoryChoice = 16;
-  // The share of the next token the memory's votes get (kNN-LM's λ), where the memory keeps
-  // final states. Chosen on nlohmann-json's eval cases with the tier's defaults (README,
-  // "The memory's next-token read"); 0.4-0.6 did about as well in a token-level probe.
-  constexpr float kNextTokenWeight = 0.5f;
   if (auto set = session_.set_memory(
           tier != nullptr
-              ? model::MemoryReader{memory_->layers, tier, kTokensPerMemoryChoice, kNextTokenWeight}
+              ? model::MemoryReader{memory_->layers, tier, kTokensPerMemoryChoice,
+                                    next_token_weight_}
               : model::MemoryReader{});
       !set) {
     return set.error();

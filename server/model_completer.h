@@ -71,6 +71,12 @@ class ModelCompleter {
   /// the document's own get `boost` added to their logits (model/decoding/identifier_bias.h);
   /// a null set or a boost of 0 turns this off. Not while a request runs.
   void set_identifiers(std::shared_ptr<const model::KnownIdentifiers> repository, float boost);
+  /// The share of each next token the memory's votes get (model::MemoryReader::
+  /// next_token_weight; default kDefaultNextTokenWeight); 0: the model's alone. Not while a
+  /// request runs.
+  void set_next_token_weight(float weight);
+  /// Chosen on held-out projects (README, "The memory's next-token read").
+  static constexpr float kDefaultNextTokenWeight = 0.5f;
 
   /// Each candidate's log-probability as the text at the cursor, in the candidates' order:
   /// the sum over its tokens (encoded alone) after the same prompt as complete()'s. The
@@ -94,6 +100,7 @@ class ModelCompleter {
   std::shared_ptr<indexer::RepositoryMemory> memory_;
   std::shared_ptr<const model::KnownIdentifiers> identifiers_;
   float identifier_boost_ = 0;
+  float next_token_weight_ = kDefaultNextTokenWeight;
   std::unique_ptr<model::TokenIdentifierTable> token_table_;  ///< token_table()'s
   PromptBudget budget_;
   model::TransformerSession session_;

@@ -102,6 +102,7 @@ model::Result<indexer::MemoryIndexer*, indexer::IndexRunError> ServeMemory::open
     indexer_->mirror_into(memory->tier.get(), &completion_mutex_);
     completer_ = std::make_unique<ModelCompleter>(
         *model_, memory, PromptBudget{settings.prefix_tokens, settings.suffix_tokens});
+    completer_->set_next_token_weight(settings.memory_next_token_weight);
   }
   // Completions run meanwhile, over the files admitted so far. Nothing else changes the
   // tier until this returns: the indexer's writes wait for mutex_, which the caller holds.

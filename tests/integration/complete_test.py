@@ -82,9 +82,11 @@ class CompleteTest(unittest.TestCase):
 
     def test_the_memory_is_read_unless_it_is_turned_off(self):
         # The header is only in the memory (the prompt holds main.cpp): without the memory
-        # the same prompt scores its suggestion otherwise.
+        # the same prompt scores its suggestion otherwise. The attention's read alone: the
+        # next-token read's votes would outweigh this random model (the next test).
         q = {"file": "src/main.cpp", "line": 2, "col": 18}
         with_memory = answers(self.complete("--batch", "-", "--alternatives", "1",
+                                            "--next-token-weight", "0",
                                             stdin=json.dumps(q) + "\n"))[0]
         without = answers(self.complete("--batch", "-", "--no-memory",
                                         stdin=json.dumps(q) + "\n"))[0]
@@ -92,11 +94,20 @@ class CompleteTest(unittest.TestCase):
         self.assertNotEqual(with_memory["suggestions"][0]["score"],
                             without["suggestions"][0]["score"])
 
+    def test_the_memorys_next_token_read_changes_the_answer_unless_its_weight_is_zero(self):
+        # Random weights: the votes of geo.h's states decide what is written, not the model.
+        q = json.dumps({"file": "src/main.cpp", "line": 1, "col": 12, "max_tokens": 3}) + "\n"
+        voted = answers(self.complete("--batch", "-", stdin=q))[0]
+        alone = answers(self.complete("--batch", "-", "--next-token-weight", "0", stdin=q))[0]
+        self.assertIn("suggestions", voted)
+        self.assertNotEqual(voted["suggestions"], alone["suggestions"])
+
     def test_leaving_the_documents_file_in_the_memory_changes_the_answer(self):
         q = {"file": "src/main.cpp", "line": 2, "col": 18}
         left_out = dict(q, exclude_file_from_memory=True)
         kept = dict(q, exclude_file_from_memory=False)
-        out = answers(self.complete("--batch", "-", stdin=json.dumps(left_out) + "\n" +
+        out = answers(self.complete("--batch", "-", "--next-token-weight", "0",
+                                    stdin=json.dumps(left_out) + "\n" +
                                     json.dumps(kept) + "\n" + json.dumps(q) + "\n"))
         self.assertNotEqual(out[0]["suggestions"][0]["score"], out[1]["suggestions"][0]["score"])
         self.assertEqual(out[0]["suggestions"], out[2]["suggestions"])  # left out by default
@@ -141,9 +152,11 @@ class CompleteTest(unittest.TestCase):
         query = {"file": "src/main.cpp", "line": 2, "col": 16,
                  "text": "#include \"geo.h\"\nint main() {\n  return geo::no\n}\n"}
         boosted = answers(self.complete("--identifier-boost", "50", "--batch", "-",
+                                        "--next-token-weight", "0",
                                         stdin=json.dumps(query) + "\n"))[0]
         self.assertTrue(boosted["suggestions"][0]["text"].startswith("rm"), boosted)
-        plain = answers(self.complete("--batch", "-", stdin=json.dumps(query) + "\n"))[0]
+        plain = answers(self.complete("--batch", "-", "--next-token-weight", "0",
+                                      stdin=json.dumps(query) + "\n"))[0]
         self.assertNotEqual(plain["suggestions"][0]["text"], boosted["suggestions"][0]["text"])
 
     def eval_repo(self, name, functions):

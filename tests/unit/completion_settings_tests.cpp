@@ -61,7 +61,7 @@ TEST(CompletionSettings, EveryKeyReachesItsField) {
   CompletionSettings s;
   const auto problems = apply_settings(json::parse(R"({
       "model": "/models/m.gguf",
-      "memory": {"window": 512, "topK": 4, "budgetMB": 300},
+      "memory": {"window": 512, "topK": 4, "budgetMB": 300, "nextTokenWeight": 0.25},
       "prompt": {"prefixTokens": 900, "suffixTokens": 0},
       "inline": {"debounceMs": 20, "identifierBoost": 1.5}})"),
                                        "test", {}, s);
@@ -70,6 +70,7 @@ TEST(CompletionSettings, EveryKeyReachesItsField) {
   EXPECT_EQ(s.memory_window, 512u);
   EXPECT_EQ(s.memory_top_k, 4);
   EXPECT_EQ(s.memory_budget_mb, 300u);
+  EXPECT_EQ(s.memory_next_token_weight, 0.25f);
   EXPECT_EQ(s.prefix_tokens, 900u);
   EXPECT_EQ(s.suffix_tokens, 0u);
   EXPECT_EQ(s.debounce, std::chrono::milliseconds(20));
@@ -80,11 +81,12 @@ TEST(CompletionSettings, ABadValueOrUnknownKeyIsReportedAndTheRestApplies) {
   CompletionSettings s;
   const auto problems = apply_settings(json::parse(R"({
       "modle": "x",
-      "memory": {"window": "big", "topK": 0, "budgetMB": 64, "size": 3},
+      "memory": {"window": "big", "topK": 0, "budgetMB": 64, "size": 3, "nextTokenWeight": 2},
       "prompt": [],
       "inline": {"debounceMs": -5, "identifierBoost": "high"}})"),
                                        "initializationOptions", {}, s);
-  EXPECT_EQ(problems.size(), 7u);
+  EXPECT_EQ(problems.size(), 8u);
+  EXPECT_TRUE(any_mentions(problems, "memory.nextTokenWeight must be a number from 0"));
   EXPECT_TRUE(any_mentions(problems, "inline.identifierBoost must be a number from 0"));
   EXPECT_TRUE(any_mentions(problems, "initializationOptions: modle is not a setting"));
   EXPECT_TRUE(any_mentions(problems, "memory.window must be an integer"));
@@ -97,6 +99,7 @@ TEST(CompletionSettings, ABadValueOrUnknownKeyIsReportedAndTheRestApplies) {
   EXPECT_EQ(s.memory_top_k, defaults.memory_top_k);
   EXPECT_EQ(s.debounce, defaults.debounce);
   EXPECT_EQ(s.memory_budget_mb, 64u);  // the good key next to bad ones
+  EXPECT_EQ(s.memory_next_token_weight, defaults.memory_next_token_weight);
 }
 
 TEST(CompletionSettings, NotAnObjectIsReportedAndChangesNothing) {

@@ -44,7 +44,7 @@ export function initializationOptions(get: (key: string) => unknown): Record<str
   const model = get('model');
   if (typeof model === 'string' && model.trim() !== '') options.model = model.trim();
   const groups: Record<string, string[]> = {
-    memory: ['window', 'topK', 'budgetMB'],
+    memory: ['window', 'topK', 'budgetMB', 'nextTokenWeight'],
     prompt: ['prefixTokens', 'suffixTokens'],
     inline: ['debounceMs', 'identifierBoost'],
   };
