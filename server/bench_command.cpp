@@ -106,6 +106,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& options) {
   complete->add_option("--prefix-tokens", co.prefix_tokens)->capture_default_str();
   complete->add_option("--suffix-tokens", co.suffix_tokens)->capture_default_str();
   complete->add_option("--seed", co.seed)->capture_default_str();
+  complete
+      ->add_option("--next-token-weight", co.next_token_weight,
+                   "the memory's share of each next token (0: its votes off)")
+      ->capture_default_str();
   return bench;
 }
 

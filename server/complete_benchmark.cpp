@@ -133,6 +133,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     std::cerr << "building a memory of " << size << " tokens\n";
     completers.push_back(
         std::make_unique<ModelCompleter>(loaded.value(), random_memory(layout, size), budget));
+    completers.back()->set_next_token_weight(o.next_token_weight);
   }
   std::vector<std::vector<double>> ms(completers.size()), keystroke_ms(completers.size());
   std::vector<std::size_t> prompt_tokens;
@@ -268,6 +269,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
               mean_cached / static_cast<double>(cached_fraction.size())},
              {"memory_layers", layout.layers},
              {"top_k", layout.tier.top_k},
+             {"next_token_weight", o.next_token_weight},
              {"block_size", layout.tier.block_size},
              {"threads", at::get_num_threads()}}},
            {"no_memory", summary(ms[0])},

@@ -32,6 +32,9 @@ struct CompleteBenchmarkOptions {
   std::size_t max_tokens = 16;
   std::size_t prefix_tokens = 1536, suffix_tokens = 512;
   std::uint64_t seed = 1;
+  /// The memory's share of each next token (ModelCompleter::set_next_token_weight; the
+  /// default is its kDefaultNextTokenWeight).
+  float next_token_weight = 0;
 };
 
 /// {"config", "no_memory": {p50_ms, p99_ms, ..., "keystroke", "client": {"fresh",

@@ -14,9 +14,9 @@ using nlohmann::json;
 bool CompletionSettings::operator==(const CompletionSettings& o) const {
   return model == o.model && memory_window == o.memory_window && memory_top_k == o.memory_top_k &&
          memory_budget_mb == o.memory_budget_mb &&
-         memory_next_token_weight == o.memory_next_token_weight && prefix_tokens == o.prefix_tokens &&
-         suffix_tokens == o.suffix_tokens && debounce == o.debounce &&
-         identifier_boost == o.identifier_boost;
+         memory_next_token_weight == o.memory_next_token_weight &&
+         prefix_tokens == o.prefix_tokens && suffix_tokens == o.suffix_tokens &&
+         debounce == o.debounce && identifier_boost == o.identifier_boost;
 }
 
 namespace {
@@ -84,7 +84,9 @@ const Key kMemoryKeys[] = {
      }},
     {"nextTokenWeight",
      [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
-        std::vector<std::string>& p) { read_number(g, k, 0, 1, w, s.memory_next_token_weight, p); }},
+        std::vector<std::string>& p) {
+       read_number(g, k, 0, 1, w, s.memory_next_token_weight, p);
+     }},
 };
 const Key kPromptKeys[] = {
     {"prefixTokens",

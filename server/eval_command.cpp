@@ -152,6 +152,7 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
   if (!windows) return windows.error();
   const PromptBudget budget{r.settings.prefix_tokens, r.settings.suffix_tokens};
   ModelCompleter with_memory(r.model, r.memory, budget);
+  with_memory.set_next_token_weight(r.settings.memory_next_token_weight);
   ModelCompleter without_memory(r.model, nullptr, budget);
   std::map<std::string, std::string> definition_files;
 
@@ -270,6 +271,10 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
       "--memory-window",
       [&o](std::size_t tokens) { o.settings_flags["memory"]["window"] = tokens; },
       "the window the memory was indexed with (default 1024)");
+  cmd->add_option_function<double>(
+      "--next-token-weight", [&o](double w) { o.settings_flags["memory"]["nextTokenWeight"] = w; },
+      "the share of each next token the memory's nearest stored states vote, in the memory "
+      "condition (default 0: off)");
   cmd->add_option("--seed", o.seed, "which cases are sampled")->capture_default_str();
   cmd->add_option("--max-cases", o.max_cases, "cases sampled per repository (0: all)")
       ->capture_default_str();
@@ -324,6 +329,7 @@ int run_eval(const EvalCommandOptions& o) {
                             {"model", settings.model.string()},
                             {"prefix_tokens", settings.prefix_tokens},
                             {"memory_top_k", settings.memory_top_k},
+                            {"memory_next_token_weight", settings.memory_next_token_weight},
                             {"cases", result.value().cases},
                             {"conditions", summarize_repository(result.value().scores, o.seed)}});
     all_scores.push_back(std::move(result).value().scores);

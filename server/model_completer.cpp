@@ -209,11 +209,10 @@ model::Result<bool, model::ModelError> ModelCompleter::read_memory_without(
   // consecutive queries mnemo's model is trained with, and at 5M memory tokens choosing at
   // every step cost more than the rest of the memory's read.
   constexpr std::size_t kTokensPerMemoryChoice = 16;
-  if (auto set = session_.set_memory(
-          tier != nullptr
-              ? model::MemoryReader{memory_->layers, tier, kTokensPerMemoryChoice,
-                                    next_token_weight_}
-              : model::MemoryReader{});
+  if (auto set = session_.set_memory(tier != nullptr ? model::MemoryReader{memory_->layers, tier,
+                                                                           kTokensPerMemoryChoice,
+                                                                           next_token_weight_}
+                                                     : model::MemoryReader{});
       !set) {
     return set.error();
   }

@@ -75,8 +75,9 @@ class ModelCompleter {
   /// next_token_weight; default kDefaultNextTokenWeight); 0: the model's alone. Not while a
   /// request runs.
   void set_next_token_weight(float weight);
-  /// Chosen on held-out projects (README, "The memory's next-token read").
-  static constexpr float kDefaultNextTokenWeight = 0.5f;
+  /// Off (CompletionSettings::memory_next_token_weight says why); 0.5 is the weight measured
+  /// in the README ("The memory's next-token read").
+  static constexpr float kDefaultNextTokenWeight = 0;
 
   /// Each candidate's log-probability as the text at the cursor, in the candidates' order:
   /// the sum over its tokens (encoded alone) after the same prompt as complete()'s. The

@@ -94,10 +94,10 @@ class CompleteTest(unittest.TestCase):
         self.assertNotEqual(with_memory["suggestions"][0]["score"],
                             without["suggestions"][0]["score"])
 
-    def test_the_memorys_next_token_read_changes_the_answer_unless_its_weight_is_zero(self):
+    def test_the_memorys_next_token_read_changes_the_answer_when_it_has_a_weight(self):
         # Random weights: the votes of geo.h's states decide what is written, not the model.
         q = json.dumps({"file": "src/main.cpp", "line": 1, "col": 12, "max_tokens": 3}) + "\n"
-        voted = answers(self.complete("--batch", "-", stdin=q))[0]
+        voted = answers(self.complete("--batch", "-", "--next-token-weight", "0.5", stdin=q))[0]
         alone = answers(self.complete("--batch", "-", "--next-token-weight", "0", stdin=q))[0]
         self.assertIn("suggestions", voted)
         self.assertNotEqual(voted["suggestions"], alone["suggestions"])
