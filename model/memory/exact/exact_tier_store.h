@@ -40,9 +40,9 @@
 // anonymous memory: the kernel may evict them under pressure and re-read them on the next
 // retrieval. Anonymous memory (RssAnon) is the tier's representative buffers only (fp16
 // [L, Hkv, D] per block, twice for min/max: 8 bytes per token at L=2, Hkv=2, D=64, C=64;
-// with next-token states also their means, fp32 [E + 1] per block: 16 bytes per token at E=256, plus
-// the tier's capacity and any scoring copies: stats().representative_bytes); the int8 scales
-// are mapped like the blocks. Measured at 5M tokens fp16 (memory_bench --store): loading
+// with next-token states also their means, fp32 [E + 1] per block: 16 bytes per token at
+// E=256, plus the tier's capacity and any scoring copies: stats().representative_bytes); the int8
+// scales are mapped like the blocks. Measured at 5M tokens fp16 (memory_bench --store): loading
 // added 13.5 bytes/token RssAnon and 1033 bytes/token RssFile (all pages touched by the
 // checksum pass). ExactTierConfig::budget_bytes counts the mapped token bytes too.
 #pragma once
