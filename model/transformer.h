@@ -63,8 +63,8 @@ struct DecodeWorkspace {
 /// memory: keys before RoPE (the memory keeps them position-free and rotates the blocks it
 /// retrieves itself), values as they are. forward() sets keys[i] and values[i], each
 /// [Hkv, T, D], for layer layers[i], and inputs[i] [T, E]: the layer's normed input, which
-/// its K/V projections read (what the continuous tier folds in). With `final_states`, it
-/// also sets states [T, E]: the final normed state of every token, which the output
+/// its K/V projections read (what the continuous tier folds in). With `final_states`,
+/// forward_tap() also sets states [T, E]: the final normed state of every token, which the output
 /// projection turns into its logits (what the memory's next-token read keeps).
 struct KeyValueTap {
   std::vector<std::size_t> layers;

@@ -3,8 +3,8 @@
 // local window and with other sources (DESIGN.md §2). A source may also keep the model's
 // final state at every stored token with the token that followed it, and answer what
 // follows a decoding step's state by the tokens that followed the nearest stored states
-// (kNN-LM, Khandelwal et al. 2020, arXiv 1911.00172): exact recall of a repository's names
-// that the small model's attention over the memory does not give.
+// (kNN-LM, Khandelwal et al. 2020, arXiv 1911.00172): a recall of the repository's text
+// that does not depend on the model having learned to copy out of its memory.
 #pragma once
 
 #include <cstddef>
