@@ -18,6 +18,15 @@ std::string layer_name(std::size_t i, const char* part) {
   return "model.layers." + std::to_string(i) + "." + part;
 }
 
+/// Where a read keeps its choice for the next steps: one slot per memory layer, then the
+/// next-token read's; none when every step chooses anew.
+std::unique_ptr<memory::MemoryChoice>* choice_slot(const MemoryReader& memory, DecodeWorkspace& ws,
+                                                   std::size_t slot) {
+  if (memory.tokens_per_choice <= 1) return nullptr;
+  ws.memory_choices.resize(memory.layers.size() + 1);
+  return &ws.memory_choices[slot];
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const Transformer>, ModelError> Transformer::load(
@@ -244,11 +253,7 @@ void Transformer::read_memory(const MemoryReader& memory, std::size_t layer, Dec
   query.q_rot = ws.qk_rot.narrow(1, 0, H).reshape({H, D});
   query.window_start = 0;
   query.scale = scale;
-  if (memory.tokens_per_choice > 1) {
-    // One slot per memory layer, and the next-token read's last.
-    ws.memory_choices.resize(memory.layers.size() + 1);
-    query.choice = &ws.memory_choices[query.layer];
-  }
+  query.choice = choice_slot(memory, ws, query.layer);
   const AttentionOutput merged = merge_attention({{ws.o, ws.lse}, memory.source->attend(query)});
   ws.o.copy_(merged.o);
   ws.lse.copy_(merged.lse);
@@ -258,10 +263,7 @@ void Transformer::read_next_token(const MemoryReader& memory, DecodeWorkspace& w
   if (memory.source == nullptr || !(memory.next_token_weight > 0)) return;
   memory::NextTokenQuery query;
   query.state = ws.h[0];
-  if (memory.tokens_per_choice > 1) {
-    ws.memory_choices.resize(memory.layers.size() + 1);
-    query.choice = &ws.memory_choices.back();
-  }
+  query.choice = choice_slot(memory, ws, memory.layers.size());
   const memory::NextTokenVotes votes = memory.source->next_token(query);
   if (votes.tokens.empty()) return;
   const double weight = std::min(1.0, static_cast<double>(memory.next_token_weight));

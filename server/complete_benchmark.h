@@ -32,8 +32,8 @@ struct CompleteBenchmarkOptions {
   std::size_t max_tokens = 16;
   std::size_t prefix_tokens = 1536, suffix_tokens = 512;
   std::uint64_t seed = 1;
-  /// The memory's share of each next token (ModelCompleter::set_next_token_weight; the
-  /// default is its kDefaultNextTokenWeight).
+  /// The memory's share of each next token (ModelCompleter::set_next_token_weight; off by
+  /// default, as CompletionSettings::memory_next_token_weight).
   float next_token_weight = 0;
 };
 

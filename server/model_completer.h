@@ -72,12 +72,9 @@ class ModelCompleter {
   /// a null set or a boost of 0 turns this off. Not while a request runs.
   void set_identifiers(std::shared_ptr<const model::KnownIdentifiers> repository, float boost);
   /// The share of each next token the memory's votes get (model::MemoryReader::
-  /// next_token_weight; default kDefaultNextTokenWeight); 0: the model's alone. Not while a
-  /// request runs.
+  /// next_token_weight); 0, until set, the model's alone (CompletionSettings::
+  /// memory_next_token_weight). Not while a request runs.
   void set_next_token_weight(float weight);
-  /// Off (CompletionSettings::memory_next_token_weight says why); 0.5 is the weight measured
-  /// in the README ("The memory's next-token read").
-  static constexpr float kDefaultNextTokenWeight = 0;
 
   /// Each candidate's log-probability as the text at the cursor, in the candidates' order:
   /// the sum over its tokens (encoded alone) after the same prompt as complete()'s. The
@@ -101,7 +98,7 @@ class ModelCompleter {
   std::shared_ptr<indexer::RepositoryMemory> memory_;
   std::shared_ptr<const model::KnownIdentifiers> identifiers_;
   float identifier_boost_ = 0;
-  float next_token_weight_ = kDefaultNextTokenWeight;
+  float next_token_weight_ = 0;
   std::unique_ptr<model::TokenIdentifierTable> token_table_;  ///< token_table()'s
   PromptBudget budget_;
   model::TransformerSession session_;

@@ -932,6 +932,10 @@ bool ExactTier::select_quantized(std::size_t layer, const at::Tensor& q, std::in
   return true;
 }
 
+bool ExactTier::in_layout_order(const BlockRef& a, const BlockRef& b) {
+  return a.file != b.file ? a.file->id < b.file->id : a.block < b.block;
+}
+
 std::vector<ExactTier::BlockRef> ExactTier::select(std::size_t layer, const at::Tensor& q_raw,
                                                    std::int64_t k) const {
   const at::Tensor q = q_raw.to(at::kFloat).contiguous();
@@ -958,13 +962,8 @@ std::vector<ExactTier::BlockRef> ExactTier::select(std::size_t layer, const at::
     refs[static_cast<std::size_t>(i)] =
         blocks_[static_cast<std::size_t>(slots[static_cast<std::size_t>(i)])];
   }
-  // A canonical order, independent of where the blocks sit in the buffers.
-  for (std::int64_t head = 0; head < h; ++head) {
-    std::sort(refs.begin() + head * k, refs.begin() + (head + 1) * k,
-              [](const BlockRef& a, const BlockRef& b) {
-                return a.file != b.file ? a.file->id < b.file->id : a.block < b.block;
-              });
-  }
+  for (std::int64_t head = 0; head < h; ++head)
+    std::sort(refs.begin() + head * k, refs.begin() + (head + 1) * k, in_layout_order);
   return refs;
 }
 

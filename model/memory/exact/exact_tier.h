@@ -211,6 +211,9 @@ class ExactTier final : public MemorySource {
     File* file;
     std::int64_t block;  ///< block index within the file
   };
+  /// The canonical order of retrieved blocks (file id, then block), independent of where
+  /// they sit in the buffers.
+  static bool in_layout_order(const BlockRef& a, const BlockRef& b);
   /// A file and its representatives ([L, Hkv, nb, D] fp16; reps_b for kMinMax only;
   /// state_means [nb, E + 1] float with next_token_dim).
   struct IncomingFile {

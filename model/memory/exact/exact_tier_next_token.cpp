@@ -52,9 +52,7 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
       refs.push_back(ref);
       if (ref.block + 1 < ref.file->n_blocks) refs.push_back({ref.file, ref.block + 1});
     }
-    std::sort(refs.begin(), refs.end(), [](const BlockRef& a, const BlockRef& b) {
-      return a.file != b.file ? a.file->id < b.file->id : a.block < b.block;
-    });
+    std::sort(refs.begin(), refs.end(), in_layout_order);
     refs.erase(std::unique(refs.begin(), refs.end(),
                            [](const BlockRef& a, const BlockRef& b) {
                              return a.file == b.file && a.block == b.block;
