@@ -259,19 +259,21 @@ void Transformer::read_memory(const MemoryReader& memory, std::size_t layer, Dec
   ws.lse.copy_(merged.lse);
 }
 
-void Transformer::read_next_token(const MemoryReader& memory, DecodeWorkspace& ws) const {
+void Transformer::read_next_token(const MemoryReader& memory, TokenId token,
+                                  DecodeWorkspace& ws) const {
   if (memory.source == nullptr || !(memory.next_token_weight > 0)) return;
   memory::NextTokenQuery query;
   query.state = ws.h[0];
   query.choice = choice_slot(memory, ws, memory.layers.size());
+  query.token = token;
   const memory::NextTokenVotes votes = memory.source->next_token(query);
   if (votes.tokens.empty()) return;
   const double weight = std::min(1.0, static_cast<double>(memory.next_token_weight));
   at::Tensor p = ws.logits.softmax(1).mul_(1.0 - weight);  // [1, V]
   float* row = p.data_ptr<float>();
   for (std::size_t i = 0; i < votes.tokens.size(); ++i) {
-    const std::int32_t token = votes.tokens[i];
-    if (token >= 0 && token < p.size(1)) row[token] += static_cast<float>(weight) * votes.shares[i];
+    const std::int32_t voted = votes.tokens[i];
+    if (voted >= 0 && voted < p.size(1)) row[voted] += static_cast<float>(weight) * votes.shares[i];
   }
   at::log_out(ws.logits, p);
 }
@@ -313,7 +315,7 @@ const at::Tensor& Transformer::decode(TokenId token, KvCache& cache, DecodeWorks
   cache.commit(&token, 1);
   rms_norm_into(ws.x, output_norm_, eps, ws.h);
   output_.forward_into(ws.h, ws.logits);
-  if (memory != nullptr) read_next_token(*memory, ws);
+  if (memory != nullptr) read_next_token(*memory, token, ws);
   return ws.logits;
 }
 

@@ -134,7 +134,7 @@ class Transformer {
                    double scale) const;
   /// Mixes the memory's next-token votes for the step's final state (ws.h) into ws.logits,
   /// which then hold log-probabilities.
-  void read_next_token(const MemoryReader& memory, DecodeWorkspace& ws) const;
+  void read_next_token(const MemoryReader& memory, TokenId token, DecodeWorkspace& ws) const;
   static Result<std::shared_ptr<const Transformer>, ModelError> load_weights(
       const Checkpoint& checkpoint, const at::Device& device);
 

@@ -48,6 +48,17 @@ std::size_t word_start(std::string_view text, std::size_t cursor) {
   return cursor;
 }
 
+/// Where token healing cuts the prompt: before the word at the cursor and the spaces and
+/// tabs before it on its line. The tokenizer joins a space to what follows it (" value",
+/// " ("), so a prompt ending in "case " ends on a lone space the model rarely saw before a
+/// word; cut before it, the model writes " value" as it learned it. A run of blanks keeps
+/// all but its last as a token of its own, which the generation writes again just as well.
+std::size_t heal_start(std::string_view text, std::size_t word_begin) {
+  std::size_t begin = word_begin;
+  while (begin > 0 && (text[begin - 1] == ' ' || text[begin - 1] == '\t')) --begin;
+  return begin;
+}
+
 /// `budget` cut to a model's context: the prompt and the room to generate must fit, and the
 /// prefix keeps three quarters of what is left.
 PromptBudget fitted(PromptBudget budget, std::size_t context) {
@@ -95,14 +106,18 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     const CompletionRequest& request, const model::CancelCheck& cancelled) {
   CompletionResult out;
   const std::size_t cursor = std::min(request.cursor, request.text.size());
-  // The typed part of the word at the cursor, which token healing leaves out of the prompt
-  // for the generation to write again; none past kMostHealed bytes, where the word's start
-  // is far enough back that its end is no guess.
+  // The typed part of the word at the cursor and the blanks before it, which token healing
+  // leaves out of the prompt for the generation to write again; only the word past
+  // kMostHealed bytes, and nothing past that for the word alone, where the word's start is
+  // far enough back that its end is no guess.
   constexpr std::size_t kMostHealed = 64;
   const std::size_t word_begin = word_start(request.text, cursor);
-  const std::size_t typed = cursor - word_begin <= kMostHealed ? cursor - word_begin : 0;
+  const std::size_t blanks_begin = heal_start(request.text, word_begin);
+  const std::size_t healed_bytes = cursor - blanks_begin <= kMostHealed ? cursor - blanks_begin
+                                   : cursor - word_begin <= kMostHealed ? cursor - word_begin
+                                                                        : 0;
   const CompletionPrompt prompt =
-      completion_prompt(*model_.tokenizer, request.text, cursor, budget_, typed);
+      completion_prompt(*model_.tokenizer, request.text, cursor, budget_, healed_bytes);
   out.prompt_tokens = prompt.tokens.size();
   out.fill_in_middle = prompt.fill_in_middle;
   if (prompt.tokens.empty() || request.max_tokens == 0) return out;
@@ -127,13 +142,14 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   out.prompt_tokens_cached = std::min(shared, prompt.tokens.size() - 1);
   const model::StopRules stop =
       request.stop ? *request.stop : inline_stop_rules(request.text, cursor);
-  const std::size_t prompt_end = cursor - typed;  // where the prompt's prefix ends
-  const std::string_view healed = request.text.substr(prompt_end, typed);
-  // The generation writes the typed word again, then the suggestion: tokens for both.
-  const std::size_t rewrite = typed > 0 ? model_.tokenizer->encode(healed, false, false).size() : 0;
+  const std::size_t prompt_end = cursor - healed_bytes;  // where the prompt's prefix ends
+  const std::string_view healed = request.text.substr(prompt_end, healed_bytes);
+  // The generation writes the healed bytes again, then the suggestion: tokens for both.
+  const std::size_t rewrite =
+      healed_bytes > 0 ? model_.tokenizer->encode(healed, false, false).size() : 0;
   const std::size_t max_tokens = std::min(request.max_tokens + rewrite, room);
   model::LogitBias bias;
-  if (typed > 0) bias = model::require_text(token_table(), std::string(healed));
+  if (healed_bytes > 0) bias = model::require_text(token_table(), std::string(healed));
   std::optional<model::KnownIdentifiers> document_identifiers;
   if (identifiers_ && identifier_boost_ > 0) {
     // The identifier at the cursor starts at most a line before it.
@@ -174,8 +190,8 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     generations = std::move(searched).value();
   }
   for (model::Generation& g : generations) {
-    // What the user typed is there already: the suggestion is what follows it. A generation
-    // cut before it wrote all of it suggests nothing.
+    // The healed bytes are in the document already: the suggestion is what follows them. A
+    // generation cut before it wrote all of them suggests nothing.
     if (g.text.compare(0, healed.size(), healed) != 0) continue;
     g.text.erase(0, healed.size());
     if (g.text.empty()) continue;

@@ -54,9 +54,13 @@ struct NextTokenVotes {
 struct NextTokenQuery {
   /// [E] the step's final normed state, which the output projection turns into logits.
   at::Tensor state;
-  /// As MemoryQuery::choice: the caller's slot for what the source read, reused by the next
-  /// steps (whose nearest states mostly follow this step's) until the memory changes.
+  /// As MemoryQuery::choice: the caller's slot for what the source read, which the next
+  /// step starts from (its nearest states mostly follow this step's) until the memory
+  /// changes.
   std::unique_ptr<MemoryChoice>* choice = nullptr;
+  /// The token whose state this is (the step's input), or -1. With a kept choice, the
+  /// stored states that voted for it last step lead to their successors.
+  std::int32_t token = -1;
 };
 
 /// Thread-safety: attend() may run concurrently with other attend() calls; changing the

@@ -181,11 +181,13 @@ class VotingMemory final : public memory::MemorySource {
   memory::NextTokenVotes next_token(const memory::NextTokenQuery& query) const override {
     EXPECT_EQ(query.state.numel(), static_cast<std::int64_t>(n_embd));
     ++queries;
+    tokens.push_back(query.token);
     return votes;
   }
   std::size_t n_embd = 0;
   memory::NextTokenVotes votes;
   mutable int queries = 0;
+  mutable std::vector<std::int32_t> tokens;  ///< each query's token
 };
 
 TEST_F(MemoryDecodingTest,
@@ -210,9 +212,11 @@ TEST_F(MemoryDecodingTest,
     if (t == 41) p += 0.4 * 0.25;
     ASSERT_NEAR(mixed_logits[t], std::log(p), 1e-4) << t;
   }
-  // Generated tokens read it too; a memory without votes leaves the logits as they are.
+  // Generated tokens read it too, each query naming the token whose state it is; a memory
+  // without votes leaves the logits as they are.
   logits_of(mixed, {40});
   EXPECT_EQ(memory.queries, 2);
+  EXPECT_EQ(memory.tokens, (std::vector<std::int32_t>{prompt.back(), 40}));
   memory.votes = {};
   ASSERT_TRUE(unweighted.set_memory({{0}, &memory, 1, 0.4f}));
   EXPECT_EQ(logits_of(unweighted, prompt), model_logits);

@@ -718,6 +718,26 @@ TEST(BlockKernels, ScoringTiledRepresentativesMatchesPerHeadMatVec) {
   }
 }
 
+TEST(BlockKernels, DistanceScoresAreTwiceTheDotProductLessTheSquaredNormOfEachRow) {
+  at::manual_seed(16);
+  // 256 and 24: the vector loop (multiples of 8); 13: the portable one. 5000 rows: several
+  // threads' ranges.
+  for (const std::int64_t e : {256, 24, 13}) {
+    for (const std::int64_t n : {1, 7, 5000}) {
+      const at::Tensor states = at::randn({n, e}).to(at::kHalf);
+      const at::Tensor q = at::randn({e});
+      std::vector<const c10::Half*> rows;
+      for (std::int64_t i = n - 1; i >= 0; --i)  // any order, as the rows lie anywhere
+        rows.push_back(states.data_ptr<c10::Half>() + i * e);
+      std::vector<float> out(static_cast<std::size_t>(n));
+      cpu::distance_scores(q.data_ptr<float>(), e, rows.data(), n, out.data());
+      const at::Tensor k = states.to(at::kFloat).flip(0);
+      const at::Tensor expected = 2 * at::mv(k, q) - k.pow(2).sum(1);
+      EXPECT_TRUE(at::allclose(at::tensor(out), expected, 1e-4, 1e-3)) << "E " << e << " n " << n;
+    }
+  }
+}
+
 TEST(BlockKernels, TopKBlocksReturnsTheIndicesOfTheKHighestScores) {
   at::manual_seed(12);
   for (const std::int64_t b : {5, 100, 100000}) {

@@ -1,7 +1,7 @@
 // The exact tier's next-token read (ExactTier::next_token, kNN-LM): the votes are a softmax
 // over the stored states by distance, summed per following token; block choice finds the
-// state nearest a query among many files; the states go with their file (remove, persist,
-// budget); decoding mixes the votes into the model's distribution with weight λ.
+// state nearest a query among many files; voters lead on to their successors; the states
+// go with their file (remove, persist, budget).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -114,10 +114,11 @@ TEST(ExactTierNextToken, TheStateNearestTheQueryAmongManyFilesVotesForItsSuccess
   EXPECT_EQ(shares_of(tier.next_token({q})).count(4242), 0u);
 }
 
-TEST(ExactTierNextToken, AKeptChoiceReadsTheChosenBlocksAndTheBlocksAfterThem) {
+TEST(ExactTierNextToken, TheVotersThatForetoldTheStepsTokenLeadToTheirSuccessors) {
   at::manual_seed(9);
   ExactTierConfig c = next_token_config();
   c.next_token_blocks = 1;
+  c.next_token_neighbours = 4;  // one surviving voter is enough to go on without a search
   c.next_token_temperature = 0.25f;
   ExactTier tier(c);
   for (int i = 0; i < 50; ++i) add(tier, "f" + std::to_string(i) + ".cpp", random_states(64, 10));
@@ -130,11 +131,24 @@ TEST(ExactTierNextToken, AKeptChoiceReadsTheChosenBlocksAndTheBlocksAfterThem) {
   std::unique_ptr<MemoryChoice> choice;
   EXPECT_GT(shares_of(tier.next_token({file.states[7], &choice}))[4000], 0.9);
   ASSERT_NE(choice, nullptr);
-  // The next step's state is the successor's: its block was read with the chosen one.
-  EXPECT_GT(shares_of(tier.next_token({file.states[8], &choice}))[4001], 0.9);
-  // A change of the memory makes the kept choice stale: the next query chooses again.
-  tier.remove_file("chosen.h");
+  const auto after_first = [&] {
+    std::unique_ptr<MemoryChoice> kept;
+    tier.next_token({file.states[7], &kept});
+    return kept;
+  };
+  // The text went on with 4000, as the voter at token 7 did: its successor votes, though a
+  // search would not find its block.
+  EXPECT_GT(shares_of(tier.next_token({file.states[8], &choice, 4000}))[4001], 0.9);
+  // The text went on otherwise: no voter leads on, and the step searches.
+  choice = after_first();
+  EXPECT_EQ(shares_of(tier.next_token({file.states[8], &choice, 77})).count(4001), 0u);
+  // Nor without the step's token.
+  choice = after_first();
   EXPECT_EQ(shares_of(tier.next_token({file.states[8], &choice})).count(4001), 0u);
+  // A change of the memory makes the kept choice stale: the next query searches.
+  choice = after_first();
+  tier.remove_file("f0.cpp");
+  EXPECT_EQ(shares_of(tier.next_token({file.states[8], &choice, 4000})).count(4001), 0u);
 }
 
 TEST(ExactTierNextToken, FileTensorsCarryTheStatesAndATierWithoutThemVotesForNothing) {

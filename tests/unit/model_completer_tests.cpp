@@ -142,13 +142,14 @@ TEST(ModelCompleter, TypingReusesTheCachedPromptUpToTheCursor) {
     const auto result = completer.complete(r);
     ASSERT_TRUE(result) << result.error().message;
     if (c == 't') continue;  // the first request has nothing cached
-    // The word being typed is left out of the prompt (token healing), so the prompt is
-    // the last one's: all of it but its last token comes from the cache.
+    // The word being typed and the space before it are left out of the prompt (token
+    // healing), so the prompt is the last one's: all of it but its last token comes from
+    // the cache.
     EXPECT_EQ(result.value().prompt_tokens_cached, result.value().prompt_tokens - 1);
   }
-  // After a space the word is part of the prefix: the prompt is [fim_prefix] prefix
-  // [fim_suffix] suffix [fim_middle], so all of the prefix but its last token or two
-  // (re-tokenized) comes from the cache, and the suffix runs again.
+  // After a space the word is part of the prefix (the space is healed): the prompt is
+  // [fim_prefix] prefix [fim_suffix] suffix [fim_middle], so all of the prefix but its last
+  // token or two (re-tokenized) comes from the cache, and the suffix runs again.
   text += " ";
   const std::string document = text + after;
   r.text = document;
@@ -159,7 +160,7 @@ TEST(ModelCompleter, TypingReusesTheCachedPromptUpToTheCursor) {
   EXPECT_LT(result.value().prompt_tokens_cached + 2, result.value().prompt_tokens);
 }
 
-TEST(ModelCompleter, TheWordBeingTypedIsLeftOutOfThePromptForTheModelToWriteAgain) {
+TEST(ModelCompleter, TheWordBeingTypedAndTheBlanksBeforeItAreLeftOutForTheModelToWriteAgain) {
   const model::LoadedModel m = tiny_qwen2();
   ASSERT_TRUE(m.transformer);
   ModelCompleter completer(m, nullptr);
@@ -168,18 +169,26 @@ TEST(ModelCompleter, TheWordBeingTypedIsLeftOutOfThePromptForTheModelToWriteAgai
   CompletionRequest request = request_at_end(text);
   auto healed = completer.complete(request);
   ASSERT_TRUE(healed) << healed.error().message;
-  // The prompt stops before "zqxv", which the generation wrote first and which was taken
+  // The prompt stops before " zqxv", which the generation wrote first and which was taken
   // off (TheIdentifierBiasSteers... shows what follows it: the rest of a known name).
   EXPECT_EQ(healed.value().prompt_tokens,
-            completion_prompt(*m.tokenizer, text, cursor, {}, 4).tokens.size());
+            completion_prompt(*m.tokenizer, text, cursor, {}, 5).tokens.size());
   EXPECT_NE(healed.value().prompt_tokens,
-            completion_prompt(*m.tokenizer, text, cursor, {}).tokens.size());
-  // After a space there is no word to heal: the prompt holds all of the text.
-  const std::string spaced = text + " ";
+            completion_prompt(*m.tokenizer, text, cursor, {}, 4).tokens.size());
+  // After a space or tab there is no word, and the blanks alone are healed: the tokenizer
+  // joins a space to the word after it, so a prompt ending in one ends where it never does.
+  const std::string spaced = text + " \t ";
   auto after_space = completer.complete(request_at_end(spaced));
   ASSERT_TRUE(after_space) << after_space.error().message;
   EXPECT_EQ(after_space.value().prompt_tokens,
-            completion_prompt(*m.tokenizer, spaced, spaced.size(), {}).tokens.size());
+            completion_prompt(*m.tokenizer, spaced, spaced.size(), {}, 3).tokens.size());
+  // Blanks before the line's start stay: the line break and what comes before it are
+  // prompt.
+  const std::string indented = "int main() {\n    ";
+  auto at_indent = completer.complete(request_at_end(indented));
+  ASSERT_TRUE(at_indent) << at_indent.error().message;
+  EXPECT_EQ(at_indent.value().prompt_tokens,
+            completion_prompt(*m.tokenizer, indented, indented.size(), {}, 4).tokens.size());
 }
 
 TEST(ModelCompleter, AnEmptyDocumentOrNoTokensAskedForGivesNoSuggestion) {

@@ -266,6 +266,31 @@ bool cpu_has_avx2() {
   return cpu::kernel_isa() >= cpu::KernelIsa::kAvx2;
 }
 
+__attribute__((target("avx2,fma,f16c"))) float sum8(__m256 v) {
+  const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pair = _mm_add_ps(half, _mm_movehl_ps(half, half));
+  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
+}
+
+/// distance_scores for e a multiple of 8: the dot product and the squared norm share each
+/// row's conversion.
+__attribute__((target("avx2,fma,f16c"))) void distance_scores_avx2(const float* q, std::int64_t e,
+                                                                   const c10::Half* const* rows,
+                                                                   std::int64_t i0, std::int64_t i1,
+                                                                   float* out) {
+  for (std::int64_t i = i0; i < i1; ++i) {
+    const c10::Half* k = rows[i];
+    if (i + 1 < i1) _mm_prefetch(reinterpret_cast<const char*>(rows[i + 1]), _MM_HINT_T0);
+    __m256 dot = _mm256_setzero_ps(), norm = _mm256_setzero_ps();
+    for (std::int64_t j = 0; j < e; j += 8) {
+      const __m256 x = load8(k + j);
+      dot = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), x, dot);
+      norm = _mm256_fmadd_ps(x, x, norm);
+    }
+    out[i] = 2.0f * sum8(dot) - sum8(norm);
+  }
+}
+
 #endif  // MNEMO_EXACT_X86
 
 /// Scores with the fused loops. `reps` holds one key/value head every kv_stride elements;
@@ -370,6 +395,27 @@ void cpu::score_tiles_into(const at::Tensor& q_in, const at::Tensor& tiles, std:
     using T = decltype(zero);
     score_fused<T>(q, static_cast<const T*>(tiles.data_ptr()), h_kv, n_blocks, tiles.stride(0),
                    ColumnLayout{kTile * d, kTile}, 0, out);
+  });
+}
+
+void cpu::distance_scores(const float* q, std::int64_t e, const c10::Half* const* rows,
+                          std::int64_t n, float* out) {
+  at::parallel_for(0, n, 2048, [&](std::int64_t i0, std::int64_t i1) {
+#ifdef MNEMO_EXACT_X86
+    if (cpu_has_avx2() && e % 8 == 0) {
+      distance_scores_avx2(q, e, rows, i0, i1, out);
+      return;
+    }
+#endif
+    for (std::int64_t i = i0; i < i1; ++i) {
+      float dot = 0, norm = 0;
+      for (std::int64_t j = 0; j < e; ++j) {
+        const float x = to_float(rows[i][j]);
+        dot += q[j] * x;
+        norm += x * x;
+      }
+      out[i] = 2.0f * dot - norm;
+    }
   });
 }
 

@@ -1,13 +1,14 @@
 // CPU entry points of the block kernels beyond block_kernels.h, for ExactTier: scoring into
 // a buffer the caller reuses (a decoding step would otherwise allocate, and for large
-// memories page-fault in, a fresh [H, B] score tensor every call), and scoring the tier's
-// tiled representative layout.
+// memories page-fault in, a fresh [H, B] score tensor every call), scoring the tier's
+// tiled representative layout, and the next-token read's distances to stored states.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/util/Half.h>
 
 namespace mnemo::model::memory::cpu {
 
@@ -23,5 +24,11 @@ void score_blocks_into(const at::Tensor& q, const at::Tensor& representatives,
 /// tokens). Blocks n_blocks.. of the last tile are ignored. out: [H, n_blocks].
 void score_tiles_into(const at::Tensor& q, const at::Tensor& tiles, std::int64_t n_blocks,
                       const at::Tensor& out);
+
+/// out[i] = 2 q·k_i - |k_i|² for the fp16 rows k_i = rows[i] (each e values), which ranks
+/// them as -|q - k_i|² does (|q|² is the same for all): the next-token read's distances,
+/// from states where they lie, in one pass per row. q: e floats.
+void distance_scores(const float* q, std::int64_t e, const c10::Half* const* rows, std::int64_t n,
+                     float* out);
 
 }  // namespace mnemo::model::memory::cpu

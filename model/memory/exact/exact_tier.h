@@ -94,13 +94,14 @@ struct ExactTierConfig {
   /// The next-token read (memory_source.h): 0 keeps none; otherwise the width E of the
   /// model's final normed state, which add_file then takes for every token together with
   /// the token that followed it. Those states sit in the same blocks as the keys, with one
-  /// mean state per block (fp32, E floats per block in RAM); a query scores every block's
-  /// mean by q·m - |k|²/2 averaged (the nearest by Euclidean distance), reads the best
-  /// next_token_blocks blocks and the block after each (where the following steps' nearest
-  /// states lie), and the next_token_neighbours nearest states there vote with weights
-  /// softmax(-|q - k|² / next_token_temperature).
+  /// mean state per block (fp32, E floats per block in RAM). The next_token_neighbours
+  /// nearest of the candidate states vote, with weights softmax(-|q - k|² /
+  /// next_token_temperature). The candidates are the successors of the last step's voters
+  /// that foretold this step's token (NextTokenQuery::token); when fewer than a quarter of
+  /// the voters did, also the states of the next_token_blocks blocks whose mean is nearest
+  /// (scored by q·m - |k|²/2 averaged, every block's mean in one product).
   std::int64_t next_token_dim = 0;
-  std::int64_t next_token_blocks = 64;
+  std::int64_t next_token_blocks = 256;
   std::int64_t next_token_neighbours = 64;
   float next_token_temperature = 64.0f;
 };
@@ -224,7 +225,12 @@ class ExactTier final : public MemorySource {
   struct TakenRepresentatives {
     at::Tensor a, b, state_means;
   };
-  struct NextTokenCandidates;
+  struct StatePosition;
+  struct NextTokenVoters;
+  /// The next-token read's search: every state (with a successor) of the next_token_blocks
+  /// blocks whose mean state is nearest q ([E] float), appended to `out`; marks their files
+  /// as used.
+  void search_states(const at::Tensor& q, std::vector<StatePosition>& out) const;
 
   /// Checks and adopts tensors of file_tensors()' form; throws std::invalid_argument.
   IncomingFile file_from_tensors(

@@ -1,107 +1,135 @@
 // ExactTier::next_token: the next-token read over the final states the tier keeps
-// (kNN-LM, arXiv 1911.00172). Block choice as in the attention read, by one representative
-// per block (the mean state) so its cost grows with the blocks; the vote is exact over the
-// chosen blocks' states.
+// (kNN-LM, arXiv 1911.00172). A search chooses blocks by one representative each (the mean
+// state), so its cost grows with the blocks, and scores their states exactly. Between
+// searches the read follows its voters, as RetoMaton does (arXiv 2201.12431): where the text
+// goes on as a voter's did, the voter's successor is the next step's neighbour, and where
+// the text is being copied from the memory that is exactly the nearest state the search
+// would miss for want of its block. Too few survivors, and the step searches again.
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <numeric>
 #include <stdexcept>
-#include <unordered_map>
 #include <vector>
 
+#include "model/memory/exact/block_kernels_cpu.h"
 #include "model/memory/exact/exact_tier.h"
 #include "model/memory/exact/exact_tier_file.h"
 
 namespace mnemo::model::memory {
 
-/// The states one query chose to read, kept in a NextTokenQuery::choice for the next steps.
-struct ExactTier::NextTokenCandidates final : MemoryChoice {
-  const ExactTier* tier = nullptr;
-  std::uint64_t generation = 0;
-  at::Tensor states;               ///< [N, E] float
-  at::Tensor half_norms;           ///< [N] -|k|²/2
-  std::vector<std::int32_t> next;  ///< [N] the token after each state
+/// One stored state: a token of a resident file.
+struct ExactTier::StatePosition {
+  File* file;
+  std::int64_t token;  ///< index in the file
+  bool operator<(const StatePosition& o) const {
+    return file != o.file ? file < o.file : token < o.token;
+  }
+  bool operator==(const StatePosition& o) const { return file == o.file && token == o.token; }
 };
 
-NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
+/// The states that voted at one step, kept in a NextTokenQuery::choice for the next.
+struct ExactTier::NextTokenVoters final : MemoryChoice {
+  const ExactTier* tier = nullptr;
+  std::uint64_t generation = 0;
+  std::vector<StatePosition> voters;
+};
+
+void ExactTier::search_states(const at::Tensor& q, std::vector<StatePosition>& out) const {
   const auto& c = config_;
   const std::int64_t e = c.next_token_dim, cc = c.block_size;
   const auto r = static_cast<std::int64_t>(blocks_.size());
-  if (e == 0 || r == 0) return {};
+  // q·mean - mean(|k|²)/2 ranks blocks as -|q - k|²/2 + |q|²/2 averaged over their states.
+  const at::Tensor means = state_means_.narrow(0, 0, r);
+  const at::Tensor scores = at::addmv(means.select(1, e), means.narrow(1, 0, e), q);
+  const std::int64_t k = std::min(c.next_token_blocks, r);
+  const at::Tensor best = std::get<1>(scores.topk(k, 0, true, false)).contiguous();
+  const std::uint64_t step = ++clock_;
+  for (std::int64_t i = 0; i < k; ++i) {
+    const BlockRef ref = blocks_[static_cast<std::size_t>(best.data_ptr<std::int64_t>()[i])];
+    File& f = *ref.file;
+    f.last_used.store(step, std::memory_order_relaxed);
+    const std::int32_t* next = f.next.data_ptr<std::int32_t>();
+    for (std::int64_t t = ref.block * cc; t < ref.block * cc + f.valid(ref.block, cc); ++t) {
+      if (next[t] >= 0) out.push_back({&f, t});  // the file's last token: nothing followed it
+    }
+  }
+}
+
+NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
+  const auto& c = config_;
+  const std::int64_t e = c.next_token_dim;
+  if (e == 0 || blocks_.empty()) return {};
   const at::Tensor q = query.state.to(at::kFloat).reshape({-1}).contiguous();
   if (q.numel() != e)
     throw std::invalid_argument("ExactTier::next_token: a state of another width");
+  const std::int64_t neighbours = c.next_token_neighbours;
 
-  const auto* kept = query.choice != nullptr
-                         ? dynamic_cast<const NextTokenCandidates*>(query.choice->get())
-                         : nullptr;
+  const auto* kept =
+      query.choice != nullptr ? dynamic_cast<const NextTokenVoters*>(query.choice->get()) : nullptr;
   if (kept != nullptr && (kept->tier != this || kept->generation != generation_)) kept = nullptr;
-  std::unique_ptr<NextTokenCandidates> fresh;
-  if (kept == nullptr) {
-    // q·mean - mean(|k|²)/2 ranks blocks as -|q - k|²/2 + |q|²/2 averaged over their states.
-    const at::Tensor means = state_means_.narrow(0, 0, r);
-    const at::Tensor scores = at::addmv(means.select(1, e), means.narrow(1, 0, e), q);
-    const std::int64_t k = std::min(c.next_token_blocks, r);
-    const at::Tensor best = std::get<1>(scores.topk(k)).contiguous();
-    // Each chosen block and the one after it in its file: the following steps' nearest
-    // states are mostly the successors of this step's.
-    std::vector<BlockRef> refs;
-    for (std::int64_t i = 0; i < k; ++i) {
-      const BlockRef ref = blocks_[static_cast<std::size_t>(best.data_ptr<std::int64_t>()[i])];
-      refs.push_back(ref);
-      if (ref.block + 1 < ref.file->n_blocks) refs.push_back({ref.file, ref.block + 1});
+  // The voters that foretold this step's token lead on to their successors.
+  std::vector<StatePosition> candidates;
+  if (kept != nullptr && query.token >= 0) {
+    for (const StatePosition& v : kept->voters) {
+      const std::int32_t* next = v.file->next.data_ptr<std::int32_t>();
+      const std::int64_t successor = v.token + 1;
+      if (next[v.token] == query.token && successor < v.file->n_tokens && next[successor] >= 0)
+        candidates.push_back({v.file, successor});
     }
-    std::sort(refs.begin(), refs.end(), in_layout_order);
-    refs.erase(std::unique(refs.begin(), refs.end(),
-                           [](const BlockRef& a, const BlockRef& b) {
-                             return a.file == b.file && a.block == b.block;
-                           }),
-               refs.end());
-    fresh = std::make_unique<NextTokenCandidates>();
-    fresh->tier = this;
-    fresh->generation = generation_;
-    const at::Tensor gathered =
-        at::empty({static_cast<std::int64_t>(refs.size()) * cc, e}, at::kHalf);
-    std::int64_t n = 0;
-    const std::uint64_t step = ++clock_;
-    for (const BlockRef& ref : refs) {
-      File& f = *ref.file;
-      f.last_used.store(step, std::memory_order_relaxed);
-      const std::int32_t* next = f.next.data_ptr<std::int32_t>() + ref.block * cc;
-      const c10::Half* states = f.states.data_ptr<c10::Half>() + ref.block * cc * e;
-      for (std::int64_t j = 0; j < f.valid(ref.block, cc); ++j) {
-        if (next[j] < 0) continue;  // the file's last token: nothing followed it
-        std::memcpy(gathered.data_ptr<c10::Half>() + n * e, states + j * e,
-                    static_cast<std::size_t>(e) * sizeof(c10::Half));
-        fresh->next.push_back(next[j]);
-        ++n;
-      }
-    }
-    fresh->states = gathered.narrow(0, 0, n).to(at::kFloat);
-    fresh->half_norms = fresh->states.pow(2).sum(1).mul_(-0.5);
-    kept = fresh.get();
   }
+  if (static_cast<std::int64_t>(candidates.size()) < std::max<std::int64_t>(1, neighbours / 4)) {
+    search_states(q, candidates);
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  }
+
+  // softmax(-|q - k|² / T) = softmax((2 q·k - |k|²) / T): |q|² is the same for all.
+  const auto n = static_cast<std::int64_t>(candidates.size());
+  thread_local std::vector<const c10::Half*> rows;
+  thread_local std::vector<float> scores;
+  thread_local std::vector<std::int64_t> order;
+  rows.resize(static_cast<std::size_t>(n));
+  scores.resize(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    rows[i] = candidates[i].file->states.data_ptr<c10::Half>() + candidates[i].token * e;
+  cpu::distance_scores(q.data_ptr<float>(), e, rows.data(), n, scores.data());
+  const std::int64_t k = std::min(neighbours, n);
+  order.resize(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  const auto by_score = [&](std::int64_t a, std::int64_t b) {
+    return scores[static_cast<std::size_t>(a)] > scores[static_cast<std::size_t>(b)] ||
+           (scores[static_cast<std::size_t>(a)] == scores[static_cast<std::size_t>(b)] && a < b);
+  };
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), by_score);
+  const auto temperature = static_cast<double>(c.next_token_temperature);
+
+  auto chosen = std::make_unique<NextTokenVoters>();
+  chosen->tier = this;
+  chosen->generation = generation_;
+  std::vector<std::pair<std::int32_t, double>> shares;
+  double total = 0;
+  for (std::int64_t i = 0; i < k; ++i) {
+    const auto at = static_cast<std::size_t>(order[static_cast<std::size_t>(i)]);
+    const StatePosition& p = candidates[at];
+    chosen->voters.push_back(p);
+    const double weight =
+        std::exp((scores[at] - scores[static_cast<std::size_t>(order[0])]) / temperature);
+    total += weight;
+    shares.emplace_back(p.file->next.data_ptr<std::int32_t>()[p.token], weight);
+  }
+  std::sort(shares.begin(), shares.end());
   NextTokenVotes votes;
-  const auto n = static_cast<std::int64_t>(kept->next.size());
-  if (n > 0) {
-    // softmax(-|q - k|² / T) = softmax((2 q·k - |k|²) / T): |q|² is the same for all.
-    const at::Tensor scores =
-        at::addmv(kept->half_norms, kept->states, q).mul_(2.0 / c.next_token_temperature);
-    const auto [top, index] = scores.topk(std::min(c.next_token_neighbours, n));
-    const at::Tensor weights = top.softmax(0).contiguous();
-    const at::Tensor at_index = index.contiguous();
-    std::unordered_map<std::int32_t, float> shares;
-    for (std::int64_t i = 0; i < weights.numel(); ++i) {
-      shares[kept->next[static_cast<std::size_t>(at_index.data_ptr<std::int64_t>()[i])]] +=
-          weights.data_ptr<float>()[i];
-    }
-    for (const auto& [token, share] : shares) {
+  for (const auto& [token, share] : shares) {
+    if (votes.tokens.empty() || votes.tokens.back() != token) {
       votes.tokens.push_back(token);
-      votes.shares.push_back(share);
+      votes.shares.push_back(0);
     }
+    votes.shares.back() += static_cast<float>(share / total);
   }
-  if (fresh != nullptr && query.choice != nullptr) *query.choice = std::move(fresh);
+  if (query.choice != nullptr) *query.choice = std::move(chosen);
   return votes;
 }
 
