@@ -22,6 +22,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "server/completion_settings.h"
+
 namespace mnemo::server {
 
 struct CompleteBenchmarkOptions {
@@ -32,9 +34,9 @@ struct CompleteBenchmarkOptions {
   std::size_t max_tokens = 16;
   std::size_t prefix_tokens = 1536, suffix_tokens = 512;
   std::uint64_t seed = 1;
-  /// The memory's share of each next token (ModelCompleter::set_next_token_weight; off by
-  /// default, as CompletionSettings::memory_next_token_weight).
-  float next_token_weight = 0;
+  /// The memory's share of each next token (ModelCompleter::set_next_token_weight; the
+  /// default of CompletionSettings::memory_next_token_weight).
+  float next_token_weight = CompletionSettings{}.memory_next_token_weight;
 };
 
 /// {"config", "no_memory": {p50_ms, p99_ms, ..., "keystroke", "client": {"fresh",

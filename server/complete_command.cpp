@@ -170,8 +170,8 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
       "memory blocks each query head reads (default 8)");
   cmd->add_option_function<double>(
       "--next-token-weight", [&o](double w) { o.settings_flags["memory"]["nextTokenWeight"] = w; },
-      "the share of each next token the memory's nearest stored states vote (0: off; "
-      "default 0; 0.5 measured best)");
+      "the share of each next token the memory's nearest stored states vote (default 0.5; "
+      "0: off)");
   cmd->add_flag("--no-memory", o.no_memory, "answer from the document alone");
   cmd->add_option("--max-tokens", o.max_tokens, "the most tokens a suggestion may have")
       ->capture_default_str();

@@ -274,7 +274,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
   cmd->add_option_function<double>(
       "--next-token-weight", [&o](double w) { o.settings_flags["memory"]["nextTokenWeight"] = w; },
       "the share of each next token the memory's nearest stored states vote, in the memory "
-      "condition (default 0: off)");
+      "condition (default 0.5; 0: off)");
   cmd->add_option("--seed", o.seed, "which cases are sampled")->capture_default_str();
   cmd->add_option("--max-cases", o.max_cases, "cases sampled per repository (0: all)")
       ->capture_default_str();

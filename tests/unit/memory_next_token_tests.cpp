@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -122,7 +123,7 @@ TEST(ExactTierNextToken, TheVotersThatForetoldTheStepsTokenLeadToTheirSuccessors
   c.next_token_temperature = 0.25f;
   ExactTier tier(c);
   for (int i = 0; i < 50; ++i) add(tier, "f" + std::to_string(i) + ".cpp", random_states(64, 10));
-  StateFile file = random_states(64, 10);
+  StateFile file = random_states(64, 1000);           // tokens no other file is followed by
   cluster(file, 0, c.block_size, at::randn({kDim}));  // block 1 stays random: never chosen
   file.next[7] = 4000;                                // block 0's last state
   file.next[8] = 4001;                                // block 1's first
@@ -139,12 +140,23 @@ TEST(ExactTierNextToken, TheVotersThatForetoldTheStepsTokenLeadToTheirSuccessors
   // The text went on with 4000, as the voter at token 7 did: its successor votes, though a
   // search would not find its block.
   EXPECT_GT(shares_of(tier.next_token({file.states[8], &choice, 4000}))[4001], 0.9);
-  // The text went on otherwise: no voter leads on, and the step searches.
+  // The text went on otherwise: no voter leads on, and the step reads the blocks the
+  // choice's search chose (block 0, whose states are followed by 1000..1006 and 4000), not
+  // searching again.
+  const std::set<std::int32_t> block_0_successors{1000, 1001, 1002, 1003, 1004, 1005, 1006, 4000};
   choice = after_first();
-  EXPECT_EQ(shares_of(tier.next_token({file.states[8], &choice, 77})).count(4001), 0u);
-  // Nor without the step's token.
+  for (const auto& [token, share] : shares_of(tier.next_token({file.states[8], &choice, 77})))
+    EXPECT_EQ(block_0_successors.count(token), 1u) << token;
+  // The same without the step's token.
   choice = after_first();
-  EXPECT_EQ(shares_of(tier.next_token({file.states[8], &choice})).count(4001), 0u);
+  for (const auto& [token, share] : shares_of(tier.next_token({file.states[8], &choice})))
+    EXPECT_EQ(block_0_successors.count(token), 1u) << token;
+  // A forgotten choice searches afresh, and finds blocks nearer the step's state.
+  std::unique_ptr<MemoryChoice> none;
+  bool elsewhere = false;
+  for (const auto& [token, share] : shares_of(tier.next_token({file.states[8], &none, 4000})))
+    elsewhere = elsewhere || block_0_successors.count(token) == 0;
+  EXPECT_TRUE(elsewhere);
   // A change of the memory makes the kept choice stale: the next query searches.
   choice = after_first();
   tier.remove_file("f0.cpp");

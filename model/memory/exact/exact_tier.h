@@ -227,10 +227,9 @@ class ExactTier final : public MemorySource {
   };
   struct StatePosition;
   struct NextTokenVoters;
-  /// The next-token read's search: every state (with a successor) of the next_token_blocks
-  /// blocks whose mean state is nearest q ([E] float), appended to `out`; marks their files
-  /// as used.
-  void search_states(const at::Tensor& q, std::vector<StatePosition>& out) const;
+  /// The next-token read's search: the next_token_blocks blocks whose mean state is nearest
+  /// q ([E] float); marks their files as used.
+  std::vector<BlockRef> search_blocks(const at::Tensor& q) const;
 
   /// Checks and adopts tensors of file_tensors()' form; throws std::invalid_argument.
   IncomingFile file_from_tensors(

@@ -35,11 +35,14 @@ struct ExactTier::NextTokenVoters final : MemoryChoice {
   const ExactTier* tier = nullptr;
   std::uint64_t generation = 0;
   std::vector<StatePosition> voters;
+  /// The blocks of the choice's search: read again at each step where too few voters lead
+  /// on, until the caller forgets the choice (MemoryReader::tokens_per_choice).
+  std::vector<BlockRef> blocks;
 };
 
-void ExactTier::search_states(const at::Tensor& q, std::vector<StatePosition>& out) const {
+std::vector<ExactTier::BlockRef> ExactTier::search_blocks(const at::Tensor& q) const {
   const auto& c = config_;
-  const std::int64_t e = c.next_token_dim, cc = c.block_size;
+  const std::int64_t e = c.next_token_dim;
   const auto r = static_cast<std::int64_t>(blocks_.size());
   // q·mean - mean(|k|²)/2 ranks blocks as -|q - k|²/2 + |q|²/2 averaged over their states.
   const at::Tensor means = state_means_.narrow(0, 0, r);
@@ -47,15 +50,12 @@ void ExactTier::search_states(const at::Tensor& q, std::vector<StatePosition>& o
   const std::int64_t k = std::min(c.next_token_blocks, r);
   const at::Tensor best = std::get<1>(scores.topk(k, 0, true, false)).contiguous();
   const std::uint64_t step = ++clock_;
+  std::vector<BlockRef> chosen;
   for (std::int64_t i = 0; i < k; ++i) {
-    const BlockRef ref = blocks_[static_cast<std::size_t>(best.data_ptr<std::int64_t>()[i])];
-    File& f = *ref.file;
-    f.last_used.store(step, std::memory_order_relaxed);
-    const std::int32_t* next = f.next.data_ptr<std::int32_t>();
-    for (std::int64_t t = ref.block * cc; t < ref.block * cc + f.valid(ref.block, cc); ++t) {
-      if (next[t] >= 0) out.push_back({&f, t});  // the file's last token: nothing followed it
-    }
+    chosen.push_back(blocks_[static_cast<std::size_t>(best.data_ptr<std::int64_t>()[i])]);
+    chosen.back().file->last_used.store(step, std::memory_order_relaxed);
   }
+  return chosen;
 }
 
 NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
@@ -70,6 +70,9 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
   const auto* kept =
       query.choice != nullptr ? dynamic_cast<const NextTokenVoters*>(query.choice->get()) : nullptr;
   if (kept != nullptr && (kept->tier != this || kept->generation != generation_)) kept = nullptr;
+  auto chosen = std::make_unique<NextTokenVoters>();
+  chosen->tier = this;
+  chosen->generation = generation_;
   // The voters that foretold this step's token lead on to their successors.
   std::vector<StatePosition> candidates;
   if (kept != nullptr && query.token >= 0) {
@@ -81,9 +84,21 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
     }
   }
   if (static_cast<std::int64_t>(candidates.size()) < std::max<std::int64_t>(1, neighbours / 4)) {
-    search_states(q, candidates);
+    // Too few lead on: the search's blocks too, searched for now if not yet for this choice
+    // (a search scans every block's mean: once per choice, so the steps cost what the
+    // chosen blocks do, whatever the memory's size).
+    chosen->blocks = kept != nullptr && !kept->blocks.empty() ? kept->blocks : search_blocks(q);
+    for (const BlockRef& b : chosen->blocks) {
+      const std::int32_t* next = b.file->next.data_ptr<std::int32_t>();
+      const std::int64_t first = b.block * c.block_size;
+      for (std::int64_t t = first; t < first + b.file->valid(b.block, c.block_size); ++t) {
+        if (next[t] >= 0) candidates.push_back({b.file, t});  // the file's last token: none
+      }
+    }
     std::sort(candidates.begin(), candidates.end());
     candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  } else if (kept != nullptr) {
+    chosen->blocks = kept->blocks;
   }
 
   // softmax(-|q - k|² / T) = softmax((2 q·k - |k|²) / T): |q|² is the same for all.
@@ -106,9 +121,6 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
   std::partial_sort(order.begin(), order.begin() + k, order.end(), by_score);
   const auto temperature = static_cast<double>(c.next_token_temperature);
 
-  auto chosen = std::make_unique<NextTokenVoters>();
-  chosen->tier = this;
-  chosen->generation = generation_;
   std::vector<std::pair<std::int32_t, double>> shares;
   double total = 0;
   for (std::int64_t i = 0; i < k; ++i) {
