@@ -89,9 +89,12 @@ TEST_F(SmolLm2, GreedyContinuationsEqualLlamaCppWhereItsMarginExceedsTheGap) {
 
 TEST_F(SmolLm2, SixCodeContinuationsEqualLlamaCppForAll24Tokens) {
   ASSERT_TRUE(model_);
-  // The prompts whose continuation is decided by wide margins (cpp_digits, cpp_days and
-  // cpp_months pass one step each with llama.cpp's margin under 0.1, which our logits
-  // resolve the same way).
+  // The prompts whose continuation is decided by wide margins, but for a step or two each of
+  // cpp_digits, cpp_days and cpp_months where llama.cpp's margin is under the gap (0.006 at
+  // cpp_digits' 16th token): there our logits must hold llama.cpp's token within the gap
+  // of our best, for which of two near-equal logits comes out on top depends on the CPU's
+  // kernels (an Intel Xeon with AVX-512 resolves that 0.006 the other way). Each step is fed
+  // llama.cpp's token, so such a tie does not end the comparison.
   const std::vector<std::string> names = {"cpp_digits",  "cpp_vec3_plus", "cpp_vec3_minus",
                                           "cpp_letters", "cpp_days",      "cpp_months"};
   for (const auto& prompt : (*reference_)["prompts"]) {
@@ -99,21 +102,25 @@ TEST_F(SmolLm2, SixCodeContinuationsEqualLlamaCppForAll24Tokens) {
     if (std::find(names.begin(), names.end(), name) == names.end()) continue;
     SCOPED_TRACE(name);
     const Tokens expected = prompt["greedy"].get<Tokens>();
+    const auto margins = prompt["greedy_margin"].get<std::vector<float>>();
     const Tokens ids =
         model_->tokenizer->encode(prompt["text"].get<std::string>(), /*add_special=*/true,
                                   /*parse_special=*/false);
     TransformerSession session(model_->transformer, 512);
     auto logits = session.append(ids);
     ASSERT_TRUE(logits) << logits.error().message;
-    Tokens greedy;
-    while (greedy.size() < expected.size()) {
+    for (std::size_t i = 0; i < expected.size(); ++i) {
       const LogitsView l = logits.value();
-      greedy.push_back(static_cast<TokenId>(std::max_element(l.data, l.data + l.size) - l.data));
-      logits = session.append({greedy.back()});
+      const auto best = static_cast<TokenId>(std::max_element(l.data, l.data + l.size) - l.data);
+      if (margins[i] >= kLogitGap) {
+        EXPECT_EQ(best, expected[i]) << "step " << i;
+      } else {
+        EXPECT_LE(l.data[best] - l.data[expected[i]], kLogitGap) << "step " << i;
+      }
+      logits = session.append({expected[i]});
       ASSERT_TRUE(logits) << logits.error().message;
     }
-    EXPECT_EQ(greedy, expected);
-    EXPECT_EQ(model_->tokenizer->decode(greedy), prompt["greedy_text"].get<std::string>());
+    EXPECT_EQ(model_->tokenizer->decode(expected), prompt["greedy_text"].get<std::string>());
   }
 }
 

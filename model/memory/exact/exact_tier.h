@@ -98,8 +98,9 @@ struct ExactTierConfig {
   /// nearest of the candidate states vote, with weights softmax(-|q - k|² /
   /// next_token_temperature). The candidates are the successors of the last step's voters
   /// that foretold this step's token (NextTokenQuery::token); when fewer than a quarter of
-  /// the voters did, also the states of the next_token_blocks blocks whose mean is nearest
-  /// (scored by q·m - |k|²/2 averaged, every block's mean in one product).
+  /// the voters did, also the states of the next_token_blocks blocks whose mean was nearest
+  /// the state that made the choice (scored by q·m - |k|²/2 averaged, every block's mean in
+  /// one product; a choice kept in NextTokenQuery::choice searches once).
   std::int64_t next_token_dim = 0;
   std::int64_t next_token_blocks = 256;
   std::int64_t next_token_neighbours = 64;

@@ -1,10 +1,11 @@
 // ExactTier::next_token: the next-token read over the final states the tier keeps
 // (kNN-LM, arXiv 1911.00172). A search chooses blocks by one representative each (the mean
-// state), so its cost grows with the blocks, and scores their states exactly. Between
-// searches the read follows its voters, as RetoMaton does (arXiv 2201.12431): where the text
+// state), so its cost grows with the blocks, and their states are scored exactly. From step
+// to step the read follows its voters, as RetoMaton does (arXiv 2201.12431): where the text
 // goes on as a voter's did, the voter's successor is the next step's neighbour, and where
-// the text is being copied from the memory that is exactly the nearest state the search
-// would miss for want of its block. Too few survivors, and the step searches again.
+// the text is being copied from the memory that is exactly the nearest state a search
+// would miss for want of its block. Where too few voters lead on, the step reads the
+// blocks of its choice's search again (one search per choice, as the attention read).
 #include <ATen/ATen.h>
 
 #include <algorithm>
