@@ -68,11 +68,11 @@ std::string_view head_within(const model::Tokenizer& tokenizer, std::string_view
 
 CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::string_view text,
                                    std::size_t cursor, const PromptBudget& budget,
-                                   std::size_t typed) {
+                                   std::size_t healed) {
   cursor = std::min(cursor, text.size());
-  typed = std::min(typed, cursor);
+  healed = std::min(healed, cursor);
   CompletionPrompt out;
-  out.prefix = tail_within(tokenizer, text.substr(0, cursor - typed), budget.prefix_tokens);
+  out.prefix = tail_within(tokenizer, text.substr(0, cursor - healed), budget.prefix_tokens);
   const model::SpecialTokens& special = tokenizer.special();
   if (special.fim_prefix && special.fim_suffix && special.fim_middle) {
     out.suffix = head_within(tokenizer, text.substr(cursor), budget.suffix_tokens);

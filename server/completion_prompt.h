@@ -30,11 +30,11 @@ struct CompletionPrompt {
 /// end at line boundaries where the budget allows, so the model sees whole lines (a single
 /// line longer than the budget is cut inside). A cut prefix starts where the previous
 /// keystroke's did, so consecutive prompts share their cached start. The views point into
-/// `text`. `typed`: bytes just before the cursor that the prefix leaves out, the part of a
-/// word the generation must write again (model/decoding/token_healing.h); the suffix still
-/// starts at the cursor.
+/// `text`. `healed`: bytes just before the cursor that the prefix leaves out, the part of a
+/// word typed and the blanks before it, which the generation must write again
+/// (model/decoding/token_healing.h); the suffix still starts at the cursor.
 CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::string_view text,
                                    std::size_t cursor, const PromptBudget& budget,
-                                   std::size_t typed = 0);
+                                   std::size_t healed = 0);
 
 }  // namespace mnemo::server

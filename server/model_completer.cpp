@@ -107,9 +107,9 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   CompletionResult out;
   const std::size_t cursor = std::min(request.cursor, request.text.size());
   // The typed part of the word at the cursor and the blanks before it, which token healing
-  // leaves out of the prompt for the generation to write again; only the word past
-  // kMostHealed bytes, and nothing past that for the word alone, where the word's start is
-  // far enough back that its end is no guess.
+  // leaves out of the prompt for the generation to write again. Past kMostHealed bytes the
+  // blanks stay in the prompt, and past that many of the word alone nothing is healed: its
+  // start is far enough back that its end is no guess.
   constexpr std::size_t kMostHealed = 64;
   const std::size_t word_begin = word_start(request.text, cursor);
   const std::size_t blanks_begin = heal_start(request.text, word_begin);
