@@ -10,7 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <vector>
@@ -37,8 +37,9 @@ struct ExactTier::NextTokenVoters final : MemoryChoice {
   std::uint64_t generation = 0;
   std::vector<StatePosition> voters;
   /// The blocks of the choice's search: read again at each step where too few voters lead
-  /// on, until the caller forgets the choice (MemoryReader::tokens_per_choice).
-  std::vector<BlockRef> blocks;
+  /// on, until the caller forgets the choice (MemoryReader::tokens_per_choice). Shared
+  /// from step to step, not copied.
+  std::shared_ptr<const std::vector<BlockRef>> blocks;
 };
 
 std::vector<ExactTier::BlockRef> ExactTier::search_blocks(const at::Tensor& q) const {
@@ -88,8 +89,10 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
     // Too few lead on: the search's blocks too, searched for now if not yet for this choice
     // (a search scans every block's mean: once per choice, so the steps cost what the
     // chosen blocks do, whatever the memory's size).
-    chosen->blocks = kept != nullptr && !kept->blocks.empty() ? kept->blocks : search_blocks(q);
-    for (const BlockRef& b : chosen->blocks) {
+    chosen->blocks = kept != nullptr && kept->blocks != nullptr
+                         ? kept->blocks
+                         : std::make_shared<const std::vector<BlockRef>>(search_blocks(q));
+    for (const BlockRef& b : *chosen->blocks) {
       const std::int32_t* next = b.file->next.data_ptr<std::int32_t>();
       const std::int64_t first = b.block * c.block_size;
       for (std::int64_t t = first; t < first + b.file->valid(b.block, c.block_size); ++t) {
