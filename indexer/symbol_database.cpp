@@ -624,6 +624,11 @@ model::Result<std::vector<SymbolInFile>, DatabaseError> SymbolDatabase::symbols_
       [&] { return lookup_symbols(connection_->db, "s.qualified_name = ?1", qualified_name); });
 }
 
+model::Result<std::vector<SymbolInFile>, DatabaseError> SymbolDatabase::symbols_of_kind(
+    std::string_view kind) {
+  return guarded([&] { return lookup_symbols(connection_->db, "s.kind = ?1", kind); });
+}
+
 model::Result<std::vector<SymbolInFile>, DatabaseError> SymbolDatabase::declarations_of(
     std::string_view usr) {
   return guarded([&] {

@@ -128,6 +128,8 @@ class SymbolDatabase {
   /// Symbols whose Symbol::qualified_name is exactly `qualified_name` ("geo::Point::norm").
   model::Result<std::vector<SymbolInFile>, DatabaseError> symbols_qualified(
       std::string_view qualified_name);
+  /// Symbols whose Symbol::kind is `kind` ("field").
+  model::Result<std::vector<SymbolInFile>, DatabaseError> symbols_of_kind(std::string_view kind);
   /// Every declaration of one entity, definitions first.
   model::Result<std::vector<SymbolInFile>, DatabaseError> declarations_of(std::string_view usr);
   /// Symbols declared in the record, enum or namespace `parent_usr`, wherever they are (an

@@ -68,15 +68,29 @@ std::string_view head_within(const model::Tokenizer& tokenizer, std::string_view
 
 CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::string_view text,
                                    std::size_t cursor, const PromptBudget& budget,
-                                   std::size_t healed) {
+                                   std::size_t healed, std::string_view context) {
   cursor = std::min(cursor, text.size());
   healed = std::min(healed, cursor);
   CompletionPrompt out;
-  out.prefix = tail_within(tokenizer, text.substr(0, cursor - healed), budget.prefix_tokens);
+  std::size_t prefix_budget = budget.prefix_tokens;
+  if (!context.empty()) {
+    context = head_within(tokenizer, context, budget.prefix_tokens / 2);
+    out.context_tokens = tokenizer.encode(context, false, false).size();
+    prefix_budget -= std::min(prefix_budget, out.context_tokens);
+  }
+  out.prefix = tail_within(tokenizer, text.substr(0, cursor - healed), prefix_budget);
+  // The context and the prefix as one text: the tokenizer may join across them.
+  std::string joined;
+  std::string_view prefix = out.prefix;
+  if (!context.empty()) {
+    joined.reserve(context.size() + out.prefix.size());
+    joined.append(context).append(out.prefix);
+    prefix = joined;
+  }
   const model::SpecialTokens& special = tokenizer.special();
   if (special.fim_prefix && special.fim_suffix && special.fim_middle) {
     out.suffix = head_within(tokenizer, text.substr(cursor), budget.suffix_tokens);
-    auto fim = model::fim_prompt(tokenizer, out.prefix, out.suffix);
+    auto fim = model::fim_prompt(tokenizer, prefix, out.suffix);
     if (fim) {
       out.tokens = std::move(fim).value();
       out.fill_in_middle = true;
@@ -85,8 +99,8 @@ CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::strin
   }
   out.suffix = {};
   if (special.add_bos && special.bos) out.tokens.push_back(*special.bos);
-  const model::Tokens prefix = tokenizer.encode(out.prefix, false, false);
-  out.tokens.insert(out.tokens.end(), prefix.begin(), prefix.end());
+  const model::Tokens prefix_tokens = tokenizer.encode(prefix, false, false);
+  out.tokens.insert(out.tokens.end(), prefix_tokens.begin(), prefix_tokens.end());
   return out;
 }
 

@@ -24,6 +24,7 @@ struct CompletionPrompt {
   bool fill_in_middle = false;  ///< the suffix is in the prompt
   std::string_view prefix;      ///< the part of the text before the cursor it holds
   std::string_view suffix;      ///< the part after it (empty without fill_in_middle)
+  std::size_t context_tokens = 0;  ///< tokens of the context before the prefix
 };
 
 /// `cursor` is a byte offset into `text` (at most its size). The prefix and suffix start and
@@ -32,9 +33,12 @@ struct CompletionPrompt {
 /// keystroke's did, so consecutive prompts share their cached start. The views point into
 /// `text`. `healed`: bytes just before the cursor that the prefix leaves out, the part of a
 /// word typed and the blanks before it, which the generation must write again
-/// (model/decoding/token_healing.h); the suffix still starts at the cursor.
+/// (model/decoding/token_healing.h); the suffix still starts at the cursor. `context`: text
+/// placed before the prefix (declarations the suggestion may need), within the prefix's
+/// budget: it takes at most half of it (more is cut at a line end) and the document's text
+/// the rest.
 CompletionPrompt completion_prompt(const model::Tokenizer& tokenizer, std::string_view text,
                                    std::size_t cursor, const PromptBudget& budget,
-                                   std::size_t healed = 0);
+                                   std::size_t healed = 0, std::string_view context = {});
 
 }  // namespace mnemo::server

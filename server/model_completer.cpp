@@ -17,6 +17,8 @@ namespace {
 /// Positions a session keeps beyond the prompt's budgets: the FIM tokens and the
 /// suggestion.
 constexpr std::size_t kGenerationRoom = 256;
+/// The most tokens a name ranked at the cursor may take (beyond the healed bytes').
+constexpr std::size_t kMostNameTokens = 16;
 
 /// Takes a file out of the memory for one request and puts it back after: the prompt holds
 /// its live text, so its stored (older) segment must not compete with it.
@@ -116,8 +118,8 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   const std::size_t healed_bytes = cursor - blanks_begin <= kMostHealed ? cursor - blanks_begin
                                    : cursor - word_begin <= kMostHealed ? cursor - word_begin
                                                                         : 0;
-  const CompletionPrompt prompt =
-      completion_prompt(*model_.tokenizer, request.text, cursor, budget_, healed_bytes);
+  const CompletionPrompt prompt = completion_prompt(*model_.tokenizer, request.text, cursor,
+                                                    budget_, healed_bytes, request.context);
   out.prompt_tokens = prompt.tokens.size();
   out.fill_in_middle = prompt.fill_in_middle;
   if (prompt.tokens.empty() || request.max_tokens == 0) return out;
@@ -148,8 +150,8 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   const std::size_t rewrite =
       healed_bytes > 0 ? model_.tokenizer->encode(healed, false, false).size() : 0;
   const std::size_t max_tokens = std::min(request.max_tokens + rewrite, room);
-  model::LogitBias bias;
-  if (healed_bytes > 0) bias = model::require_text(token_table(), std::string(healed));
+  // The preference for known identifiers (when asked for), and with it the healed bytes.
+  model::LogitBias bias_after_healing;
   std::optional<model::KnownIdentifiers> document_identifiers;
   if (identifiers_ && identifier_boost_ > 0) {
     // The identifier at the cursor starts at most a line before it.
@@ -163,14 +165,44 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     document_identifiers.emplace(
         model::identifiers_of(std::string(request.text.substr(0, word_begin)) + " " +
                               std::string(request.text.substr(word_end))));
-    bias = model::combine(
-        std::move(bias),
+    bias_after_healing =
         model::identifier_bias(token_table(), {identifiers_.get(), &*document_identifiers},
                                std::string(request.text.substr(from, prompt_end - from)),
-                               identifier_boost_));
+                               identifier_boost_);
   }
+  model::LogitBias bias = bias_after_healing;
+  if (healed_bytes > 0)
+    bias = model::combine(model::require_text(token_table(), std::string(healed)), std::move(bias));
   std::vector<model::Generation> generations;
-  if (request.alternatives <= 1) {
+  const std::string_view typed = request.text.substr(word_begin, cursor - word_begin);
+  const bool held = request.names && !request.names->empty() && healed.size() >= typed.size() &&
+                    (typed.empty() || (!is_digit_byte(static_cast<unsigned char>(typed[0])) &&
+                                       request.names->has_prefix(typed)));
+  if (held) {
+    auto ranked = rank_names(prompt.tokens, std::string(healed), *request.names, request.slot,
+                             std::max(request.ranked_names, request.alternatives),
+                             rewrite + kMostNameTokens, cancelled);
+    if (!ranked) return ranked.error();
+    out.names = std::move(ranked).value();
+    // The blanks healing left out, which every suggestion writes again before its name.
+    const std::string blanks(healed.substr(0, healed.size() - typed.size()));
+    for (const RankedName& name : out.names) {
+      if (generations.size() == request.alternatives) break;
+      model::GenerationRequest g;
+      g.max_tokens = max_tokens;
+      g.stop = stop;
+      g.bias = name.name.empty()
+                   ? model::combine(model::require_text(token_table(), std::string(healed)),
+                                    model::name_constraint(token_table(), *request.names,
+                                                           request.slot))
+                   : model::require_name(token_table(), blanks + name.name);
+      g.bias = model::combine(std::move(g.bias), bias_after_healing);
+      auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
+      if (!generated) return generated.error();
+      generations.push_back(std::move(generated).value());
+    }
+  }
+  if (generations.empty() && request.alternatives <= 1) {
     model::GenerationRequest g;
     g.max_tokens = max_tokens;
     g.stop = stop;
@@ -178,7 +210,7 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
     if (!generated) return generated.error();
     generations.push_back(std::move(generated).value());
-  } else {
+  } else if (generations.empty()) {
     model::BeamSearchRequest b;
     b.beam_width = std::max<std::size_t>(request.alternatives, 2);
     b.n_best = request.alternatives;
@@ -237,6 +269,37 @@ model::Result<bool, model::ModelError> ModelCompleter::read_memory_without(
   if (tier != nullptr && memory_file != memory_file_) session_.truncate(0);
   memory_file_ = memory_file;
   return tier != nullptr;
+}
+
+model::Result<std::vector<RankedName>, model::ModelError> ModelCompleter::rank_names(
+    const model::Tokens& prompt, const std::string& healed, const model::NameSet& names,
+    const model::NameSlot& slot, std::size_t width, std::size_t max_tokens,
+    const model::CancelCheck& cancelled) {
+  model::BeamSearchRequest b;
+  b.beam_width = std::max<std::size_t>(width, 1);
+  b.n_best = b.beam_width;
+  b.max_tokens = std::min(max_tokens, session_.max_tokens() - std::min(session_.max_tokens(),
+                                                                      prompt.size()));
+  b.stop.end_of_identifier = true;
+  b.stop.end_of_generation = true;
+  b.bias = model::combine(healed.empty() ? model::LogitBias{}
+                                         : model::require_text(token_table(), healed),
+                          model::name_constraint(token_table(), names, slot));
+  auto searched = model::beam_search(session_, *model_.tokenizer, prompt, b, cancelled);
+  if (!searched) return searched.error();
+  std::vector<RankedName> ranked;
+  for (const model::Generation& g : searched.value()) {
+    if (g.text.compare(0, healed.size(), healed) != 0) continue;  // cut before the healed bytes
+    std::size_t start = 0;
+    while (start < g.text.size() && (g.text[start] == ' ' || g.text[start] == '\t')) ++start;
+    std::string name = g.text.substr(start);
+    // A name cut by the token limit, or one the held search could not finish, is no name.
+    if (!name.empty() && !names.contains(name)) continue;
+    const bool seen = std::any_of(ranked.begin(), ranked.end(),
+                                  [&](const RankedName& r) { return r.name == name; });
+    if (!seen) ranked.push_back({std::move(name), g.score});
+  }
+  return ranked;
 }
 
 model::Result<std::vector<double>, model::ModelError> ModelCompleter::score(

@@ -13,6 +13,7 @@
 
 #include "indexer/repository_memory.h"
 #include "model/decoding/identifier_bias.h"
+#include "model/decoding/name_constraint.h"
 #include "model/decoding/stop_rules.h"
 #include "model/language_model.h"
 #include "model/model_loader.h"
@@ -33,6 +34,24 @@ struct CompletionRequest {
   std::size_t alternatives = 1;  ///< distinct suggestions wanted (beam search when > 1)
   /// Replaces inline_stop_rules(text, cursor) (a benchmark's fixed length: no rule).
   std::optional<model::StopRules> stop;
+  /// The names the identifier at the cursor is held to (cursor_names.h), and how: the
+  /// suggestions then begin with the best of them by the model's log-probability plus
+  /// their prior (name_constraint.h). Null, or a word typed that begins none of them (a new
+  /// name): the model writes freely.
+  std::shared_ptr<const model::NameSet> names;
+  model::NameSlot slot;
+  /// Names ranked before the suggestions are written (the beam that ranks them): at least
+  /// `alternatives`.
+  std::size_t ranked_names = 4;
+  /// Text the prompt carries before the document's prefix, within the prefix's budget (the
+  /// declarations the suggestion is likely to need: declaration_block.h). Empty: none.
+  std::string context;
+};
+
+/// A name the identifier at the cursor may be, as the model ranks it.
+struct RankedName {
+  std::string name;  ///< empty: the suggestion begins with something else
+  double score = 0;  ///< log-probability under the held, prior-weighted model
 };
 
 struct Suggestion {
@@ -46,6 +65,9 @@ struct CompletionResult {
   std::size_t prompt_tokens_cached = 0;  ///< of them, reused from the previous request's cache
   bool fill_in_middle = false;
   bool read_memory = false;
+  /// With CompletionRequest::names: the names ranked, best first (the suggestions begin
+  /// with the first ones in that order). Empty when the names did not apply.
+  std::vector<RankedName> names;
 };
 
 /// Candidates for the text at a cursor (a menu's names), to be scored by the model.
@@ -91,6 +113,13 @@ class ModelCompleter {
   /// Reads the memory without `memory_file` (left out by the caller) from now on, starting
   /// the cache again when another file was left out before.
   model::Result<bool, model::ModelError> read_memory_without(const std::string& memory_file);
+  /// The names the identifier at the cursor may be, best first: a beam search of `width`
+  /// held to `names` that ends each hypothesis with its identifier. `healed`: the bytes the
+  /// prompt left out, which every hypothesis writes first.
+  model::Result<std::vector<RankedName>, model::ModelError> rank_names(
+      const model::Tokens& prompt, const std::string& healed, const model::NameSet& names,
+      const model::NameSlot& slot, std::size_t width, std::size_t max_tokens,
+      const model::CancelCheck& cancelled);
   /// Every token's bytes, for the biases (made on first use).
   const model::TokenIdentifierTable& token_table();
 

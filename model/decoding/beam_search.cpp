@@ -43,7 +43,7 @@ struct Child {
 };
 
 /// The `width` best (logit, id) of `logits`, higher logit then lower id first, into `top`.
-/// -inf and NaN logits are never proposed.
+/// -inf and NaN logits, and those a bias ruled out, are never proposed.
 void top_tokens(LogitsView logits, std::size_t width, std::vector<std::pair<float, TokenId>>& top) {
   // `top` is a heap whose front is the worst kept entry.
   auto better = [](const std::pair<float, TokenId>& a, const std::pair<float, TokenId>& b) {
@@ -52,7 +52,7 @@ void top_tokens(LogitsView logits, std::size_t width, std::vector<std::pair<floa
   top.clear();
   for (std::size_t i = 0; i < logits.size; ++i) {
     const float logit = logits[i];
-    if (!(logit > -std::numeric_limits<float>::infinity())) continue;  // -inf or NaN
+    if (!(logit > kRuledOutBelow)) continue;  // ruled out, -inf or NaN
     const std::pair<float, TokenId> entry{logit, static_cast<TokenId>(i)};
     if (top.size() < width) {
       top.push_back(entry);

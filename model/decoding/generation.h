@@ -29,6 +29,13 @@ using StreamCallback = std::function<void(std::string_view text)>;
 using LogitBias =
     std::function<void(std::string_view generated, std::vector<std::pair<TokenId, float>>& add)>;
 
+/// The addition by which a bias rules a token out: far below any logit, yet finite, so that
+/// the log-softmax of the tokens left stays exact. Beam search never proposes a token so
+/// ruled out.
+constexpr float kRuledOut = -1e30f;
+/// A biased logit below this was ruled out.
+constexpr float kRuledOutBelow = kRuledOut / 2;
+
 struct GenerationRequest {
   /// The most tokens to generate (the end-of-generation token counts). 0 returns an empty
   /// Generation without touching the session.

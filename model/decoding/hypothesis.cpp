@@ -23,7 +23,7 @@ Generation Hypothesis::finish(StopReason reason) const {
   // A text rule may have cut the text: keep the tokens that cover it. Otherwise all stay
   // (including ones without bytes, such as a control token the rules did not stop at).
   const bool cut = reason == StopReason::kEndOfLine || reason == StopReason::kBalancedBrackets ||
-                   reason == StopReason::kStopString;
+                   reason == StopReason::kStopString || reason == StopReason::kEndOfIdentifier;
   std::size_t kept = cut ? 0 : tokens_.size();
   while (kept < tokens_.size() && (kept == 0 ? 0 : ends_[kept - 1]) < generation.text.size()) {
     ++kept;

@@ -20,6 +20,8 @@ const char* to_string(StopReason reason) {
       return "stop_string";
     case StopReason::kContextFull:
       return "context_full";
+    case StopReason::kEndOfIdentifier:
+      return "end_of_identifier";
   }
   return "unknown";
 }
@@ -71,16 +73,29 @@ bool StopChecker::closes_unopened(char c) {
   return false;
 }
 
+bool StopChecker::ends_identifier(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  const bool letter = std::isalpha(byte) || c == '_' || byte >= 0x80;
+  if (!in_identifier_) {
+    if (c == ' ' || c == '\t') return false;
+    in_identifier_ = true;
+    return !letter;  // a digit or punctuation: no identifier starts here
+  }
+  return !(letter || std::isdigit(byte));
+}
+
 std::optional<StopHit> StopChecker::feed(std::string_view piece) {
   const std::size_t start = text_.size();
   text_.append(piece);
 
   std::optional<StopHit> hit;
   std::size_t trigger = 0;  // the byte at which `hit` fired
-  if (rules_->end_of_line || rules_->balanced_brackets) {
+  if (rules_->end_of_line || rules_->balanced_brackets || rules_->end_of_identifier) {
     for (std::size_t i = start; i < text_.size(); ++i) {
       const char c = text_[i];
-      if (rules_->end_of_line && c == '\n') {
+      if (rules_->end_of_identifier && ends_identifier(c)) {
+        hit = StopHit{StopReason::kEndOfIdentifier, i};
+      } else if (rules_->end_of_line && c == '\n') {
         hit = StopHit{StopReason::kEndOfLine, i};
       } else if (rules_->balanced_brackets && closes_unopened(c)) {
         hit = StopHit{StopReason::kBalancedBrackets, i + 1};

@@ -19,6 +19,7 @@ enum class StopReason {
   kBalancedBrackets,  ///< the text closed a bracket it did not open (the text ends with it)
   kStopString,        ///< the text reached a stop string (the text ends before it)
   kContextFull,       ///< the session had no room for another position
+  kEndOfIdentifier,   ///< the text's first identifier ended (the text ends with it)
 };
 
 /// "max_tokens", "end_of_generation", ... for logs.
@@ -38,6 +39,11 @@ struct StopRules {
   bool end_of_generation = false;
   /// Stop where the text contains one of these; the text excludes it. Empty ones are ignored.
   std::vector<std::string> stop_strings;
+  /// Stop at the first byte after the text's leading blanks (spaces, tabs) that does not go
+  /// on the identifier they start: the text keeps the blanks and the identifier. A text
+  /// whose first other byte cannot start an identifier (punctuation, a digit) stops before
+  /// it. Ranking the names a completion may start with asks for no more than the name.
+  bool end_of_identifier = false;
 };
 
 /// Where a rule stopped the text.
@@ -71,6 +77,8 @@ class StopChecker {
 
   /// Advances the bracket scanner over one byte; true when it closes an unopened bracket.
   bool closes_unopened(char c);
+  /// Advances the identifier scanner over one byte; true when the first identifier ended.
+  bool ends_identifier(char c);
 
   const StopRules* rules_;
   std::string text_;
@@ -79,6 +87,7 @@ class StopChecker {
   bool escaped_ = false;   ///< the previous byte in a literal was an unescaped backslash
   char previous_ = '\0';   ///< the previous byte scanned, '\0' where it must not combine
   std::size_t depth_ = 0;  ///< brackets opened by the generated text and not yet closed
+  bool in_identifier_ = false;  ///< the scanner is past the leading blanks, in the identifier
 };
 
 }  // namespace mnemo::model

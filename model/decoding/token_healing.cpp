@@ -10,8 +10,6 @@ LogitBias require_text(const TokenIdentifierTable& table, std::string text) {
                                           std::vector<std::pair<TokenId, float>>& add) {
     if (generated.size() >= text.size()) return;
     const std::string_view rest = std::string_view(text).substr(generated.size());
-    // Far below any logit, yet finite: the log-softmax of the rest stays exact.
-    constexpr float kRuledOut = -1e30f;
     for (std::size_t id = 0; id < table.n_vocab(); ++id) {
       const std::string_view t = table.text(static_cast<TokenId>(id));
       const bool keeps = !t.empty() && (t.size() <= rest.size() ? rest.substr(0, t.size()) == t
