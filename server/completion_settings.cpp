@@ -16,7 +16,9 @@ bool CompletionSettings::operator==(const CompletionSettings& o) const {
          memory_budget_mb == o.memory_budget_mb &&
          memory_next_token_weight == o.memory_next_token_weight &&
          prefix_tokens == o.prefix_tokens && suffix_tokens == o.suffix_tokens &&
-         debounce == o.debounce && identifier_boost == o.identifier_boost;
+         declaration_tokens == o.declaration_tokens && hold_names == o.hold_names &&
+         name_prior_weight == o.name_prior_weight && debounce == o.debounce &&
+         identifier_boost == o.identifier_boost;
 }
 
 namespace {
@@ -47,6 +49,18 @@ void read_number(const json& object, const std::string& name, double min, double
     return;
   }
   out = value.get<float>();
+}
+
+/// Reads object[name] into `out` when it is true or false; otherwise as read_integer.
+void read_bool(const json& object, const std::string& name, const std::string& prefix, bool& out,
+               std::vector<std::string>& problems) {
+  const json& value = object.at(name);
+  if (!value.is_boolean()) {
+    problems.push_back(prefix + name + " must be true or false, not " + value.dump() +
+                       " (ignored)");
+    return;
+  }
+  out = value.get<bool>();
 }
 
 fs::path expand_path(const std::string& text, const fs::path& base_dir) {
@@ -95,6 +109,19 @@ const Key kPromptKeys[] = {
     {"suffixTokens",
      [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
         std::vector<std::string>& p) { read_integer(g, k, 0, kMaxTokens, w, s.suffix_tokens, p); }},
+    {"declarationTokens",
+     [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+        std::vector<std::string>& p) {
+       read_integer(g, k, 0, kMaxTokens, w, s.declaration_tokens, p);
+     }},
+};
+const Key kNamesKeys[] = {
+    {"hold",
+     [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+        std::vector<std::string>& p) { read_bool(g, k, w, s.hold_names, p); }},
+    {"priorWeight",
+     [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+        std::vector<std::string>& p) { read_number(g, k, 0, 100, w, s.name_prior_weight, p); }},
 };
 const Key kInlineKeys[] = {
     {"debounceMs",
@@ -152,6 +179,8 @@ std::vector<std::string> apply_settings(const json& layer, const std::string& so
       apply_group(value, name, kMemoryKeys, source, settings, problems);
     } else if (name == "prompt") {
       apply_group(value, name, kPromptKeys, source, settings, problems);
+    } else if (name == "names") {
+      apply_group(value, name, kNamesKeys, source, settings, problems);
     } else if (name == "inline") {
       apply_group(value, name, kInlineKeys, source, settings, problems);
     } else {

@@ -6,7 +6,8 @@
 //
 //   {"model": PATH,
 //    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB, "nextTokenWeight": SHARE},
-//    "prompt": {"prefixTokens": TOKENS, "suffixTokens": TOKENS},
+//    "prompt": {"prefixTokens": TOKENS, "suffixTokens": TOKENS, "declarationTokens": TOKENS},
+//    "names": {"hold": BOOL, "priorWeight": WEIGHT},
 //    "inline": {"debounceMs": MS, "identifierBoost": LOGITS}}
 #pragma once
 
@@ -38,6 +39,14 @@ struct CompletionSettings {
   float memory_next_token_weight = 0.5f;
   std::size_t prefix_tokens = 1536;        ///< prompt budget before the cursor
   std::size_t suffix_tokens = 512;         ///< and after it
+  /// The declarations block's budget (declaration_block.h), taken from the prefix's (at
+  /// most half of it); 0: no block.
+  std::size_t declaration_tokens = 256;
+  /// Whether the identifier a suggestion begins with is held to the names that can go at
+  /// the cursor (cursor_names.h, model/decoding/name_constraint.h).
+  bool hold_names = true;
+  /// λ: how much the names' prior adds to the model's log-probability when they are ranked.
+  float name_prior_weight = 1.0f;
   std::chrono::milliseconds debounce{75};  ///< automatic inline requests wait this long
   /// Added to the logits of tokens on the way to a known identifier while a suggestion writes
   /// one (model/decoding/identifier_bias.h); 0, the default until `mnemo eval` has measured

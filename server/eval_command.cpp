@@ -16,6 +16,12 @@
 #include "indexer/symbol_database.h"
 #include "model/model_loader.h"
 #include "server/bm25_windows.h"
+#include "server/clang_menu_source.h"
+#include "server/cursor_names.h"
+#include "server/cursor_site.h"
+#include "server/declaration_block.h"
+#include "server/held_names.h"
+#include "server/symbol_database_names.h"
 #include "server/completion_settings.h"
 #include "server/eval_cases.h"
 #include "server/eval_metrics.h"
@@ -43,21 +49,34 @@ std::string leading_identifier(const std::string& text) {
   return ids.front();
 }
 
-CaseScores score(const EvalCase& c, const CompletionResult& result, double latency_ms) {
+/// The identifiers a completion ranked: the names it held its first identifier to, else
+/// the leading identifiers of its suggestions, best first, each once.
+std::vector<std::string> ranked_identifiers(const CompletionResult& result,
+                                            const std::string& typed) {
+  std::vector<std::string> ranked;
+  const auto add = [&](std::string id) {
+    if (std::find(ranked.begin(), ranked.end(), id) == ranked.end()) ranked.push_back(std::move(id));
+  };
+  if (!result.names.empty()) {
+    for (const RankedName& name : result.names) add(name.name);  // "" ranks, and never matches
+  } else {
+    for (const Suggestion& suggestion : result.suggestions)
+      add(leading_identifier(typed + suggestion.text));
+  }
+  return ranked;
+}
+
+CaseScores score(const EvalCase& c, const std::string& typed, const CompletionResult& result,
+                 double latency_ms) {
   CaseScores s;
   s.latency_ms = latency_ms;
   s.read_memory = result.read_memory;
-  std::vector<std::string> ranked;
-  for (const Suggestion& suggestion : result.suggestions) {
-    const std::string id = leading_identifier(suggestion.text);
-    if (!id.empty() && std::find(ranked.begin(), ranked.end(), id) == ranked.end())
-      ranked.push_back(id);
-  }
-  const std::size_t rank = rank_of(ranked, c.identifier);
+  const std::size_t rank = rank_of(ranked_identifiers(result, typed), c.identifier);
   s.top1 = rank == 1;
   s.top5 = rank >= 1 && rank <= 5;
   s.mrr = reciprocal_rank(rank);
-  const std::string line = result.suggestions.empty() ? "" : result.suggestions.front().text;
+  // The line as the user would have it: what was typed of the name, then the suggestion.
+  const std::string line = typed + (result.suggestions.empty() ? "" : result.suggestions.front().text);
   s.em = exact_match(line, c.rest_of_line);
   s.es = edit_similarity(normalized_code(line), normalized_code(c.rest_of_line));
   const IdentifierMatch ids = identifier_match(line, c.rest_of_line);
@@ -69,8 +88,11 @@ CaseScores score(const EvalCase& c, const CompletionResult& result, double laten
 /// A repository ready to evaluate: its settings, symbol index, model and memory.
 struct Repository {
   fs::path root;
+  fs::path index_dir;
   CompletionSettings settings;
   std::unique_ptr<indexer::SymbolDatabase> db;
+  std::unique_ptr<indexer::SymbolDatabase> names_db;  ///< the connection names_index reads
+  std::unique_ptr<SymbolDatabaseNames> names_index;
   model::LoadedModel model;
   std::shared_ptr<indexer::RepositoryMemory> memory;
   indexer::MemoryIndexOptions memory_options;
@@ -90,40 +112,23 @@ Result<Repository, std::string> open_repository(const std::string& repo,
   indexer::IndexOptions index;
   index.root = r.root;
   index.index_dir = o.index_dir;
-  const fs::path index_dir = indexer::index_dir_of(index);
-  auto db = indexer::SymbolDatabase::open(indexer::symbol_database_path(index_dir),
-                                          indexer::SymbolDatabase::OpenMode::kReadOnly);
-  if (!db) return db.error().message + " (run `mnemo index " + repo + "` first)";
-  r.db = std::move(db).value();
+  r.index_dir = indexer::index_dir_of(index);
+  for (auto* db : {&r.db, &r.names_db}) {
+    auto opened = indexer::SymbolDatabase::open(indexer::symbol_database_path(r.index_dir),
+                                                indexer::SymbolDatabase::OpenMode::kReadOnly);
+    if (!opened) return opened.error().message + " (run `mnemo index " + repo + "` first)";
+    *db = std::move(opened).value();
+  }
+  r.names_index = std::make_unique<SymbolDatabaseNames>(*r.names_db);
   auto loaded = model::load_model(r.settings.model.string());
   if (!loaded) return loaded.error().message;
   r.model = std::move(loaded).value();
-  r.memory_options = memory_options(r.settings, index_dir);
+  r.memory_options = memory_options(r.settings, r.index_dir);
   auto memory = indexer::load_repository_memory(
       r.model.transformer->config(), memory_model_id(r.settings.model), r.memory_options);
   if (!memory) return memory.error().message;
   r.memory = std::make_shared<indexer::RepositoryMemory>(std::move(memory).value());
   return r;
-}
-
-/// The symbolic baseline, what a plain IDE offers where nothing of the name is typed yet:
-/// the repository's names, the most used first; by name, its 1-based rank.
-Result<std::map<std::string, std::size_t>, std::string> names_by_use(indexer::SymbolDatabase& db) {
-  auto frequencies = db.name_frequencies();
-  if (!frequencies) return frequencies.error().message;
-  std::map<std::string, std::size_t> rank;
-  for (const auto& [name, uses] : frequencies.value()) rank.emplace(name, rank.size() + 1);
-  return rank;
-}
-
-/// The windows BM25 retrieves from: the files of the memory, as they are on disk.
-Result<Bm25Windows, std::string> memory_files_windows(const Repository& r) {
-  std::vector<std::pair<std::string, std::string>> files;
-  for (const std::string& file : r.memory->tier->file_ids()) {
-    auto text = indexer::read_file_contents(r.root / file);
-    if (text) files.emplace_back(file, std::move(*text));
-  }
-  return Bm25Windows::build(files, {kWindowLines, kWindowLines / 2});
 }
 
 /// The text of a case's definition file, read once.
@@ -138,16 +143,47 @@ const std::string& definition_text(const EvalCase& c, const fs::path& root,
   return found->second;
 }
 
+/// The windows BM25 retrieves from: the files of the memory, as they are on disk.
+Result<Bm25Windows, std::string> memory_files_windows(const Repository& r) {
+  std::vector<std::pair<std::string, std::string>> files;
+  for (const std::string& file : r.memory->tier->file_ids()) {
+    auto text = indexer::read_file_contents(r.root / file);
+    if (text) files.emplace_back(file, std::move(*text));
+  }
+  return Bm25Windows::build(files, {kWindowLines, kWindowLines / 2});
+}
+
 struct RepositoryResult {
   std::size_t cases = 0;
   RepositoryScores scores;
+  std::map<std::string, std::size_t> name_sources;  ///< how often each source gave the names
 };
+
+/// What one model condition gives the completer.
+struct Condition {
+  const char* name;
+  bool memory;        ///< the repository's memory (the exact tier)
+  bool names;         ///< the first identifier held to the names at the cursor
+  bool declarations;  ///< the declarations block before the prefix
+  enum class Retrieval { kNone, kBm25, kOracle } retrieval = Retrieval::kNone;
+};
+
+const std::vector<Condition>& model_conditions() {
+  using R = Condition::Retrieval;
+  static const std::vector<Condition> all{
+      {"full", true, true, true},
+      {"no_constraint", true, false, true},
+      {"no_declarations", true, true, false},
+      {"no_memory", false, true, true},
+      {"bm25", false, true, false, R::kBm25},
+      {"oracle", false, true, false, R::kOracle},
+  };
+  return all;
+}
 
 Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandOptions& o) {
   auto cases = extract_cases(*r.db, r.root, {o.seed, o.max_cases});
   if (!cases) return cases.error();
-  auto symbolic_rank = names_by_use(*r.db);
-  if (!symbolic_rank) return symbolic_rank.error();
   auto windows = memory_files_windows(r);
   if (!windows) return windows.error();
   const PromptBudget budget{r.settings.prefix_tokens, r.settings.suffix_tokens};
@@ -155,6 +191,16 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
   with_memory.set_next_token_weight(r.settings.memory_next_token_weight);
   ModelCompleter without_memory(r.model, nullptr, budget);
   std::map<std::string, std::string> definition_files;
+  ClangMenuSource clang({"/proc/self/exe", "parse-worker"}, r.index_dir);
+  CursorNameFinder finder(
+      [&clang](const SemanticQuery& q, const lsp::CancellationToken& t) {
+        return clang.complete(q, t);
+      },
+      r.names_index.get());
+  const auto count_tokens = [&](std::string_view text) {
+    return r.model.tokenizer->encode(text, false, false).size();
+  };
+  const lsp::CancellationToken never;
 
   RepositoryResult out;
   const std::vector<EvalCase>& all_cases = cases.value().cases;
@@ -162,55 +208,94 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
   for (std::size_t i = 0; i < all_cases.size(); ++i) {
     const EvalCase& c = all_cases[i];
     const std::string& text = cases.value().texts.at(c.file);
-    // The file cut at the use: what follows is not there (left context only).
-    const std::string prefix = text.substr(0, c.offset);
-    auto retrieved =
-        windows.value().search(lines_before(prefix, prefix.size(), kWindowLines), c.file, 8);
-    if (!retrieved) return retrieved.error();
-    const std::string bm25_prompt = retrieval_prompt(*r.model.tokenizer, retrieved.value(), prefix,
-                                                     without_memory.budget().prefix_tokens);
-    const std::string oracle_prompt = retrieval_prompt(
-        *r.model.tokenizer, {definition_window(c, definition_text(c, r.root, definition_files))},
-        prefix, without_memory.budget().prefix_tokens);
+    // The file cut at the use (left context only), with --typed bytes of the name typed.
+    const std::size_t typed_bytes = std::min(o.typed, c.identifier.size() - 1);
+    const std::string typed = c.identifier.substr(0, typed_bytes);
+    const std::string prefix = text.substr(0, c.offset) + typed;
+    CursorNamesRequest names_request;
+    names_request.path = r.root / c.file;
+    names_request.root = r.root;
+    names_request.file = c.file;
+    names_request.text = prefix;
+    names_request.cursor = prefix.size();
+    const CursorNames names = finder.find(names_request, never);
+    ++out.name_sources[names.source];
+    const HeldNames held = held_names(names, r.settings.name_prior_weight);
+    DeclarationBlockRequest block_request;
+    block_request.text = prefix;
+    block_request.cursor = prefix.size();
+    block_request.file = c.file;
+    block_request.names = &names;
+    block_request.budget_tokens = r.settings.declaration_tokens;
+    const std::string declarations =
+        declaration_block(*r.names_index, block_request, count_tokens);
+
+    const bool member = cursor_site(text, c.offset).kind == SiteKind::kMember;
     const auto add = [&](const std::string& condition, const CaseScores& s) {
-      out.scores[condition]["all"].push_back(s);
-      out.scores[condition][c.first_use ? "first_use" : "later_use"].push_back(s);
+      auto& groups = out.scores[condition];
+      groups["all"].push_back(s);
+      groups[c.first_use ? "first_use" : "later_use"].push_back(s);
+      groups[member ? "member" : "other"].push_back(s);
     };
-    struct Run {
-      const char* condition;
-      ModelCompleter* completer;
-      const std::string* prompt;
-    };
-    for (const Run& run :
-         {Run{"memory", &with_memory, &prefix}, Run{"no_memory", &without_memory, &prefix},
-          Run{"bm25", &without_memory, &bm25_prompt},
-          Run{"oracle", &without_memory, &oracle_prompt}}) {
+    for (const Condition& condition : model_conditions()) {
+      if (!o.conditions.empty() &&
+          std::find(o.conditions.begin(), o.conditions.end(), condition.name) ==
+              o.conditions.end())
+        continue;
+      std::string prompt = prefix;
+      if (condition.retrieval != Condition::Retrieval::kNone) {
+        std::vector<CodeWindow> retrieved;
+        if (condition.retrieval == Condition::Retrieval::kBm25) {
+          const std::string cut = text.substr(0, c.offset);
+          auto found = windows.value().search(lines_before(cut, cut.size(), kWindowLines), c.file, 8);
+          if (!found) return found.error();
+          retrieved = std::move(found).value();
+        } else {
+          retrieved = {definition_window(c, definition_text(c, r.root, definition_files))};
+        }
+        prompt = retrieval_prompt(*r.model.tokenizer, retrieved, text.substr(0, c.offset),
+                                  without_memory.budget().prefix_tokens) +
+                 typed;
+      }
       CompletionRequest request;
-      request.text = *run.prompt;
-      request.cursor = run.prompt->size();
+      request.text = prompt;
+      request.cursor = prompt.size();
       request.memory_file = c.file;  // its stored segment holds the answer: left out
       request.max_tokens = o.max_tokens;
-      request.alternatives = o.top_k;
+      request.alternatives = 1;
+      request.ranked_names = o.top_k;
+      if (condition.names) {
+        request.names = held.names;
+        request.slot = held.slot;
+      } else {
+        request.alternatives = o.top_k;  // the free model ranks identifiers by its beam
+      }
+      if (condition.declarations) request.context = declarations;
       model::StopRules end_of_line;
       end_of_line.end_of_line = true;
       end_of_line.end_of_generation = true;
       request.stop = end_of_line;
+      ModelCompleter& completer = condition.memory ? with_memory : without_memory;
       const auto start = Clock::now();
-      auto result = run.completer->complete(request);
+      auto result = completer.complete(request);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       if (!result) return c.file + ":" + std::to_string(c.line) + ": " + result.error().message;
-      add(run.condition, score(c, result.value(), ms));
+      add(condition.name, score(c, typed, result.value(), ms));
     }
+    // The symbol index alone: the names at the cursor by their prior, no model.
     CaseScores symbolic;
     symbolic.wrote_line = false;
-    const auto ranked = symbolic_rank.value().find(c.identifier);
-    const std::size_t rank = ranked == symbolic_rank.value().end() ? 0 : ranked->second;
+    std::vector<std::string> by_prior;
+    for (const NameCandidate& n : names.names)
+      if (n.name.compare(0, typed.size(), typed) == 0) by_prior.push_back(n.name);
+    const std::size_t rank = rank_of(by_prior, c.identifier);
     symbolic.top1 = rank == 1;
     symbolic.top5 = rank >= 1 && rank <= 5;
     symbolic.mrr = reciprocal_rank(rank);
     add("symbolic", symbolic);
     std::cerr << "case " << i + 1 << "/" << all_cases.size() << ": " << c.file << ":" << c.line
-              << " " << c.identifier << "\n";
+              << " " << c.identifier << " (" << to_string(names.site.kind) << ", "
+              << names.names.size() << " names from " << names.source << ")\n";
   }
   return out;
 }
@@ -283,6 +368,16 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
   cmd->add_option("--top-k", o.top_k, "identifier suggestions ranked (beam search)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  cmd->add_option("--typed", o.typed,
+                  "bytes of each case's name already typed before the cursor (at most all but "
+                  "its last)")
+      ->capture_default_str();
+  cmd->add_option("--conditions", o.conditions,
+                  "the model conditions to run (default: all): full, no_constraint, "
+                  "no_declarations, no_memory, bm25, oracle")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"full", "no_constraint", "no_declarations", "no_memory", "bm25",
+                             "oracle"}));
   cmd->add_option("--json", o.json_out, "also write the results as JSON to this file");
   cmd->add_option("--html", o.html_out, "also write the results as an HTML page to this file");
   cmd->add_flag("--needle", o.needle,
@@ -328,9 +423,12 @@ int run_eval(const EvalCommandOptions& o) {
     repositories.push_back({{"repo", repository.value().root.string()},
                             {"model", settings.model.string()},
                             {"prefix_tokens", settings.prefix_tokens},
+                            {"declaration_tokens", settings.declaration_tokens},
+                            {"name_prior_weight", settings.name_prior_weight},
                             {"memory_top_k", settings.memory_top_k},
                             {"memory_next_token_weight", settings.memory_next_token_weight},
                             {"cases", result.value().cases},
+                            {"name_sources", result.value().name_sources},
                             {"conditions", summarize_repository(result.value().scores, o.seed)}});
     all_scores.push_back(std::move(result).value().scores);
   }
@@ -339,6 +437,10 @@ int run_eval(const EvalCommandOptions& o) {
                    {"max_cases", o.max_cases},
                    {"max_tokens", o.max_tokens},
                    {"top_k", o.top_k},
+                   {"typed", o.typed},
+                   {"continuous_tier",
+                    "not served by this model (it has no trained modules for it): no "
+                    "no_continuous_tier row, and no_exact_tier would equal no_memory"},
                    {"bm25",
                     "64-line windows every 32 lines, the last 64 lines as the query, "
                     "SQLite FTS5 bm25 (k1 1.2, b 0.75), RepoCoder's prompt, at most "

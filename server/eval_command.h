@@ -39,6 +39,8 @@ struct EvalCommandOptions {
   std::size_t max_cases = 100;
   std::size_t max_tokens = 24;  ///< per suggestion; a suggestion ends with its line
   std::size_t top_k = 5;        ///< identifier suggestions ranked (beam search alternatives)
+  std::size_t typed = 0;        ///< bytes of the name already typed at each case (--typed)
+  std::vector<std::string> conditions;  ///< the model conditions to run; empty: all
   std::string json_out;         ///< empty: none
   std::string html_out;         ///< empty: none
   bool needle = false;

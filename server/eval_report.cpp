@@ -11,8 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kMemoryGain = "memory_gain";
-
 struct Metric {
   const char* key;
   double CaseScores::*field;
@@ -80,18 +78,18 @@ json summarize_group(const std::vector<const std::vector<CaseScores>*>& reposito
   return out;
 }
 
-/// The memory's gain over the same model without it, paired by case (each case's score with
-/// the memory less its score without): its interval says whether the memory helps more
-/// than the two conditions' own intervals, which overlap, can.
+/// A lever's gain over the same system without it, paired by case (each case's score with
+/// the lever less its score without): its interval says whether the lever helps more than
+/// the two conditions' own intervals, which overlap, can.
 json summarize_gain(const std::vector<const RepositoryScores*>& repositories,
-                    const std::string& group, std::uint64_t seed) {
+                    const EvalGain& gain, const std::string& group, std::uint64_t seed) {
   using Pair = std::pair<const std::vector<CaseScores>*, const std::vector<CaseScores>*>;
-  std::vector<Pair> pairs;  // per repository: with the memory, without
+  std::vector<Pair> pairs;  // per repository: with the lever, without
   std::size_t n = 0;
   bool wrote_lines = false;
   for (const RepositoryScores* r : repositories) {
     const Pair& p =
-        pairs.emplace_back(&group_of(*r, "memory", group), &group_of(*r, "no_memory", group));
+        pairs.emplace_back(&group_of(*r, gain.with, group), &group_of(*r, gain.without, group));
     if (p.first->size() != p.second->size()) return json();  // not the same cases
     n += p.first->size();
     for (const CaseScores& s : *p.first) wrote_lines = wrote_lines || s.wrote_line;
@@ -122,9 +120,11 @@ json summarize(const std::vector<const RepositoryScores*>& repositories, std::ui
       if (summary["n"].get<std::size_t>() > 0) out[condition][group] = summary;
     }
   }
-  for (const std::string& group : eval_groups()) {
-    const json gain = summarize_gain(repositories, group, seed);
-    if (!gain.is_null() && gain["n"].get<std::size_t>() > 0) out[kMemoryGain][group] = gain;
+  for (const EvalGain& g : eval_gains()) {
+    for (const std::string& group : eval_groups()) {
+      const json gain = summarize_gain(repositories, g, group, seed);
+      if (!gain.is_null() && gain["n"].get<std::size_t>() > 0) out[g.name][group] = gain;
+    }
   }
   return out;
 }
@@ -141,7 +141,7 @@ std::string cell(const json& metric, double scale) {
 std::vector<std::vector<std::string>> rows(const json& summary) {
   std::vector<std::vector<std::string>> out;
   std::vector<std::string> conditions = eval_conditions();
-  conditions.emplace_back(kMemoryGain);
+  for (const EvalGain& g : eval_gains()) conditions.emplace_back(g.name);
   for (const std::string& condition : conditions) {
     if (!summary.contains(condition)) continue;
     for (const std::string& group : eval_groups()) {

@@ -23,16 +23,32 @@ struct CaseScores {
   bool read_memory = false;
 };
 
-/// The conditions in the order they are reported: the model with the memory, then its
-/// baselines (same model and budgets), then the symbol index alone.
+/// The conditions in the order they are reported: the full system (the names held, the
+/// declarations in the prompt, the memory), the same without each lever, its baselines
+/// (same model and budgets), then the symbol index alone.
 inline const std::vector<std::string>& eval_conditions() {
-  static const std::vector<std::string> names{"memory", "no_memory", "bm25", "oracle", "symbolic"};
+  static const std::vector<std::string> names{"full",      "no_constraint", "no_declarations",
+                                              "no_memory", "bm25",          "oracle",
+                                              "symbolic"};
   return names;
 }
-/// The cases' groups: all of them, and a symbol's first use in its file apart from its later.
+/// The cases' groups: all of them; a symbol's first use in its file apart from its later;
+/// a member access (after `.`, `->` or `::`) apart from any other site.
 inline const std::vector<std::string>& eval_groups() {
-  static const std::vector<std::string> names{"all", "first_use", "later_use"};
+  static const std::vector<std::string> names{"all", "first_use", "later_use", "member", "other"};
   return names;
+}
+/// What each lever gains, paired by case: {gain's name, the full system, without the lever}.
+struct EvalGain {
+  const char* name;
+  const char* with;
+  const char* without;
+};
+inline const std::vector<EvalGain>& eval_gains() {
+  static const std::vector<EvalGain> gains{{"memory_gain", "full", "no_memory"},
+                                           {"constraint_gain", "full", "no_constraint"},
+                                           {"declarations_gain", "full", "no_declarations"}};
+  return gains;
 }
 
 /// {"mean", "low", "high"}: how every interval is reported.
@@ -43,9 +59,9 @@ using RepositoryScores = std::map<std::string, std::map<std::string, std::vector
 
 /// condition -> group -> {"n", a metric -> {"mean", "low", "high"}, ...}: identifier top-1,
 /// top-5 and MRR; for conditions that wrote lines also line exact match, edit similarity,
-/// identifier EM and F1, latency p50/p95 and how many cases read the memory. And
-/// "memory_gain" -> group -> the same metrics' means and intervals of each case's score
-/// with the memory less its score without (a paired bootstrap).
+/// identifier EM and F1, latency p50/p95 and how many cases read the memory. And each of
+/// eval_gains() -> group -> the same metrics' means and intervals of each case's score with
+/// the lever less its score without (a paired bootstrap).
 nlohmann::json summarize_repository(const RepositoryScores& scores, std::uint64_t seed);
 
 /// The same shape across repositories: each metric the mean of the repositories' means,

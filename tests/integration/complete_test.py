@@ -193,25 +193,27 @@ class CompleteTest(unittest.TestCase):
         cases = repository["cases"]
         self.assertGreater(cases, 3)  # geo, Point, origin, x where geo/ defines them
         conditions = repository["conditions"]
-        self.assertEqual(set(conditions),
-                         {"memory", "no_memory", "bm25", "oracle", "symbolic", "memory_gain"})
-        for name in ("memory", "no_memory", "bm25", "oracle", "symbolic", "memory_gain"):
+        names = {"full", "no_constraint", "no_declarations", "no_memory", "bm25", "oracle",
+                 "symbolic", "memory_gain", "constraint_gain", "declarations_gain"}
+        self.assertEqual(set(conditions), names)
+        for name in names:
             self.assertEqual(conditions[name]["all"]["n"], cases, name)
         # The gain is each case's score with the memory less without: the means' difference.
         gain = conditions["memory_gain"]["all"]["identifier_top1"]["mean"]
-        self.assertAlmostEqual(gain, conditions["memory"]["all"]["identifier_top1"]["mean"] -
+        self.assertAlmostEqual(gain, conditions["full"]["all"]["identifier_top1"]["mean"] -
                                conditions["no_memory"]["all"]["identifier_top1"]["mean"])
-        # Checked, not assumed: every case read the memory in one condition, none in the
-        # others (the retrieval baselines put their context in the prompt instead).
-        self.assertEqual(conditions["memory"]["all"]["cases_that_read_memory"], cases)
+        # Checked, not assumed: every case read the memory in the conditions that have it,
+        # none in the others (the retrieval baselines put their context in the prompt).
+        for name in ("full", "no_constraint", "no_declarations"):
+            self.assertEqual(conditions[name]["all"]["cases_that_read_memory"], cases, name)
         for name in ("no_memory", "bm25", "oracle"):
             self.assertEqual(conditions[name]["all"]["cases_that_read_memory"], 0, name)
-        # The symbolic baseline ranks the repository's names by use: `geo` is used most.
+        # The symbolic baseline ranks the names at the cursor by their prior alone.
         symbolic = conditions["symbolic"]["all"]
         self.assertGreater(symbolic["identifier_top5"]["mean"], 0)
         self.assertNotIn("line_exact_match", symbolic)
         for metric in ("identifier_top1", "line_exact_match", "line_edit_similarity"):
-            m = conditions["memory"]["all"][metric]
+            m = conditions["full"]["all"][metric]
             self.assertLessEqual(m["low"], m["mean"])
             self.assertLessEqual(m["mean"], m["high"])
         page = html_file.read_text()

@@ -21,9 +21,11 @@ MNEMO = os.environ["MNEMO_BIN"]
 MODEL = os.environ.get("MNEMO_EVAL_MODEL")  # unset: the built-in model
 MODEL_ARGS = ["--model", MODEL] if MODEL else []
 OUT = Path(os.environ.get("MNEMO_EVAL_OUT", tempfile.gettempdir()))
-MAX_CASES = os.environ.get("MNEMO_EVAL_MAX_CASES", "100")
+MAX_CASES = os.environ.get("MNEMO_EVAL_MAX_CASES", "40")
 PACKAGE, SOURCE = "nlohmann-json3-dev", Path("/usr/include/nlohmann")
-CONDITIONS = {"memory", "no_memory", "bm25", "oracle", "symbolic"}
+CONDITIONS = {"full", "no_constraint", "no_declarations", "no_memory", "bm25", "oracle",
+              "symbolic"}
+GAINS = {"memory_gain", "constraint_gain", "declarations_gain"}
 
 
 def package_version(package: str) -> str:
@@ -58,16 +60,25 @@ class EvalOnADebianPackage(unittest.TestCase):
         cases = repository["cases"]
         self.assertEqual(cases, int(MAX_CASES), "the package has more cross-file uses than that")
         conditions = repository["conditions"]
-        # Each condition, and the memory's gain over no_memory paired by case.
-        self.assertEqual(set(conditions), CONDITIONS | {"memory_gain"})
-        for name in CONDITIONS | {"memory_gain"}:
+        # Each condition, and each lever's gain paired by case.
+        self.assertEqual(set(conditions), CONDITIONS | GAINS)
+        for name in CONDITIONS | GAINS:
             self.assertEqual(conditions[name]["all"]["n"], cases, name)
-        self.assertEqual(conditions["memory"]["all"]["cases_that_read_memory"], cases)
+        for name in ("full", "no_constraint", "no_declarations"):
+            self.assertEqual(conditions[name]["all"]["cases_that_read_memory"], cases, name)
         for name in ("no_memory", "bm25", "oracle"):
             self.assertEqual(conditions[name]["all"]["cases_that_read_memory"], 0, name)
-        # Both kinds of use are in the sample.
-        self.assertGreater(conditions["memory"]["first_use"]["n"], 0)
-        self.assertGreater(conditions["memory"]["later_use"]["n"], 0)
+        # The splits add up: first and later uses, member accesses and other sites.
+        for name in CONDITIONS:
+            groups = conditions[name]
+            self.assertEqual(groups["first_use"]["n"] + groups["later_use"]["n"], cases, name)
+            self.assertEqual(groups.get("member", {"n": 0})["n"] +
+                             groups.get("other", {"n": 0})["n"], cases, name)
+        # Both kinds of use, and both kinds of site, are in the sample.
+        for group in ("first_use", "later_use", "member", "other"):
+            self.assertGreater(conditions["full"][group]["n"], 0, group)
+        # Where libclang gives the members, the names held are libclang's.
+        self.assertGreater(repository["name_sources"].get("compiler", 0), 0)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-// The evaluation's report (server/eval_report.h): the memory's gain, paired by case.
+// The evaluation's report (server/eval_report.h): each lever's gain, paired by case.
 #include "server/eval_report.h"
 
 #include <gtest/gtest.h>
@@ -16,19 +16,21 @@ CaseScores scored(double top1) {
   return s;
 }
 
-/// 40 cases: the memory gets cases 0-19 right, the model without it cases 0-9.
+/// 40 cases: the full system gets cases 0-19 right, without the memory cases 0-9, without
+/// the names held cases 0-4.
 RepositoryScores memory_helps_in_ten_cases() {
   RepositoryScores scores;
   for (int i = 0; i < 40; ++i) {
-    scores["memory"]["all"].push_back(scored(i < 20 ? 1 : 0));
+    scores["full"]["all"].push_back(scored(i < 20 ? 1 : 0));
     scores["no_memory"]["all"].push_back(scored(i < 10 ? 1 : 0));
+    scores["no_constraint"]["all"].push_back(scored(i < 5 ? 1 : 0));
   }
   return scores;
 }
 
 TEST(EvalReport, TheMemorysGainIsPairedByCaseAndNarrowerThanTheConditionsIntervals) {
   const auto summary = summarize_repository(memory_helps_in_ten_cases(), 1);
-  const auto& with = summary["memory"]["all"]["identifier_top1"];
+  const auto& with = summary["full"]["all"]["identifier_top1"];
   const auto& without = summary["no_memory"]["all"]["identifier_top1"];
   // The two conditions' own intervals overlap...
   EXPECT_LT(with["low"].get<double>(), without["high"].get<double>());
@@ -40,6 +42,10 @@ TEST(EvalReport, TheMemorysGainIsPairedByCaseAndNarrowerThanTheConditionsInterva
   EXPECT_DOUBLE_EQ(gain["line_edit_similarity"]["mean"].get<double>(), 12.5);
   EXPECT_NE(markdown_table(summary).find("| memory_gain | all | 40 | 25.0 ["), std::string::npos)
       << markdown_table(summary);
+  // Each lever with both of its conditions gets its row; one without them gets none.
+  EXPECT_DOUBLE_EQ(summary["constraint_gain"]["all"]["identifier_top1"]["mean"].get<double>(),
+                   0.375);
+  EXPECT_FALSE(summary.contains("declarations_gain"));
 }
 
 TEST(EvalReport, NoGainIsReportedWhenTheConditionsScoredDifferentCases) {
