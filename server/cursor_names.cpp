@@ -28,19 +28,43 @@ struct Occurrences {
   std::size_t last_before = std::string::npos;
 };
 
-/// Every identifier of `text` but the one that spans `cursor` (the word being typed).
+/// Every identifier of the code of `text` (not in comments, strings or character literals)
+/// but the one that spans `cursor` (the word being typed). A word of a comment is prose,
+/// not a name the code uses.
 std::unordered_map<std::string, Occurrences> document_identifiers(std::string_view text,
                                                                   std::size_t cursor) {
   std::unordered_map<std::string, Occurrences> out;
   std::size_t i = 0;
-  while (i < text.size()) {
-    if (!is_id(text[i])) {
+  const std::size_t n = text.size();
+  while (i < n) {
+    const char c = text[i];
+    if (c == '/' && i + 1 < n && text[i + 1] == '/') {
+      while (i < n && text[i] != '\n') ++i;
+      continue;
+    }
+    if (c == '/' && i + 1 < n && text[i + 1] == '*') {
+      const std::size_t end = text.find("*/", i + 2);
+      i = end == std::string_view::npos ? n : end + 2;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      // To the closing quote, or the end of the line for an unterminated one.
+      for (++i; i < n && text[i] != c && text[i] != '\n'; ++i)
+        if (text[i] == '\\') ++i;
+      ++i;
+      continue;
+    }
+    if (!is_id(c)) {
       ++i;
       continue;
     }
     const std::size_t start = i;
-    while (i < text.size() && is_id(text[i])) ++i;
-    if (is_digit_byte(static_cast<unsigned char>(text[start]))) continue;
+    while (i < n && is_id(text[i])) ++i;
+    if (is_digit_byte(static_cast<unsigned char>(text[start]))) {
+      // A number; its digit separators (1'000) are not character literals.
+      while (i < n && (is_id(text[i]) || text[i] == '\'')) ++i;
+      continue;
+    }
     if (start <= cursor && cursor <= i) continue;
     Occurrences& o = out[std::string(text.substr(start, i - start))];
     ++o.count;
@@ -232,13 +256,16 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
   if (lexical.kind != SiteKind::kMember) {
     for (const auto& [name, o] : occurrences) table.add(name, CompletionItemKind::kIdentifier, "");
     for (const std::string& keyword : c_family_keywords())
-      table.add(keyword, CompletionItemKind::kKeyword, "").in_file_scope = true;
+      table.add(keyword, CompletionItemKind::kKeyword, "");
   }
 
   const std::unordered_map<std::string, std::uint64_t>* uses =
       index_ != nullptr ? &index_->uses() : nullptr;
   out.names = table.take();
   for (NameCandidate& c : out.names) {
+    // A keyword's likelihood is the model's to know; the prior carries what it cannot, the
+    // repository's own names.
+    if (c.kind == CompletionItemKind::kKeyword) continue;
     if (const auto found = occurrences.find(c.name); found != occurrences.end()) {
       c.document_uses = found->second.count;
       if (found->second.last_before != std::string::npos)

@@ -49,16 +49,21 @@ std::string leading_identifier(const std::string& text) {
   return ids.front();
 }
 
-/// The identifiers a completion ranked: the names it held its first identifier to, else
-/// the leading identifiers of its suggestions, best first, each once.
+/// The identifiers a completion ranked: the names it held its first identifier to, then the
+/// rest of the names at the cursor by their prior (as the menu lists them); else the leading
+/// identifiers of its suggestions. Best first, each once. A suggestion that begins with
+/// something else ranks no identifier.
 std::vector<std::string> ranked_identifiers(const CompletionResult& result,
-                                            const std::string& typed) {
+                                            const std::string& typed,
+                                            const std::vector<std::string>& by_prior) {
   std::vector<std::string> ranked;
   const auto add = [&](std::string id) {
-    if (std::find(ranked.begin(), ranked.end(), id) == ranked.end()) ranked.push_back(std::move(id));
+    if (!id.empty() && std::find(ranked.begin(), ranked.end(), id) == ranked.end())
+      ranked.push_back(std::move(id));
   };
   if (!result.names.empty()) {
-    for (const RankedName& name : result.names) add(name.name);  // "" ranks, and never matches
+    for (const RankedName& name : result.names) add(name.name);
+    for (const std::string& name : by_prior) add(name);
   } else {
     for (const Suggestion& suggestion : result.suggestions)
       add(leading_identifier(typed + suggestion.text));
@@ -67,11 +72,11 @@ std::vector<std::string> ranked_identifiers(const CompletionResult& result,
 }
 
 CaseScores score(const EvalCase& c, const std::string& typed, const CompletionResult& result,
-                 double latency_ms) {
+                 const std::vector<std::string>& by_prior, double latency_ms) {
   CaseScores s;
   s.latency_ms = latency_ms;
   s.read_memory = result.read_memory;
-  const std::size_t rank = rank_of(ranked_identifiers(result, typed), c.identifier);
+  const std::size_t rank = rank_of(ranked_identifiers(result, typed, by_prior), c.identifier);
   s.top1 = rank == 1;
   s.top5 = rank >= 1 && rank <= 5;
   s.mrr = reciprocal_rank(rank);
@@ -181,7 +186,8 @@ const std::vector<Condition>& model_conditions() {
   return all;
 }
 
-Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandOptions& o) {
+Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandOptions& o,
+                                               std::ostream* cases_out) {
   auto cases = extract_cases(*r.db, r.root, {o.seed, o.max_cases});
   if (!cases) return cases.error();
   auto windows = memory_files_windows(r);
@@ -231,6 +237,13 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
         declaration_block(*r.names_index, block_request, count_tokens);
 
     const bool member = cursor_site(text, c.offset).kind == SiteKind::kMember;
+    // The names at the cursor that go on from what is typed, by their prior: the menu's
+    // order below what the model ranked, and the symbol index's answer alone.
+    std::vector<std::string> by_prior;
+    if (names.site.kind != SiteKind::kDeclaration) {
+      for (const NameCandidate& n : names.names)
+        if (n.name.compare(0, typed.size(), typed) == 0) by_prior.push_back(n.name);
+    }
     const auto add = [&](const std::string& condition, const CaseScores& s) {
       auto& groups = out.scores[condition];
       groups["all"].push_back(s);
@@ -280,19 +293,47 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
       auto result = completer.complete(request);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       if (!result) return c.file + ":" + std::to_string(c.line) + ": " + result.error().message;
-      add(condition.name, score(c, typed, result.value(), ms));
+      add(condition.name, score(c, typed, result.value(), by_prior, ms));
+      if (cases_out != nullptr) {
+        json ranked = json::array();
+        for (const std::string& id : ranked_identifiers(result.value(), typed, {}))
+          ranked.push_back(id);
+        *cases_out << json{{"repo", r.root.string()},
+                           {"file", c.file},
+                           {"line", c.line},
+                           {"identifier", c.identifier},
+                           {"typed", typed},
+                           {"first_use", c.first_use},
+                           {"site", to_string(names.site.kind)},
+                           {"names", names.names.size()},
+                           {"names_from", names.source},
+                           {"condition", condition.name},
+                           {"ranked", ranked},
+                           {"suggestion", result.value().suggestions.empty()
+                                              ? ""
+                                              : result.value().suggestions.front().text},
+                           {"expected", c.rest_of_line}}
+                          .dump(-1, ' ', false, json::error_handler_t::replace)
+                   << "\n";
+      }
     }
     // The symbol index alone: the names at the cursor by their prior, no model.
     CaseScores symbolic;
     symbolic.wrote_line = false;
-    std::vector<std::string> by_prior;
-    for (const NameCandidate& n : names.names)
-      if (n.name.compare(0, typed.size(), typed) == 0) by_prior.push_back(n.name);
     const std::size_t rank = rank_of(by_prior, c.identifier);
     symbolic.top1 = rank == 1;
     symbolic.top5 = rank >= 1 && rank <= 5;
     symbolic.mrr = reciprocal_rank(rank);
     add("symbolic", symbolic);
+    if (cases_out != nullptr) {
+      json top = json::array();
+      for (std::size_t k = 0; k < std::min<std::size_t>(by_prior.size(), 10); ++k)
+        top.push_back(by_prior[k]);
+      *cases_out << json{{"repo", r.root.string()}, {"file", c.file}, {"line", c.line},
+                         {"identifier", c.identifier}, {"condition", "symbolic"}, {"ranked", top}}
+                        .dump(-1, ' ', false, json::error_handler_t::replace)
+                 << "\n";
+    }
     std::cerr << "case " << i + 1 << "/" << all_cases.size() << ": " << c.file << ":" << c.line
               << " " << c.identifier << " (" << to_string(names.site.kind) << ", "
               << names.names.size() << " names from " << names.source << ")\n";
@@ -378,6 +419,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
       ->delimiter(',')
       ->check(CLI::IsMember({"full", "no_constraint", "no_declarations", "no_memory", "bm25",
                              "oracle"}));
+  cmd->add_option("--cases", o.cases_out,
+                  "also write each case's result under each condition as JSON lines to this "
+                  "file (the names ranked, the suggestion, the expected line)");
   cmd->add_option("--json", o.json_out, "also write the results as JSON to this file");
   cmd->add_option("--html", o.html_out, "also write the results as an HTML page to this file");
   cmd->add_flag("--needle", o.needle,
@@ -414,7 +458,15 @@ int run_eval(const EvalCommandOptions& o) {
       std::cerr << "mnemo eval: " << repo << ": " << repository.error() << "\n";
       return repository.error().rfind("no model", 0) == 0 ? 2 : 1;
     }
-    auto result = evaluate(repository.value(), o);
+    std::ofstream cases_file;
+    if (!o.cases_out.empty()) {
+      cases_file.open(o.cases_out, repositories.empty() ? std::ios::trunc : std::ios::app);
+      if (!cases_file) {
+        std::cerr << "mnemo eval: " << o.cases_out << ": cannot be written\n";
+        return 1;
+      }
+    }
+    auto result = evaluate(repository.value(), o, o.cases_out.empty() ? nullptr : &cases_file);
     if (!result) {
       std::cerr << "mnemo eval: " << repo << ": " << result.error() << "\n";
       return 1;

@@ -43,6 +43,7 @@ struct EvalCommandOptions {
   std::vector<std::string> conditions;  ///< the model conditions to run; empty: all
   std::string json_out;         ///< empty: none
   std::string html_out;         ///< empty: none
+  std::string cases_out;        ///< empty: none; else one JSON line per case and condition
   bool needle = false;
   std::size_t needle_trials = 20;
   std::vector<std::size_t> needle_memory_tokens;  ///< empty: eval_needle.h's default

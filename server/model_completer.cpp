@@ -179,24 +179,50 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
                     (typed.empty() || (!is_digit_byte(static_cast<unsigned char>(typed[0])) &&
                                        request.names->has_prefix(typed)));
   if (held) {
-    auto ranked = rank_names(prompt.tokens, std::string(healed), *request.names, request.slot,
+    // The names, ranked as if one must be written (the menu's order).
+    model::NameSlot ranking = request.slot;
+    ranking.required = true;
+    auto ranked = rank_names(prompt.tokens, std::string(healed), *request.names, ranking,
                              std::max(request.ranked_names, request.alternatives),
                              rewrite + kMostNameTokens, cancelled);
     if (!ranked) return ranked.error();
     out.names = std::move(ranked).value();
+    const model::LogitBias held_start =
+        model::combine(model::require_text(token_table(), std::string(healed)),
+                       model::name_constraint(token_table(), *request.names, request.slot));
+    // Where no name has to be written, the model may begin with something else (a bracket, a
+    // literal): its first choice under the held names tells.
+    bool begins_with_name = request.slot.required || !typed.empty() || out.names.empty();
+    if (!begins_with_name) {
+      model::GenerationRequest first;
+      first.max_tokens = 1;
+      first.bias = held_start;
+      auto chosen = model::generate(session_, *model_.tokenizer, prompt.tokens, first, cancelled);
+      if (!chosen) return chosen.error();
+      const std::string& text = chosen.value().text;
+      const std::size_t start = text.find_first_not_of(" \t");
+      begins_with_name = start == std::string::npos ||
+                         (is_identifier_byte(static_cast<unsigned char>(text[start])) &&
+                          !is_digit_byte(static_cast<unsigned char>(text[start])));
+    }
     // The blanks healing left out, which every suggestion writes again before its name.
     const std::string blanks(healed.substr(0, healed.size() - typed.size()));
+    if (!begins_with_name) {
+      model::GenerationRequest g;
+      g.max_tokens = max_tokens;
+      g.stop = stop;
+      g.bias = model::combine(held_start, bias_after_healing);
+      auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
+      if (!generated) return generated.error();
+      generations.push_back(std::move(generated).value());
+    }
     for (const RankedName& name : out.names) {
       if (generations.size() == request.alternatives) break;
       model::GenerationRequest g;
       g.max_tokens = max_tokens;
       g.stop = stop;
-      g.bias = name.name.empty()
-                   ? model::combine(model::require_text(token_table(), std::string(healed)),
-                                    model::name_constraint(token_table(), *request.names,
-                                                           request.slot))
-                   : model::require_name(token_table(), blanks + name.name);
-      g.bias = model::combine(std::move(g.bias), bias_after_healing);
+      g.bias = model::combine(model::require_name(token_table(), blanks + name.name),
+                              bias_after_healing);
       auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
       if (!generated) return generated.error();
       generations.push_back(std::move(generated).value());
@@ -294,7 +320,7 @@ model::Result<std::vector<RankedName>, model::ModelError> ModelCompleter::rank_n
     while (start < g.text.size() && (g.text[start] == ' ' || g.text[start] == '\t')) ++start;
     std::string name = g.text.substr(start);
     // A name cut by the token limit, or one the held search could not finish, is no name.
-    if (!name.empty() && !names.contains(name)) continue;
+    if (name.empty() || !names.contains(name)) continue;
     const bool seen = std::any_of(ranked.begin(), ranked.end(),
                                   [&](const RankedName& r) { return r.name == name; });
     if (!seen) ranked.push_back({std::move(name), g.score});

@@ -50,7 +50,7 @@ struct CompletionRequest {
 
 /// A name the identifier at the cursor may be, as the model ranks it.
 struct RankedName {
-  std::string name;  ///< empty: the suggestion begins with something else
+  std::string name;
   double score = 0;  ///< log-probability under the held, prior-weighted model
 };
 
@@ -65,8 +65,9 @@ struct CompletionResult {
   std::size_t prompt_tokens_cached = 0;  ///< of them, reused from the previous request's cache
   bool fill_in_middle = false;
   bool read_memory = false;
-  /// With CompletionRequest::names: the names ranked, best first (the suggestions begin
-  /// with the first ones in that order). Empty when the names did not apply.
+  /// With CompletionRequest::names: the names ranked as if one had to be written, best first
+  /// (the menu's order; the suggestions that begin with a name begin with these, in this
+  /// order). Empty when the names did not apply.
   std::vector<RankedName> names;
 };
 

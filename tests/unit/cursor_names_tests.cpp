@@ -218,6 +218,18 @@ TEST(CursorNames, ElsewhereTheNamesInScopeTheDocumentsAndTheKeywordsGo) {
   EXPECT_LT(rank("NewEnv"), rank("OpenTable"));
 }
 
+TEST(CursorNames, WordsOfCommentsAndStringsAreNoNamesOfTheDocument) {
+  CursorNameFinder finder({}, nullptr);
+  const auto a = parse_cursor(
+      "// the table is flushed here\nvoid f(int rows) {\n  puts(\"no such file\");\n  "
+      "/* then */ g(1'000, 'x', rows);\n  ^\n}\n");
+  const auto found = names_of(finder.find(request_at(a), {}));
+  for (const char* prose : {"the", "table", "flushed", "no", "such", "file", "then", "x"})
+    EXPECT_EQ(std::find(found.begin(), found.end(), prose), found.end()) << prose;
+  for (const char* code : {"f", "rows", "puts", "g"})
+    EXPECT_NE(std::find(found.begin(), found.end(), code), found.end()) << code;
+}
+
 TEST(CursorNames, AfterATypeTheSiteIsADeclaration) {
   FakeIndex index;
   CursorNameFinder finder({}, &index);
