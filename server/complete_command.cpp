@@ -15,9 +15,14 @@
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
 #include "model/result.h"
+#include "server/clang_menu_source.h"
 #include "server/completion_settings.h"
+#include "server/cursor_names.h"
+#include "server/declaration_block.h"
+#include "server/held_names.h"
 #include "server/model_completer.h"
 #include "server/serve_memory.h"
+#include "server/symbol_database_names.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;
@@ -89,12 +94,23 @@ Query query_from_json(const json& j) {
   return q;
 }
 
+/// The names at a cursor and the declarations block, from libclang and the repository's
+/// symbol index (when it has one), as `mnemo serve` gives them.
+struct CursorContextSource {
+  CompletionSettings settings;
+  std::shared_ptr<const model::Tokenizer> tokenizer;
+  std::unique_ptr<ClangMenuSource> clang;
+  std::unique_ptr<indexer::SymbolDatabase> db;
+  std::unique_ptr<SymbolDatabaseNames> index;
+  std::unique_ptr<CursorNameFinder> finder;
+};
+
 class Answerer {
  public:
-  Answerer(const CompleteCommandOptions& o, ModelCompleter& completer)
-      : o_(o), completer_(completer), root_(fs::weakly_canonical(o.repo)) {}
+  Answerer(const CompleteCommandOptions& o, ModelCompleter& completer, CursorContextSource& names)
+      : o_(o), completer_(completer), names_(names), root_(fs::weakly_canonical(o.repo)) {}
 
-  json answer(const Query& q) const {
+  json answer(const Query& q) {
     const auto start = Clock::now();
     json out = answer_untimed(q);
     out["latency_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -102,7 +118,7 @@ class Answerer {
   }
 
  private:
-  json answer_untimed(const Query& q) const {
+  json answer_untimed(const Query& q) {
     fs::path path = fs::path(q.file).is_absolute() ? fs::path(q.file) : root_ / q.file;
     path = path.lexically_normal();
     std::string text;
@@ -121,18 +137,56 @@ class Answerer {
     request.max_tokens = q.max_tokens.value_or(o_.max_tokens);
     request.alternatives = o_.alternatives;
     const fs::path relative = path.lexically_relative(root_);
-    if (q.exclude_file_from_memory && !relative.empty() && *relative.begin() != "..")
-      request.memory_file = relative.generic_string();
+    const bool inside = !relative.empty() && *relative.begin() != "..";
+    if (q.exclude_file_from_memory && inside) request.memory_file = relative.generic_string();
+    json names_json = nullptr;
+    std::optional<CursorNames> names;
+    if (names_.finder) {
+      CursorNamesRequest at;
+      at.path = path;
+      at.root = root_;
+      at.file = inside ? relative.generic_string() : std::string();
+      at.text = text;
+      at.cursor = cursor.value();
+      names = names_.finder->find(at, lsp::CancellationToken());
+      if (names_.settings.hold_names) {
+        const HeldNames held = held_names(*names, names_.settings.name_prior_weight);
+        request.names = held.names;
+        request.slot = held.slot;
+      }
+      if (names_.index && names_.settings.declaration_tokens > 0) {
+        DeclarationBlockRequest block;
+        block.text = text;
+        block.cursor = cursor.value();
+        block.file = at.file;
+        block.names = &*names;
+        block.budget_tokens = names_.settings.declaration_tokens;
+        request.context = declaration_block(*names_.index, block, [&](std::string_view t) {
+          return names_.tokenizer->encode(t, false, false).size();
+        });
+      }
+    }
     auto result = completer_.complete(request);
     if (!result) return {{"error", result.error().message}};
     json suggestions = json::array();
     for (const Suggestion& s : result.value().suggestions)
       suggestions.push_back({{"text", s.text}, {"score", s.score}});
-    return {{"suggestions", suggestions}};
+    json out = {{"suggestions", suggestions}};
+    if (names) {
+      json ranked = json::array();
+      for (const RankedName& n : result.value().names)
+        ranked.push_back({{"name", n.name}, {"score", n.score}});
+      out["site"] = to_string(names->site.kind);
+      out["names_from"] = names->source;
+      out["names"] = names->names.size();
+      out["ranked_names"] = ranked;
+    }
+    return out;
   }
 
   const CompleteCommandOptions& o_;
   ModelCompleter& completer_;
+  CursorContextSource& names_;
   fs::path root_;
 };
 
@@ -183,6 +237,17 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
       [&o](double boost) { o.settings_flags["inline"]["identifierBoost"] = boost; },
       "add this to the logits of tokens on the way to an identifier of the repository (its "
       "symbol index) or the document while a suggestion writes one (default 0: off)");
+  cmd->add_option_function<std::size_t>(
+      "--declaration-tokens",
+      [&o](std::size_t n) { o.settings_flags["prompt"]["declarationTokens"] = n; },
+      "budget of the declarations block before the prefix (default 256; 0: none)");
+  cmd->add_option_function<double>(
+      "--name-prior-weight",
+      [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
+      "how much the names' prior weighs against the model when they are ranked (default 1)");
+  cmd->add_flag_function(
+      "--free-names", [&o](std::int64_t) { o.settings_flags["names"]["hold"] = false; },
+      "do not hold the suggestion's first identifier to the names at the cursor");
   cmd->add_option_function<std::size_t>(
       "--prefix-tokens", [&o](std::size_t n) { o.settings_flags["prompt"]["prefixTokens"] = n; },
       "budget of the text before the cursor (default 1536)");
@@ -253,7 +318,33 @@ int run_complete(const CompleteCommandOptions& o) {
       spdlog::warn("identifier bias without the repository's names: {}", names.error());
     }
   }
-  const Answerer answerer(o, completer);
+  // The names at each cursor: libclang's and the symbol index's, when the repository has one.
+  CursorContextSource names;
+  names.settings = settings;
+  names.tokenizer = loaded.value().tokenizer;
+  if (settings.hold_names || settings.declaration_tokens > 0) {
+    indexer::IndexOptions index;
+    index.root = o.repo;
+    index.index_dir = o.index_dir;
+    const fs::path index_dir = indexer::index_dir_of(index);
+    auto db = indexer::SymbolDatabase::open(indexer::symbol_database_path(index_dir),
+                                            indexer::SymbolDatabase::OpenMode::kReadOnly);
+    if (db) {
+      names.db = std::move(db).value();
+      names.index = std::make_unique<SymbolDatabaseNames>(*names.db);
+    } else {
+      spdlog::warn("names at the cursor without the symbol index: {}", db.error().message);
+    }
+    names.clang = std::make_unique<ClangMenuSource>(
+        std::vector<std::string>{"/proc/self/exe", "parse-worker"},
+        o.index_dir.empty() ? fs::path() : fs::absolute(o.index_dir));
+    names.finder = std::make_unique<CursorNameFinder>(
+        [clang = names.clang.get()](const SemanticQuery& q, const lsp::CancellationToken& t) {
+          return clang->complete(q, t);
+        },
+        names.index.get());
+  }
+  Answerer answerer(o, completer, names);
   if (single) {
     std::cout << dump(answerer.answer(*single)) << std::endl;
     return 0;

@@ -262,10 +262,16 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
   const std::unordered_map<std::string, std::uint64_t>* uses =
       index_ != nullptr ? &index_->uses() : nullptr;
   out.names = table.take();
+  const NamePriorWeights::Set& w =
+      lexical.kind == SiteKind::kMember ? weights_.member : weights_.other;
   for (NameCandidate& c : out.names) {
-    // A keyword's likelihood is the model's to know; the prior carries what it cannot, the
-    // repository's own names.
-    if (c.kind == CompletionItemKind::kKeyword) continue;
+    // The prior knows nothing of keywords but that they can go here: a keyword weighs as a
+    // name in scope that the file does not use (its uses say how code goes on, which is
+    // the model's to know).
+    if (c.kind == CompletionItemKind::kKeyword) {
+      c.prior = w.compiler;
+      continue;
+    }
     if (const auto found = occurrences.find(c.name); found != occurrences.end()) {
       c.document_uses = found->second.count;
       if (found->second.last_before != std::string::npos)
@@ -276,11 +282,30 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
       if (const auto found = uses->find(c.name); found != uses->end())
         c.repository_uses = found->second;
     }
-    const NamePriorWeights& w = weights_;
+    const bool used_before = c.lines_since_use >= 0;
     c.prior = w.document_uses * std::log1p(c.document_uses) +
-              (c.lines_since_use < 0 ? 0.0 : w.recency / (1.0 + c.lines_since_use / 8.0)) +
+              (used_before ? w.recency / (1.0 + c.lines_since_use / 8.0) + w.used_before : 0.0) +
               w.repository_uses * std::log1p(static_cast<double>(c.repository_uses)) +
               (c.in_file_scope ? w.file_scope : 0.0) + (c.from_compiler ? w.compiler : 0.0);
+    switch (c.kind) {
+      case CompletionItemKind::kField:
+        c.prior += w.field;
+        break;
+      case CompletionItemKind::kFunction:
+        c.prior += w.function;
+        break;
+      case CompletionItemKind::kType:
+        c.prior += w.type;
+        break;
+      case CompletionItemKind::kNamespace:
+        c.prior += w.namespace_;
+        break;
+      case CompletionItemKind::kMacro:
+        c.prior += w.macro;
+        break;
+      default:
+        break;
+    }
   }
   std::stable_sort(out.names.begin(), out.names.end(),
                    [](const NameCandidate& a, const NameCandidate& b) { return a.prior > b.prior; });

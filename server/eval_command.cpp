@@ -186,8 +186,23 @@ const std::vector<Condition>& model_conditions() {
   return all;
 }
 
+/// A name's signals as the prior weighs them (cursor_names.h), for fitting its weights.
+json name_features(const NameCandidate& n) {
+  return {{"name", n.name},
+          {"kind", static_cast<int>(n.kind)},
+          {"document_uses", n.document_uses},
+          {"lines_since_use", n.lines_since_use},
+          {"repository_uses", n.repository_uses},
+          {"file_scope", n.in_file_scope},
+          {"compiler", n.from_compiler}};
+}
+
+/// Names whose signals --features writes per case, besides the answer.
+constexpr std::size_t kFeatureNames = 64;
+
 Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandOptions& o,
-                                               std::ostream* cases_out) {
+                                               std::ostream* cases_out,
+                                               std::ostream* features_out) {
   auto cases = extract_cases(*r.db, r.root, {o.seed, o.max_cases});
   if (!cases) return cases.error();
   auto windows = memory_files_windows(r);
@@ -237,6 +252,34 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
         declaration_block(*r.names_index, block_request, count_tokens);
 
     const bool member = cursor_site(text, c.offset).kind == SiteKind::kMember;
+    if (features_out != nullptr && names.site.kind != SiteKind::kDeclaration) {
+      // The likeliest names by the prior, then an even sample of the rest, each sampled one
+      // standing for `weight` names (so that a fit sees the whole set, not the top and the
+      // answer alone), and the answer.
+      std::vector<const NameCandidate*> matching;
+      for (const NameCandidate& n : names.names)
+        if (n.name.compare(0, typed.size(), typed) == 0) matching.push_back(&n);
+      const std::size_t rest = matching.size() > kFeatureNames ? matching.size() - kFeatureNames : 0;
+      const std::size_t step = (rest + kFeatureNames - 1) / kFeatureNames;
+      json candidates = json::array();
+      bool answer_in = false;
+      for (std::size_t k = 0; k < matching.size(); ++k) {
+        const bool answer = matching[k]->name == c.identifier;
+        const bool top = k < kFeatureNames;
+        const bool sampled = !top && (k - kFeatureNames) % step == 0;
+        if (!top && !sampled && !answer) continue;
+        answer_in = answer_in || answer;
+        candidates.push_back(name_features(*matching[k]));
+        candidates.back()["answer"] = answer;
+        candidates.back()["weight"] = top || !sampled ? 1 : step;
+      }
+      *features_out << json{{"repo", r.root.string()}, {"file", c.file}, {"line", c.line},
+                            {"identifier", c.identifier}, {"first_use", c.first_use},
+                            {"site", to_string(names.site.kind)}, {"names_from", names.source},
+                            {"answer_in_names", answer_in}, {"candidates", candidates}}
+                           .dump(-1, ' ', false, json::error_handler_t::replace)
+                    << "\n";
+    }
     // The names at the cursor that go on from what is typed, by their prior: the menu's
     // order below what the model ranked, and the symbol index's answer alone.
     std::vector<std::string> by_prior;
@@ -401,6 +444,14 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
       "--next-token-weight", [&o](double w) { o.settings_flags["memory"]["nextTokenWeight"] = w; },
       "the share of each next token the memory's nearest stored states vote, in the memory "
       "condition (default 0.5; 0: off)");
+  cmd->add_option_function<std::size_t>(
+      "--declaration-tokens",
+      [&o](std::size_t n) { o.settings_flags["prompt"]["declarationTokens"] = n; },
+      "budget of the declarations block before the prefix (default 256)");
+  cmd->add_option_function<double>(
+      "--name-prior-weight",
+      [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
+      "how much the names' prior weighs against the model when they are ranked (default 1)");
   cmd->add_option("--seed", o.seed, "which cases are sampled")->capture_default_str();
   cmd->add_option("--max-cases", o.max_cases, "cases sampled per repository (0: all)")
       ->capture_default_str();
@@ -414,14 +465,17 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
                   "its last)")
       ->capture_default_str();
   cmd->add_option("--conditions", o.conditions,
-                  "the model conditions to run (default: all): full, no_constraint, "
-                  "no_declarations, no_memory, bm25, oracle")
+                  "the conditions to run (default: all): full, no_constraint, no_declarations, "
+                  "no_memory, bm25, oracle; symbolic (the symbol index alone) always runs")
       ->delimiter(',')
       ->check(CLI::IsMember({"full", "no_constraint", "no_declarations", "no_memory", "bm25",
-                             "oracle"}));
+                             "oracle", "symbolic"}));
   cmd->add_option("--cases", o.cases_out,
                   "also write each case's result under each condition as JSON lines to this "
                   "file (the names ranked, the suggestion, the expected line)");
+  cmd->add_option("--features", o.features_out,
+                  "also write each case's likeliest names with the signals their prior weighs, "
+                  "as JSON lines to this file (scripts/fit-name-prior.py fits the weights)");
   cmd->add_option("--json", o.json_out, "also write the results as JSON to this file");
   cmd->add_option("--html", o.html_out, "also write the results as an HTML page to this file");
   cmd->add_flag("--needle", o.needle,
@@ -458,15 +512,17 @@ int run_eval(const EvalCommandOptions& o) {
       std::cerr << "mnemo eval: " << repo << ": " << repository.error() << "\n";
       return repository.error().rfind("no model", 0) == 0 ? 2 : 1;
     }
-    std::ofstream cases_file;
-    if (!o.cases_out.empty()) {
-      cases_file.open(o.cases_out, repositories.empty() ? std::ios::trunc : std::ios::app);
-      if (!cases_file) {
-        std::cerr << "mnemo eval: " << o.cases_out << ": cannot be written\n";
+    std::ofstream cases_file, features_file;
+    for (auto [path, file] : {std::pair{&o.cases_out, &cases_file}, {&o.features_out, &features_file}}) {
+      if (path->empty()) continue;
+      file->open(*path, repositories.empty() ? std::ios::trunc : std::ios::app);
+      if (!*file) {
+        std::cerr << "mnemo eval: " << *path << ": cannot be written\n";
         return 1;
       }
     }
-    auto result = evaluate(repository.value(), o, o.cases_out.empty() ? nullptr : &cases_file);
+    auto result = evaluate(repository.value(), o, o.cases_out.empty() ? nullptr : &cases_file,
+                           o.features_out.empty() ? nullptr : &features_file);
     if (!result) {
       std::cerr << "mnemo eval: " << repo << ": " << result.error() << "\n";
       return 1;

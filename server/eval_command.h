@@ -44,6 +44,9 @@ struct EvalCommandOptions {
   std::string json_out;         ///< empty: none
   std::string html_out;         ///< empty: none
   std::string cases_out;        ///< empty: none; else one JSON line per case and condition
+  /// Empty: none; else one JSON line per case with the signals of its likeliest names (by
+  /// prior) and of the answer, for fitting the prior's weights (scripts/fit-name-prior.py).
+  std::string features_out;
   bool needle = false;
   std::size_t needle_trials = 20;
   std::vector<std::size_t> needle_memory_tokens;  ///< empty: eval_needle.h's default

@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
       // The memory keeps itself current from the index runs; idle until the settings name
       // a model.
       auto memory = std::make_shared<mnemo::server::ServeMemory>();
+      if (serve.semantic_source) memory->set_compiler_names(serve.semantic_source);
       serve.apply_settings = [memory](const mnemo::server::CompletionSettings& settings) {
         return memory->configure(settings);
       };

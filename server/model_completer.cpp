@@ -122,7 +122,7 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
                                                     budget_, healed_bytes, request.context);
   out.prompt_tokens = prompt.tokens.size();
   out.fill_in_middle = prompt.fill_in_middle;
-  if (prompt.tokens.empty() || request.max_tokens == 0) return out;
+  if (prompt.tokens.empty() || (request.max_tokens == 0 && !request.names)) return out;
   const std::size_t room = session_.max_tokens() > prompt.tokens.size()
                                ? session_.max_tokens() - prompt.tokens.size()
                                : 0;
@@ -187,6 +187,7 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
                              rewrite + kMostNameTokens, cancelled);
     if (!ranked) return ranked.error();
     out.names = std::move(ranked).value();
+    if (request.max_tokens == 0) return out;  // the names ranked, nothing written
     const model::LogitBias held_start =
         model::combine(model::require_text(token_table(), std::string(healed)),
                        model::name_constraint(token_table(), *request.names, request.slot));

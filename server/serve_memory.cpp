@@ -1,6 +1,8 @@
 #include "server/serve_memory.h"
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -8,6 +10,7 @@
 #include "indexer/content_hash.h"
 #include "indexer/repository_indexer.h"
 #include "indexer/symbol_database.h"
+#include "server/declaration_block.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;
@@ -59,6 +62,12 @@ std::optional<std::string> ServeMemory::configure(const CompletionSettings& sett
   return "this server already completes with " + settings_->model.string() +
          " and its memory and prompt settings; restart it to use other ones (the model is " +
          "off in this session)";
+}
+
+void ServeMemory::set_compiler_names(SemanticSource source) {
+  const std::lock_guard<std::mutex> lock(completion_mutex_);
+  compiler_names_ = std::move(source);
+  finder_.reset();
 }
 
 bool ServeMemory::has_model() const {
@@ -149,6 +158,10 @@ model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> ServeMemory::u
   {
     const std::lock_guard<std::mutex> completion(completion_mutex_);
     root_ = root;
+    if (index_dir_ != index_dir) finder_.reset();
+    index_dir_ = index_dir;
+    // The symbol run before this one changed the index: what the names read of it is old.
+    if (names_index_) names_index_->refresh();
   }
   // The names the symbol run before this one stored (once a run: not in open(), which
   // holds completion_mutex_ when it makes the completer).
@@ -179,29 +192,99 @@ std::string ServeMemory::memory_file_of(const fs::path& file) const {
   return relative.generic_string();
 }
 
+ServeMemory::CursorContext ServeMemory::cursor_context(const fs::path& file,
+                                                       const std::string& text,
+                                                       std::size_t cursor,
+                                                       const lsp::CancellationToken& token) {
+  CursorContext out;
+  const CompletionSettings settings = this->settings();
+  if (!settings.hold_names && settings.declaration_tokens == 0) return out;
+  if (!finder_) {
+    if (!names_db_ && !index_dir_.empty()) {
+      auto opened = indexer::SymbolDatabase::open(indexer::symbol_database_path(index_dir_),
+                                                  indexer::SymbolDatabase::OpenMode::kReadOnly);
+      if (opened) {
+        names_db_ = std::move(opened).value();
+        names_index_ = std::make_unique<SymbolDatabaseNames>(*names_db_);
+      }
+    }
+    finder_ = std::make_unique<CursorNameFinder>(compiler_names_, names_index_.get());
+  }
+  CursorNamesRequest request;
+  request.path = file;
+  request.root = root_;
+  request.file = memory_file_of(file);
+  request.text = text;
+  request.cursor = cursor;
+  const CursorNames names = finder_->find(request, token);
+  if (settings.hold_names) out.held = held_names(names, settings.name_prior_weight);
+  if (names_index_ && settings.declaration_tokens > 0) {
+    DeclarationBlockRequest block;
+    block.text = text;
+    block.cursor = cursor;
+    block.file = request.file;
+    block.names = &names;
+    block.budget_tokens = settings.declaration_tokens;
+    const auto& tokenizer = *model_->tokenizer;
+    out.declarations = declaration_block(*names_index_, block, [&](std::string_view t) {
+      return tokenizer.encode(t, false, false).size();
+    });
+  }
+  return out;
+}
+
 EngineResult<std::vector<double>> ServeMemory::rank(const ModelRankRequest& request,
                                                     const lsp::CancellationToken& token) {
   const std::lock_guard<std::mutex> lock(completion_mutex_);
   if (!completer_) return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
-  ScoreRequest r;
+  // The menu's candidates, ranked by the model and their priors as the inline suggestion's
+  // names are: held to them, a beam ends each at its identifier.
+  const CursorContext context = cursor_context(request.file, request.text, request.cursor, token);
+  std::map<std::string, double> prior;
+  if (context.held.names)
+    for (const model::WeightedName& n : context.held.names->names()) prior[n.name] = n.log_weight;
+  std::vector<model::WeightedName> candidates;
+  for (const std::string& c : request.candidates)
+    candidates.push_back({c, prior.count(c) ? prior[c] : 0.0});
+  CompletionRequest r;
   r.text = request.text;
   r.cursor = request.cursor;
   r.memory_file = memory_file_of(request.file);
-  r.candidates = request.candidates;
-  auto scores = completer_->score(r, [&] { return token.cancelled(); });
-  if (!scores) return engine_error(scores.error());
-  return std::move(scores).value();
+  r.max_tokens = 0;
+  r.names = std::make_shared<const model::NameSet>(std::move(candidates));
+  r.slot = context.held.slot;
+  r.ranked_names = request.candidates.size();
+  r.context = context.declarations;
+  auto ranked = completer_->complete(r, [&] { return token.cancelled(); });
+  if (!ranked) return engine_error(ranked.error());
+  // The names the beam ranked by its scores; the others below them, in the menu's order.
+  std::map<std::string, double> scored;
+  double lowest = 0;
+  for (const RankedName& n : ranked.value().names) {
+    scored.emplace(n.name, n.score);
+    lowest = std::min(lowest, n.score);
+  }
+  std::vector<double> scores;
+  for (const std::string& c : request.candidates) {
+    const auto found = scored.find(c);
+    scores.push_back(found != scored.end() ? found->second : (lowest -= 1.0));
+  }
+  return scores;
 }
 
 EngineResult<std::vector<ModelSuggestion>> ServeMemory::complete(
     const ModelInlineRequest& request, const lsp::CancellationToken& token) {
   const std::lock_guard<std::mutex> lock(completion_mutex_);
   if (!completer_) return EngineError{EngineError::Kind::kInternal, "the memory is not open yet"};
+  const CursorContext context = cursor_context(request.file, request.text, request.cursor, token);
   CompletionRequest r;
   r.text = request.text;
   r.cursor = request.cursor;
   r.alternatives = request.alternatives;
   r.memory_file = memory_file_of(request.file);
+  r.names = context.held.names;
+  r.slot = context.held.slot;
+  r.context = context.declarations;
   auto result = completer_->complete(r, [&] { return token.cancelled(); });
   if (!result) return engine_error(result.error());
   std::vector<ModelSuggestion> out;

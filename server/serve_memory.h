@@ -14,9 +14,13 @@
 #include <string>
 
 #include "indexer/memory_indexer.h"
+#include "indexer/symbol_database.h"
 #include "server/completion_settings.h"
+#include "server/cursor_names.h"
+#include "server/held_names.h"
 #include "server/model_completer.h"
 #include "server/model_completion_engine.h"
+#include "server/symbol_database_names.h"
 #include "server/unsaved_edit_memory.h"
 #include "server/workspace_symbol_index.h"
 
@@ -33,6 +37,9 @@ class ServeMemory {
   std::optional<std::string> configure(const CompletionSettings& settings);
   /// A model is configured (update() and update_file() have work to do).
   bool has_model() const;
+  /// Where the names at a cursor come from besides the symbol index: libclang's (the
+  /// menu's source). Set before the first completion; empty: the index alone.
+  void set_compiler_names(SemanticSource source);
 
   /// Brings the memory of `root` (in `index_dir`) up to date with `files` on disk (the
   /// symbol run's walk).
@@ -67,6 +74,15 @@ class ServeMemory {
 
   CompletionSettings settings() const;
 
+  /// What a completion at `cursor` of `file` is given besides its text: the names its first
+  /// identifier is held to, and the declarations block. Requires completion_mutex_ held.
+  struct CursorContext {
+    HeldNames held;
+    std::string declarations;
+  };
+  CursorContext cursor_context(const std::filesystem::path& file, const std::string& text,
+                               std::size_t cursor, const lsp::CancellationToken& token);
+
   mutable std::mutex settings_mutex_;
   std::optional<CompletionSettings> settings_;  // guarded by settings_mutex_; set once
   std::mutex mutex_;
@@ -79,6 +95,13 @@ class ServeMemory {
   std::mutex completion_mutex_;
   std::unique_ptr<ModelCompleter> completer_;
   std::filesystem::path root_;
+  std::filesystem::path index_dir_;
+  SemanticSource compiler_names_;
+  /// The symbol index the names are read from (opened on first use, read-only), and what
+  /// reads it; the index run forgets what it has read.
+  std::unique_ptr<indexer::SymbolDatabase> names_db_;
+  std::unique_ptr<SymbolDatabaseNames> names_index_;
+  std::unique_ptr<CursorNameFinder> finder_;
 };
 
 /// Where and how the memory in `index_dir` is read with `settings` (its window, top-k and
