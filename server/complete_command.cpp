@@ -242,8 +242,7 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
       [&o](std::size_t n) { o.settings_flags["prompt"]["declarationTokens"] = n; },
       "budget of the declarations block before the prefix (default 256; 0: none)");
   cmd->add_option_function<double>(
-      "--name-prior-weight",
-      [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
+      "--name-prior-weight", [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
       "how much the names' prior weighs against the model when they are ranked (default 1)");
   cmd->add_flag_function(
       "--free-names", [&o](std::int64_t) { o.settings_flags["names"]["hold"] = false; },

@@ -21,9 +21,9 @@ struct PromptBudget {
 
 struct CompletionPrompt {
   model::Tokens tokens;
-  bool fill_in_middle = false;  ///< the suffix is in the prompt
-  std::string_view prefix;      ///< the part of the text before the cursor it holds
-  std::string_view suffix;      ///< the part after it (empty without fill_in_middle)
+  bool fill_in_middle = false;     ///< the suffix is in the prompt
+  std::string_view prefix;         ///< the part of the text before the cursor it holds
+  std::string_view suffix;         ///< the part after it (empty without fill_in_middle)
   std::size_t context_tokens = 0;  ///< tokens of the context before the prefix
 };
 

@@ -116,9 +116,8 @@ const Key kPromptKeys[] = {
      }},
 };
 const Key kNamesKeys[] = {
-    {"hold",
-     [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
-        std::vector<std::string>& p) { read_bool(g, k, w, s.hold_names, p); }},
+    {"hold", [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+                std::vector<std::string>& p) { read_bool(g, k, w, s.hold_names, p); }},
     {"priorWeight",
      [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
         std::vector<std::string>& p) { read_number(g, k, 0, 100, w, s.name_prior_weight, p); }},

@@ -37,8 +37,8 @@ struct CompletionSettings {
   /// next_token_weight, kNN-LM's λ; 0.5 measured on the held-out projects, README); 0 turns
   /// the next-token read off.
   float memory_next_token_weight = 0.5f;
-  std::size_t prefix_tokens = 1536;        ///< prompt budget before the cursor
-  std::size_t suffix_tokens = 512;         ///< and after it
+  std::size_t prefix_tokens = 1536;  ///< prompt budget before the cursor
+  std::size_t suffix_tokens = 512;   ///< and after it
   /// The declarations block's budget (declaration_block.h), taken from the prefix's (at
   /// most half of it); 0: no block.
   std::size_t declaration_tokens = 256;

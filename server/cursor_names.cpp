@@ -20,7 +20,9 @@ constexpr std::size_t kCachedAnswers = 8;
 /// Uses of the left side's name looked at for its declaration, nearest first.
 constexpr std::size_t kDeclarationSearches = 64;
 
-bool is_id(char c) { return is_identifier_byte(static_cast<unsigned char>(c)); }
+bool is_id(char c) {
+  return is_identifier_byte(static_cast<unsigned char>(c));
+}
 
 /// Where each identifier of the text occurs: how often, and its last start before `cursor`.
 struct Occurrences {
@@ -131,19 +133,73 @@ class NameTable {
 }  // namespace
 
 const std::vector<std::string>& c_family_keywords() {
-  static const std::vector<std::string> words{
-      "alignas",   "alignof",  "auto",      "bool",         "break",    "case",
-      "catch",     "char",     "class",     "const",        "constexpr", "const_cast",
-      "continue",  "decltype", "default",   "delete",       "do",       "double",
-      "dynamic_cast", "else",  "enum",      "explicit",     "extern",   "false",
-      "float",     "for",      "friend",    "goto",         "if",       "inline",
-      "int",       "long",     "mutable",   "namespace",    "new",      "noexcept",
-      "nullptr",   "operator", "private",   "protected",    "public",   "register",
-      "reinterpret_cast", "return", "short", "signed",      "sizeof",   "static",
-      "static_assert", "static_cast", "struct", "switch",   "template", "this",
-      "throw",     "true",     "try",       "typedef",      "typeid",   "typename",
-      "union",     "unsigned", "using",     "virtual",      "void",     "volatile",
-      "while"};
+  static const std::vector<std::string> words{"alignas",
+                                              "alignof",
+                                              "auto",
+                                              "bool",
+                                              "break",
+                                              "case",
+                                              "catch",
+                                              "char",
+                                              "class",
+                                              "const",
+                                              "constexpr",
+                                              "const_cast",
+                                              "continue",
+                                              "decltype",
+                                              "default",
+                                              "delete",
+                                              "do",
+                                              "double",
+                                              "dynamic_cast",
+                                              "else",
+                                              "enum",
+                                              "explicit",
+                                              "extern",
+                                              "false",
+                                              "float",
+                                              "for",
+                                              "friend",
+                                              "goto",
+                                              "if",
+                                              "inline",
+                                              "int",
+                                              "long",
+                                              "mutable",
+                                              "namespace",
+                                              "new",
+                                              "noexcept",
+                                              "nullptr",
+                                              "operator",
+                                              "private",
+                                              "protected",
+                                              "public",
+                                              "register",
+                                              "reinterpret_cast",
+                                              "return",
+                                              "short",
+                                              "signed",
+                                              "sizeof",
+                                              "static",
+                                              "static_assert",
+                                              "static_cast",
+                                              "struct",
+                                              "switch",
+                                              "template",
+                                              "this",
+                                              "throw",
+                                              "true",
+                                              "try",
+                                              "typedef",
+                                              "typeid",
+                                              "typename",
+                                              "union",
+                                              "unsigned",
+                                              "using",
+                                              "virtual",
+                                              "void",
+                                              "volatile",
+                                              "while"};
   return words;
 }
 
@@ -159,17 +215,48 @@ CursorNames CursorNameFinder::find(const CursorNamesRequest& request,
   // changes nothing of it.
   const std::string key = request.file + "\n" + request.path.string() + "\n" +
                           text_key(request.text.substr(0, lexical.word_begin));
+  CursorNames names;
+  bool cached = false;
   for (auto it = cache_.begin(); it != cache_.end(); ++it) {
     if (it->key != key) continue;
     cache_.splice(cache_.begin(), cache_, it);
-    CursorNames names = cache_.front().names;
+    names = cache_.front().names;
     names.site.typed = lexical.typed;
-    return names;
+    cached = true;
+    break;
   }
-  CursorNames names = compute(request, lexical, token);
-  cache_.push_front({key, names});
-  if (cache_.size() > kCachedAnswers) cache_.pop_back();
+  if (!cached) {
+    names = compute(request, lexical, token);
+    cache_.push_front({key, names});
+    if (cache_.size() > kCachedAnswers) cache_.pop_back();
+  }
+  add_repository_names(names);
   return names;
+}
+
+void CursorNameFinder::add_repository_names(CursorNames& names) {
+  const std::string& typed = names.site.typed;
+  if (index_ == nullptr || typed.empty() || names.site.kind == SiteKind::kDeclaration) return;
+  const bool in_scope = std::any_of(
+      names.names.begin(), names.names.end(),
+      [&](const NameCandidate& c) { return c.name.compare(0, typed.size(), typed) == 0; });
+  if (in_scope) return;
+  // The name typed begins none in scope: one the repository declares elsewhere (a header
+  // the file does not include yet) is likelier than a new one.
+  const std::vector<std::string>& all = index_->names();
+  const auto& uses = index_->uses();
+  const NamePriorWeights::Set& w =
+      names.site.kind == SiteKind::kMember ? weights_.member : weights_.other;
+  for (auto it = std::lower_bound(all.begin(), all.end(), typed);
+       it != all.end() && it->compare(0, typed.size(), typed) == 0; ++it) {
+    NameCandidate c;
+    c.name = *it;
+    if (const auto found = uses.find(c.name); found != uses.end())
+      c.repository_uses = found->second;
+    c.prior = w.repository_uses * std::log1p(static_cast<double>(c.repository_uses));
+    names.names.push_back(std::move(c));
+  }
+  if (!names.names.empty() && names.source != "repository") names.source += "+repository";
 }
 
 std::vector<IndexedName> CursorNameFinder::members_of_object(std::string_view before,
@@ -234,8 +321,8 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
       std::vector<IndexedName> members;
       if (lexical.access == "::" && !lexical.object.empty())
         members = index_->members_of(lexical.object);
-      if (members.empty()) members = members_of_object(text.substr(0, lexical.word_begin),
-                                                       lexical.object);
+      if (members.empty())
+        members = members_of_object(text.substr(0, lexical.word_begin), lexical.object);
       out.source = members.empty() ? "index_members" : "index_type";
       const std::vector<IndexedName>& names = members.empty() ? index_->member_names() : members;
       for (const IndexedName& n : names) table.add(n.name, item_kind_of(n.kind), n.signature);
@@ -275,8 +362,8 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
     if (const auto found = occurrences.find(c.name); found != occurrences.end()) {
       c.document_uses = found->second.count;
       if (found->second.last_before != std::string::npos)
-        c.lines_since_use = std::count(text.begin() + found->second.last_before,
-                                       text.begin() + cursor, '\n');
+        c.lines_since_use =
+            std::count(text.begin() + found->second.last_before, text.begin() + cursor, '\n');
     }
     if (uses != nullptr) {
       if (const auto found = uses->find(c.name); found != uses->end())
@@ -307,8 +394,9 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
         break;
     }
   }
-  std::stable_sort(out.names.begin(), out.names.end(),
-                   [](const NameCandidate& a, const NameCandidate& b) { return a.prior > b.prior; });
+  std::stable_sort(
+      out.names.begin(), out.names.end(),
+      [](const NameCandidate& a, const NameCandidate& b) { return a.prior > b.prior; });
 
   if (lexical.kind != SiteKind::kMember) {
     // A type before the cursor makes it a declaration's name, which stays free.

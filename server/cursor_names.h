@@ -95,6 +95,8 @@ class CursorNameFinder {
  private:
   CursorNames compute(const CursorNamesRequest& request, const CursorSite& site,
                       const lsp::CancellationToken& token);
+  /// Where the name typed begins none of `names`, the repository's names that it begins.
+  void add_repository_names(CursorNames& names);
   /// The members of `object`'s type, from its declaration in the text or in the index.
   std::vector<IndexedName> members_of_object(std::string_view before, const std::string& object);
 

@@ -7,9 +7,13 @@
 namespace mnemo::server {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
-bool is_id(char c) { return is_identifier_byte(static_cast<unsigned char>(c)); }
+bool is_id(char c) {
+  return is_identifier_byte(static_cast<unsigned char>(c));
+}
 
 /// Where the run of whitespace that ends at `at` begins.
 std::size_t skip_spaces_back(std::string_view text, std::size_t at) {
@@ -32,9 +36,9 @@ bool one_of(std::string_view word, std::initializer_list<std::string_view> words
 
 /// C and C++ keywords that are types by themselves.
 bool is_builtin_type(std::string_view word) {
-  return one_of(word, {"void", "char", "short", "int", "long", "float", "double", "signed",
-                       "unsigned", "bool", "_Bool", "auto", "wchar_t", "char8_t", "char16_t",
-                       "char32_t"});
+  return one_of(word,
+                {"void", "char", "short", "int", "long", "float", "double", "signed", "unsigned",
+                 "bool", "_Bool", "auto", "wchar_t", "char8_t", "char16_t", "char32_t"});
 }
 
 bool is_tag_keyword(std::string_view word) {
@@ -128,7 +132,8 @@ CursorSite cursor_site(std::string_view text, std::size_t cursor, const IsTypeNa
   }
   if (!site.access.empty()) {
     site.kind = SiteKind::kMember;
-    site.object = std::string(word_ending_at(text, skip_spaces_back(text, at - site.access.size())));
+    site.object =
+        std::string(word_ending_at(text, skip_spaces_back(text, at - site.access.size())));
     return site;
   }
   if (declares_new_name(text, site.word_begin, is_type)) site.kind = SiteKind::kDeclaration;

@@ -19,7 +19,9 @@ constexpr std::size_t kMostLookups = 48;
 /// A declaration longer than this is cut (a long parameter list says little more).
 constexpr std::size_t kMostLineBytes = 160;
 
-bool is_id(char c) { return is_identifier_byte(static_cast<unsigned char>(c)); }
+bool is_id(char c) {
+  return is_identifier_byte(static_cast<unsigned char>(c));
+}
 
 /// One declaration as one commented line: its white space squeezed, cut when too long.
 std::string commented(const std::string& signature) {
@@ -113,7 +115,9 @@ class Block {
   }
 
  private:
-  static std::string header(const std::string& file) { return "// declarations in " + file + ":\n"; }
+  static std::string header(const std::string& file) {
+    return "// declarations in " + file + ":\n";
+  }
 
   const TokenCounter& count_;
   std::size_t budget_;

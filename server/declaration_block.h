@@ -23,7 +23,7 @@ namespace mnemo::server {
 struct DeclarationBlockRequest {
   std::string_view text;  ///< the document
   std::size_t cursor = 0;
-  std::string file;            ///< the document, relative to the repository (as indexed)
+  std::string file;                    ///< the document, relative to the repository (as indexed)
   const CursorNames* names = nullptr;  ///< the names at the cursor (may be null)
   std::size_t budget_tokens = 256;
 };

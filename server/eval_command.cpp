@@ -17,19 +17,19 @@
 #include "model/model_loader.h"
 #include "server/bm25_windows.h"
 #include "server/clang_menu_source.h"
+#include "server/completion_settings.h"
 #include "server/cursor_names.h"
 #include "server/cursor_site.h"
 #include "server/declaration_block.h"
-#include "server/held_names.h"
-#include "server/symbol_database_names.h"
-#include "server/completion_settings.h"
 #include "server/eval_cases.h"
 #include "server/eval_metrics.h"
 #include "server/eval_needle.h"
 #include "server/eval_report.h"
+#include "server/held_names.h"
 #include "server/model_completer.h"
 #include "server/retrieval_prompt.h"
 #include "server/serve_memory.h"
+#include "server/symbol_database_names.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;
@@ -81,7 +81,8 @@ CaseScores score(const EvalCase& c, const std::string& typed, const CompletionRe
   s.top5 = rank >= 1 && rank <= 5;
   s.mrr = reciprocal_rank(rank);
   // The line as the user would have it: what was typed of the name, then the suggestion.
-  const std::string line = typed + (result.suggestions.empty() ? "" : result.suggestions.front().text);
+  const std::string line =
+      typed + (result.suggestions.empty() ? "" : result.suggestions.front().text);
   s.em = exact_match(line, c.rest_of_line);
   s.es = edit_similarity(normalized_code(line), normalized_code(c.rest_of_line));
   const IdentifierMatch ids = identifier_match(line, c.rest_of_line);
@@ -248,8 +249,7 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
     block_request.file = c.file;
     block_request.names = &names;
     block_request.budget_tokens = r.settings.declaration_tokens;
-    const std::string declarations =
-        declaration_block(*r.names_index, block_request, count_tokens);
+    const std::string declarations = declaration_block(*r.names_index, block_request, count_tokens);
 
     const bool member = cursor_site(text, c.offset).kind == SiteKind::kMember;
     if (features_out != nullptr && names.site.kind != SiteKind::kDeclaration) {
@@ -259,7 +259,8 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
       std::vector<const NameCandidate*> matching;
       for (const NameCandidate& n : names.names)
         if (n.name.compare(0, typed.size(), typed) == 0) matching.push_back(&n);
-      const std::size_t rest = matching.size() > kFeatureNames ? matching.size() - kFeatureNames : 0;
+      const std::size_t rest =
+          matching.size() > kFeatureNames ? matching.size() - kFeatureNames : 0;
       const std::size_t step = (rest + kFeatureNames - 1) / kFeatureNames;
       json candidates = json::array();
       bool answer_in = false;
@@ -273,10 +274,15 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
         candidates.back()["answer"] = answer;
         candidates.back()["weight"] = top || !sampled ? 1 : step;
       }
-      *features_out << json{{"repo", r.root.string()}, {"file", c.file}, {"line", c.line},
-                            {"identifier", c.identifier}, {"first_use", c.first_use},
-                            {"site", to_string(names.site.kind)}, {"names_from", names.source},
-                            {"answer_in_names", answer_in}, {"candidates", candidates}}
+      *features_out << json{{"repo", r.root.string()},
+                            {"file", c.file},
+                            {"line", c.line},
+                            {"identifier", c.identifier},
+                            {"first_use", c.first_use},
+                            {"site", to_string(names.site.kind)},
+                            {"names_from", names.source},
+                            {"answer_in_names", answer_in},
+                            {"candidates", candidates}}
                            .dump(-1, ' ', false, json::error_handler_t::replace)
                     << "\n";
     }
@@ -295,15 +301,15 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
     };
     for (const Condition& condition : model_conditions()) {
       if (!o.conditions.empty() &&
-          std::find(o.conditions.begin(), o.conditions.end(), condition.name) ==
-              o.conditions.end())
+          std::find(o.conditions.begin(), o.conditions.end(), condition.name) == o.conditions.end())
         continue;
       std::string prompt = prefix;
       if (condition.retrieval != Condition::Retrieval::kNone) {
         std::vector<CodeWindow> retrieved;
         if (condition.retrieval == Condition::Retrieval::kBm25) {
           const std::string cut = text.substr(0, c.offset);
-          auto found = windows.value().search(lines_before(cut, cut.size(), kWindowLines), c.file, 8);
+          auto found =
+              windows.value().search(lines_before(cut, cut.size(), kWindowLines), c.file, 8);
           if (!found) return found.error();
           retrieved = std::move(found).value();
         } else {
@@ -372,7 +378,7 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
       json top = json::array();
       for (std::size_t k = 0; k < std::min<std::size_t>(by_prior.size(), 10); ++k)
         top.push_back(by_prior[k]);
-      *cases_out << json{{"repo", r.root.string()}, {"file", c.file}, {"line", c.line},
+      *cases_out << json{{"repo", r.root.string()},    {"file", c.file},          {"line", c.line},
                          {"identifier", c.identifier}, {"condition", "symbolic"}, {"ranked", top}}
                         .dump(-1, ' ', false, json::error_handler_t::replace)
                  << "\n";
@@ -449,8 +455,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
       [&o](std::size_t n) { o.settings_flags["prompt"]["declarationTokens"] = n; },
       "budget of the declarations block before the prefix (default 256)");
   cmd->add_option_function<double>(
-      "--name-prior-weight",
-      [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
+      "--name-prior-weight", [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
       "how much the names' prior weighs against the model when they are ranked (default 1)");
   cmd->add_option("--seed", o.seed, "which cases are sampled")->capture_default_str();
   cmd->add_option("--max-cases", o.max_cases, "cases sampled per repository (0: all)")
@@ -468,8 +473,8 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
                   "the conditions to run (default: all): full, no_constraint, no_declarations, "
                   "no_memory, bm25, oracle; symbolic (the symbol index alone) always runs")
       ->delimiter(',')
-      ->check(CLI::IsMember({"full", "no_constraint", "no_declarations", "no_memory", "bm25",
-                             "oracle", "symbolic"}));
+      ->check(CLI::IsMember(
+          {"full", "no_constraint", "no_declarations", "no_memory", "bm25", "oracle", "symbolic"}));
   cmd->add_option("--cases", o.cases_out,
                   "also write each case's result under each condition as JSON lines to this "
                   "file (the names ranked, the suggestion, the expected line)");
@@ -513,7 +518,8 @@ int run_eval(const EvalCommandOptions& o) {
       return repository.error().rfind("no model", 0) == 0 ? 2 : 1;
     }
     std::ofstream cases_file, features_file;
-    for (auto [path, file] : {std::pair{&o.cases_out, &cases_file}, {&o.features_out, &features_file}}) {
+    for (auto [path, file] :
+         {std::pair{&o.cases_out, &cases_file}, {&o.features_out, &features_file}}) {
       if (path->empty()) continue;
       file->open(*path, repositories.empty() ? std::ios::trunc : std::ios::app);
       if (!*file) {

@@ -41,9 +41,9 @@ struct EvalCommandOptions {
   std::size_t top_k = 5;        ///< identifier suggestions ranked (beam search alternatives)
   std::size_t typed = 0;        ///< bytes of the name already typed at each case (--typed)
   std::vector<std::string> conditions;  ///< the model conditions to run; empty: all
-  std::string json_out;         ///< empty: none
-  std::string html_out;         ///< empty: none
-  std::string cases_out;        ///< empty: none; else one JSON line per case and condition
+  std::string json_out;                 ///< empty: none
+  std::string html_out;                 ///< empty: none
+  std::string cases_out;                ///< empty: none; else one JSON line per case and condition
   /// Empty: none; else one JSON line per case with the signals of its likeliest names (by
   /// prior) and of the answer, for fitting the prior's weights (scripts/fit-name-prior.py).
   std::string features_out;

@@ -1,6 +1,7 @@
 #include "server/eval_needle.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -108,8 +109,10 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
                                        memory.tier->config().next_token_dim > 0);
   ModelCompleter without_memory(model, nullptr, options.budget);
   std::mt19937_64 random(options.seed);
-  std::vector<double> no_memory_hits, oracle_hits;
-  std::vector<std::vector<double>> hits(sizes.size());
+  // Each ask runs twice: the model alone, and as the full system, which holds the name being
+  // typed to the repository's names, the planted one among them once its file is indexed.
+  std::vector<double> no_memory_hits, oracle_hits, no_memory_free, oracle_free;
+  std::vector<std::vector<double>> hits(sizes.size()), hits_free(sizes.size());
   std::vector<std::int64_t> tokens_used(sizes.size(), 0);
   std::vector<std::size_t> files_used(sizes.size(), 0);
   for (std::size_t trial = 0; trial < options.trials; ++trial) {
@@ -131,6 +134,20 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
     const std::string prompt = site_text->substr(0, pick(declaration_gaps(*site_text), random)) +
                                (site_text->empty() || site_text->back() == '\n' ? "" : "\n") + kUse;
     const indexer::FileMemory needle = encoder.encode(planted);
+    const auto held = std::make_shared<const model::NameSet>(
+        std::vector<model::WeightedName>{{std::string(kStem) + hex, 0.0}});
+    const auto ask = [&](ModelCompleter& completer, CompletionRequest r,
+                         std::vector<double>& system,
+                         std::vector<double>& alone) -> std::optional<std::string> {
+      auto free = completer.complete(r);
+      if (!free) return free.error().message;
+      alone.push_back(recalled(free.value(), hex) ? 1 : 0);
+      r.names = held;
+      auto named = completer.complete(r);
+      if (!named) return named.error().message;
+      system.push_back(recalled(named.value(), hex) ? 1 : 0);
+      return std::nullopt;
+    };
 
     CompletionRequest request;
     request.text = prompt;
@@ -141,9 +158,8 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
     end_of_line.end_of_line = true;
     end_of_line.end_of_generation = true;
     request.stop = end_of_line;
-    auto alone = without_memory.complete(request);
-    if (!alone) return failure(alone.error().message);
-    no_memory_hits.push_back(recalled(alone.value(), hex) ? 1 : 0);
+    if (auto failed = ask(without_memory, request, no_memory_hits, no_memory_free))
+      return failure(*failed);
 
     // The control: the planted function in the prompt as eval's oracle lays out a
     // definition. A model that copies what it reads recalls the digits from there.
@@ -156,9 +172,7 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
     CompletionRequest shown = request;
     shown.text = with_function;
     shown.cursor = shown.text.size();
-    auto read = without_memory.complete(shown);
-    if (!read) return failure(read.error().message);
-    oracle_hits.push_back(recalled(read.value(), hex) ? 1 : 0);
+    if (auto failed = ask(without_memory, shown, oracle_hits, oracle_free)) return failure(*failed);
 
     // The other files in a random order, the same for every size of this trial.
     std::vector<std::size_t> others;
@@ -183,9 +197,7 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
       sized->tier = std::move(tier);
       sized->layers = memory.layers;
       ModelCompleter with_memory(model, sized, options.budget);
-      auto answer = with_memory.complete(request);
-      if (!answer) return failure(answer.error().message);
-      hits[s].push_back(recalled(answer.value(), hex) ? 1 : 0);
+      if (auto failed = ask(with_memory, request, hits[s], hits_free[s])) return failure(*failed);
     }
   }
   const auto found = [](const std::vector<double>& trial_hits) {
@@ -196,24 +208,32 @@ Result<json, std::string> run_needle(const model::LoadedModel& model,
   json results = json::array();
   for (std::size_t s = 0; s < sizes.size(); ++s) {
     const auto trials = static_cast<std::int64_t>(std::max<std::size_t>(options.trials, 1));
-    results.push_back({{"memory_tokens", tokens_used[s] / trials},
-                       {"files", files_used[s] / static_cast<std::size_t>(trials)},
-                       {"recall", interval_json(bootstrap_mean(hits[s], options.seed))},
-                       {"found", found(hits[s])}});
+    results.push_back(
+        {{"memory_tokens", tokens_used[s] / trials},
+         {"files", files_used[s] / static_cast<std::size_t>(trials)},
+         {"recall", interval_json(bootstrap_mean(hits[s], options.seed))},
+         {"found", found(hits[s])},
+         {"recall_model_alone", interval_json(bootstrap_mean(hits_free[s], options.seed))},
+         {"found_model_alone", found(hits_free[s])}});
   }
-  return success(json{{"config",
-                       {{"trials", options.trials},
-                        {"seed", options.seed},
-                        {"needle", std::string("int ") + kStem + "<8 hex digits>(int value) {...}"},
-                        {"asked", std::string(kUse)},
-                        {"repository_tokens", total}}},
-                      {"no_memory",
-                       {{"recall", interval_json(bootstrap_mean(no_memory_hits, options.seed))},
-                        {"found", found(no_memory_hits)}}},
-                      {"oracle",
-                       {{"recall", interval_json(bootstrap_mean(oracle_hits, options.seed))},
-                        {"found", found(oracle_hits)}}},
-                      {"results", results}});
+  return success(
+      json{{"config",
+            {{"trials", options.trials},
+             {"seed", options.seed},
+             {"needle", std::string("int ") + kStem + "<8 hex digits>(int value) {...}"},
+             {"asked", std::string(kUse)},
+             {"repository_tokens", total}}},
+           {"no_memory",
+            {{"recall", interval_json(bootstrap_mean(no_memory_hits, options.seed))},
+             {"found", found(no_memory_hits)},
+             {"recall_model_alone", interval_json(bootstrap_mean(no_memory_free, options.seed))},
+             {"found_model_alone", found(no_memory_free)}}},
+           {"oracle",
+            {{"recall", interval_json(bootstrap_mean(oracle_hits, options.seed))},
+             {"found", found(oracle_hits)},
+             {"recall_model_alone", interval_json(bootstrap_mean(oracle_free, options.seed))},
+             {"found_model_alone", found(oracle_free)}}},
+           {"results", results}});
 }
 
 std::string needle_markdown(const json& result) {
@@ -227,11 +247,15 @@ std::string needle_markdown(const json& result) {
   const std::size_t trials = result["config"]["trials"].get<std::size_t>();
   out << "| memory tokens (mean) | files | trials | recall % with the memory | recall % without "
          "| recall % with the function in the prompt |\n|---|---|---|---|---|---|\n";
-  for (const json& r : result["results"]) {
-    out << "| " << r["memory_tokens"].get<std::int64_t>() << " | " << r["files"].get<std::size_t>()
-        << " | " << trials << " | " << percent(r["recall"]) << " | "
-        << percent(result["no_memory"]["recall"]) << " | " << percent(result["oracle"]["recall"])
-        << " |\n";
+  // The system's recall (the name held to the repository's names), then the model's alone.
+  for (const char* key : {"recall", "recall_model_alone"}) {
+    const bool alone = std::string(key) == "recall_model_alone";
+    for (const json& r : result["results"]) {
+      out << "| " << r["memory_tokens"].get<std::int64_t>() << (alone ? " (model alone)" : "")
+          << " | " << r["files"].get<std::size_t>() << " | " << trials << " | " << percent(r[key])
+          << " | " << percent(result["no_memory"][key]) << " | " << percent(result["oracle"][key])
+          << " |\n";
+    }
   }
   return out.str();
 }

@@ -8,6 +8,10 @@
 // planted file plus other files of the repository, in random order, up to the size), once
 // without memory, and once with the planted function in the prompt instead (laid out as
 // eval's oracle): the control that shows the model can recall the digits when it reads them.
+// Each ask runs twice: by the model alone, and as the full system does, holding the name
+// being typed to the repository's names (the planted one among them, as the symbol index
+// has it once the planted file is indexed): "recall" is the system's, "recall_model_alone"
+// the model's.
 #pragma once
 
 #include <cstddef>

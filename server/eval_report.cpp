@@ -81,8 +81,8 @@ json summarize_group(const std::vector<const std::vector<CaseScores>*>& reposito
 /// A lever's gain over the same system without it, paired by case (each case's score with
 /// the lever less its score without): its interval says whether the lever helps more than
 /// the two conditions' own intervals, which overlap, can.
-json summarize_gain(const std::vector<const RepositoryScores*>& repositories,
-                    const EvalGain& gain, const std::string& group, std::uint64_t seed) {
+json summarize_gain(const std::vector<const RepositoryScores*>& repositories, const EvalGain& gain,
+                    const std::string& group, std::uint64_t seed) {
   using Pair = std::pair<const std::vector<CaseScores>*, const std::vector<CaseScores>*>;
   std::vector<Pair> pairs;  // per repository: with the lever, without
   std::size_t n = 0;

@@ -27,9 +27,8 @@ struct CaseScores {
 /// declarations in the prompt, the memory), the same without each lever, its baselines
 /// (same model and budgets), then the symbol index alone.
 inline const std::vector<std::string>& eval_conditions() {
-  static const std::vector<std::string> names{"full",      "no_constraint", "no_declarations",
-                                              "no_memory", "bm25",          "oracle",
-                                              "symbolic"};
+  static const std::vector<std::string> names{
+      "full", "no_constraint", "no_declarations", "no_memory", "bm25", "oracle", "symbolic"};
   return names;
 }
 /// The cases' groups: all of them; a symbol's first use in its file apart from its later;

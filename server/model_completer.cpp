@@ -165,10 +165,9 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     document_identifiers.emplace(
         model::identifiers_of(std::string(request.text.substr(0, word_begin)) + " " +
                               std::string(request.text.substr(word_end))));
-    bias_after_healing =
-        model::identifier_bias(token_table(), {identifiers_.get(), &*document_identifiers},
-                               std::string(request.text.substr(from, prompt_end - from)),
-                               identifier_boost_);
+    bias_after_healing = model::identifier_bias(
+        token_table(), {identifiers_.get(), &*document_identifiers},
+        std::string(request.text.substr(from, prompt_end - from)), identifier_boost_);
   }
   model::LogitBias bias = bias_after_healing;
   if (healed_bytes > 0)
@@ -305,13 +304,13 @@ model::Result<std::vector<RankedName>, model::ModelError> ModelCompleter::rank_n
   model::BeamSearchRequest b;
   b.beam_width = std::max<std::size_t>(width, 1);
   b.n_best = b.beam_width;
-  b.max_tokens = std::min(max_tokens, session_.max_tokens() - std::min(session_.max_tokens(),
-                                                                      prompt.size()));
+  b.max_tokens =
+      std::min(max_tokens, session_.max_tokens() - std::min(session_.max_tokens(), prompt.size()));
   b.stop.end_of_identifier = true;
   b.stop.end_of_generation = true;
-  b.bias = model::combine(healed.empty() ? model::LogitBias{}
-                                         : model::require_text(token_table(), healed),
-                          model::name_constraint(token_table(), names, slot));
+  b.bias = model::combine(
+      healed.empty() ? model::LogitBias{} : model::require_text(token_table(), healed),
+      model::name_constraint(token_table(), names, slot));
   auto searched = model::beam_search(session_, *model_.tokenizer, prompt, b, cancelled);
   if (!searched) return searched.error();
   std::vector<RankedName> ranked;

@@ -30,7 +30,7 @@ struct CompletionRequest {
   /// read as `text` in the prompt, so its stored segment is left out of the memory while
   /// the request runs. Empty: nothing is left out.
   std::string memory_file;
-  std::size_t max_tokens = 48;  ///< 0: nothing written (with `names`, they are only ranked)
+  std::size_t max_tokens = 48;   ///< 0: nothing written (with `names`, they are only ranked)
   std::size_t alternatives = 1;  ///< distinct suggestions wanted (beam search when > 1)
   /// Replaces inline_stop_rules(text, cursor) (a benchmark's fixed length: no rule).
   std::optional<model::StopRules> stop;

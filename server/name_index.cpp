@@ -9,15 +9,18 @@
 namespace mnemo::server {
 namespace {
 
-bool is_id(char c) { return is_identifier_byte(static_cast<unsigned char>(c)); }
+bool is_id(char c) {
+  return is_identifier_byte(static_cast<unsigned char>(c));
+}
 
 /// Words that qualify or introduce a type but are not its name.
 bool is_not_a_type_name(std::string_view word) {
   for (const std::string_view w :
-       {"const", "volatile", "restrict", "__restrict", "static", "extern", "inline", "struct",
-        "union", "enum", "class", "typename", "register", "mutable", "constexpr", "return",
-        "void", "char", "short", "int", "long", "float", "double", "signed", "unsigned",
-        "bool", "_Bool", "auto", "typedef", "case", "goto", "sizeof", "new", "delete"}) {
+       {"const",     "volatile", "restrict", "__restrict", "static",   "extern",   "inline",
+        "struct",    "union",    "enum",     "class",      "typename", "register", "mutable",
+        "constexpr", "return",   "void",     "char",       "short",    "int",      "long",
+        "float",     "double",   "signed",   "unsigned",   "bool",     "_Bool",    "auto",
+        "typedef",   "case",     "goto",     "sizeof",     "new",      "delete"}) {
     if (word == w) return true;
   }
   return false;

@@ -17,8 +17,8 @@ struct IndexedName {
   std::string name;
   /// The index's kind: "function", "field", "struct", "macro", ... (indexer/file_symbols.h).
   std::string kind;
-  std::string signature;  ///< one line: "int ext4_foo(struct super_block *sb)"
-  std::string file;       ///< where it is declared, relative to the repository
+  std::string signature;   ///< one line: "int ext4_foo(struct super_block *sb)"
+  std::string file;        ///< where it is declared, relative to the repository
   std::uint32_t line = 0;  ///< 1-based
 };
 
@@ -39,6 +39,9 @@ class NameIndex {
   virtual const std::vector<IndexedName>& member_names() = 0;
   /// How many references the repository makes to each name.
   virtual const std::unordered_map<std::string, std::uint64_t>& uses() = 0;
+  /// Every name the repository declares, each once, sorted: where the name being typed
+  /// begins none of those in scope, it may still be one of these (a header not included).
+  virtual const std::vector<std::string>& names() = 0;
   /// The declarations of `name` (definitions first).
   virtual std::vector<IndexedName> declarations(const std::string& name) = 0;
 };

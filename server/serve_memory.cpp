@@ -193,8 +193,7 @@ std::string ServeMemory::memory_file_of(const fs::path& file) const {
 }
 
 ServeMemory::CursorContext ServeMemory::cursor_context(const fs::path& file,
-                                                       const std::string& text,
-                                                       std::size_t cursor,
+                                                       const std::string& text, std::size_t cursor,
                                                        const lsp::CancellationToken& token) {
   CursorContext out;
   const CompletionSettings settings = this->settings();

@@ -32,19 +32,18 @@ bool is_scope_kind(const std::string& kind) {
 
 }  // namespace
 
-SymbolDatabaseNames::SymbolDatabaseNames(indexer::SymbolDatabase& database)
-    : database_(database) {}
+SymbolDatabaseNames::SymbolDatabaseNames(indexer::SymbolDatabase& database) : database_(database) {}
 
 void SymbolDatabaseNames::refresh() {
   file_scopes_.clear();
   member_names_.reset();
   uses_.reset();
+  names_.reset();
   members_.clear();
 }
 
 const std::vector<IndexedName>& SymbolDatabaseNames::file_scope(const std::string& file) {
-  if (const auto found = file_scopes_.find(file); found != file_scopes_.end())
-    return found->second;
+  if (const auto found = file_scopes_.find(file); found != file_scopes_.end()) return found->second;
   if (file_scopes_.size() >= kKeptFileScopes) file_scopes_.clear();
   std::vector<IndexedName>& out = file_scopes_[file];
   std::set<std::string> seen{file};
@@ -83,9 +82,9 @@ std::vector<IndexedName> SymbolDatabaseNames::members_of(const std::string& type
           const auto at = signature.find(tag);
           if (at == std::string::npos) continue;
           std::size_t begin = at + std::char_traits<char>::length(tag), end = begin;
-          while (end < signature.size() &&
-                 (std::isalnum(static_cast<unsigned char>(signature[end])) ||
-                  signature[end] == '_'))
+          while (
+              end < signature.size() &&
+              (std::isalnum(static_cast<unsigned char>(signature[end])) || signature[end] == '_'))
             ++end;
           const std::string record = signature.substr(begin, end - begin);
           if (record.empty() || record == type) continue;
@@ -133,6 +132,14 @@ const std::unordered_map<std::string, std::uint64_t>& SymbolDatabaseNames::uses(
     }
   }
   return *uses_;
+}
+
+const std::vector<std::string>& SymbolDatabaseNames::names() {
+  if (!names_) {
+    auto all = database_.symbol_names();
+    names_ = all ? std::move(all).value() : std::vector<std::string>();
+  }
+  return *names_;
 }
 
 std::vector<IndexedName> SymbolDatabaseNames::declarations(const std::string& name) {

@@ -27,6 +27,7 @@ class SymbolDatabaseNames final : public NameIndex {
   std::vector<IndexedName> members_of(const std::string& type) override;
   const std::vector<IndexedName>& member_names() override;
   const std::unordered_map<std::string, std::uint64_t>& uses() override;
+  const std::vector<std::string>& names() override;
   std::vector<IndexedName> declarations(const std::string& name) override;
 
   /// Forgets what was read: the index changed.
@@ -37,6 +38,7 @@ class SymbolDatabaseNames final : public NameIndex {
   std::map<std::string, std::vector<IndexedName>> file_scopes_;  ///< the last few files'
   std::optional<std::vector<IndexedName>> member_names_;
   std::optional<std::unordered_map<std::string, std::uint64_t>> uses_;
+  std::optional<std::vector<std::string>> names_;
   std::map<std::string, std::vector<IndexedName>> members_;  ///< by type name
 };
 

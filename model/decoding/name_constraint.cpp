@@ -10,14 +10,18 @@ namespace {
 
 constexpr double kNone = -std::numeric_limits<double>::infinity();
 
-bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
 
 bool is_identifier_byte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c >= 0x80;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 }  // namespace
 
@@ -106,7 +110,7 @@ LogitBias name_constraint(const TokenIdentifierTable& table, const NameSet& name
     if (!word.empty() && is_digit(word[0])) return;  // began with a number: not a name
     for (const char c : word)
       if (!is_identifier_byte(static_cast<unsigned char>(c))) return;  // the identifier ended
-    if (!word.empty() && !names.has_prefix(word)) return;  // a new name: left free
+    if (!word.empty() && !names.has_prefix(word)) return;              // a new name: left free
     const double lambda = slot.prior_weight;
     const double best_before = names.best_weight(word);
     const bool complete = names.contains(word);

@@ -84,9 +84,9 @@ class StopChecker {
   std::string text_;
   bool stopped_ = false;
   Lexical lexical_ = Lexical::kCode;
-  bool escaped_ = false;   ///< the previous byte in a literal was an unescaped backslash
-  char previous_ = '\0';   ///< the previous byte scanned, '\0' where it must not combine
-  std::size_t depth_ = 0;  ///< brackets opened by the generated text and not yet closed
+  bool escaped_ = false;        ///< the previous byte in a literal was an unescaped backslash
+  char previous_ = '\0';        ///< the previous byte scanned, '\0' where it must not combine
+  std::size_t depth_ = 0;       ///< brackets opened by the generated text and not yet closed
   bool in_identifier_ = false;  ///< the scanner is past the leading blanks, in the identifier
 };
 

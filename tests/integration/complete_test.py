@@ -5,6 +5,7 @@ a stable interface: one answer line per query, in order, {"suggestions": [{"text
 "score"}], "latency_ms"}, or {"error", "latency_ms"} for a query that cannot be answered.
 The model's weights are random, so answers are compared with each other, not with text."""
 import json
+import re
 import os
 import subprocess
 import tempfile
@@ -148,16 +149,35 @@ class CompleteTest(unittest.TestCase):
 
     def test_the_identifier_boost_spells_out_a_name_of_the_symbol_index(self):
         # "geo::no" at the cursor: the index has `norm` (src/geo.h); a boost that outweighs
-        # the random model makes the suggestion finish that name.
+        # the random model makes the suggestion finish that name (the names at the cursor
+        # left free and no declarations block, so that the boost alone steers it and the
+        # prompt is the one its 50 logits were measured on).
         query = {"file": "src/main.cpp", "line": 2, "col": 16,
                  "text": "#include \"geo.h\"\nint main() {\n  return geo::no\n}\n"}
         boosted = answers(self.complete("--identifier-boost", "50", "--batch", "-",
-                                        "--next-token-weight", "0",
+                                        "--next-token-weight", "0", "--free-names",
+                                        "--declaration-tokens", "0",
                                         stdin=json.dumps(query) + "\n"))[0]
         self.assertTrue(boosted["suggestions"][0]["text"].startswith("rm"), boosted)
         plain = answers(self.complete("--batch", "-", "--next-token-weight", "0",
+                                      "--free-names", "--declaration-tokens", "0",
                                       stdin=json.dumps(query) + "\n"))[0]
         self.assertNotEqual(plain["suggestions"][0]["text"], boosted["suggestions"][0]["text"])
+
+    def test_after_a_scope_the_suggestion_begins_with_one_of_its_members(self):
+        # "geo::" at the cursor: the random model alone writes anything; held to the names
+        # libclang (or the index) gives there, the suggestion begins with a member of geo.
+        query = {"file": "src/main.cpp", "line": 2, "col": 14,
+                 "text": "#include \"geo.h\"\nint main() {\n  return geo::\n}\n"}
+        held = answers(self.complete("--batch", "-", "--next-token-weight", "0",
+                                     "--alternatives", "3", stdin=json.dumps(query) + "\n"))[0]
+        self.assertEqual(held["site"], "member")
+        members = {"norm"}  # geo's only member (src/geo.h)
+        self.assertTrue(held["suggestions"], held)
+        for suggestion in held["suggestions"]:
+            name = re.match(r"[A-Za-z_]\w*", suggestion["text"])
+            self.assertTrue(name and name.group(0) in members, (suggestion, held))
+        self.assertTrue(all(n["name"] in members for n in held["ranked_names"]), held)
 
     def eval_repo(self, name, functions):
         """A small repository whose main.cpp uses what geo/ defines, indexed with the model
@@ -255,8 +275,12 @@ class CompleteTest(unittest.TestCase):
         self.assertLess(sizes[0], sizes[1])
         self.assertEqual(out["results"][0]["files"], 1)
         self.assertEqual(out["results"][1]["files"], 2)
-        # The needle's 8 random hex digits cannot be guessed without the memory.
-        self.assertEqual(out["no_memory"]["found"], 0)
+        # The needle's 8 random hex digits cannot be guessed by the model without the memory;
+        # the full system, holding the name typed to the repository's names, writes them.
+        self.assertEqual(out["no_memory"]["found_model_alone"], 0)
+        self.assertEqual(out["no_memory"]["found"], 3)
+        for r in out["results"]:
+            self.assertEqual(r["found"], 3)
 
     def test_bad_usage_is_refused(self):
         self.assertEqual(self.complete("main.cpp:x:1", check=False).returncode, 2)

@@ -398,13 +398,6 @@ class ServeIndexTest(unittest.TestCase):
         line, character = 1, len("int main() { return ")
         client.notify("textDocument/didOpen", {"textDocument": {
             "uri": file_uri(path), "languageId": "cpp", "version": 1, "text": text}})
-        reply = client.request("textDocument/inlineCompletion", {
-            "textDocument": {"uri": file_uri(path)},
-            "position": {"line": line, "character": character},
-            "context": {"triggerKind": 1}})  # Invoked: up to 3
-        self.assertIn("result", reply, reply)
-        served = [item["insertText"] for item in reply["result"]["items"]]
-        self.assertTrue(1 <= len(served) <= 3, served)
         # The menu there (libclang's names in scope, once it has parsed the file opened
         # above; the identifiers' until then) is ranked by the model.
         def menu():
@@ -416,6 +409,15 @@ class ServeIndexTest(unittest.TestCase):
         # The log line travels on stderr, which may arrive after the answer on stdout.
         wait_until(lambda: "menu: the model ranked the first" in client.log(),
                    "the model's ranking of the menu")
+        # Once libclang has the file, the inline suggestions begin with the names it gives
+        # there, as `mnemo complete`'s do below.
+        reply = client.request("textDocument/inlineCompletion", {
+            "textDocument": {"uri": file_uri(path)},
+            "position": {"line": line, "character": character},
+            "context": {"triggerKind": 1}})  # Invoked: up to 3
+        self.assertIn("result", reply, reply)
+        served = [item["insertText"] for item in reply["result"]["items"]]
+        self.assertTrue(1 <= len(served) <= 3, served)
         self.assertEqual(client.shutdown_and_exit(), 0)
 
         # The same query through `mnemo complete`, over the memory the server wrote: the same

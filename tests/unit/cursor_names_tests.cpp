@@ -75,14 +75,16 @@ TEST(DeclaredType, IsReadFromTheDeclarationsWords) {
 class FakeIndex : public NameIndex {
  public:
   FakeIndex() {
-    scope_["db/table.cc"] = {{"OpenTable", "function", "Status OpenTable(Env *env)", "db/table.h", 3},
-                             {"Table", "class", "class Table", "db/table.h", 5},
-                             {"Env", "class", "class Env", "db/env.h", 2},
-                             {"NewEnv", "function", "Env *NewEnv()", "db/env.h", 9},
-                             {"kBlockSize", "variable", "const int kBlockSize", "db/env.h", 10}};
-    members_["Env"] = {{"NewFile", "method", "Status NewFile(const char *name)", "db/env.h", 3},
-                       {"RemoveFile", "method", "Status RemoveFile(const char *name)", "db/env.h", 4},
-                       {"name_", "field", "const char *name_", "db/env.h", 6}};
+    scope_["db/table.cc"] = {
+        {"OpenTable", "function", "Status OpenTable(Env *env)", "db/table.h", 3},
+        {"Table", "class", "class Table", "db/table.h", 5},
+        {"Env", "class", "class Env", "db/env.h", 2},
+        {"NewEnv", "function", "Env *NewEnv()", "db/env.h", 9},
+        {"kBlockSize", "variable", "const int kBlockSize", "db/env.h", 10}};
+    members_["Env"] = {
+        {"NewFile", "method", "Status NewFile(const char *name)", "db/env.h", 3},
+        {"RemoveFile", "method", "Status RemoveFile(const char *name)", "db/env.h", 4},
+        {"name_", "field", "const char *name_", "db/env.h", 6}};
     members_["Table"] = {{"Sync", "method", "Status Sync()", "db/table.h", 6}};
     uses_ = {{"NewFile", 12}, {"RemoveFile", 2}, {"Sync", 40}, {"OpenTable", 3}, {"NewEnv", 9}};
   }
@@ -100,6 +102,16 @@ class FakeIndex : public NameIndex {
     return all_members_;
   }
   const std::unordered_map<std::string, std::uint64_t>& uses() override { return uses_; }
+  const std::vector<std::string>& names() override {
+    all_names_.clear();
+    for (const auto& [file, names] : scope_)
+      for (const IndexedName& n : names) all_names_.push_back(n.name);
+    for (const auto& [type, members] : members_)
+      for (const IndexedName& n : members) all_names_.push_back(n.name);
+    all_names_.push_back("RepairTable");  // declared in a header db/table.cc does not include
+    std::sort(all_names_.begin(), all_names_.end());
+    return all_names_;
+  }
   std::vector<IndexedName> declarations(const std::string& name) override {
     std::vector<IndexedName> out;
     for (const auto& [file, names] : scope_)
@@ -117,6 +129,7 @@ class FakeIndex : public NameIndex {
   std::map<std::string, std::vector<IndexedName>> scope_;
   std::map<std::string, std::vector<IndexedName>> members_;
   std::vector<IndexedName> all_members_;
+  std::vector<std::string> all_names_;
   std::unordered_map<std::string, std::uint64_t> uses_;
 };
 
@@ -178,7 +191,8 @@ TEST(CursorNames, LibclangsMembersAreTheAnswerWhenItGivesThem) {
     ++calls;
     asked = q;
     SemanticList list;
-    list.items.push_back({"NewFile", "NewFile(const char *name)", "Status", "", CompletionItemKind::kFunction});
+    list.items.push_back(
+        {"NewFile", "NewFile(const char *name)", "Status", "", CompletionItemKind::kFunction});
     return EngineResult<SemanticList>(list);
   };
   CursorNameFinder finder(clang, &index);
@@ -200,8 +214,8 @@ TEST(CursorNames, LibclangsMembersAreTheAnswerWhenItGivesThem) {
 TEST(CursorNames, ElsewhereTheNamesInScopeTheDocumentsAndTheKeywordsGo) {
   FakeIndex index;
   CursorNameFinder finder({}, &index);
-  const auto a = parse_cursor(
-      "Status Table::Open() {\n  Env *local_env = NewEnv();\n  Status s = ^\n}\n");
+  const auto a =
+      parse_cursor("Status Table::Open() {\n  Env *local_env = NewEnv();\n  Status s = ^\n}\n");
   const CursorNames names = finder.find(request_at(a), {});
   EXPECT_EQ(names.site.kind, SiteKind::kScope);
   EXPECT_EQ(names.source, "scope");
@@ -228,6 +242,21 @@ TEST(CursorNames, WordsOfCommentsAndStringsAreNoNamesOfTheDocument) {
     EXPECT_EQ(std::find(found.begin(), found.end(), prose), found.end()) << prose;
   for (const char* code : {"f", "rows", "puts", "g"})
     EXPECT_NE(std::find(found.begin(), found.end(), code), found.end()) << code;
+}
+
+TEST(CursorNames, ANameTypedThatNoneInScopeBeginsIsLookedForInTheWholeRepository) {
+  FakeIndex index;
+  CursorNameFinder finder({}, &index);
+  const auto a = parse_cursor("void f() {\n  Rep^\n}\n");
+  std::vector<std::string> typed_on;
+  for (const std::string& name : names_of(finder.find(request_at(a), {})))
+    if (name.rfind("Rep", 0) == 0) typed_on.push_back(name);
+  EXPECT_EQ(typed_on, (std::vector<std::string>{"RepairTable"}));
+  // Where names in scope begin with it, those stay the answer.
+  const auto b = parse_cursor("void f() {\n  Op^\n}\n");
+  const auto found = names_of(finder.find(request_at(b), {}));
+  EXPECT_NE(std::find(found.begin(), found.end(), "OpenTable"), found.end());
+  EXPECT_EQ(std::find(found.begin(), found.end(), "RepairTable"), found.end());
 }
 
 TEST(CursorNames, AfterATypeTheSiteIsADeclaration) {

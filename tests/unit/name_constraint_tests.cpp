@@ -27,7 +27,7 @@ using testing::FakeTokenizer;
 using testing::ScriptedLogits;
 
 // Ids:                                   0    1     2     3      4      5     6    7     8
-const std::vector<std::string> kPieces = {"",  "Ne", "w",  "File", "Sync", "(",  " ", " Ne", "7",
+const std::vector<std::string> kPieces = {"", "Ne", "w", "File", "Sync", "(", " ", " Ne", "7",
                                           // 9    10       11     12        13
                                           ";", "NewF", "ile(", "Sy", "nc_all"};
 
@@ -123,13 +123,15 @@ TEST(NameConstraint, ThePriorsDeficitIsSpreadOverTheTokensOfEachName) {
 /// The model prefers "Sync" (a name that does not exist here) at the cursor; NewFile is
 /// the only member. Then "(" either way.
 struct Scene {
-  Scene() : tokenizer(kPieces), script(std::make_shared<ScriptedLogits>(kPieces.size())),
-            table(tokenizer) {
+  Scene()
+      : tokenizer(kPieces),
+        script(std::make_shared<ScriptedLogits>(kPieces.size())),
+        table(tokenizer) {
     tokenizer.set_end_of_generation(0);
     std::vector<float> first(kPieces.size(), -6.0f);
-    first[4] = 2.0f;   // Sync
-    first[1] = 0.0f;   // Ne
-    first[10] = -1.0f; // NewF
+    first[4] = 2.0f;    // Sync
+    first[1] = 0.0f;    // Ne
+    first[10] = -1.0f;  // NewF
     script->after({9}, first);
     std::vector<float> after_ne(kPieces.size(), -6.0f);
     after_ne[2] = 1.0f;  // w
@@ -188,8 +190,7 @@ TEST(NameConstraint, BeamSearchEndingAtTheIdentifierRanksWholeNames) {
   EXPECT_EQ(texts[1], "NewFile");
   EXPECT_EQ(std::set<std::string>(texts.begin() + 2, texts.end()),
             (std::set<std::string>{" Sync", " NewFile"}));
-  for (const Generation& g : found.value())
-    EXPECT_EQ(g.stop_reason, StopReason::kEndOfIdentifier);
+  for (const Generation& g : found.value()) EXPECT_EQ(g.stop_reason, StopReason::kEndOfIdentifier);
 }
 
 TEST(NameConstraint, RequireNameWritesTheNameAndEndsItThere) {
