@@ -18,7 +18,14 @@
 #include "indexer/repository_memory.h"
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
+#include "indexer/repository_indexer.h"
+#include "indexer/symbol_database.h"
 #include "server/bench_lsp_client.h"
+#include "server/clang_menu_source.h"
+#include "server/cursor_names.h"
+#include "server/declaration_block.h"
+#include "server/held_names.h"
+#include "server/symbol_database_names.h"
 #include "server/eval_metrics.h"
 #include "server/model_completer.h"
 #include "server/model_completion_engine.h"
@@ -139,12 +146,71 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
   std::vector<std::size_t> prompt_tokens;
   std::vector<double> cached_fraction;
   model::StopRules none;  // exactly max_tokens tokens
+
+  // The names at each cursor and the declarations block, as `mnemo serve` finds them (libclang
+  // in its worker, the tree's symbol index when it has one), timed on their own: a fresh word
+  // asks libclang, a keystroke inside it reuses the answer.
+  const CompletionSettings defaults;
+  const fs::path root = fs::absolute(o.repo);
+  std::unique_ptr<indexer::SymbolDatabase> db;
+  std::unique_ptr<SymbolDatabaseNames> index;
+  if (auto opened =
+          indexer::SymbolDatabase::open(indexer::symbol_database_path(root / ".mnemo"),
+                                        indexer::SymbolDatabase::OpenMode::kReadOnly)) {
+    db = std::move(opened).value();
+    index = std::make_unique<SymbolDatabaseNames>(*db);
+  }
+  ClangMenuSource clang({"/proc/self/exe", "parse-worker"}, {});
+  CursorNameFinder finder(
+      [&clang](const SemanticQuery& q, const lsp::CancellationToken& t) {
+        return clang.complete(q, t);
+      },
+      index.get());
+  std::vector<double> names_ms, names_keystroke_ms;
+  const auto& tokenizer = *loaded.value().tokenizer;
+  const auto with_names = [&](CompletionRequest& r, const std::string& path,
+                              std::vector<double>& timed) {
+    const auto start = Clock::now();
+    CursorNamesRequest at;
+    at.path = root / path;
+    at.root = root;
+    at.file = path;
+    at.text = r.text;
+    at.cursor = r.cursor;
+    const CursorNames names = finder.find(at, lsp::CancellationToken());
+    const HeldNames held = held_names(names, defaults.name_prior_weight);
+    r.names = held.names;
+    r.slot = held.slot;
+    if (index) {
+      DeclarationBlockRequest block;
+      block.text = r.text;
+      block.cursor = r.cursor;
+      block.file = path;
+      block.names = &names;
+      block.budget_tokens = defaults.declaration_tokens;
+      r.context = declaration_block(*index, block, [&](std::string_view t) {
+        return tokenizer.encode(t, false, false).size();
+      });
+    }
+    timed.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  };
+  for (const Query& q : queries) {  // each file parsed once before the timed runs, as an
+    CursorNamesRequest at;           // editor's opened document is
+    at.path = root / q.path;
+    at.root = root;
+    at.file = q.path;
+    at.text = q.text;
+    at.cursor = 0;
+    finder.find(at, lsp::CancellationToken());
+  }
+
   for (std::size_t qi = 0; qi < queries.size(); ++qi) {
     CompletionRequest r;
     r.text = queries[qi].text;
     r.cursor = queries[qi].cursor;
     r.max_tokens = o.max_tokens;
     r.stop = none;
+    with_names(r, queries[qi].path, names_ms);
     // The user then types one more character at the cursor: the same completer again, whose
     // cache holds the prompt up to the cursor.
     std::string typed = queries[qi].text;
@@ -152,6 +218,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     CompletionRequest keystroke = r;
     keystroke.text = typed;
     keystroke.cursor = r.cursor + 1;
+    with_names(keystroke, queries[qi].path, names_keystroke_ms);
     // Rotated, so that no size always runs first (or right after a long prefill).
     for (std::size_t k = 0; k < completers.size(); ++k) {
       const std::size_t i = (qi + k) % completers.size();
@@ -177,6 +244,8 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
   // that types the character. A keystroke the engine answers from its last suggestion
   // (typed ahead) never reaches the model and is counted apart.
   std::atomic<std::size_t> serving{0};
+  std::atomic<std::size_t> serving_query{0};
+  std::vector<double> lsp_names_ms;
   std::atomic<std::size_t> model_calls{0};
   InlineModel model =
       [&](const ModelInlineRequest& request,
@@ -187,6 +256,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     r.cursor = request.cursor;
     r.max_tokens = o.max_tokens;
     r.stop = none;
+      with_names(r, queries[serving_query].path, lsp_names_ms);
     auto result = completers[serving]->complete(r, [&] { return token.cancelled(); });
     if (!result) return EngineError{EngineError::Kind::kInternal, result.error().message};
     std::vector<ModelSuggestion> out;
@@ -205,6 +275,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
       for (std::size_t k = 0; k < completers.size(); ++k) {
         const std::size_t i = (qi + k) % completers.size();
         serving = i;
+        serving_query = qi;
         const std::string uri =
             "file:///bench/" + std::to_string(qi) + "/" + std::to_string(i) + "/" + q.path;
         client.notify("textDocument/didOpen",
@@ -271,7 +342,9 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
              {"top_k", layout.tier.top_k},
              {"next_token_weight", o.next_token_weight},
              {"block_size", layout.tier.block_size},
-             {"threads", at::get_num_threads()}}},
+             {"threads", at::get_num_threads()},
+             {"symbol_index", index != nullptr}}},
+           {"names", {{"fresh", summary(names_ms)}, {"keystroke", summary(names_keystroke_ms)}}},
            {"no_memory", summary(ms[0])},
            {"results", results}};
   out["no_memory"]["keystroke"] = summary(keystroke_ms[0]);

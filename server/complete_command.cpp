@@ -136,6 +136,7 @@ class Answerer {
     request.cursor = cursor.value();
     request.max_tokens = q.max_tokens.value_or(o_.max_tokens);
     request.alternatives = o_.alternatives;
+    request.ranked_names = o_.alternatives;
     const fs::path relative = path.lexically_relative(root_);
     const bool inside = !relative.empty() && *relative.begin() != "..";
     if (q.exclude_file_from_memory && inside) request.memory_file = relative.generic_string();

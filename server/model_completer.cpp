@@ -177,7 +177,27 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   const bool held = request.names && !request.names->empty() && healed.size() >= typed.size() &&
                     (typed.empty() || (!is_digit_byte(static_cast<unsigned char>(typed[0])) &&
                                        request.names->has_prefix(typed)));
-  if (held) {
+  if (held && request.alternatives <= 1 && request.ranked_names <= 1 && request.max_tokens > 0) {
+    // One suggestion and no ranking asked for (an automatic inline request): one held
+    // greedy generation, its first identifier the ranked name.
+    model::GenerationRequest g;
+    g.max_tokens = max_tokens;
+    g.stop = stop;
+    g.bias = model::combine(
+        model::combine(model::require_text(token_table(), std::string(healed)),
+                       model::name_constraint(token_table(), *request.names, request.slot)),
+        bias_after_healing);
+    auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
+    if (!generated) return generated.error();
+    const std::string& text = generated.value().text;
+    std::size_t begin = text.find_first_not_of(" \t");
+    std::size_t end = begin;
+    while (end < text.size() && is_identifier_byte(static_cast<unsigned char>(text[end]))) ++end;
+    if (begin != std::string::npos && end > begin &&
+        request.names->contains(std::string_view(text).substr(begin, end - begin)))
+      out.names.push_back({text.substr(begin, end - begin), generated.value().score});
+    generations.push_back(std::move(generated).value());
+  } else if (held) {
     // The names, ranked as if one must be written (the menu's order).
     model::NameSlot ranking = request.slot;
     ranking.required = true;

@@ -41,8 +41,9 @@ struct CompletionRequest {
   std::shared_ptr<const model::NameSet> names;
   model::NameSlot slot;
   /// Names ranked before the suggestions are written (the beam that ranks them): at least
-  /// `alternatives`.
-  std::size_t ranked_names = 4;
+  /// `alternatives`. With one suggestion and 1 here, a single held greedy generation both
+  /// chooses the name and writes the suggestion (what an automatic inline request needs).
+  std::size_t ranked_names = 1;
   /// Text the prompt carries before the document's prefix, within the prefix's budget (the
   /// declarations the suggestion is likely to need: declaration_block.h). Empty: none.
   std::string context;

@@ -280,6 +280,7 @@ EngineResult<std::vector<ModelSuggestion>> ServeMemory::complete(
   r.text = request.text;
   r.cursor = request.cursor;
   r.alternatives = request.alternatives;
+  r.ranked_names = request.alternatives;
   r.memory_file = memory_file_of(request.file);
   r.names = context.held.names;
   r.slot = context.held.slot;
