@@ -41,6 +41,7 @@ model::Result<std::unique_ptr<MemoryIndexer>, IndexRunError> MemoryIndexer::open
     return IndexRunError{std::string("memory: ") + e.what()};
   }
   indexer->config_ = layout.tier;
+  indexer->content_ = options.content;
   const store::StringMap& fields = layout.fields;
   const store::StoreOptions store_options{options.durable};
   auto opened = store::MemoryStore::open(options.store_dir, fields, store_options);
@@ -265,9 +266,14 @@ model::Result<MemoryIndexer::FileUpdate, IndexRunError> MemoryIndexer::update_fi
   const auto it = known.value()->find(path);
   if (it != known.value()->end() && it->second == git_blob_id(contents)) return FileUpdate{};
   FileUpdate update;
+  if (!classify_for_memory(path, contents, content_).keep) {  // data: not the memory's
+    if (it != known.value()->end())
+      if (auto error = remove_segment(path)) return *error;
+    return update;
+  }
   Draft draft;
   try {
-    draft.tokens = encoder_->tokenize(contents);
+    draft.tokens = encoder_->tokenize(memory_text(contents));
     const auto cached = std::find_if(drafts_.begin(), drafts_.end(),
                                      [&](const Draft& d) { return d.path == path; });
     if (cached != drafts_.end()) {
@@ -318,6 +324,15 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
       root, files, "memory", start, progress, cancel, report.failed,
       [&](const WalkedFile& f, std::string& contents,
           IndexProgress& state) -> std::optional<IndexRunError> {
+        const ContentDecision decision = classify_for_memory(f.path, contents, content_);
+        if (!decision.keep) {
+          ++report.left_out[decision.reason];
+          if (stored_.count(f.path) != 0) {  // read under another rule: it goes
+            if (auto error = remove_segment(f.path)) return error;
+            ++report.files_removed;
+          }
+          return std::nullopt;
+        }
         if (const auto it = stored_.find(f.path);
             it != stored_.end() && it->second == git_blob_id(contents)) {
           ++report.files_unchanged;
@@ -326,7 +341,7 @@ model::Result<MemoryIndexReport, IndexRunError> MemoryIndexer::update(
         const auto encode_start = Clock::now();
         FileMemory memory;
         try {
-          memory = encoder_->encode(contents);
+          memory = encoder_->encode(memory_text(contents));
         } catch (const std::exception& e) {  // c10::Error included: a file the model cannot take
           report.failed.push_back({f.path, std::string("the model failed on it: ") + e.what()});
           return std::nullopt;

@@ -9,6 +9,10 @@
 // over (it is derived data).
 #pragma once
 
+#include <map>
+
+#include "indexer/memory_content.h"
+
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -55,6 +59,9 @@ struct MemoryIndexOptions {
   /// model, doubling its memory).
   bool next_token = true;
   bool durable = true;  ///< fsync each segment (off only for tests and benchmarks)
+  /// Which files the memory reads (memory_content.h): code and its documentation, with the
+  /// repository's overrides.
+  ContentRules content;
   /// The continuous tier's signals, one segment per memory layer (a MemoryStore of their
   /// own); empty: not kept. Every file encoded by update() is folded in, in the run's order
   /// (headers first), so a changed file is folded in again and its old version fades as the
@@ -76,6 +83,8 @@ struct MemoryIndexReport {
   std::size_t files_total = 0;  ///< files the walk listed
   std::size_t files_encoded = 0, files_unchanged = 0, files_removed = 0;
   std::vector<FailedFile> failed;
+  /// Files the walk listed that the memory does not read (data, generated, ...), by reason.
+  std::map<std::string, std::size_t> left_out;
   std::int64_t tokens_encoded = 0;
   bool recreated = false;  ///< the store was of another model or layout: started over
   bool cancelled = false;
@@ -169,6 +178,7 @@ class MemoryIndexer {
 
   std::unique_ptr<MemoryEncoder> encoder_;
   model::memory::ExactTierConfig config_;
+  ContentRules content_;
   std::unique_ptr<model::memory::store::MemoryStore> store_;
   model::memory::ExactTier* mirror_ = nullptr;
   std::mutex* mirror_lock_ = nullptr;

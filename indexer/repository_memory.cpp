@@ -1,5 +1,7 @@
 #include "indexer/repository_memory.h"
 
+#include "indexer/memory_content.h"
+
 #include "indexer/memory_encoder.h"
 #include "model/memory/exact/exact_tier_store.h"
 #include "model/model_config.h"
@@ -30,7 +32,8 @@ MemoryLayout memory_layout(const model::ModelConfig& model, const std::string& m
   layout.fields =
       model::memory::store_fields(layout.tier, {{"memory.model", model_id},
                                                 {"memory.layers", joined(layout.layers)},
-                                                {"memory.window", std::to_string(options.window)}});
+                                                {"memory.window", std::to_string(options.window)},
+                                                {"memory.content", kContentRulesVersion}});
   return layout;
 }
 

@@ -15,20 +15,20 @@
 #include <nlohmann/json.hpp>
 
 #include "indexer/compile_flags.h"
+#include "indexer/repository_indexer.h"
 #include "indexer/repository_memory.h"
 #include "indexer/repository_walk.h"
-#include "model/model_loader.h"
-#include "indexer/repository_indexer.h"
 #include "indexer/symbol_database.h"
+#include "model/model_loader.h"
 #include "server/bench_lsp_client.h"
 #include "server/clang_menu_source.h"
 #include "server/cursor_names.h"
 #include "server/declaration_block.h"
-#include "server/held_names.h"
-#include "server/symbol_database_names.h"
 #include "server/eval_metrics.h"
+#include "server/held_names.h"
 #include "server/model_completer.h"
 #include "server/model_completion_engine.h"
+#include "server/symbol_database_names.h"
 #include "server/symbolic_completion_engine.h"
 
 namespace mnemo::server {
@@ -154,9 +154,8 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
   const fs::path root = fs::absolute(o.repo);
   std::unique_ptr<indexer::SymbolDatabase> db;
   std::unique_ptr<SymbolDatabaseNames> index;
-  if (auto opened =
-          indexer::SymbolDatabase::open(indexer::symbol_database_path(root / ".mnemo"),
-                                        indexer::SymbolDatabase::OpenMode::kReadOnly)) {
+  if (auto opened = indexer::SymbolDatabase::open(indexer::symbol_database_path(root / ".mnemo"),
+                                                  indexer::SymbolDatabase::OpenMode::kReadOnly)) {
     db = std::move(opened).value();
     index = std::make_unique<SymbolDatabaseNames>(*db);
   }
@@ -195,7 +194,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     timed.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   };
   for (const Query& q : queries) {  // each file parsed once before the timed runs, as an
-    CursorNamesRequest at;           // editor's opened document is
+    CursorNamesRequest at;          // editor's opened document is
     at.path = root / q.path;
     at.root = root;
     at.file = q.path;
@@ -256,7 +255,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     r.cursor = request.cursor;
     r.max_tokens = o.max_tokens;
     r.stop = none;
-      with_names(r, queries[serving_query].path, lsp_names_ms);
+    with_names(r, queries[serving_query].path, lsp_names_ms);
     auto result = completers[serving]->complete(r, [&] { return token.cancelled(); });
     if (!result) return EngineError{EngineError::Kind::kInternal, result.error().message};
     std::vector<ModelSuggestion> out;

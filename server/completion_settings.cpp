@@ -1,5 +1,6 @@
 #include "server/completion_settings.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -15,6 +16,7 @@ bool CompletionSettings::operator==(const CompletionSettings& o) const {
   return model == o.model && memory_window == o.memory_window && memory_top_k == o.memory_top_k &&
          memory_budget_mb == o.memory_budget_mb &&
          memory_next_token_weight == o.memory_next_token_weight &&
+         memory_include == o.memory_include && memory_exclude == o.memory_exclude &&
          prefix_tokens == o.prefix_tokens && suffix_tokens == o.suffix_tokens &&
          declaration_tokens == o.declaration_tokens && hold_names == o.hold_names &&
          name_prior_weight == o.name_prior_weight && debounce == o.debounce &&
@@ -49,6 +51,20 @@ void read_number(const json& object, const std::string& name, double min, double
     return;
   }
   out = value.get<float>();
+}
+
+/// Reads object[name] into `out` when it is a list of strings; otherwise as read_integer.
+void read_strings(const json& object, const std::string& name, const std::string& prefix,
+                  std::vector<std::string>& out, std::vector<std::string>& problems) {
+  const json& value = object.at(name);
+  const bool strings = value.is_array() && std::all_of(value.begin(), value.end(),
+                                                       [](const json& v) { return v.is_string(); });
+  if (!strings) {
+    problems.push_back(prefix + name + " must be a list of strings, not " + value.dump() +
+                       " (ignored)");
+    return;
+  }
+  out = value.get<std::vector<std::string>>();
 }
 
 /// Reads object[name] into `out` when it is true or false; otherwise as read_integer.
@@ -101,6 +117,10 @@ const Key kMemoryKeys[] = {
         std::vector<std::string>& p) {
        read_number(g, k, 0, 1, w, s.memory_next_token_weight, p);
      }},
+    {"include", [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+                   std::vector<std::string>& p) { read_strings(g, k, w, s.memory_include, p); }},
+    {"exclude", [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+                   std::vector<std::string>& p) { read_strings(g, k, w, s.memory_exclude, p); }},
 };
 const Key kPromptKeys[] = {
     {"prefixTokens",

@@ -5,7 +5,8 @@
 // (README.md, "Configuration"):
 //
 //   {"model": PATH,
-//    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB, "nextTokenWeight": SHARE},
+//    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB, "nextTokenWeight": SHARE,
+//               "include": [GLOB...], "exclude": [GLOB...]},
 //    "prompt": {"prefixTokens": TOKENS, "suffixTokens": TOKENS, "declarationTokens": TOKENS},
 //    "names": {"hold": BOOL, "priorWeight": WEIGHT},
 //    "inline": {"debounceMs": MS, "identifierBoost": LOGITS}}
@@ -37,6 +38,9 @@ struct CompletionSettings {
   /// next_token_weight, kNN-LM's λ; 0.5 measured on the held-out projects, README); 0 turns
   /// the next-token read off.
   float memory_next_token_weight = 0.5f;
+  /// Files the memory reads besides, and never reads, whatever its rule says of code and
+  /// data (indexer/memory_content.h): glob patterns over paths relative to the root.
+  std::vector<std::string> memory_include, memory_exclude;
   std::size_t prefix_tokens = 1536;  ///< prompt budget before the cursor
   std::size_t suffix_tokens = 512;   ///< and after it
   /// The declarations block's budget (declaration_block.h), taken from the prefix's (at

@@ -102,6 +102,17 @@ indexer::IndexOptions to_index_options(const IndexCommandOptions& o) {
   return options;
 }
 
+/// What the memory reads: the defaults with the repository's .mnemo/config.json overrides.
+indexer::ContentRules content_rules(const IndexCommandOptions& o) {
+  std::vector<std::string> problems;
+  const CompletionSettings settings =
+      resolve_settings(fs::absolute(o.root), nlohmann::json(), nlohmann::json(), problems);
+  indexer::ContentRules rules;
+  rules.include = settings.memory_include;
+  rules.exclude = settings.memory_exclude;
+  return rules;
+}
+
 int run_status(const IndexCommandOptions& o) {
   auto status = indexer::index_status(to_index_options(o));
   if (!status) {
@@ -114,6 +125,7 @@ int run_status(const IndexCommandOptions& o) {
                         {"current", s.files_current}, {"changed", s.changed},
                         {"missing", s.missing},       {"removed", s.removed}};
     if (s.age_seconds) j["age_seconds"] = *s.age_seconds;
+    j["memory_reads"] = content_rules(o).describe();
     std::cout << j.dump(2) << std::endl;
     return 0;
   }
@@ -132,6 +144,7 @@ int run_status(const IndexCommandOptions& o) {
   list("not indexed yet", s.missing);
   list("gone from the repository", s.removed);
   if (s.age_seconds) std::cout << "last written " << duration_text(*s.age_seconds) << " ago\n";
+  std::cout << "memory: " << content_rules(o).describe() << "\n";
   return 0;
 }
 
@@ -146,6 +159,7 @@ nlohmann::json memory_json(const indexer::MemoryIndexReport& m) {
           {"encoded", m.files_encoded},
           {"unchanged", m.files_unchanged},
           {"removed", m.files_removed},
+          {"left_out", m.left_out},
           {"failed", failed},
           {"tokens_encoded", m.tokens_encoded},
           {"tokens_per_s", tokens_per_s(m)},
@@ -162,6 +176,15 @@ void print_memory(const indexer::MemoryIndexReport& m) {
             << m.files_unchanged << ", removed " << m.files_removed << ", failed "
             << m.failed.size() << " of " << m.files_total << " files"
             << (m.recreated ? " (made anew for this model)" : "") << "\n";
+  if (!m.left_out.empty()) {
+    std::cout << "memory: left out";
+    const char* separator = " ";
+    for (const auto& [reason, n] : m.left_out) {
+      std::cout << separator << n << " " << reason;
+      separator = ", ";
+    }
+    std::cout << " (mnemo index --status says what it reads)\n";
+  }
   for (const auto& f : m.failed) std::cout << "  failed: " << f.path << ": " << f.reason << "\n";
 }
 
@@ -185,6 +208,7 @@ model::Result<indexer::MemoryIndexReport, indexer::IndexRunError> update_memory(
   const indexer::IndexOptions options = to_index_options(o);
   auto memory_options = indexer::MemoryIndexOptions::in_index(indexer::index_dir_of(options));
   memory_options.window = o.memory_window;
+  memory_options.content = content_rules(o);
   auto memory =
       indexer::MemoryIndexer::open(loaded.value(), memory_model_id(model_path), memory_options);
   if (!memory) return memory.error();

@@ -21,6 +21,8 @@ indexer::MemoryIndexOptions memory_options(const CompletionSettings& settings,
   options.window = settings.memory_window;
   options.top_k = settings.memory_top_k;
   options.budget_bytes = settings.memory_budget_mb << 20;
+  options.content.include = settings.memory_include;
+  options.content.exclude = settings.memory_exclude;
   return options;
 }
 

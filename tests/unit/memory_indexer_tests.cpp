@@ -26,8 +26,9 @@ class MemoryIndexerTest : public ::testing::Test {
   void SetUp() override {
     repo_.write("include/geo.h", "#pragma once\nstruct Point { double x, y; };\n");
     repo_.write("src/geo.cpp", "#include \"geo.h\"\ndouble norm(Point p) { return p.x; }\n");
-    repo_.write("README.md", "# A repository: every text file goes into the memory.\n");
-    repo_.write("empty.txt", "");
+    repo_.write("README.md", "# A repository: its code and documentation go into the memory.\n");
+    repo_.write("empty.md", "");
+    repo_.write("tests/pages/index.html", "<p style=\"font-weight: 700\">data</p>\n");
     auto loaded = model::load_model(kModel.string());
     ASSERT_TRUE(loaded) << loaded.error().message;
     model_ = loaded.value();
@@ -51,10 +52,10 @@ class MemoryIndexerTest : public ::testing::Test {
 
   /// The store's header fields for the model "tiny".
   model::memory::store::StringMap fields() const {
-    return model::memory::store_fields(config_,
-                                       {{"memory.model", "tiny"},
-                                        {"memory.layers", "0,1"},
-                                        {"memory.window", std::to_string(options_.window)}});
+    return model::memory::store_fields(config_, {{"memory.model", "tiny"},
+                                                 {"memory.layers", "0,1"},
+                                                 {"memory.window", std::to_string(options_.window)},
+                                                 {"memory.content", kContentRulesVersion}});
   }
 
   /// The memory as the server would load it: files and their token counts.
@@ -81,10 +82,12 @@ class MemoryIndexerTest : public ::testing::Test {
   model::memory::ExactTierConfig config_;
 };
 
-TEST_F(MemoryIndexerTest, EveryTextFileBecomesASegmentTheTierLoads) {
+TEST_F(MemoryIndexerTest, EveryCodeOrDocumentationFileBecomesASegmentTheTierLoads) {
   const MemoryIndexReport r = update();
-  EXPECT_EQ(r.files_total, 4u);
+  EXPECT_EQ(r.files_total, 5u);
   EXPECT_EQ(r.files_encoded, 4u);
+  // The data is left out, and the report says why.
+  EXPECT_EQ(r.left_out, (std::map<std::string, std::size_t>{{"data (.html)", 1}}));
   EXPECT_TRUE(r.failed.empty());
   const auto files = loaded_files();
   ASSERT_EQ(files.size(), 3u);  // the empty file has nothing to remember
