@@ -149,8 +149,10 @@ export async function initialize(connection, {
   capabilities = {},
   workspaceFolders,
   clientName = 'mnemo-node-tests',
+  initializationOptions,
 } = {}) {
   const params = {
+    initializationOptions,
     processId: process.pid,
     clientInfo: { name: clientName, version: '1' },
     rootUri: rootDir ? fileUri(rootDir) : null,
