@@ -35,7 +35,7 @@ export function readSettings(get: (key: string) => unknown): MnemoSettings {
   };
 }
 
-/** The completion settings (`mnemo.model`, `mnemo.memory.*`, `mnemo.prompt.*`,
+/** The completion settings (`mnemo.model`, `mnemo.memory.*`, `mnemo.prompt.*`, `mnemo.names.*`,
  * `mnemo.inline.debounceMs`, `mnemo.inline.identifierBoost`) as the server's `initializationOptions`, in the shape of the
  * repository's `.mnemo/config.json`. Only the ones the user set (not null) are sent, so
  * that the repository's file decides the rest; the server reports values it rejects. */
@@ -45,7 +45,8 @@ export function initializationOptions(get: (key: string) => unknown): Record<str
   if (typeof model === 'string' && model.trim() !== '') options.model = model.trim();
   const groups: Record<string, string[]> = {
     memory: ['window', 'topK', 'budgetMB', 'nextTokenWeight'],
-    prompt: ['prefixTokens', 'suffixTokens'],
+    prompt: ['prefixTokens', 'suffixTokens', 'declarationTokens'],
+    names: ['hold', 'priorWeight'],
     inline: ['debounceMs', 'identifierBoost'],
   };
   for (const [group, keys] of Object.entries(groups)) {

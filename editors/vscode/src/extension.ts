@@ -37,7 +37,7 @@ export const LANGUAGES = ['c', 'cpp', 'objective-c', 'objective-cpp', 'cuda-cpp'
 // The server reads the completion settings once, at initialize: a change restarts it.
 const RESTART_SETTINGS = [
   'mnemo.path', 'mnemo.arguments', 'mnemo.logLevel', 'mnemo.server.tcp',
-  'mnemo.model', 'mnemo.memory', 'mnemo.prompt', 'mnemo.inline.debounceMs',
+  'mnemo.model', 'mnemo.memory', 'mnemo.prompt', 'mnemo.names', 'mnemo.inline.debounceMs',
   'mnemo.inline.identifierBoost',
 ];
 

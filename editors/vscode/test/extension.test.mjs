@@ -295,6 +295,21 @@ describe('activate() with a recording language client', () => {
     assert.deepEqual(FakeLanguageClient.instances[1].clientOptions.initializationOptions,
                      { model: '/models/m.gguf', prompt: { prefixTokens: 900 } });
   });
+
+  test('the names settings reach the server, and changing one restarts it', async () => {
+    const bin = makeExecutable(path.join(tmp, 'names-bin'));
+    state.config = { 'mnemo.path': bin, 'mnemo.names.hold': false,
+                     'mnemo.prompt.declarationTokens': 0 };
+    await ext.activate(extensionContext());
+    assert.deepEqual(FakeLanguageClient.instances[0].clientOptions.initializationOptions,
+                     { prompt: { declarationTokens: 0 }, names: { hold: false } });
+    state.config['mnemo.names.priorWeight'] = 2;
+    fireConfigurationChange('mnemo.names.priorWeight');
+    await ext.deactivate();
+    assert.equal(FakeLanguageClient.instances.length, 2);
+    assert.deepEqual(FakeLanguageClient.instances[1].clientOptions.initializationOptions,
+                     { prompt: { declarationTokens: 0 }, names: { hold: false, priorWeight: 2 } });
+  });
 });
 
 // ---- against the real server ----
