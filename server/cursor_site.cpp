@@ -82,9 +82,9 @@ bool declares_new_name(std::string_view text, std::size_t word_begin, const IsTy
     return closes_template_arguments(text, at);
   const std::string_view previous = word_ending_at(text, at);
   if (previous.empty()) return false;
-  if (previous == "define" || previous == "undef" || previous == "ifdef" || previous == "ifndef")
-    return on_directive_line(text, at, previous);
-  if (previous == "namespace") return true;
+  // `#define` declares a macro; `#ifdef`, `#undef` and `namespace` (which reopens one as
+  // often as it opens one) name existing ones: a new one is typed, and left free then.
+  if (previous == "define") return on_directive_line(text, at, previous);
   if (is_tag_keyword(previous)) return declarator;  // `struct ^` names an existing tag
   if (is_builtin_type(previous)) return true;
   const std::string_view before =

@@ -16,7 +16,7 @@ namespace mnemo::server {
 enum class SiteKind {
   kMember,       ///< after `.`, `->` or `::`: a member of what is on the left
   kScope,        ///< a name in scope (or no name at all: a bracket, a literal, a keyword)
-  kDeclaration,  ///< a new name: after a type, `#define`, `namespace`, `goto`-free labels
+  kDeclaration,  ///< a new name: after a type, after `#define`
 };
 
 /// "member", "scope", "declaration".

@@ -54,6 +54,8 @@ TEST(CursorSite, AfterATypeANewNameIsDeclared) {
   EXPECT_EQ(kind_at("  Env *^", is_type), SiteKind::kDeclaration);
   // Not declarations: a tag names an existing one, an expression goes on, a keyword.
   EXPECT_EQ(kind_at("  struct ^"), SiteKind::kScope);
+  EXPECT_EQ(kind_at("namespace ^"), SiteKind::kScope);  // reopened as often as opened
+  EXPECT_EQ(kind_at("#ifdef ^"), SiteKind::kScope);
   EXPECT_EQ(kind_at("  x = y * ^", is_type), SiteKind::kScope);
   EXPECT_EQ(kind_at("  return ^"), SiteKind::kScope);
   EXPECT_EQ(kind_at("  if (a > ^"), SiteKind::kScope);
