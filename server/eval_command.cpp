@@ -163,6 +163,9 @@ struct RepositoryResult {
   std::size_t cases = 0;
   RepositoryScores scores;
   std::map<std::string, std::size_t> name_sources;  ///< how often each source gave the names
+  /// Per condition: member accesses whose names came from libclang where the first
+  /// suggestion begins with an identifier that is not one of them (an accessible member).
+  std::map<std::string, std::size_t> not_a_member;
 };
 
 /// What one model condition gives the completer.
@@ -343,6 +346,15 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       if (!result) return c.file + ":" + std::to_string(c.line) + ": " + result.error().message;
       add(condition.name, score(c, typed, result.value(), by_prior, ms));
+      if (names.site.kind == SiteKind::kMember && names.source == "compiler") {
+        const std::string first = leading_identifier(
+            typed + (result.value().suggestions.empty() ? std::string()
+                                                        : result.value().suggestions.front().text));
+        const bool is_member =
+            first.empty() || std::any_of(names.names.begin(), names.names.end(),
+                                         [&](const NameCandidate& n) { return n.name == first; });
+        out.not_a_member[condition.name] += is_member ? 0 : 1;
+      }
       if (cases_out != nullptr) {
         json ranked = json::array();
         for (const std::string& id : ranked_identifiers(result.value(), typed, {}))
@@ -543,6 +555,7 @@ int run_eval(const EvalCommandOptions& o) {
                             {"memory_next_token_weight", settings.memory_next_token_weight},
                             {"cases", result.value().cases},
                             {"name_sources", result.value().name_sources},
+                            {"member_accesses_not_a_member", result.value().not_a_member},
                             {"conditions", summarize_repository(result.value().scores, o.seed)}});
     all_scores.push_back(std::move(result).value().scores);
   }

@@ -77,8 +77,12 @@ class EvalOnADebianPackage(unittest.TestCase):
         # Both kinds of use, and both kinds of site, are in the sample.
         for group in ("first_use", "later_use", "member", "other"):
             self.assertGreater(conditions["full"][group]["n"], 0, group)
-        # Where libclang gives the members, the names held are libclang's.
+        # Where libclang gives the members, the names held are libclang's, and no suggestion
+        # held to them begins with a name that is not one.
         self.assertGreater(repository["name_sources"].get("compiler", 0), 0)
+        not_a_member = repository["member_accesses_not_a_member"]
+        for name in ("full", "no_declarations", "no_memory", "bm25", "oracle"):
+            self.assertEqual(not_a_member.get(name, 0), 0, name)
 
 
 if __name__ == "__main__":
