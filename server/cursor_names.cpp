@@ -20,10 +20,6 @@ constexpr std::size_t kCachedAnswers = 8;
 /// Uses of the left side's name looked at for its declaration, nearest first.
 constexpr std::size_t kDeclarationSearches = 64;
 
-bool is_id(char c) {
-  return is_identifier_byte(static_cast<unsigned char>(c));
-}
-
 /// Where each identifier of the text occurs: how often, and its last start before `cursor`.
 struct Occurrences {
   std::uint32_t count = 0;
@@ -56,15 +52,15 @@ std::unordered_map<std::string, Occurrences> document_identifiers(std::string_vi
       ++i;
       continue;
     }
-    if (!is_id(c)) {
+    if (!is_identifier_char(c)) {
       ++i;
       continue;
     }
     const std::size_t start = i;
-    while (i < n && is_id(text[i])) ++i;
+    while (i < n && is_identifier_char(text[i])) ++i;
     if (is_digit_byte(static_cast<unsigned char>(text[start]))) {
       // A number; its digit separators (1'000) are not character literals.
-      while (i < n && (is_id(text[i]) || text[i] == '\'')) ++i;
+      while (i < n && (is_identifier_char(text[i]) || text[i] == '\'')) ++i;
       continue;
     }
     if (start <= cursor && cursor <= i) continue;
@@ -269,7 +265,9 @@ std::vector<IndexedName> CursorNameFinder::members_of_object(std::string_view be
     at = at == 0 ? std::string_view::npos : before.rfind(object, at - 1);
     if (at == std::string_view::npos) break;
     const std::size_t end = at + object.size();
-    if ((at > 0 && is_id(before[at - 1])) || (end < before.size() && is_id(before[end]))) continue;
+    if ((at > 0 && is_identifier_char(before[at - 1])) ||
+        (end < before.size() && is_identifier_char(before[end])))
+      continue;
     const std::size_t line = at == 0 ? std::string_view::npos : before.rfind('\n', at - 1);
     const std::size_t line_start = line == std::string_view::npos ? 0 : line + 1;
     const std::string type =

@@ -11,10 +11,6 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-bool is_id(char c) {
-  return is_identifier_byte(static_cast<unsigned char>(c));
-}
-
 /// Where the run of whitespace that ends at `at` begins.
 std::size_t skip_spaces_back(std::string_view text, std::size_t at) {
   while (at > 0 && is_space(text[at - 1])) --at;
@@ -24,7 +20,7 @@ std::size_t skip_spaces_back(std::string_view text, std::size_t at) {
 /// The identifier that ends at `end` (empty when none does, or a number does).
 std::string_view word_ending_at(std::string_view text, std::size_t end) {
   std::size_t begin = end;
-  while (begin > 0 && is_id(text[begin - 1])) --begin;
+  while (begin > 0 && is_identifier_char(text[begin - 1])) --begin;
   const std::string_view word = text.substr(begin, end - begin);
   if (!word.empty() && is_digit_byte(static_cast<unsigned char>(word[0]))) return {};
   return word;
@@ -111,7 +107,7 @@ CursorSite cursor_site(std::string_view text, std::size_t cursor, const IsTypeNa
   cursor = std::min(cursor, text.size());
   CursorSite site;
   site.word_begin = cursor;
-  while (site.word_begin > 0 && is_id(text[site.word_begin - 1])) --site.word_begin;
+  while (site.word_begin > 0 && is_identifier_char(text[site.word_begin - 1])) --site.word_begin;
   site.typed = std::string(text.substr(site.word_begin, cursor - site.word_begin));
   if (!site.typed.empty() && is_digit_byte(static_cast<unsigned char>(site.typed[0])))
     return site;  // a number is being typed

@@ -19,10 +19,6 @@ constexpr std::size_t kMostLookups = 48;
 /// A declaration longer than this is cut (a long parameter list says little more).
 constexpr std::size_t kMostLineBytes = 160;
 
-bool is_id(char c) {
-  return is_identifier_byte(static_cast<unsigned char>(c));
-}
-
 /// One declaration as one commented line: its white space squeezed, cut when too long.
 std::string commented(const std::string& signature) {
   std::string line = "// ";
@@ -57,14 +53,14 @@ std::vector<std::string> names_before(std::string_view text, std::size_t cursor,
   std::unordered_set<std::string> seen;
   std::size_t end = std::min(cursor, text.size());
   // Backwards, so the nearest come first; the word at the cursor is skipped.
-  while (end > from && is_id(text[end - 1])) --end;
+  while (end > from && is_identifier_char(text[end - 1])) --end;
   while (end > from) {
-    if (!is_id(text[end - 1])) {
+    if (!is_identifier_char(text[end - 1])) {
       --end;
       continue;
     }
     std::size_t begin = end;
-    while (begin > from && is_id(text[begin - 1])) --begin;
+    while (begin > from && is_identifier_char(text[begin - 1])) --begin;
     const std::string word(text.substr(begin, end - begin));
     if (!is_digit_byte(static_cast<unsigned char>(word[0])) && seen.insert(word).second)
       out.push_back(word);
@@ -168,12 +164,12 @@ std::string declaration_block(NameIndex& index, const DeclarationBlockRequest& r
     std::size_t i = 0;
     const std::string_view text = r.text;
     while (i < text.size()) {
-      if (!is_id(text[i])) {
+      if (!is_identifier_char(text[i])) {
         ++i;
         continue;
       }
       const std::size_t start = i;
-      while (i < text.size() && is_id(text[i])) ++i;
+      while (i < text.size() && is_identifier_char(text[i])) ++i;
       in_document.emplace(text.substr(start, i - start));
     }
   }

@@ -21,6 +21,11 @@ inline bool is_identifier_byte(unsigned char c) {
          c == '_';
 }
 
+/// is_identifier_byte for a char of a string.
+inline bool is_identifier_char(char c) {
+  return is_identifier_byte(static_cast<unsigned char>(c));
+}
+
 inline bool is_digit_byte(unsigned char c) {
   return c >= '0' && c <= '9';
 }

@@ -9,10 +9,6 @@
 namespace mnemo::server {
 namespace {
 
-bool is_id(char c) {
-  return is_identifier_byte(static_cast<unsigned char>(c));
-}
-
 /// Words that qualify or introduce a type but are not its name.
 bool is_not_a_type_name(std::string_view word) {
   for (const std::string_view w :
@@ -35,8 +31,8 @@ std::string declared_type(const std::string& signature, const std::string& name)
   for (std::size_t from = signature.find(name); from != std::string::npos;
        from = signature.find(name, from + 1)) {
     const std::size_t end = from + name.size();
-    if ((from == 0 || !is_id(signature[from - 1])) &&
-        (end == signature.size() || !is_id(signature[end])))
+    if ((from == 0 || !is_identifier_char(signature[from - 1])) &&
+        (end == signature.size() || !is_identifier_char(signature[end])))
       at = from;
   }
   if (at == std::string::npos) return {};
@@ -58,7 +54,7 @@ std::string declared_type(const std::string& signature, const std::string& name)
       continue;
     }
     std::size_t start = before.size();
-    while (start > 0 && is_id(before[start - 1])) --start;
+    while (start > 0 && is_identifier_char(before[start - 1])) --start;
     const std::string_view word = before.substr(start);
     if (word.empty() || is_digit_byte(static_cast<unsigned char>(word[0]))) return {};
     if (word == "const" || word == "volatile" || word == "restrict" || word == "__restrict") {
