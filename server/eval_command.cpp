@@ -97,8 +97,7 @@ struct Repository {
   fs::path index_dir;
   CompletionSettings settings;
   std::unique_ptr<indexer::SymbolDatabase> db;
-  std::unique_ptr<indexer::SymbolDatabase> names_db;  ///< the connection names_index reads
-  std::unique_ptr<SymbolDatabaseNames> names_index;
+  std::unique_ptr<SymbolDatabaseNames> names_index;  ///< reads db
   model::LoadedModel model;
   std::shared_ptr<indexer::RepositoryMemory> memory;
   indexer::MemoryIndexOptions memory_options;
@@ -119,13 +118,11 @@ Result<Repository, std::string> open_repository(const std::string& repo,
   index.root = r.root;
   index.index_dir = o.index_dir;
   r.index_dir = indexer::index_dir_of(index);
-  for (auto* db : {&r.db, &r.names_db}) {
-    auto opened = indexer::SymbolDatabase::open(indexer::symbol_database_path(r.index_dir),
-                                                indexer::SymbolDatabase::OpenMode::kReadOnly);
-    if (!opened) return opened.error().message + " (run `mnemo index " + repo + "` first)";
-    *db = std::move(opened).value();
-  }
-  r.names_index = std::make_unique<SymbolDatabaseNames>(*r.names_db);
+  auto db = indexer::SymbolDatabase::open(indexer::symbol_database_path(r.index_dir),
+                                          indexer::SymbolDatabase::OpenMode::kReadOnly);
+  if (!db) return db.error().message + " (run `mnemo index " + repo + "` first)";
+  r.db = std::move(db).value();
+  r.names_index = std::make_unique<SymbolDatabaseNames>(*r.db);
   auto loaded = model::load_model(r.settings.model.string());
   if (!loaded) return loaded.error().message;
   r.model = std::move(loaded).value();

@@ -44,6 +44,16 @@ class FileLeftOut {
   std::vector<std::pair<std::string, at::Tensor>> tensors_;
 };
 
+/// The identifier `text` begins with after its leading spaces and tabs; empty when it begins
+/// with anything else (a bracket, a number) or is blank.
+std::string_view leading_name(std::string_view text) {
+  const std::size_t begin = std::min(text.find_first_not_of(" \t"), text.size());
+  std::size_t end = begin;
+  while (end < text.size() && is_identifier_byte(static_cast<unsigned char>(text[end]))) ++end;
+  if (end == begin || is_digit_byte(static_cast<unsigned char>(text[begin]))) return {};
+  return text.substr(begin, end - begin);
+}
+
 /// Where the word (identifier or number bytes) that ends at `cursor` begins.
 std::size_t word_start(std::string_view text, std::size_t cursor) {
   while (cursor > 0 && is_identifier_byte(static_cast<unsigned char>(text[cursor - 1]))) --cursor;
@@ -177,26 +187,29 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
   const bool held = request.names && !request.names->empty() && healed.size() >= typed.size() &&
                     (typed.empty() || (!is_digit_byte(static_cast<unsigned char>(typed[0])) &&
                                        request.names->has_prefix(typed)));
-  if (held && request.alternatives <= 1 && request.ranked_names <= 1 && request.max_tokens > 0) {
-    // One suggestion and no ranking asked for (an automatic inline request): one held
-    // greedy generation, its first identifier the ranked name.
+  // The healed bytes written again, then the first identifier held to the names.
+  const model::LogitBias held_start =
+      held ? model::combine(model::require_text(token_table(), std::string(healed)),
+                            model::name_constraint(token_table(), *request.names, request.slot))
+           : model::LogitBias{};
+  // One generation of the suggestion under `first` (the bias until its start is written).
+  const auto write = [&](model::LogitBias first) -> model::Result<bool, model::ModelError> {
     model::GenerationRequest g;
     g.max_tokens = max_tokens;
     g.stop = stop;
-    g.bias = model::combine(
-        model::combine(model::require_text(token_table(), std::string(healed)),
-                       model::name_constraint(token_table(), *request.names, request.slot)),
-        bias_after_healing);
+    g.bias = model::combine(std::move(first), bias_after_healing);
     auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
     if (!generated) return generated.error();
-    const std::string& text = generated.value().text;
-    std::size_t begin = text.find_first_not_of(" \t");
-    std::size_t end = begin;
-    while (end < text.size() && is_identifier_byte(static_cast<unsigned char>(text[end]))) ++end;
-    if (begin != std::string::npos && end > begin &&
-        request.names->contains(std::string_view(text).substr(begin, end - begin)))
-      out.names.push_back({text.substr(begin, end - begin), generated.value().score});
     generations.push_back(std::move(generated).value());
+    return true;
+  };
+  if (held && request.alternatives <= 1 && request.ranked_names <= 1 && request.max_tokens > 0) {
+    // One suggestion and no ranking asked for (an automatic inline request): one held
+    // greedy generation, its first identifier the ranked name.
+    if (auto written = write(held_start); !written) return written.error();
+    const std::string_view name = leading_name(generations.back().text);
+    if (!name.empty() && request.names->contains(name))
+      out.names.push_back({std::string(name), generations.back().score});
   } else if (held) {
     // The names, ranked as if one must be written (the menu's order).
     model::NameSlot ranking = request.slot;
@@ -207,9 +220,6 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
     if (!ranked) return ranked.error();
     out.names = std::move(ranked).value();
     if (request.max_tokens == 0) return out;  // the names ranked, nothing written
-    const model::LogitBias held_start =
-        model::combine(model::require_text(token_table(), std::string(healed)),
-                       model::name_constraint(token_table(), *request.names, request.slot));
     // Where no name has to be written, the model may begin with something else (a bracket, a
     // literal): its first choice under the held names tells.
     bool begins_with_name = request.slot.required || !typed.empty() || out.names.empty();
@@ -220,32 +230,18 @@ model::Result<CompletionResult, model::ModelError> ModelCompleter::complete(
       auto chosen = model::generate(session_, *model_.tokenizer, prompt.tokens, first, cancelled);
       if (!chosen) return chosen.error();
       const std::string& text = chosen.value().text;
-      const std::size_t start = text.find_first_not_of(" \t");
-      begins_with_name = start == std::string::npos ||
-                         (is_identifier_byte(static_cast<unsigned char>(text[start])) &&
-                          !is_digit_byte(static_cast<unsigned char>(text[start])));
+      begins_with_name =
+          text.find_first_not_of(" \t") == std::string::npos || !leading_name(text).empty();
+    }
+    if (!begins_with_name) {
+      if (auto written = write(held_start); !written) return written.error();
     }
     // The blanks healing left out, which every suggestion writes again before its name.
     const std::string blanks(healed.substr(0, healed.size() - typed.size()));
-    if (!begins_with_name) {
-      model::GenerationRequest g;
-      g.max_tokens = max_tokens;
-      g.stop = stop;
-      g.bias = model::combine(held_start, bias_after_healing);
-      auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
-      if (!generated) return generated.error();
-      generations.push_back(std::move(generated).value());
-    }
     for (const RankedName& name : out.names) {
       if (generations.size() == request.alternatives) break;
-      model::GenerationRequest g;
-      g.max_tokens = max_tokens;
-      g.stop = stop;
-      g.bias = model::combine(model::require_name(token_table(), blanks + name.name),
-                              bias_after_healing);
-      auto generated = model::generate(session_, *model_.tokenizer, prompt.tokens, g, cancelled);
-      if (!generated) return generated.error();
-      generations.push_back(std::move(generated).value());
+      if (auto written = write(model::require_name(token_table(), blanks + name.name)); !written)
+        return written.error();
     }
   }
   if (generations.empty() && request.alternatives <= 1) {
@@ -336,9 +332,7 @@ model::Result<std::vector<RankedName>, model::ModelError> ModelCompleter::rank_n
   std::vector<RankedName> ranked;
   for (const model::Generation& g : searched.value()) {
     if (g.text.compare(0, healed.size(), healed) != 0) continue;  // cut before the healed bytes
-    std::size_t start = 0;
-    while (start < g.text.size() && (g.text[start] == ' ' || g.text[start] == '\t')) ++start;
-    std::string name = g.text.substr(start);
+    std::string name(leading_name(g.text));
     // A name cut by the token limit, or one the held search could not finish, is no name.
     if (name.empty() || !names.contains(name)) continue;
     const bool seen = std::any_of(ranked.begin(), ranked.end(),
@@ -346,45 +340,6 @@ model::Result<std::vector<RankedName>, model::ModelError> ModelCompleter::rank_n
     if (!seen) ranked.push_back({std::move(name), g.score});
   }
   return ranked;
-}
-
-model::Result<std::vector<double>, model::ModelError> ModelCompleter::score(
-    const ScoreRequest& request, const model::CancelCheck& cancelled) {
-  const CompletionPrompt prompt =
-      completion_prompt(*model_.tokenizer, request.text, request.cursor, budget_);
-  if (prompt.tokens.empty()) return model::ModelError{"nothing to score after"};
-  model::memory::ExactTier* tier = memory_ ? memory_->tier.get() : nullptr;
-  const FileLeftOut left_out(tier, request.memory_file);
-  if (auto reading = read_memory_without(request.memory_file); !reading) return reading.error();
-  auto first = session_.reset_to(prompt.tokens);
-  if (!first) return first.error();
-  const std::size_t n_vocab = first.value().size;
-  const at::Tensor next =
-      at::from_blob(const_cast<float*>(first.value().data), {static_cast<std::int64_t>(n_vocab)})
-          .log_softmax(0);
-  std::vector<double> scores;
-  for (const std::string& candidate : request.candidates) {
-    if (cancelled && cancelled())
-      return model::ModelError{"cancelled", model::ModelError::Kind::kCancelled};
-    const model::Tokens tokens = model_.tokenizer->encode(candidate, false, false);
-    if (tokens.empty() || prompt.tokens.size() + tokens.size() > session_.max_tokens()) {
-      scores.push_back(-std::numeric_limits<double>::infinity());
-      continue;
-    }
-    double total = next[static_cast<std::int64_t>(tokens[0])].item<double>();
-    if (tokens.size() > 1) {
-      session_.truncate(prompt.tokens.size());
-      auto logits = session_.append_all_logits(model::Tokens(tokens.begin(), tokens.end() - 1));
-      if (!logits) return logits.error();
-      const at::Tensor lp = logits.value().to(at::kCPU).to(at::kFloat).log_softmax(1);
-      for (std::size_t i = 1; i < tokens.size(); ++i)
-        total += lp[static_cast<std::int64_t>(i - 1)][static_cast<std::int64_t>(tokens[i])]
-                     .item<double>();
-    }
-    scores.push_back(total);
-  }
-  session_.truncate(prompt.tokens.size());
-  return scores;
 }
 
 }  // namespace mnemo::server

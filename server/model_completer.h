@@ -72,14 +72,6 @@ struct CompletionResult {
   std::vector<RankedName> names;
 };
 
-/// Candidates for the text at a cursor (a menu's names), to be scored by the model.
-struct ScoreRequest {
-  std::string_view text;    ///< the document, without what is typed of the name
-  std::size_t cursor = 0;   ///< where a candidate would go: a byte offset into text
-  std::string memory_file;  ///< as CompletionRequest::memory_file
-  std::vector<std::string> candidates;
-};
-
 /// Single-threaded: one request at a time (it owns one session and may change its memory).
 class ModelCompleter {
  public:
@@ -99,13 +91,6 @@ class ModelCompleter {
   /// next_token_weight); 0, until set, the model's alone (CompletionSettings::
   /// memory_next_token_weight). Not while a request runs.
   void set_next_token_weight(float weight);
-
-  /// Each candidate's log-probability as the text at the cursor, in the candidates' order:
-  /// the sum over its tokens (encoded alone) after the same prompt as complete()'s. The
-  /// first token is predicted by the prompt's last position, which reads the memory; the
-  /// following ones by positions that do not (TransformerSession::append_all_logits).
-  model::Result<std::vector<double>, model::ModelError> score(
-      const ScoreRequest& request, const model::CancelCheck& cancelled = {});
 
   const indexer::RepositoryMemory* memory() const { return memory_.get(); }
   /// The prompt's budgets as given, shrunk to fit the model's context when they did not.

@@ -1,6 +1,7 @@
 #include "server/serve_memory.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -241,12 +242,11 @@ EngineResult<std::vector<double>> ServeMemory::rank(const ModelRankRequest& requ
   // The menu's candidates, ranked by the model and their priors as the inline suggestion's
   // names are: held to them, a beam ends each at its identifier.
   const CursorContext context = cursor_context(request.file, request.text, request.cursor, token);
-  std::map<std::string, double> prior;
-  if (context.held.names)
-    for (const model::WeightedName& n : context.held.names->names()) prior[n.name] = n.log_weight;
   std::vector<model::WeightedName> candidates;
-  for (const std::string& c : request.candidates)
-    candidates.push_back({c, prior.count(c) ? prior[c] : 0.0});
+  for (const std::string& c : request.candidates) {
+    const double prior = context.held.names ? context.held.names->weight(c) : 0.0;
+    candidates.push_back({c, std::isfinite(prior) ? prior : 0.0});
+  }
   CompletionRequest r;
   r.text = request.text;
   r.cursor = request.cursor;

@@ -1,7 +1,6 @@
 #include "server/symbol_database_names.h"
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <set>
 #include <utility>
@@ -77,21 +76,11 @@ std::vector<IndexedName> SymbolDatabaseNames::members_of(const std::string& type
       if (is_scope_kind(s.symbol.kind)) parents.insert(s.symbol.usr);
       if (s.symbol.kind == "typedef" || s.symbol.kind == "type_alias") {
         // `typedef struct foo foo_t`: the record it names.
-        const std::string& signature = s.symbol.signature;
-        for (const char* tag : {"struct ", "union ", "enum ", "class "}) {
-          const auto at = signature.find(tag);
-          if (at == std::string::npos) continue;
-          std::size_t begin = at + std::char_traits<char>::length(tag), end = begin;
-          while (
-              end < signature.size() &&
-              (std::isalnum(static_cast<unsigned char>(signature[end])) || signature[end] == '_'))
-            ++end;
-          const std::string record = signature.substr(begin, end - begin);
-          if (record.empty() || record == type) continue;
-          if (auto records = database_.symbols_named(record)) {
-            for (const indexer::SymbolInFile& r : records.value())
-              if (is_scope_kind(r.symbol.kind)) parents.insert(r.symbol.usr);
-          }
+        const std::string record = declared_type(s.symbol.signature, type);
+        if (record.empty() || record == type) continue;
+        if (auto records = database_.symbols_named(record)) {
+          for (const indexer::SymbolInFile& r : records.value())
+            if (is_scope_kind(r.symbol.kind)) parents.insert(r.symbol.usr);
         }
       }
     }

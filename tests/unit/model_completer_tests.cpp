@@ -202,49 +202,6 @@ TEST(ModelCompleter, AnEmptyDocumentOrNoTokensAskedForGivesNoSuggestion) {
   EXPECT_TRUE(none.value().suggestions.empty());
 }
 
-/// log P(continuation | prompt) by one pass over prompt + continuation in a fresh session.
-double log_probability(const model::LoadedModel& m, const model::Tokens& prompt,
-                       const model::Tokens& continuation) {
-  model::TransformerSession session(m.transformer, 4096);
-  model::Tokens all = prompt;
-  all.insert(all.end(), continuation.begin(), continuation.end());
-  auto logits = session.append_all_logits(all);
-  EXPECT_TRUE(logits);
-  const at::Tensor lp = logits.value().log_softmax(1);
-  double total = 0;
-  for (std::size_t i = 0; i < continuation.size(); ++i)
-    total += lp[static_cast<std::int64_t>(prompt.size() + i - 1)]
-               [static_cast<std::int64_t>(continuation[i])]
-                   .item<double>();
-  return total;
-}
-
-TEST(ModelCompleter, ACandidatesScoreIsItsLogProbabilityAfterThePromptWhateverTheOthers) {
-  const model::LoadedModel m = tiny_qwen2();
-  ASSERT_TRUE(m.transformer);
-  ModelCompleter completer(m, nullptr);
-  const std::string text = "int total(int a, int b) {\n  return a + b;\n}\nint main() {\n  return ";
-  ScoreRequest request;
-  request.text = text;
-  request.cursor = text.size();
-  request.candidates = {"total", "main", "x"};
-  auto scores = completer.score(request);
-  ASSERT_TRUE(scores) << scores.error().message;
-  ASSERT_EQ(scores.value().size(), 3u);
-  const model::Tokens prompt = completion_prompt(*m.tokenizer, text, text.size(), {}).tokens;
-  for (std::size_t i = 0; i < 3; ++i) {
-    const model::Tokens tokens = m.tokenizer->encode(request.candidates[i], false, false);
-    EXPECT_NEAR(scores.value()[i], log_probability(m, prompt, tokens), 1e-3)
-        << request.candidates[i];
-    EXPECT_LT(scores.value()[i], 0);
-  }
-  // Alone, or after the others: the same score (the cache is cut back to the prompt).
-  request.candidates = {"main"};
-  auto alone = completer.score(request);
-  ASSERT_TRUE(alone);
-  EXPECT_NEAR(alone.value()[0], scores.value()[1], 1e-4);
-}
-
 TEST(ModelCompleter, TheIdentifierBiasSteersASuggestionToAKnownIdentifier) {
   const model::LoadedModel m = tiny_qwen2();
   ASSERT_TRUE(m.transformer);
