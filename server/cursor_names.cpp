@@ -84,6 +84,12 @@ CompletionItemKind item_kind_of(const std::string& kind) {
   return CompletionItemKind::kIdentifier;
 }
 
+/// Whether `name` is one identifier (not `operator=`, `~Point`, `Point::`).
+bool is_identifier_name(std::string_view name) {
+  return !name.empty() && !is_digit_byte(static_cast<unsigned char>(name.front())) &&
+         std::all_of(name.begin(), name.end(), is_identifier_char);
+}
+
 /// A cheap stable key for a text: its size and FNV-1a hash.
 std::string text_key(std::string_view text) {
   std::uint64_t hash = 1469598103934665603ull;
@@ -222,9 +228,12 @@ CursorNames CursorNameFinder::find(const CursorNamesRequest& request,
     break;
   }
   if (!cached) {
-    names = compute(request, lexical, token);
-    cache_.push_front({key, names});
-    if (cache_.size() > kCachedAnswers) cache_.pop_back();
+    bool lasting = true;
+    names = compute(request, lexical, token, lasting);
+    if (lasting) {
+      cache_.push_front({key, names});
+      if (cache_.size() > kCachedAnswers) cache_.pop_back();
+    }
   }
   add_repository_names(names);
   return names;
@@ -287,7 +296,7 @@ std::vector<IndexedName> CursorNameFinder::members_of_object(std::string_view be
 }
 
 CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const CursorSite& lexical,
-                                      const lsp::CancellationToken& token) {
+                                      const lsp::CancellationToken& token, bool& lasting) {
   CursorNames out;
   out.site = lexical;
   const std::string_view text = request.text;
@@ -295,6 +304,7 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
   NameTable table;
 
   std::vector<SemanticItem> compiler_items;
+  if (compiler_ && token.cancelled()) lasting = false;
   if (compiler_ && !token.cancelled()) {
     SemanticQuery query;
     query.file = request.path;
@@ -305,9 +315,21 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
     query.column = column;
     query.max_items = kMostCompilerNames;
     auto answered = compiler_(query, token);
-    if (answered) compiler_items = std::move(answered).value().items;
+    if (answered)
+      compiler_items = std::move(answered).value().items;
+    else
+      lasting = false;
   }
+  // After `.` or `->` the names written are members: libclang also offers the class as a
+  // qualifier (`q->Point::x`), its destructor and its operators, which nobody types there
+  // and which a model held to the names could otherwise begin with.
+  const bool object_access =
+      lexical.kind == SiteKind::kMember && (lexical.access == "." || lexical.access == "->");
   for (const SemanticItem& item : compiler_items) {
+    if (!is_identifier_name(item.name)) continue;
+    if (object_access &&
+        (item.kind == CompletionItemKind::kType || item.kind == CompletionItemKind::kNamespace))
+      continue;
     NameCandidate& c = table.add(item.name, item.kind, item.signature);
     c.from_compiler = true;
   }

@@ -93,8 +93,10 @@ class CursorNameFinder {
   const NamePriorWeights& weights() const { return weights_; }
 
  private:
+  /// `lasting` is cleared when libclang was asked and did not answer (busy with the menu,
+  /// a failed parse): the next keystroke asks again rather than reuse the poorer answer.
   CursorNames compute(const CursorNamesRequest& request, const CursorSite& site,
-                      const lsp::CancellationToken& token);
+                      const lsp::CancellationToken& token, bool& lasting);
   /// Where the name typed begins none of `names`, the repository's names that it begins.
   void add_repository_names(CursorNames& names);
   /// The members of `object`'s type, from its declaration in the text or in the index.

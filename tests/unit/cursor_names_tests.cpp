@@ -213,6 +213,51 @@ TEST(CursorNames, LibclangsMembersAreTheAnswerWhenItGivesThem) {
   EXPECT_EQ(again.site.typed, "NewF");
 }
 
+TEST(CursorNames, AfterAnArrowTheClassAsQualifierItsDestructorAndOperatorsAreNoNames) {
+  FakeIndex index;
+  const SemanticSource clang = [](const SemanticQuery&, const lsp::CancellationToken&) {
+    SemanticList list;
+    list.items.push_back({"Env", "Env::", "", "", CompletionItemKind::kType});
+    list.items.push_back({"operator=", "operator=(const Env &)", "Env &", "",
+                          CompletionItemKind::kFunction});
+    list.items.push_back({"~Env", "~Env()", "", "", CompletionItemKind::kFunction});
+    list.items.push_back({"Sync", "Sync()", "Status", "", CompletionItemKind::kFunction});
+    return EngineResult<SemanticList>(list);
+  };
+  CursorNameFinder finder(clang, &index);
+  const CursorNames arrow =
+      finder.find(request_at(parse_cursor("void f(Env *env) {\n  env->^\n}\n")), {});
+  EXPECT_EQ(names_of(arrow), (std::vector<std::string>{"Sync"}));
+  // After `::` a type is a member like any other (`leveldb::Env`).
+  const CursorNames scope =
+      finder.find(request_at(parse_cursor("void f() {\n  leveldb::^\n}\n")), {});
+  const auto found = names_of(scope);
+  EXPECT_EQ(std::set<std::string>(found.begin(), found.end()),
+            (std::set<std::string>{"Env", "Sync"}));
+}
+
+TEST(CursorNames, AnAnswerMadeWhileLibclangWasBusyIsNotKept) {
+  FakeIndex index;
+  int calls = 0;
+  const SemanticSource clang = [&](const SemanticQuery&,
+                                   const lsp::CancellationToken&) -> EngineResult<SemanticList> {
+    if (++calls == 1) return EngineError{EngineError::Kind::kInternal, "libclang is busy"};
+    SemanticList list;
+    list.items.push_back({"Sync", "Sync()", "Status", "", CompletionItemKind::kFunction});
+    return list;
+  };
+  CursorNameFinder finder(clang, &index);
+  const auto a = parse_cursor("void f(Env *env) {\n  env->^\n}\n");
+  EXPECT_EQ(finder.find(request_at(a), {}).source, "index_type");
+  const CursorNames again = finder.find(request_at(a), {});
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(again.source, "compiler");
+  EXPECT_EQ(names_of(again), (std::vector<std::string>{"Sync"}));
+  // Once libclang has answered, the answer is kept for the word.
+  finder.find(request_at(a), {});
+  EXPECT_EQ(calls, 2);
+}
+
 TEST(CursorNames, ElsewhereTheNamesInScopeTheDocumentsAndTheKeywordsGo) {
   FakeIndex index;
   CursorNameFinder finder({}, &index);
