@@ -218,8 +218,8 @@ TEST(CursorNames, AfterAnArrowTheClassAsQualifierItsDestructorAndOperatorsAreNoN
   const SemanticSource clang = [](const SemanticQuery&, const lsp::CancellationToken&) {
     SemanticList list;
     list.items.push_back({"Env", "Env::", "", "", CompletionItemKind::kType});
-    list.items.push_back({"operator=", "operator=(const Env &)", "Env &", "",
-                          CompletionItemKind::kFunction});
+    list.items.push_back(
+        {"operator=", "operator=(const Env &)", "Env &", "", CompletionItemKind::kFunction});
     list.items.push_back({"~Env", "~Env()", "", "", CompletionItemKind::kFunction});
     list.items.push_back({"Sync", "Sync()", "Status", "", CompletionItemKind::kFunction});
     return EngineResult<SemanticList>(list);
