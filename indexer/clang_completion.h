@@ -1,4 +1,4 @@
-// Semantic code completion by libclang (issue 6, item 3): what may be written at a point of a
+// Semantic code completion by libclang: what may be written at a point of a
 // file as clang's Sema sees it with the file's compile command: after `.`, `->` or `::` the
 // members of the type or scope on the left, elsewhere the names in scope. The menu offers
 // nothing else, so it never offers a name that would not compile there.

@@ -1,4 +1,4 @@
-// One file's symbols through libclang (issue 5, item 2): its declarations and definitions
+// One file's symbols through libclang: its declarations and definitions
 // (kind, name, qualified name, signature, range), the members of its records, the
 // references it makes and the files it includes; see file_symbols.h.
 //

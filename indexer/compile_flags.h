@@ -1,4 +1,4 @@
-// The compiler command libclang parses a file with (issue 5, item 2).
+// The compiler command libclang parses a file with.
 //
 // With a compile_commands.json (at the repository root, in build/, or in a folder the user
 // names), a file's own command is used; a file the database does not list (a header, a new

@@ -1,4 +1,4 @@
-// Keeps a repository's long-term memory on disk up to date (issue 5, item 3): every walked
+// Keeps a repository's long-term memory on disk up to date: every walked
 // file's tokens through the model (memory_encoder.h), one segment per file in a MemoryStore
 // (model/memory/exact/exact_tier_store.h), headers first. Each segment records the git blob
 // id of the contents it was made from, so a run encodes only new and changed files, deletes

@@ -1,4 +1,4 @@
-// libclang in a worker process (issue 5, item 2: "a libclang crash or hang is contained").
+// libclang in a worker process ("a libclang crash or hang is contained").
 //
 // libclang's own crash recovery turns many crashes into an error, but not a hang, a stack
 // overflow or memory corruption. So the indexer can parse in a child process: ParseWorker

@@ -1,4 +1,4 @@
-// Brings a repository's symbol index up to date (issue 5, items 1, 2, 4 and 6): walks the
+// Brings a repository's symbol index up to date: walks the
 // repository (repository_walk.h), re-reads only the C-family files whose contents changed
 // since they were stored (git blob ids against the index), parses them with libclang
 // (clang_symbols.h), stores each file in a transaction of its own (symbol_database.h), and

@@ -1,4 +1,4 @@
-// Which files of a repository the indexer reads (issue 5, item 1).
+// Which files of a repository the indexer reads.
 //
 // Inside a git work tree git decides what is ignored, through libgit2: the .gitignore files
 // at every level, .git/info/exclude and the user's core.excludesFile, exactly as `git

@@ -1,4 +1,4 @@
-// Where the indexer keeps what it read (issue 5, item 2): every file's symbols, references
+// Where the indexer keeps what it read: every file's symbols, references
 // and includes (file_symbols.h) in one SQLite file, so a restart re-reads only the files
 // that changed and a second `mnemo serve` can answer from the index another process writes.
 //

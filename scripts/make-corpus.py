@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lays out the built-in model's training corpus (issue 8): C and C++ code from Debian
+"""Lays out the built-in model's training corpus: C and C++ code from Debian
 packages, as a folder of projects.
 
     scripts/make-corpus.py --install OUT   # apt-get installs the packages first (root or sudo)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a Llama GGUF with random weights of a chosen size and the tokenizer of another GGUF,
 for benchmarks of a model size that does not exist yet: the indexer's throughput targets
-assume the size issue 8 plans for the built-in model (d 256, 4 layers), e.g.
+assume the built-in model's size (d 256, 4 layers), e.g.
 
     scripts/random-model-gguf.py --tokenizer-from SmolLM2-135M-Instruct.Q4_1.gguf \\
         --embd 256 --layers 4 --heads 4 --kv-heads 4 --ff 704 /tmp/random-7m.gguf

@@ -1,5 +1,5 @@
 // Retrieval of a repository's code by BM25 over windows of lines, RepoCoder's sparse
-// retriever (issue 7's retrieval baseline): every file is cut into windows of `lines`
+// retriever (the evaluation's retrieval baseline): every file is cut into windows of `lines`
 // lines every `stride` lines, and a query (the lines before a cursor) finds the windows
 // that share its rarest names. SQLite's FTS5 does the indexing and ranking (its bm25(),
 // k1 = 1.2, b = 0.75) in a database of its own in memory; a term is a run of letters,

@@ -1,4 +1,4 @@
-// Where mnemo's own model lives (issue 8): the folder model/builtin of the source tree
+// Where mnemo's own model lives: the folder model/builtin of the source tree
 // (weights, config and tokenizer, as `mnemo train` exports them), used whenever no other
 // model is configured, so that a fresh build completes code with nothing else.
 #pragma once

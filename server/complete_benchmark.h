@@ -1,4 +1,4 @@
-// `mnemo bench complete` (issue 6's benchmark; not a test): the server-side latency of an
+// `mnemo bench complete` (not a test): the server-side latency of an
 // inline completion of a fixed number of tokens against the size of the repository's
 // memory, as one JSON object.
 //

@@ -1,5 +1,5 @@
-// `mnemo complete`: the model's suggestions at a cursor, from the command line (issue 6,
-// item 6). The evaluation harness and external tools use it; its input and output formats
+// `mnemo complete`: the model's suggestions at a cursor, from the command line.
+// The evaluation harness and external tools use it; its input and output formats
 // are a stable interface (README.md, "mnemo complete").
 //
 //   mnemo complete FILE:LINE:COL            one query; LINE and COL 0-based, COL in UTF-8 bytes

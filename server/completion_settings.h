@@ -1,4 +1,4 @@
-// What a user configures about completion (issue 6, item 7), and where it comes from. The
+// What a user configures about completion, and where it comes from. The
 // layers, each overriding the one before: the built-in defaults, the repository's
 // .mnemo/config.json, the client's LSP initializationOptions, and the flags given to the
 // command. Every source has the same JSON shape, so a setting has one name everywhere

@@ -1,4 +1,4 @@
-// Cross-file completion cases (issue 7, item 1), read from a repository's symbol index: at
+// Cross-file completion cases, read from a repository's symbol index: at
 // every use of a symbol whose definition is in another file of the repository, the file is
 // cut there. The identifier level asks for the symbol's name, the line level for the rest
 // of the line. A symbol's first use in a file is kept apart from its later ones: before

@@ -1,4 +1,4 @@
-// `mnemo eval REPO...` (issue 7): cross-file completion over repositories' own uses of their
+// `mnemo eval REPO...`: cross-file completion over repositories' own uses of their
 // symbols (eval_cases.h). Each case runs in process through ModelCompleter, as the server
 // runs a completion, under each condition with the same model and token budgets:
 //  - memory: the repository's memory (the case's own file left out, its text before the

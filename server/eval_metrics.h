@@ -1,4 +1,4 @@
-// The evaluation's metrics (issue 7, item 2), as CrossCodeEval defines them for code, plus
+// The evaluation's metrics, as CrossCodeEval defines them for code, plus
 // the bootstrap interval every reported mean carries.
 #pragma once
 

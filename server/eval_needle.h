@@ -1,4 +1,4 @@
-// Needle in a repository (`mnemo eval --needle`, issue 7, item 6): can the memory recall one
+// Needle in a repository (`mnemo eval --needle`): can the memory recall one
 // definition among millions of tokens? Each trial plants a new function with a unique name,
 // mnemo_needle_<8 random hex digits>, between two declarations of a random file of the
 // repository's memory (that file encoded again), and asks, at a line start of another

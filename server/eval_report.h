@@ -1,4 +1,4 @@
-// The evaluation's report (issue 7, item 5): each case's scores under each condition,
+// The evaluation's report: each case's scores under each condition,
 // summarized per repository and macro-averaged across repositories, with bootstrap 95%
 // intervals; written as markdown tables, as JSON, and as one self-contained HTML page.
 #pragma once

@@ -1,4 +1,4 @@
-// `mnemo bench index PATH`: the indexer's throughput on a real tree (issue 5's benchmark),
+// `mnemo bench index PATH`: the indexer's throughput on a real tree ,
 // split into its stages, as one JSON object: the walk and content hashing (MB/s), libclang
 // and the symbol index (files/s, MB/s), the model forward and memory writes (tokens/s) with
 // --model, and re-opening what was indexed (a second run that finds everything current; the

@@ -1,4 +1,4 @@
-// Code completion by the model at a cursor (issue 6): the prompt from the document
+// Code completion by the model at a cursor: the prompt from the document
 // (completion_prompt.h), decoding that reads the repository's long-term memory, and the
 // rules that end a suggestion. The core of `mnemo complete`; the language server's engine
 // wraps the same calls.

@@ -1,4 +1,4 @@
-// The completion engine of `mnemo serve` with a model (issue 6): inline suggestions from the
+// The completion engine of `mnemo serve` with a model: inline suggestions from the
 // model reading the repository's memory, and the menu of the engine it wraps (the
 // compiler's or the identifiers') ranked by the model. The wrapped engine answers inline
 // requests while the model cannot (none configured, its memory not loaded yet, a failure).

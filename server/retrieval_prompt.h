@@ -1,7 +1,7 @@
 // The prompt of a retrieval-augmented completion, laid out as RepoCoder's: code from other
 // files first, each line commented out under a line naming its file, the most relevant
 // nearest the cursor; then the document's own lines before the cursor. The two share the
-// prefix's token budget, the retrieved code at most half of it (issue 7's BM25 and oracle
+// prefix's token budget, the retrieved code at most half of it (the evaluation's BM25 and oracle
 // baselines, which must see the same number of tokens as the memory's prompt).
 #pragma once
 

@@ -1,4 +1,4 @@
-// Menu completion as the compiler sees the file (issue 6, item 3): after `.`, `->` or `::`
+// Menu completion as the compiler sees the file: after `.`, `->` or `::`
 // the members of what is on the left, elsewhere the names in scope, each with its signature
 // and comment; never a name that would not compile at the cursor. The compiler itself is
 // injected (a SemanticSource: libclang in the parse worker for `mnemo serve`), so this

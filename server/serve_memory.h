@@ -1,4 +1,4 @@
-// The long-term memory `mnemo serve --model M` keeps current (issue 5, items 3 and 4): after
+// The long-term memory `mnemo serve --model M` keeps current: after
 // each symbol run the workspace's files go through the model into <index>/memory (only what
 // changed), and an open document's unsaved text replaces its file's segment once the user
 // pauses (UnsavedEditMemory). One MemoryIndexer serves both; it is opened on first use and

@@ -1,4 +1,4 @@
-// `mnemo train` (issue 8): trains mnemo's own model on a corpus folder of projects with the
+// `mnemo train`: trains mnemo's own model on a corpus folder of projects with the
 // memory in the loop (model/training/trainer.h), resuming from OUT/checkpoint.safetensors
 // when a run stopped, and exports it to OUT/model (an HF folder `--model` accepts).
 #pragma once

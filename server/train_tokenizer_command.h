@@ -1,4 +1,4 @@
-// `mnemo train-tokenizer CORPUS --out DIR` (issue 8): learns the built-in model's byte-level
+// `mnemo train-tokenizer CORPUS --out DIR`: learns the built-in model's byte-level
 // BPE vocabulary (model/tokenizer/bpe_trainer.h) from the text files under CORPUS (as the
 // indexer walks a repository: ignore rules, no binaries, no huge files), a deterministic
 // sample of them up to --max-bytes, and writes DIR/tokenizer.json and

@@ -1,5 +1,5 @@
 // Brings an open document's long-term memory segment up to date with its unsaved text once
-// the user pauses typing (issue 5, item 4): the memory should hold what the user sees, not
+// the user pauses typing: the memory should hold what the user sees, not
 // the file as last saved. Every didOpen/didChange restarts that document's timer; when
 // `debounce` passes without another change, its latest text is handed to `encode` on a
 // thread of this object's own, one document at a time. Saved files reach the memory through

@@ -1,5 +1,5 @@
-// Keeps the workspace's symbol index current while `mnemo serve` runs (issue 5, items 4
-// and 5): the first workspace root is indexed once the session is initialized, and again
+// Keeps the workspace's symbol index current while `mnemo serve` runs:
+// the first workspace root is indexed once the session is initialized, and again
 // whenever a file inside it is saved or changes on disk, each run shown as an LSP progress
 // bar that the client may cancel. The indexer is injected (SymbolIndexRun): lsp/ never sees
 // indexer/, and the server library and its tests link neither libclang nor libgit2 (the

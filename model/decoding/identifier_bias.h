@@ -1,4 +1,4 @@
-// A preference for the identifiers a repository has (issue 6, item 4). While the text ends
+// A preference for the identifiers a repository has. While the text ends
 // inside an identifier (what the user typed before the cursor, or what the model has
 // generated), each next token that keeps it on the way to a known identifier, or ends it
 // as one, gets `boost` added to its logit. Names the repository does not have (a library's,

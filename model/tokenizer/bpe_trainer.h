@@ -1,4 +1,4 @@
-// Learns a byte-level BPE vocabulary from a corpus (issue 8, `mnemo train-tokenizer`), by the
+// Learns a byte-level BPE vocabulary from a corpus (`mnemo train-tokenizer`), by the
 // algorithm of Hugging Face tokenizers' BpeTrainer: the text is split into pieces by the
 // pre-tokenizer's regexes and counted; every piece starts as its bytes; then, until the
 // vocabulary is full, the most frequent adjacent pair of symbols (ties: the pair of smaller

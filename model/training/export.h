@@ -1,4 +1,4 @@
-// A trained model as a Hugging Face folder (issue 8, item 4): config.json (LlamaForCausalLM,
+// A trained model as a Hugging Face folder: config.json (LlamaForCausalLM,
 // tied embedding, and mnemo's own keys under "mnemo"), model.safetensors (float32) and the
 // tokenizer's files, which model/model_loader.h loads like any HF checkpoint.
 #pragma once

@@ -1,4 +1,4 @@
-// How well the model predicts held-out projects (issue 8, item 5): bits per byte over each
+// How well the model predicts held-out projects: bits per byte over each
 // project's files in memory order, every file scored with the memory of the project's
 // earlier files (as in training, no fill-in-the-middle), or with no memory: the difference
 // is what the memory is worth to the model.

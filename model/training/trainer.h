@@ -1,4 +1,4 @@
-// The training loop of mnemo's own model (issue 8, `mnemo train`): projects in a seeded
+// The training loop of mnemo's own model (`mnemo train`): projects in a seeded
 // order; within a project, its files in memory order, each trained on with the memory of
 // the project's earlier files (no gradient through the memory), then encoded into it.
 // Half the windows (fim_rate) are fill-in-the-middle. AdamW with linear warm-up and a

@@ -1,4 +1,4 @@
-// The training data (issue 8): a corpus folder of projects (scripts/make-corpus.py lays it
+// The training data: a corpus folder of projects (scripts/make-corpus.py lays it
 // out), each project's files in the order the memory accumulates them (headers first, so a
 // source is trained on with the headers it uses already in memory), and the windows each
 // file is trained on: plain next-token windows, or fill-in-the-middle ones in the PSM form

@@ -1,4 +1,4 @@
-// The long-term memory as mnemo's own model is trained with it (issue 8): the keys (before
+// The long-term memory as mnemo's own model is trained with it: the keys (before
 // RoPE) and values that earlier files of the same project left at the memory layers, read
 // exactly as the exact tier reads them at inference (model/memory/exact/exact_tier.h), so
 // that what the model learns is what it will be served:

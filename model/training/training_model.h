@@ -1,4 +1,4 @@
-// mnemo's own model as it is trained (issue 8): the Llama-family decoder of
+// mnemo's own model as it is trained: the Llama-family decoder of
 // model/transformer.h (RMSNorm, grouped-query attention with RoPE, SwiGLU, tied embedding),
 // written with differentiable ATen ops over parameters named as a Hugging Face Llama
 // checkpoint names them, so a trained model is saved as an HF folder that model/ loads like

@@ -1,4 +1,4 @@
-// Benchmark of the exact memory tier (issue 4; not a test), as one JSON object: the argv
+// Benchmark of the exact memory tier (not a test), as one JSON object: the argv
 // front-end of model/memory/benchmark/memory_benchmark.h (which says what is measured) for
 // the memory-only build, which has no `mnemo` (the full build runs `mnemo bench memory`).
 //

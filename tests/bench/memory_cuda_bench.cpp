@@ -1,4 +1,4 @@
-// GPU benchmark of the exact memory tier's kernels (issue 4; not a test): one decoding
+// GPU benchmark of the exact memory tier's kernels (not a test): one decoding
 // step's memory attention (every memory layer: score every block representative, take the
 // top-k blocks per query head, attend exactly over their tokens) with all memory tokens
 // resident on the GPU, against the number of memory tokens. Prints one JSON object.

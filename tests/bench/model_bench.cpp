@@ -6,7 +6,7 @@
 //               MODEL...
 //
 // MODEL is a GGUF file, an HF folder, "random-30m" (a ~30M-parameter Llama with random
-// weights built here) or "random-7m" (the size issue 8 plans for the built-in model). The
+// weights built here) or "random-7m" (the built-in model's size). The
 // overhead of a model is measured on a structurally identical one (same layers and ops)
 // whose dimensions are all tiny, so its step time is per-op cost only; compute = step time
 // - that.
@@ -92,7 +92,7 @@ ModelConfig random_30m() {
   return c;
 }
 
-/// The size issue 8 plans for the built-in model: d 256, 4 layers, vocab 8K (~7.4M
+/// The built-in model's size: d 256, 4 layers, vocab 8K (~7.4M
 /// parameters with an untied output), the model the indexer's throughput targets assume.
 ModelConfig random_7m() {
   ModelConfig c = random_30m();

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`mnemo complete` end to end (issue 6, item 6): one query as FILE:LINE:COL and a JSON-lines
+"""`mnemo complete` end to end: one query as FILE:LINE:COL and a JSON-lines
 batch over the memory `mnemo index --model` wrote, with a tiny fixture model. The format is
 a stable interface: one answer line per query, in order, {"suggestions": [{"text",
 "score"}], "latency_ms"}, or {"error", "latency_ms"} for a query that cannot be answered.

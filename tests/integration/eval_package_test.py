@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`mnemo eval` on a real repository installed from a Debian package (issue 7, item 7).
+"""`mnemo eval` on a real repository installed from a Debian package.
 
 The repository is nlohmann-json3-dev's headers (JSON for Modern C++: 44 files, about 290K
 tokens, many uses across files), a dependency scripts/install-deps.sh installs anyway, and one

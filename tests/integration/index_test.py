@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`mnemo index PATH` end to end (issue 5): the report, a second run that re-reads only
+"""`mnemo index PATH` end to end: the report, a second run that re-reads only
 what changed, a run killed with SIGKILL in the middle whose finished files the next run
 keeps, two indexers at once, and `--status`. The index is read back with Python's sqlite3,
 as a second process would (WAL lets it read while the indexer writes)."""

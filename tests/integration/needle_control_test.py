@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`mnemo eval --needle`'s control (issue 7, item 6) with a real pretrained model: SmolLM2-135M
+"""`mnemo eval --needle`'s control with a real pretrained model: SmolLM2-135M
 (from PyPI, never trained to read mnemo's memory) recalls the planted function's 8 random
 hex digits when the function is in its prompt, and never without it. So a recall of 0 with
 the memory measures the memory's reading, not the harness."""

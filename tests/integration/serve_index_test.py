@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`mnemo serve` keeps the workspace's symbol index current (issue 5, items 4 and 5): the
+"""`mnemo serve` keeps the workspace's symbol index current: the
 first workspace root is indexed after `initialized`, shown as $/progress; a saved file and a
 watched file's deletion re-index it; a second server on the same root, or one that finds the
 index locked by another process, keeps serving; `--no-index` and `--index-dir`. With
@@ -367,7 +367,7 @@ class ServeIndexTest(unittest.TestCase):
             shown="prompt.prefixTokens must be an integer")
 
     def test_with_no_model_configured_the_built_in_model_completes(self) -> None:
-        # A fresh build completes with its own model and nothing else (issue 8): the server
+        # A fresh build completes with its own model and nothing else: the server
         # and `mnemo complete` find model/builtin themselves.
         self.assertTrue((BUILT_IN_MODEL / "model.safetensors").exists(), BUILT_IN_MODEL)
         self.check_inline_suggestions_match_complete(self.start(), [])

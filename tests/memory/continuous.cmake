@@ -1,3 +1,3 @@
-# The ∞-former continuous tier (issue 4, item 3): ridge fit, closed form, updates, module.
+# The ∞-former continuous tier: ridge fit, closed form, updates, module.
 mnemo_gtest(memory_continuous_tests TORCH LIBS mnemo_memory_continuous SOURCES
   unit/memory_continuous_tests.cpp)

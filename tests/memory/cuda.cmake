@@ -1,4 +1,4 @@
-# CUDA block kernels (issue 4, item 5; model/memory/cuda).
+# CUDA block kernels (model/memory/cuda).
 #   memory_cuda_tests    CUDA against CPU kernels; built with mnemo_memory_cuda (a CUDA
 #                        LibTorch and a CUDA compiler); skips itself when no GPU is present.
 #   cuda_compile_check   without a CUDA build: compiles the CUDA sources with PyPI's nvcc in a

@@ -1,4 +1,4 @@
-# Exact tier of the long-term memory (issue 4): its tests and the memory benchmark.
+# Exact tier of the long-term memory: its tests and the memory benchmark.
 # Included from tests/CMakeLists.txt.
 mnemo_gtest(memory_exact_tests TORCH LIBS mnemo_memory_exact SOURCES
   unit/memory_exact_tests.cpp unit/memory_next_token_tests.cpp)

@@ -1,4 +1,4 @@
-# Long-term memory persistence (issue 4, item 4): included by tests/CMakeLists.txt.
+# Long-term memory persistence: included by tests/CMakeLists.txt.
 mnemo_gtest(memory_store_tests TORCH LIBS mnemo_memory_store SOURCES
   unit/memory_store_tests.cpp)
 

@@ -1,4 +1,4 @@
-// The exact memory tier's benchmark (issue 4; not a test): the latency of one decoding step's
+// The exact memory tier's benchmark (not a test): the latency of one decoding step's
 // memory attention (every memory layer, every head) against the number of memory tokens, and
 // the resident bytes per token, as one JSON object. Its front-ends only parse arguments:
 // `mnemo bench memory` (server/bench_command.cpp) and memory_bench

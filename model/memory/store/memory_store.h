@@ -1,4 +1,4 @@
-// The long-term memory on disk (DESIGN.md §2, issue 4 item 4): a directory that survives
+// The long-term memory on disk (DESIGN.md §2): a directory that survives
 // restarts so that a repository is indexed once, and a changed file costs one segment.
 //
 //   <dir>/memory.json        the header: format name and version, a random memory id, and
