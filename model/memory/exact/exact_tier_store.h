@@ -1,4 +1,4 @@
-// The exact tier on disk (issue 4, item 4): each file of an ExactTier is one segment of a
+// The exact tier on disk: each file of an ExactTier is one segment of a
 // MemoryStore (model/memory/store/memory_store.h), keyed by its file id and holding
 // ExactTier::file_tensors(): n_tokens, the token blocks (keys, values, int8 scales) and the
 // fp16 representatives. Loading maps the segments and hands the token blocks to the tier as
