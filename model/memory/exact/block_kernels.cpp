@@ -281,13 +281,24 @@ __attribute__((target("avx2,fma,f16c"))) void distance_scores_avx2(const float* 
   for (std::int64_t i = i0; i < i1; ++i) {
     const c10::Half* k = rows[i];
     if (i + 1 < i1) _mm_prefetch(reinterpret_cast<const char*>(rows[i + 1]), _MM_HINT_T0);
+    // Two sets of accumulators: one chain of e / 8 dependent FMAs would wait on each
+    // other's latency rather than on the loads.
     __m256 dot = _mm256_setzero_ps(), norm = _mm256_setzero_ps();
-    for (std::int64_t j = 0; j < e; j += 8) {
+    __m256 dot2 = _mm256_setzero_ps(), norm2 = _mm256_setzero_ps();
+    std::int64_t j = 0;
+    for (; j + 16 <= e; j += 16) {
+      const __m256 x = load8(k + j), y = load8(k + j + 8);
+      dot = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), x, dot);
+      dot2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), y, dot2);
+      norm = _mm256_fmadd_ps(x, x, norm);
+      norm2 = _mm256_fmadd_ps(y, y, norm2);
+    }
+    if (j < e) {
       const __m256 x = load8(k + j);
       dot = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), x, dot);
       norm = _mm256_fmadd_ps(x, x, norm);
     }
-    out[i] = 2.0f * sum8(dot) - sum8(norm);
+    out[i] = 2.0f * sum8(_mm256_add_ps(dot, dot2)) - sum8(_mm256_add_ps(norm, norm2));
   }
 }
 

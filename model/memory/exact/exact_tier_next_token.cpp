@@ -25,10 +25,6 @@ namespace mnemo::model::memory {
 struct ExactTier::StatePosition {
   File* file;
   std::int64_t token;  ///< index in the file
-  bool operator<(const StatePosition& o) const {
-    return file != o.file ? file < o.file : token < o.token;
-  }
-  bool operator==(const StatePosition& o) const { return file == o.file && token == o.token; }
 };
 
 /// The states that voted at one step, kept in a NextTokenQuery::choice for the next.
@@ -92,6 +88,21 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
     chosen->blocks = kept != nullptr && kept->blocks != nullptr
                          ? kept->blocks
                          : std::make_shared<const std::vector<BlockRef>>(search_blocks(q));
+    // Each state once: a successor in a chosen block is among that block's states. The
+    // blocks are distinct, so this costs a lookup per successor, not a sort of thousands
+    // of states at every step.
+    std::vector<std::pair<const File*, std::int64_t>> chosen_blocks;
+    chosen_blocks.reserve(chosen->blocks->size());
+    for (const BlockRef& b : *chosen->blocks) chosen_blocks.emplace_back(b.file, b.block);
+    std::sort(chosen_blocks.begin(), chosen_blocks.end());
+    candidates.erase(
+        std::remove_if(candidates.begin(), candidates.end(),
+                       [&](const StatePosition& p) {
+                         return std::binary_search(
+                             chosen_blocks.begin(), chosen_blocks.end(),
+                             std::pair<const File*, std::int64_t>(p.file, p.token / c.block_size));
+                       }),
+        candidates.end());
     for (const BlockRef& b : *chosen->blocks) {
       const std::int32_t* next = b.file->next.data_ptr<std::int32_t>();
       const std::int64_t first = b.block * c.block_size;
@@ -99,8 +110,6 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
         if (next[t] >= 0) candidates.push_back({b.file, t});  // the file's last token: none
       }
     }
-    std::sort(candidates.begin(), candidates.end());
-    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   } else if (kept != nullptr) {
     chosen->blocks = kept->blocks;
   }
