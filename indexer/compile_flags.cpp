@@ -6,6 +6,8 @@
 #include <set>
 #include <system_error>
 
+#include "indexer/cx_string.h"
+
 namespace mnemo::indexer {
 namespace fs = std::filesystem;
 
@@ -51,13 +53,6 @@ std::size_t shared_components(const fs::path& a, const fs::path& b) {
   return n;
 }
 
-std::string to_string(CXString s) {
-  const char* c = clang_getCString(s);
-  std::string out = c != nullptr ? c : "";
-  clang_disposeString(s);
-  return out;
-}
-
 }  // namespace
 
 CompileFlags::~CompileFlags() = default;
@@ -85,12 +80,11 @@ std::unique_ptr<CompileFlags> CompileFlags::for_repository(
     for (unsigned i = 0; i < n; ++i) {
       CXCompileCommand command = clang_CompileCommands_getCommand(commands, i);
       Entry entry;
-      entry.directory = to_string(clang_CompileCommand_getDirectory(command));
-      entry.file =
-          absolute_in(to_string(clang_CompileCommand_getFilename(command)), entry.directory);
+      entry.directory = take(clang_CompileCommand_getDirectory(command));
+      entry.file = absolute_in(take(clang_CompileCommand_getFilename(command)), entry.directory);
       const unsigned args = clang_CompileCommand_getNumArgs(command);
       for (unsigned a = 0; a < args; ++a)
-        entry.argv.push_back(to_string(clang_CompileCommand_getArg(command, a)));
+        entry.argv.push_back(take(clang_CompileCommand_getArg(command, a)));
       if (!entry.argv.empty()) flags->entries_.push_back(std::move(entry));
     }
     clang_CompileCommands_dispose(commands);

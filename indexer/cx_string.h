@@ -1,5 +1,5 @@
-// libclang's strings as std::string, for the files that call libclang (clang_symbols.cpp,
-// clang_completion.cpp); clang-c stays out of the public headers.
+// libclang's strings as std::string, for the files that call libclang; clang-c stays out of
+// the public headers.
 #pragma once
 
 #include <clang-c/CXString.h>

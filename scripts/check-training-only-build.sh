@@ -11,6 +11,6 @@ dir=${1:?DIR}
 cmake -S . -B "$dir" -G Ninja -DMNEMO_TRAINING_ONLY=ON -DMNEMO_BUILD_TESTS=OFF \
   -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON >"$dir.log" 2>&1 ||
   { tail -20 "$dir.log"; echo "training-only build: configure failed"; exit 1; }
-cmake --build "$dir" --target server/CMakeFiles/mnemo-train.dir/train_main.cpp.o >>"$dir.log" 2>&1 ||
+cmake --build "$dir" --target server/cli/CMakeFiles/mnemo-train.dir/train_main.cpp.o >>"$dir.log" 2>&1 ||
   { tail -20 "$dir.log"; echo "training-only build: mnemo-train does not compile"; exit 1; }
 echo "training-only build: configured without pkg-config, mnemo-train compiles"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fits the weights of the names' prior (server/cursor_names.h, NamePriorWeights) to the
+"""Fits the weights of the names' prior (server/names/cursor_names.h, NamePriorWeights) to the
 cross-file uses of training projects.
 
     mnemo eval TRAINING-PROJECTS... --conditions symbolic --features features.jsonl
@@ -22,7 +22,7 @@ import sys
 
 FEATURES = ["document_uses", "recency", "used_before", "repository_uses", "file_scope",
             "compiler"]
-# CompletionItemKind's values (server/completion_engine.h) that get a weight of their own; a
+# CompletionItemKind's values (server/completion/completion_engine.h) that get a weight of their own; a
 # keyword gets none (its prior is 0: the model knows keywords).
 KINDS = {1: "keyword", 2: "identifier", 3: "field", 4: "function", 5: "type", 6: "namespace",
          7: "macro"}

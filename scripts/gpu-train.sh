@@ -77,7 +77,7 @@ done
 # names its tensors); its memory layers come with --init-from.
 shift=$(head -c 65536 model/builtin/model.safetensors | grep -aq embed_shift && echo --token-shift)
 for device in cpu cuda; do
-  "$build/server/mnemo-train" train /tmp/mnemo-check/corpus --tokenizer model/builtin \
+  "$build/mnemo-train" train /tmp/mnemo-check/corpus --tokenizer model/builtin \
     --out /tmp/mnemo-check/$device --init-from model/builtin $shift --device $device --no-bf16 \
     --batch-tokens 2048 --max-windows 2 --memory-copy-rate 0.5 --tokens 6000 \
     --warmup-tokens 1000 >/dev/null 2>"/tmp/mnemo-check/$device.log" ||
@@ -130,7 +130,7 @@ for k in "${!phases[@]}"; do
     name=phase$(( k + 1 ))
   fi
   echo "== phase $(( k + 1 )) of $(( last + 1 )): ${options[*]} ${extra[*]}"
-  "$build/server/mnemo-train" train "$corpus/train" --tokenizer model/builtin --out "$run" \
+  "$build/mnemo-train" train "$corpus/train" --tokenizer model/builtin --out "$run" \
     --device cuda "${options[@]}" "${extra[@]}" 2>"$logs/${name:-train}.log"
   status=$?
   tail -3 "$logs/${name:-train}.log"

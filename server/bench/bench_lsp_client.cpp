@@ -1,4 +1,4 @@
-#include "server/bench_lsp_client.h"
+#include "server/bench/bench_lsp_client.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

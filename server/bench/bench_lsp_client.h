@@ -13,8 +13,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
-#include "server/completion_engine.h"
-#include "server/session.h"
+#include "server/completion/completion_engine.h"
+#include "server/session/session.h"
 
 namespace mnemo::server {
 

@@ -1,4 +1,4 @@
-#include "server/complete_benchmark.h"
+#include "server/bench/complete_benchmark.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -20,16 +20,16 @@
 #include "indexer/repository_walk.h"
 #include "indexer/symbol_database.h"
 #include "model/model_loader.h"
-#include "server/bench_lsp_client.h"
-#include "server/clang_menu_source.h"
-#include "server/cursor_names.h"
-#include "server/declaration_block.h"
-#include "server/eval_metrics.h"
-#include "server/held_names.h"
-#include "server/model_completer.h"
-#include "server/model_completion_engine.h"
-#include "server/symbol_database_names.h"
-#include "server/symbolic_completion_engine.h"
+#include "server/bench/bench_lsp_client.h"
+#include "server/completer/held_names.h"
+#include "server/completer/model_completer.h"
+#include "server/completion/model_completion_engine.h"
+#include "server/completion/symbolic_completion_engine.h"
+#include "server/eval/eval_metrics.h"
+#include "server/names/clang_menu_source.h"
+#include "server/names/cursor_names.h"
+#include "server/names/declaration_block.h"
+#include "server/names/symbol_database_names.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

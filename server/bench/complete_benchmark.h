@@ -22,7 +22,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "server/completion_settings.h"
+#include "server/completion/completion_settings.h"
 
 namespace mnemo::server {
 

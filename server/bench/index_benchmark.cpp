@@ -1,4 +1,4 @@
-#include "server/index_benchmark.h"
+#include "server/bench/index_benchmark.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -21,7 +21,7 @@
 #include "indexer/repository_walk.h"
 #include "model/memory/exact/exact_tier_store.h"
 #include "model/model_loader.h"
-#include "server/serve_memory.h"
+#include "server/completer/serve_memory.h"
 
 namespace mnemo::server {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/bench_command.h"
+#include "server/cli/bench_command.h"
 
 #include <exception>
 #include <iostream>

@@ -1,13 +1,13 @@
 // `mnemo bench`: benchmarks, each a subcommand printing one JSON object on stdout (progress
 // and errors go to stderr). `bench memory` runs the exact memory tier's benchmark
 // (model/memory/benchmark/memory_benchmark.h), `bench index` the indexer's
-// (server/index_benchmark.h), `bench complete` inline completion's (complete_benchmark.h), `bench
-// reopen` re-opening an index's memory (index_benchmark.h).
+// (server/bench/index_benchmark.h), `bench complete` inline completion's (complete_benchmark.h),
+// `bench reopen` re-opening an index's memory (index_benchmark.h).
 #pragma once
 
 #include "model/memory/benchmark/memory_benchmark.h"
-#include "server/complete_benchmark.h"
-#include "server/index_benchmark.h"
+#include "server/bench/complete_benchmark.h"
+#include "server/bench/index_benchmark.h"
 
 namespace CLI {
 class App;

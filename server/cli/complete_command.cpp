@@ -1,4 +1,4 @@
-#include "server/complete_command.h"
+#include "server/cli/complete_command.h"
 
 #include <chrono>
 #include <fstream>
@@ -15,14 +15,14 @@
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
 #include "model/result.h"
-#include "server/clang_menu_source.h"
-#include "server/completion_settings.h"
-#include "server/cursor_names.h"
-#include "server/declaration_block.h"
-#include "server/held_names.h"
-#include "server/model_completer.h"
-#include "server/serve_memory.h"
-#include "server/symbol_database_names.h"
+#include "server/completer/held_names.h"
+#include "server/completer/model_completer.h"
+#include "server/completer/serve_memory.h"
+#include "server/completion/completion_settings.h"
+#include "server/names/clang_menu_source.h"
+#include "server/names/cursor_names.h"
+#include "server/names/declaration_block.h"
+#include "server/names/symbol_database_names.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

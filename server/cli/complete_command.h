@@ -1,6 +1,6 @@
 // `mnemo complete`: the model's suggestions at a cursor, from the command line.
 // The evaluation harness and external tools use it; its input and output formats
-// are a stable interface (README.md, "mnemo complete").
+// are a stable interface (docs/protocol.md, "mnemo complete").
 //
 //   mnemo complete FILE:LINE:COL            one query; LINE and COL 0-based, COL in UTF-8 bytes
 //   mnemo complete --batch QUERIES.jsonl    one JSON query a line ("-": standard input)

@@ -1,4 +1,4 @@
-#include "server/eval_command.h"
+#include "server/cli/eval_command.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,21 +15,21 @@
 #include "indexer/repository_walk.h"
 #include "indexer/symbol_database.h"
 #include "model/model_loader.h"
-#include "server/bm25_windows.h"
-#include "server/clang_menu_source.h"
-#include "server/completion_settings.h"
-#include "server/cursor_names.h"
-#include "server/cursor_site.h"
-#include "server/declaration_block.h"
-#include "server/eval_cases.h"
-#include "server/eval_metrics.h"
-#include "server/eval_needle.h"
-#include "server/eval_report.h"
-#include "server/held_names.h"
-#include "server/model_completer.h"
-#include "server/retrieval_prompt.h"
-#include "server/serve_memory.h"
-#include "server/symbol_database_names.h"
+#include "server/completer/held_names.h"
+#include "server/completer/model_completer.h"
+#include "server/completer/retrieval_prompt.h"
+#include "server/completer/serve_memory.h"
+#include "server/completion/completion_settings.h"
+#include "server/eval/bm25_windows.h"
+#include "server/eval/eval_cases.h"
+#include "server/eval/eval_metrics.h"
+#include "server/eval/eval_needle.h"
+#include "server/eval/eval_report.h"
+#include "server/names/clang_menu_source.h"
+#include "server/names/cursor_names.h"
+#include "server/names/cursor_site.h"
+#include "server/names/declaration_block.h"
+#include "server/names/symbol_database_names.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "server/generate_command.h"
+#include "server/cli/generate_command.h"
 
 #include <ATen/Parallel.h>
 
@@ -16,7 +16,7 @@
 #include "model/decoding/generate.h"
 #include "model/model_loader.h"
 #include "model/transformer_session.h"
-#include "server/builtin_model.h"
+#include "server/completion/builtin_model.h"
 
 namespace mnemo::server {
 namespace {

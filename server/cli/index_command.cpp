@@ -1,4 +1,4 @@
-#include "server/index_command.h"
+#include "server/cli/index_command.h"
 
 #include <unistd.h>
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "server/serve_memory.h"
-#include "server/workspace_symbol_index.h"
+#include "server/completer/serve_memory.h"
+#include "server/workspace/workspace_symbol_index.h"
 
 namespace CLI {
 class App;

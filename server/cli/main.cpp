@@ -10,16 +10,17 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "server/bench_command.h"
-#include "server/clang_menu_source.h"
-#include "server/complete_command.h"
-#include "server/eval_command.h"
-#include "server/generate_command.h"
-#include "server/index_command.h"
-#include "server/serve.h"
-#include "server/train_command.h"
-#include "server/train_tokenizer_command.h"
-#include "server/version.h"
+#include "server/cli/bench_command.h"
+#include "server/cli/complete_command.h"
+#include "server/cli/doctor_command.h"
+#include "server/cli/eval_command.h"
+#include "server/cli/generate_command.h"
+#include "server/cli/index_command.h"
+#include "server/cli/train_command.h"
+#include "server/cli/train_tokenizer_command.h"
+#include "server/names/clang_menu_source.h"
+#include "server/session/serve.h"
+#include "server/session/version.h"
 
 namespace {
 
@@ -142,6 +143,8 @@ int main(int argc, char** argv) {
   mnemo::server::TrainTokenizerOptions train_tokenizer;
   auto* train_tokenizer_cmd = mnemo::server::add_train_tokenizer_command(app, train_tokenizer);
 
+  mnemo::server::DoctorOptions doctor;
+  auto* doctor_cmd = mnemo::server::add_doctor_command(app, doctor);
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -187,6 +190,7 @@ int main(int argc, char** argv) {
     }
     return mnemo::server::serve(serve);
   }
+  if (*doctor_cmd) return mnemo::server::run_doctor(doctor);
   if (*generate_cmd) return mnemo::server::run_generate(generate);
   if (*bench_cmd) return mnemo::server::run_bench(*bench_cmd, bench);
   if (*index_cmd) return mnemo::server::run_index(index);

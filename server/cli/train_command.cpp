@@ -1,4 +1,4 @@
-#include "server/train_command.h"
+#include "server/cli/train_command.h"
 
 #include <malloc.h>
 

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "server/train_command.h"
+#include "server/cli/train_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mnemo-train: `mnemo train` without the rest of mnemo"};

@@ -1,4 +1,4 @@
-#include "server/train_tokenizer_command.h"
+#include "server/cli/train_tokenizer_command.h"
 
 #include <algorithm>
 #include <chrono>

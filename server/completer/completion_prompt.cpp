@@ -1,4 +1,4 @@
-#include "server/completion_prompt.h"
+#include "server/completer/completion_prompt.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "server/held_names.h"
+#include "server/completer/held_names.h"
 
 #include <string>
 #include <utility>

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "model/decoding/name_constraint.h"
-#include "server/cursor_names.h"
+#include "server/names/cursor_names.h"
 
 namespace mnemo::server {
 

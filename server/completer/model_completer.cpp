@@ -1,4 +1,4 @@
-#include "server/model_completer.h"
+#include "server/completer/model_completer.h"
 
 #include <algorithm>
 #include <limits>
@@ -9,7 +9,7 @@
 #include "model/decoding/generate.h"
 #include "model/decoding/token_healing.h"
 #include "model/memory/exact/exact_tier.h"
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {

@@ -19,7 +19,7 @@
 #include "model/model_loader.h"
 #include "model/result.h"
 #include "model/transformer_session.h"
-#include "server/completion_prompt.h"
+#include "server/completer/completion_prompt.h"
 
 namespace mnemo::server {
 

@@ -1,6 +1,6 @@
-#include "server/retrieval_prompt.h"
+#include "server/completer/retrieval_prompt.h"
 
-#include "server/completion_prompt.h"
+#include "server/completer/completion_prompt.h"
 
 namespace mnemo::server {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "model/tokenizer/tokenizer.h"
-#include "server/code_window.h"
+#include "server/text/code_window.h"
 
 namespace mnemo::server {
 

@@ -1,4 +1,4 @@
-#include "server/serve_memory.h"
+#include "server/completer/serve_memory.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include "indexer/content_hash.h"
 #include "indexer/repository_indexer.h"
 #include "indexer/symbol_database.h"
-#include "server/declaration_block.h"
+#include "server/names/declaration_block.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

@@ -15,14 +15,14 @@
 
 #include "indexer/memory_indexer.h"
 #include "indexer/symbol_database.h"
-#include "server/completion_settings.h"
-#include "server/cursor_names.h"
-#include "server/held_names.h"
-#include "server/model_completer.h"
-#include "server/model_completion_engine.h"
-#include "server/symbol_database_names.h"
-#include "server/unsaved_edit_memory.h"
-#include "server/workspace_symbol_index.h"
+#include "server/completer/held_names.h"
+#include "server/completer/model_completer.h"
+#include "server/completion/completion_settings.h"
+#include "server/completion/model_completion_engine.h"
+#include "server/names/cursor_names.h"
+#include "server/names/symbol_database_names.h"
+#include "server/workspace/unsaved_edit_memory.h"
+#include "server/workspace/workspace_symbol_index.h"
 
 namespace mnemo::server {
 

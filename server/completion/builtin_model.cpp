@@ -1,4 +1,4 @@
-#include "server/builtin_model.h"
+#include "server/completion/builtin_model.h"
 
 #include <system_error>
 

@@ -1,4 +1,4 @@
-#include "server/completion_settings.h"
+#include "server/completion/completion_settings.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -6,7 +6,7 @@
 #include <limits>
 #include <sstream>
 
-#include "server/builtin_model.h"
+#include "server/completion/builtin_model.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

@@ -2,7 +2,7 @@
 // layers, each overriding the one before: the built-in defaults, the repository's
 // .mnemo/config.json, the client's LSP initializationOptions, and the flags given to the
 // command. Every source has the same JSON shape, so a setting has one name everywhere
-// (README.md, "Configuration"):
+// (README.md, "Configuration"; docs/protocol.md, "Settings"):
 //
 //   {"model": PATH,
 //    "memory": {"window": TOKENS, "topK": BLOCKS, "budgetMB": MB, "nextTokenWeight": SHARE,
@@ -35,8 +35,8 @@ struct CompletionSettings {
   std::int64_t memory_top_k = 8;       ///< memory blocks each query head reads
   std::uint64_t memory_budget_mb = 0;  ///< the memory's token blocks kept in RAM; 0: all
   /// The share of each next token the memory's votes get (model::MemoryReader::
-  /// next_token_weight, kNN-LM's λ; 0.5 measured on the held-out projects, README); 0 turns
-  /// the next-token read off.
+  /// next_token_weight, kNN-LM's λ; 0.5 measured on the held-out projects,
+  /// docs/names-at-the-cursor.md); 0 turns the next-token read off.
   float memory_next_token_weight = 0.5f;
   /// Files the memory reads besides, and never reads, whatever its rule says of code and
   /// data (indexer/memory_content.h): glob patterns over paths relative to the root.

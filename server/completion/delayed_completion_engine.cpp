@@ -1,4 +1,4 @@
-#include "server/delayed_completion_engine.h"
+#include "server/completion/delayed_completion_engine.h"
 
 #include <spdlog/spdlog.h>
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <memory>
 
-#include "server/forwarding_completion_engine.h"
+#include "server/completion/forwarding_completion_engine.h"
 
 namespace mnemo::server {
 

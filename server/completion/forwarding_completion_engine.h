@@ -5,7 +5,7 @@
 #include <memory>
 #include <utility>
 
-#include "server/completion_engine.h"
+#include "server/completion/completion_engine.h"
 
 namespace mnemo::server {
 

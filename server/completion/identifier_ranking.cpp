@@ -1,5 +1,5 @@
 // Candidate gathering and scoring for symbolic completion (see identifier_ranking.h).
-#include "server/identifier_ranking.h"
+#include "server/completion/identifier_ranking.h"
 
 #include <algorithm>
 #include <cmath>

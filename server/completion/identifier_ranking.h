@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "lsp/cancellation.h"
-#include "server/completion_engine.h"
-#include "server/identifier_scan.h"
-#include "server/workspace_identifiers.h"
+#include "server/completion/completion_engine.h"
+#include "server/completion/workspace_identifiers.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 

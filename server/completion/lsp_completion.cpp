@@ -1,4 +1,4 @@
-#include "server/lsp_completion.h"
+#include "server/completion/lsp_completion.h"
 
 #include <cstdio>
 

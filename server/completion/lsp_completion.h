@@ -11,7 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "lsp/language_server.h"
-#include "server/completion_engine.h"
+#include "server/completion/completion_engine.h"
 
 namespace mnemo::server {
 

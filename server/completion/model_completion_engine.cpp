@@ -1,4 +1,4 @@
-#include "server/model_completion_engine.h"
+#include "server/completion/model_completion_engine.h"
 
 #include <algorithm>
 #include <utility>

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "server/forwarding_completion_engine.h"
+#include "server/completion/forwarding_completion_engine.h"
 
 namespace mnemo::server {
 

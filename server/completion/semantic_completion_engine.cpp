@@ -1,4 +1,4 @@
-#include "server/semantic_completion_engine.h"
+#include "server/completion/semantic_completion_engine.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "lsp/uri.h"
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

@@ -1,13 +1,13 @@
 // SymbolicCompletionEngine: snapshot management, the workspace scan driver, and the
 // translation of a ranking into completion items and inline suggestions.
-#include "server/symbolic_completion_engine.h"
+#include "server/completion/symbolic_completion_engine.h"
 
 #include <exception>
 #include <string_view>
 #include <utility>
 
 #include "lsp/uri.h"
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "server/completion_engine.h"
-#include "server/identifier_ranking.h"
-#include "server/workspace_files.h"
-#include "server/workspace_identifiers.h"
+#include "server/completion/completion_engine.h"
+#include "server/completion/identifier_ranking.h"
+#include "server/completion/workspace_files.h"
+#include "server/completion/workspace_identifiers.h"
 
 namespace mnemo::server {
 

@@ -1,5 +1,5 @@
 // The workspace walk and file filters (see workspace_files.h for the rules).
-#include "server/workspace_files.h"
+#include "server/completion/workspace_files.h"
 
 #include <algorithm>
 #include <array>

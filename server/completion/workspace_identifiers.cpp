@@ -1,9 +1,9 @@
 // Building and querying the workspace identifier table (see workspace_identifiers.h).
-#include "server/workspace_identifiers.h"
+#include "server/completion/workspace_identifiers.h"
 
 #include <algorithm>
 
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 

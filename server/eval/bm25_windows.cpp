@@ -1,11 +1,11 @@
-#include "server/bm25_windows.h"
+#include "server/eval/bm25_windows.h"
 
 #include <algorithm>
 #include <set>
 
 #include <sqlite3.h>
 
-#include "server/eval_metrics.h"
+#include "server/eval/eval_metrics.h"
 
 namespace mnemo::server {
 namespace {

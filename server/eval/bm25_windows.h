@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "lsp/result.h"
-#include "server/code_window.h"
+#include "server/text/code_window.h"
 
 struct sqlite3;
 

@@ -1,4 +1,4 @@
-#include "server/eval_cases.h"
+#include "server/eval/eval_cases.h"
 
 #include <algorithm>
 #include <map>
@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "indexer/repository_walk.h"
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

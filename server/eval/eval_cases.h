@@ -14,7 +14,7 @@
 
 #include "indexer/symbol_database.h"
 #include "lsp/result.h"
-#include "server/code_window.h"
+#include "server/text/code_window.h"
 
 namespace mnemo::server {
 

@@ -1,10 +1,10 @@
-#include "server/eval_metrics.h"
+#include "server/eval/eval_metrics.h"
 
 #include <algorithm>
 #include <map>
 #include <random>
 
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/eval_needle.h"
+#include "server/eval/eval_needle.h"
 
 #include <algorithm>
 #include <optional>
@@ -8,10 +8,10 @@
 #include "indexer/memory_encoder.h"
 #include "indexer/repository_walk.h"
 #include "model/memory/exact/exact_tier.h"
-#include "server/eval_metrics.h"
-#include "server/eval_report.h"
-#include "server/model_completer.h"
-#include "server/retrieval_prompt.h"
+#include "server/completer/model_completer.h"
+#include "server/completer/retrieval_prompt.h"
+#include "server/eval/eval_metrics.h"
+#include "server/eval/eval_report.h"
 
 namespace mnemo::server {
 namespace fs = std::filesystem;

@@ -25,7 +25,7 @@
 #include "indexer/repository_memory.h"
 #include "lsp/result.h"
 #include "model/model_loader.h"
-#include "server/completion_prompt.h"
+#include "server/completer/completion_prompt.h"
 
 namespace mnemo::server {
 

@@ -1,10 +1,10 @@
-#include "server/eval_report.h"
+#include "server/eval/eval_report.h"
 
 #include <cstdio>
 #include <sstream>
 #include <utility>
 
-#include "server/eval_metrics.h"
+#include "server/eval/eval_metrics.h"
 
 namespace mnemo::server {
 using nlohmann::json;

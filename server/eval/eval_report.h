@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/eval_metrics.h"
+#include "server/eval/eval_metrics.h"
 
 namespace mnemo::server {
 

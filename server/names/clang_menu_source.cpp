@@ -1,4 +1,4 @@
-#include "server/clang_menu_source.h"
+#include "server/names/clang_menu_source.h"
 
 #include <algorithm>
 #include <set>

@@ -18,7 +18,7 @@
 #include "indexer/compile_flags.h"
 #include "indexer/parse_worker.h"
 #include "indexer/symbol_database.h"
-#include "server/semantic_completion_engine.h"
+#include "server/completion/semantic_completion_engine.h"
 
 namespace mnemo::server {
 

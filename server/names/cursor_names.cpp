@@ -1,4 +1,4 @@
-#include "server/cursor_names.h"
+#include "server/names/cursor_names.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {

@@ -19,10 +19,10 @@
 #include <string_view>
 #include <vector>
 
-#include "server/completion_engine.h"
-#include "server/cursor_site.h"
-#include "server/name_index.h"
-#include "server/semantic_completion_engine.h"
+#include "server/completion/completion_engine.h"
+#include "server/completion/semantic_completion_engine.h"
+#include "server/names/cursor_site.h"
+#include "server/names/name_index.h"
 
 namespace mnemo::server {
 

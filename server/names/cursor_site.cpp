@@ -1,8 +1,8 @@
-#include "server/cursor_site.h"
+#include "server/names/cursor_site.h"
 
 #include <algorithm>
 
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {

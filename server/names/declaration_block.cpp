@@ -1,4 +1,4 @@
-#include "server/declaration_block.h"
+#include "server/names/declaration_block.h"
 
 #include <algorithm>
 #include <set>
@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {

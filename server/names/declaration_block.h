@@ -15,8 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "server/cursor_names.h"
-#include "server/name_index.h"
+#include "server/names/cursor_names.h"
+#include "server/names/name_index.h"
 
 namespace mnemo::server {
 

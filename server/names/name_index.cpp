@@ -1,10 +1,10 @@
-#include "server/name_index.h"
+#include "server/names/name_index.h"
 
 #include <algorithm>
 #include <initializer_list>
 #include <string_view>
 
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
 namespace {

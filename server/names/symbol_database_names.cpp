@@ -1,4 +1,4 @@
-#include "server/symbol_database_names.h"
+#include "server/names/symbol_database_names.h"
 
 #include <algorithm>
 #include <deque>

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "indexer/symbol_database.h"
-#include "server/name_index.h"
+#include "server/names/name_index.h"
 
 namespace mnemo::server {
 

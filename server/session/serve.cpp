@@ -1,4 +1,4 @@
-#include "server/serve.h"
+#include "server/session/serve.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -14,9 +14,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "lsp/stream_transport.h"
-#include "server/delayed_completion_engine.h"
-#include "server/session.h"
-#include "server/symbolic_completion_engine.h"
+#include "server/completion/delayed_completion_engine.h"
+#include "server/completion/symbolic_completion_engine.h"
+#include "server/session/session.h"
 
 namespace mnemo::server {
 namespace asio = boost::asio;

@@ -9,11 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/completion_settings.h"
-#include "server/model_completion_engine.h"
-#include "server/semantic_completion_engine.h"
-#include "server/unsaved_edit_memory.h"
-#include "server/workspace_symbol_index.h"
+#include "server/completion/completion_settings.h"
+#include "server/completion/model_completion_engine.h"
+#include "server/completion/semantic_completion_engine.h"
+#include "server/workspace/unsaved_edit_memory.h"
+#include "server/workspace/workspace_symbol_index.h"
 
 namespace mnemo::server {
 

@@ -1,10 +1,10 @@
-#include "server/session.h"
+#include "server/session/session.h"
 
 #include <spdlog/spdlog.h>
 
 #include "lsp/stream_transport.h"
 
-#include "server/version.h"
+#include "server/session/version.h"
 
 namespace mnemo::server {
 

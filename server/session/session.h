@@ -12,10 +12,10 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "lsp/language_server.h"
-#include "server/completion_engine.h"
-#include "server/lsp_completion.h"
-#include "server/unsaved_edit_memory.h"
-#include "server/workspace_symbol_index.h"
+#include "server/completion/completion_engine.h"
+#include "server/completion/lsp_completion.h"
+#include "server/workspace/unsaved_edit_memory.h"
+#include "server/workspace/workspace_symbol_index.h"
 
 namespace mnemo::server {
 

@@ -1,6 +1,6 @@
 // Identifier tokenising shared by the open-document counts, the workspace scan and the
 // cursor analysis of each completion request (see identifier_scan.h for the rules).
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 #include <algorithm>
 

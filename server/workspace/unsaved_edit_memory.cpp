@@ -1,4 +1,4 @@
-#include "server/unsaved_edit_memory.h"
+#include "server/workspace/unsaved_edit_memory.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "server/workspace_symbol_index.h"
+#include "server/workspace/workspace_symbol_index.h"
 
 #include <cstdio>
 

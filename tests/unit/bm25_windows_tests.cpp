@@ -1,6 +1,6 @@
-// BM25 retrieval over windows of lines (server/bm25_windows.h): which windows a query
+// BM25 retrieval over windows of lines (server/eval/bm25_windows.h): which windows a query
 // finds, in which order, and which it must not return.
-#include "server/bm25_windows.h"
+#include "server/eval/bm25_windows.h"
 
 #include <gtest/gtest.h>
 

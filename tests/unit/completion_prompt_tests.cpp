@@ -1,4 +1,4 @@
-// The prompt of a completion at a cursor (server/completion_prompt.h): fill-in-the-middle
+// The prompt of a completion at a cursor (server/completer/completion_prompt.h): fill-in-the-middle
 // when the model can, the prefix alone when it cannot, each side within its token budget
 // and cut at line boundaries. Cursors are marked with ^ in the fixture texts.
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include "model/decoding/fim_prompt.h"
 #include "model/gguf_reader.h"
 #include "model/model_loader.h"
-#include "server/completion_prompt.h"
+#include "server/completer/completion_prompt.h"
 
 namespace mnemo::server {
 namespace {

@@ -1,7 +1,7 @@
-// Completion settings (server/completion_settings.h): the layers' order, what a bad value
-// or an unknown key does (reported, skipped, the rest applied), paths, and the repository's
+// Completion settings (server/completion/completion_settings.h): the layers' order, what a bad
+// value or an unknown key does (reported, skipped, the rest applied), paths, and the repository's
 // .mnemo/config.json.
-#include "server/completion_settings.h"
+#include "server/completion/completion_settings.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "server/builtin_model.h"
+#include "server/completion/builtin_model.h"
 
 namespace mnemo::server {
 namespace {

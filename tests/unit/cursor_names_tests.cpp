@@ -1,8 +1,8 @@
-// The names that can go at a cursor (server/cursor_names.h) over a fake libclang and a symbol
+// The names that can go at a cursor (server/names/cursor_names.h) over a fake libclang and a symbol
 // index held in memory: a small multi-file C++ project whose fixtures mark the cursor with
 // `^`. Also the site a cursor is at (cursor_site.h), the type a declaration gives a name
 // (name_index.h) and the declarations block (declaration_block.h).
-#include "server/cursor_names.h"
+#include "server/names/cursor_names.h"
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "server/cursor_site.h"
-#include "server/declaration_block.h"
+#include "server/names/cursor_site.h"
+#include "server/names/declaration_block.h"
 #include "tests/unit/annotated_text.h"
 
 namespace mnemo::server {

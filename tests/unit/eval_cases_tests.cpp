@@ -1,7 +1,7 @@
-// Cross-file completion cases (server/eval_cases.h) from a small repository indexed by the
+// Cross-file completion cases (server/eval/eval_cases.h) from a small repository indexed by the
 // real indexer: which uses become cases, their answers, first and later uses, and the
 // deterministic sample.
-#include "server/eval_cases.h"
+#include "server/eval/eval_cases.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// The evaluation's metrics (server/eval_metrics.h) against hand-worked examples.
-#include "server/eval_metrics.h"
+// The evaluation's metrics (server/eval/eval_metrics.h) against hand-worked examples.
+#include "server/eval/eval_metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// The evaluation's report (server/eval_report.h): each lever's gain, paired by case.
-#include "server/eval_report.h"
+// The evaluation's report (server/eval/eval_report.h): each lever's gain, paired by case.
+#include "server/eval/eval_report.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The ranking on its own: the shortcut taken when nothing is typed (walking the workspace
 // by frequency and stopping early) must give exactly what ranking every name would.
-#include "server/identifier_ranking.h"
+#include "server/completion/identifier_ranking.h"
 
 #include <gtest/gtest.h>
 

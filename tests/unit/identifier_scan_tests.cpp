@@ -1,6 +1,6 @@
 // Tokenising rules of the symbolic engine: what is an identifier, which word the cursor
 // is typing, and what counts as a member access.
-#include "server/identifier_scan.h"
+#include "server/text/identifier_scan.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The LSP edge of completion: positions in the negotiated encoding, cancellation reaching
 // the engine, latest-wins and ContentModified, parameter errors. The engine is a scripted
 // double so each test controls timing and results exactly.
-#include "server/lsp_completion.h"
+#include "server/completion/lsp_completion.h"
 
 #include <gtest/gtest.h>
 

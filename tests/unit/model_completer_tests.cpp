@@ -1,4 +1,4 @@
-// Completion by the model (server/model_completer.h): where a suggestion stops, that the
+// Completion by the model (server/completer/model_completer.h): where a suggestion stops, that the
 // document's own file is left out of the memory while it is the prompt (and put back),
 // and distinct alternatives. The tiny fixture model's weights are random, so the tests
 // compare runs with each other rather than with expected text.
@@ -15,8 +15,8 @@
 #include "model/model_config.h"
 #include "model/model_loader.h"
 #include "model/transformer_session.h"
-#include "server/completion_prompt.h"
-#include "server/model_completer.h"
+#include "server/completer/completion_prompt.h"
+#include "server/completer/model_completer.h"
 
 namespace mnemo::server {
 namespace {

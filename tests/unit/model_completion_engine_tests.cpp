@@ -1,4 +1,4 @@
-// The engine of `mnemo serve --model` (server/model_completion_engine.h) with a scripted
+// The engine of `mnemo serve --model` (server/completion/model_completion_engine.h) with a scripted
 // model: how many suggestions each trigger gets, a selected menu item extending into the
 // suggestion, and the symbolic engine answering whatever the model cannot.
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "lsp/uri.h"
-#include "server/model_completion_engine.h"
+#include "server/completion/model_completion_engine.h"
 #include "tests/support/fake_completion_engine.h"
 
 namespace mnemo::server {

@@ -1,7 +1,7 @@
-// The prompt of the retrieval baselines (server/retrieval_prompt.h): retrieved code
+// The prompt of the retrieval baselines (server/completer/retrieval_prompt.h): retrieved code
 // commented out under its file's name, the best nearest the cursor, within half the budget;
 // the document's last lines after it, within the rest.
-#include "server/retrieval_prompt.h"
+#include "server/completer/retrieval_prompt.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
-// The compiler's menu (server/semantic_completion_engine.h) with a scripted source: where it
-// asks to complete, how its items become menu items, and the identifiers answering whatever
-// the compiler cannot (another language, a failure) but not a cancelled request.
-#include "server/semantic_completion_engine.h"
+// The compiler's menu (server/completion/semantic_completion_engine.h) with a scripted source:
+// where it asks to complete, how its items become menu items, and the identifiers answering
+// whatever the compiler cannot (another language, a failure) but not a cancelled request.
+#include "server/completion/semantic_completion_engine.h"
 
 #include <gtest/gtest.h>
 

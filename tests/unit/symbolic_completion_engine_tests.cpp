@@ -1,6 +1,6 @@
 // SymbolicCompletionEngine end to end: fixtures are the code a user sees, with `^` where
 // the cursor is; expectations are the menu (labels in order) or the ghost text offered.
-#include "server/symbolic_completion_engine.h"
+#include "server/completion/symbolic_completion_engine.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

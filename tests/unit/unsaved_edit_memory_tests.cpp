@@ -1,8 +1,8 @@
-// Open documents' unsaved text into the memory (server/unsaved_edit_memory.h): a burst of
+// Open documents' unsaved text into the memory (server/workspace/unsaved_edit_memory.h): a burst of
 // edits is encoded once, with its last text, after the pause; documents outside the root are
 // left alone; closing without saving puts the file on disk back; stop() drops what waits.
 // The encoder is a recording double; the real one is exercised by serve_index_test.py.
-#include "server/unsaved_edit_memory.h"
+#include "server/workspace/unsaved_edit_memory.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // progress bar's summary, cancel button and lock message, file watchers registered only
 // when the client allows it. The indexer is a scripted double; the real one is exercised by
 // tests/integration/serve_index_test.py.
-#include "server/workspace_symbol_index.h"
+#include "server/workspace/workspace_symbol_index.h"
 
 #include <gtest/gtest.h>
 

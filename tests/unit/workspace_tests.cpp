@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "server/workspace_files.h"
-#include "server/workspace_identifiers.h"
+#include "server/completion/workspace_files.h"
+#include "server/completion/workspace_identifiers.h"
 
 namespace mnemo::server {
 namespace {

@@ -1,7 +1,7 @@
 // The exact memory tier's benchmark (not a test): the latency of one decoding step's
 // memory attention (every memory layer, every head) against the number of memory tokens, and
 // the resident bytes per token, as one JSON object. Its front-ends only parse arguments:
-// `mnemo bench memory` (server/bench_command.cpp) and memory_bench
+// `mnemo bench memory` (server/cli/bench_command.cpp) and memory_bench
 // (tests/bench/memory_bench.cpp), which the memory-only build has on the GPU machine.
 //
 // Each size has a tier of its own (files of random keys), all built first; then their steps
