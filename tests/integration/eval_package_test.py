@@ -6,7 +6,7 @@ tokens, many uses across files), a dependency scripts/install-deps.sh installs a
 of the projects the built-in model never trained on. It is copied out of /usr/include,
 indexed with the built-in model (or $MNEMO_EVAL_MODEL) and evaluated under every condition
 on a fixed sample of cases. The tables go to the log, and the JSON, markdown and
-HTML reports to $MNEMO_EVAL_OUT (the build tree), from which the README's table is taken.
+HTML reports to $MNEMO_EVAL_OUT (the build tree).
 """
 import json
 import os
