@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "server/completion_engine.h"
+#include "server/completion/completion_engine.h"
 
 namespace mnemo::server::testing {
 
