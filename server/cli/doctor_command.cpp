@@ -43,6 +43,7 @@ struct Check {
   Verdict verdict = Verdict::kOk;
   std::string summary;  ///< one line: what was found
   std::string advice;   ///< what to do, when not ok
+  std::string detail;   ///< a second line of what was found, when one line is not enough
   nlohmann::json facts = nlohmann::json::object();
 };
 
@@ -218,6 +219,9 @@ Check check_settings(const fs::path& root, CompletionSettings& settings) {
       {"inline",
        {{"debounceMs", settings.debounce.count()}, {"identifierBoost", settings.identifier_boost}}},
       {"problems", problems}};
+  nlohmann::json in_effect = c.facts;
+  in_effect.erase("problems");
+  c.detail = in_effect.dump();
   if (!problems.empty()) {
     c.verdict = Verdict::kWarn;
     c.summary += "; " + std::to_string(problems.size()) + " skipped: " + problems.front();
@@ -417,6 +421,7 @@ int run_doctor(const DoctorOptions& o) {
     for (const Check& c : checks) {
       std::cout << std::left << std::setw(5) << to_string(c.verdict) << std::setw(10) << c.name
                 << c.summary << "\n";
+      if (!c.detail.empty()) std::cout << std::string(15, ' ') << c.detail << "\n";
       if (!c.advice.empty()) std::cout << std::string(15, ' ') << "-> " << c.advice << "\n";
     }
   }
