@@ -6,6 +6,7 @@
 // worker is busy or failed), the wrapped engine's identifiers answer instead.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -27,6 +28,9 @@ struct SemanticQuery {
   unsigned column = 1;         ///< 1-based, in bytes
   std::string prefix;          ///< what is typed of the name: candidates start with it (any case)
   std::size_t max_items = 100;
+  /// How long to wait while the compiler answers another request (the menu's, a file being
+  /// parsed ahead); 0: answer at once that it is busy, which keeps the menu responsive.
+  std::chrono::milliseconds busy_wait{0};
 };
 
 struct SemanticItem {

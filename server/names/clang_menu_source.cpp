@@ -62,7 +62,7 @@ ClangMenuSource::ClangMenuSource(std::vector<std::string> worker_argv, fs::path 
           query.text.size() - (last_line == std::string::npos ? 0 : last_line + 1) + 1);
       query.prefix.clear();
       query.max_items = 1;
-      std::unique_lock<std::mutex> lock(mutex_);
+      const std::lock_guard<std::timed_mutex> lock(mutex_);
       (void)complete_locked(query);
     }
   });
@@ -154,8 +154,8 @@ std::string ClangMenuSource::definition_site(const fs::path& root, const std::st
 
 EngineResult<SemanticList> ClangMenuSource::complete(const SemanticQuery& query,
                                                      const lsp::CancellationToken& token) {
-  std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
-  if (!lock.owns_lock())
+  std::unique_lock<std::timed_mutex> lock(mutex_, std::defer_lock);
+  if (!(query.busy_wait.count() > 0 ? lock.try_lock_for(query.busy_wait) : lock.try_lock()))
     return EngineError{EngineError::Kind::kInternal, "libclang is busy with another request"};
   if (token.cancelled()) return EngineError{EngineError::Kind::kCancelled, "cancelled"};
   return complete_locked(query);

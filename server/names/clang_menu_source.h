@@ -54,7 +54,7 @@ class ClangMenuSource {
 
   const std::filesystem::path index_dir_;
   // All guarded by mutex_.
-  std::mutex mutex_;
+  std::timed_mutex mutex_;
   indexer::ParseWorker worker_;
   std::filesystem::path flags_root_;
   std::unique_ptr<indexer::CompileFlags> flags_;

@@ -1,6 +1,7 @@
 #include "server/names/cursor_names.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <unordered_map>
@@ -15,6 +16,9 @@ namespace {
 /// The most names libclang is asked for: a file of a large C++ library sees tens of
 /// thousands, and the likeliest (clang's priority) come first.
 constexpr std::size_t kMostCompilerNames = 20000;
+/// How long the names wait for libclang while it answers the menu (which a trigger character
+/// asks for together with the inline suggestion): the index's names are poorer.
+constexpr std::chrono::milliseconds kCompilerBusyWait{200};
 /// The answers kept for the words being typed (several documents, or going back and forth).
 constexpr std::size_t kCachedAnswers = 8;
 /// Uses of the left side's name looked at for its declaration, nearest first.
@@ -314,6 +318,7 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
     query.line = line;
     query.column = column;
     query.max_items = kMostCompilerNames;
+    query.busy_wait = kCompilerBusyWait;
     auto answered = compiler_(query, token);
     if (answered)
       compiler_items = std::move(answered).value().items;
