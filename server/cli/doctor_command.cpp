@@ -83,14 +83,14 @@ Check check_cpu() {
   if (__builtin_cpu_supports("avx512f")) isa.push_back("avx512f");
   if (__builtin_cpu_supports("avx512vnni")) isa.push_back("avx512vnni");
 #endif
+  const std::string model_name = cpu_model();
   const auto kernels =
       std::string(model::memory::cpu::kernel_isa_name(model::memory::cpu::kernel_isa()));
   std::ostringstream joined;
   for (std::size_t i = 0; i < isa.size(); ++i) joined << (i ? " " : "") << isa[i];
-  c.summary = cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) +
-              " cores; " + (isa.empty() ? "no AVX2" : joined.str()) +
-              "; the memory's kernels run at " + kernels;
-  c.facts = {{"model", cpu_model()},
+  c.summary = model_name + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores; " +
+              (isa.empty() ? "no AVX2" : joined.str()) + "; the memory's kernels run at " + kernels;
+  c.facts = {{"model", model_name},
              {"cores", std::thread::hardware_concurrency()},
              {"instruction_sets", isa},
              {"memory_kernels", kernels}};
@@ -202,26 +202,9 @@ Check check_settings(const fs::path& root, CompletionSettings& settings) {
   std::error_code ec;
   c.summary = fs::exists(file, ec) ? "from " + file.string() + " over the defaults"
                                    : "the defaults (no " + file.string() + ")";
-  c.facts = {
-      {"model", settings.model.string()},
-      {"memory",
-       {{"window", settings.memory_window},
-        {"topK", settings.memory_top_k},
-        {"budgetMB", settings.memory_budget_mb},
-        {"nextTokenWeight", settings.memory_next_token_weight},
-        {"include", settings.memory_include},
-        {"exclude", settings.memory_exclude}}},
-      {"prompt",
-       {{"prefixTokens", settings.prefix_tokens},
-        {"suffixTokens", settings.suffix_tokens},
-        {"declarationTokens", settings.declaration_tokens}}},
-      {"names", {{"hold", settings.hold_names}, {"priorWeight", settings.name_prior_weight}}},
-      {"inline",
-       {{"debounceMs", settings.debounce.count()}, {"identifierBoost", settings.identifier_boost}}},
-      {"problems", problems}};
-  nlohmann::json in_effect = c.facts;
-  in_effect.erase("problems");
-  c.detail = in_effect.dump();
+  c.facts = settings_json(settings);
+  c.detail = c.facts.dump();
+  c.facts["problems"] = problems;
   if (!problems.empty()) {
     c.verdict = Verdict::kWarn;
     c.summary += "; " + std::to_string(problems.size()) + " skipped: " + problems.front();

@@ -23,6 +23,24 @@ bool CompletionSettings::operator==(const CompletionSettings& o) const {
          identifier_boost == o.identifier_boost;
 }
 
+nlohmann::json settings_json(const CompletionSettings& s) {
+  return {
+      {"model", s.model.string()},
+      {"memory",
+       {{"window", s.memory_window},
+        {"topK", s.memory_top_k},
+        {"budgetMB", s.memory_budget_mb},
+        {"nextTokenWeight", s.memory_next_token_weight},
+        {"include", s.memory_include},
+        {"exclude", s.memory_exclude}}},
+      {"prompt",
+       {{"prefixTokens", s.prefix_tokens},
+        {"suffixTokens", s.suffix_tokens},
+        {"declarationTokens", s.declaration_tokens}}},
+      {"names", {{"hold", s.hold_names}, {"priorWeight", s.name_prior_weight}}},
+      {"inline", {{"debounceMs", s.debounce.count()}, {"identifierBoost", s.identifier_boost}}}};
+}
+
 namespace {
 
 /// Reads object[name] into `out` when it is an integer in [min, max]; otherwise says why in

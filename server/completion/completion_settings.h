@@ -69,6 +69,10 @@ std::vector<std::string> apply_settings(const nlohmann::json& layer, const std::
                                         const std::filesystem::path& base_dir,
                                         CompletionSettings& settings);
 
+/// `settings` in the shape apply_settings reads (the model as an absolute path): what is in
+/// effect, for `mnemo doctor` and the logs.
+nlohmann::json settings_json(const CompletionSettings& settings);
+
 struct SettingsFileError {
   std::string message;  ///< names the file and what is wrong with it
 };

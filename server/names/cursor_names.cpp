@@ -308,8 +308,9 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
   NameTable table;
 
   std::vector<SemanticItem> compiler_items;
-  if (compiler_ && token.cancelled()) lasting = false;
-  if (compiler_ && !token.cancelled()) {
+  if (compiler_ && token.cancelled()) {
+    lasting = false;
+  } else if (compiler_) {
     SemanticQuery query;
     query.file = request.path;
     query.root = request.root;

@@ -77,6 +77,28 @@ TEST(CompletionSettings, EveryKeyReachesItsField) {
   EXPECT_EQ(s.identifier_boost, 1.5f);
 }
 
+TEST(CompletionSettings, WhatIsInEffectReadsBackAsTheSameSettings) {
+  CompletionSettings s;
+  s.model = "/models/m.gguf";
+  s.memory_window = 512;
+  s.memory_top_k = 4;
+  s.memory_budget_mb = 300;
+  s.memory_next_token_weight = 0.25f;
+  s.memory_include = {"data/keep/**"};
+  s.memory_exclude = {"third_party/**"};
+  s.prefix_tokens = 900;
+  s.suffix_tokens = 0;
+  s.declaration_tokens = 128;
+  s.hold_names = false;
+  s.name_prior_weight = 2.0f;
+  s.debounce = std::chrono::milliseconds(20);
+  s.identifier_boost = 1.5f;
+  CompletionSettings read;
+  const auto problems = apply_settings(settings_json(s), "test", {}, read);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  EXPECT_TRUE(read == s);
+}
+
 TEST(CompletionSettings, ABadValueOrUnknownKeyIsReportedAndTheRestApplies) {
   CompletionSettings s;
   const auto problems = apply_settings(json::parse(R"({
