@@ -738,6 +738,28 @@ TEST(BlockKernels, DistanceScoresAreTwiceTheDotProductLessTheSquaredNormOfEachRo
   }
 }
 
+TEST(BlockKernels, DistanceScoresWithNormsComputedOnceAreTheSameBits) {
+  at::manual_seed(17);
+  for (const std::int64_t e : {256, 24, 13}) {
+    for (const std::int64_t n : {1, 7, 5000}) {
+      const at::Tensor states = at::randn({n, e}).to(at::kHalf);
+      const at::Tensor q = at::randn({e});
+      std::vector<const c10::Half*> rows;
+      for (std::int64_t i = 0; i < n; ++i) rows.push_back(states.data_ptr<c10::Half>() + i * e);
+      std::vector<float> fused(static_cast<std::size_t>(n)), norms(static_cast<std::size_t>(n)),
+          normed(static_cast<std::size_t>(n));
+      cpu::distance_scores(q.data_ptr<float>(), e, rows.data(), n, fused.data());
+      cpu::state_norms(e, rows.data(), n, norms.data());
+      cpu::distance_scores(q.data_ptr<float>(), e, rows.data(), norms.data(), n, normed.data());
+      // Bit for bit: the next-token read's top neighbours and their order must not depend on
+      // which of the two a step used.
+      EXPECT_EQ(fused, normed) << "E " << e << " n " << n;
+      const at::Tensor expected = states.to(at::kFloat).pow(2).sum(1);
+      EXPECT_TRUE(at::allclose(at::tensor(norms), expected, 1e-4, 1e-3)) << "E " << e;
+    }
+  }
+}
+
 TEST(BlockKernels, TopKBlocksReturnsTheIndicesOfTheKHighestScores) {
   at::manual_seed(12);
   for (const std::int64_t b : {5, 100, 100000}) {

@@ -302,6 +302,47 @@ __attribute__((target("avx2,fma,f16c"))) void distance_scores_avx2(const float* 
   }
 }
 
+/// |k|² for e a multiple of 8, summed as distance_scores_avx2 sums it (the same bits).
+__attribute__((target("avx2,fma,f16c"))) void state_norms_avx2(std::int64_t e,
+                                                               const c10::Half* const* rows,
+                                                               std::int64_t i0, std::int64_t i1,
+                                                               float* out) {
+  for (std::int64_t i = i0; i < i1; ++i) {
+    const c10::Half* k = rows[i];
+    __m256 norm = _mm256_setzero_ps(), norm2 = _mm256_setzero_ps();
+    std::int64_t j = 0;
+    for (; j + 16 <= e; j += 16) {
+      const __m256 x = load8(k + j), y = load8(k + j + 8);
+      norm = _mm256_fmadd_ps(x, x, norm);
+      norm2 = _mm256_fmadd_ps(y, y, norm2);
+    }
+    if (j < e) {
+      const __m256 x = load8(k + j);
+      norm = _mm256_fmadd_ps(x, x, norm);
+    }
+    out[i] = sum8(_mm256_add_ps(norm, norm2));
+  }
+}
+
+/// 2 q·k - norms[i] for e a multiple of 8, the dot product summed as distance_scores_avx2
+/// sums it, so that with norms from state_norms_avx2 the scores are its own, bit for bit.
+__attribute__((target("avx2,fma,f16c"))) void distance_scores_normed_avx2(
+    const float* q, std::int64_t e, const c10::Half* const* rows, const float* norms,
+    std::int64_t i0, std::int64_t i1, float* out) {
+  for (std::int64_t i = i0; i < i1; ++i) {
+    const c10::Half* k = rows[i];
+    if (i + 1 < i1) _mm_prefetch(reinterpret_cast<const char*>(rows[i + 1]), _MM_HINT_T0);
+    __m256 dot = _mm256_setzero_ps(), dot2 = _mm256_setzero_ps();
+    std::int64_t j = 0;
+    for (; j + 16 <= e; j += 16) {
+      dot = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), load8(k + j), dot);
+      dot2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), load8(k + j + 8), dot2);
+    }
+    if (j < e) dot = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), load8(k + j), dot);
+    out[i] = 2.0f * sum8(_mm256_add_ps(dot, dot2)) - norms[i];
+  }
+}
+
 #endif  // MNEMO_EXACT_X86
 
 /// Scores with the fused loops. `reps` holds one key/value head every kv_stride elements;
@@ -426,6 +467,42 @@ void cpu::distance_scores(const float* q, std::int64_t e, const c10::Half* const
         norm += x * x;
       }
       out[i] = 2.0f * dot - norm;
+    }
+  });
+}
+
+void cpu::state_norms(std::int64_t e, const c10::Half* const* rows, std::int64_t n, float* out) {
+  at::parallel_for(0, n, 2048, [&](std::int64_t i0, std::int64_t i1) {
+#ifdef MNEMO_EXACT_X86
+    if (cpu_has_avx2() && e % 8 == 0) {
+      state_norms_avx2(e, rows, i0, i1, out);
+      return;
+    }
+#endif
+    for (std::int64_t i = i0; i < i1; ++i) {
+      float norm = 0;
+      for (std::int64_t j = 0; j < e; ++j) {
+        const float x = to_float(rows[i][j]);
+        norm += x * x;
+      }
+      out[i] = norm;
+    }
+  });
+}
+
+void cpu::distance_scores(const float* q, std::int64_t e, const c10::Half* const* rows,
+                          const float* norms, std::int64_t n, float* out) {
+  at::parallel_for(0, n, 2048, [&](std::int64_t i0, std::int64_t i1) {
+#ifdef MNEMO_EXACT_X86
+    if (cpu_has_avx2() && e % 8 == 0) {
+      distance_scores_normed_avx2(q, e, rows, norms, i0, i1, out);
+      return;
+    }
+#endif
+    for (std::int64_t i = i0; i < i1; ++i) {
+      float dot = 0;
+      for (std::int64_t j = 0; j < e; ++j) dot += q[j] * to_float(rows[i][j]);
+      out[i] = 2.0f * dot - norms[i];
     }
   });
 }

@@ -228,9 +228,12 @@ class ExactTier final : public MemorySource {
   };
   struct StatePosition;
   struct NextTokenVoters;
+  struct ChosenStates;
   /// The next-token read's search: the next_token_blocks blocks whose mean state is nearest
   /// q ([E] float); marks their files as used.
   std::vector<BlockRef> search_blocks(const at::Tensor& q) const;
+  /// The states of those blocks that can vote, with their norms.
+  std::shared_ptr<const ChosenStates> choose_states(const std::vector<BlockRef>& blocks) const;
 
   /// Checks and adopts tensors of file_tensors()' form; throws std::invalid_argument.
   IncomingFile file_from_tensors(

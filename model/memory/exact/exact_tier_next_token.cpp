@@ -27,15 +27,24 @@ struct ExactTier::StatePosition {
   std::int64_t token;  ///< index in the file
 };
 
+/// The states of a search's blocks, with what does not change from step to step worked out
+/// once: where each row lies and its squared norm.
+struct ExactTier::ChosenStates {
+  std::vector<std::pair<const File*, std::int64_t>> blocks;  ///< (file, block), sorted
+  std::vector<StatePosition> positions;  ///< every state with a next token, block by block
+  std::vector<const c10::Half*> rows;    ///< positions' states
+  std::vector<float> norms;              ///< |state|²
+};
+
 /// The states that voted at one step, kept in a NextTokenQuery::choice for the next.
 struct ExactTier::NextTokenVoters final : MemoryChoice {
   const ExactTier* tier = nullptr;
   std::uint64_t generation = 0;
   std::vector<StatePosition> voters;
-  /// The blocks of the choice's search: read again at each step where too few voters lead
+  /// The states of the choice's search: read again at each step where too few voters lead
   /// on, until the caller forgets the choice (MemoryReader::tokens_per_choice). Shared
   /// from step to step, not copied.
-  std::shared_ptr<const std::vector<BlockRef>> blocks;
+  std::shared_ptr<const ChosenStates> chosen;
 };
 
 std::vector<ExactTier::BlockRef> ExactTier::search_blocks(const at::Tensor& q) const {
@@ -56,6 +65,30 @@ std::vector<ExactTier::BlockRef> ExactTier::search_blocks(const at::Tensor& q) c
   return chosen;
 }
 
+std::shared_ptr<const ExactTier::ChosenStates> ExactTier::choose_states(
+    const std::vector<BlockRef>& blocks) const {
+  const std::int64_t e = config_.next_token_dim, c = config_.block_size;
+  auto chosen = std::make_shared<ChosenStates>();
+  chosen->blocks.reserve(blocks.size());
+  chosen->positions.reserve(blocks.size() * static_cast<std::size_t>(c));
+  for (const BlockRef& b : blocks) {
+    chosen->blocks.emplace_back(b.file, b.block);
+    const std::int32_t* next = b.file->next.data_ptr<std::int32_t>();
+    const c10::Half* states = b.file->states.data_ptr<c10::Half>();
+    const std::int64_t first = b.block * c;
+    for (std::int64_t t = first; t < first + b.file->valid(b.block, c); ++t) {
+      if (next[t] < 0) continue;  // the file's last token: no next token to vote for
+      chosen->positions.push_back({b.file, t});
+      chosen->rows.push_back(states + t * e);
+    }
+  }
+  std::sort(chosen->blocks.begin(), chosen->blocks.end());
+  chosen->norms.resize(chosen->rows.size());
+  cpu::state_norms(e, chosen->rows.data(), static_cast<std::int64_t>(chosen->rows.size()),
+                   chosen->norms.data());
+  return chosen;
+}
+
 NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
   const auto& c = config_;
   const std::int64_t e = c.next_token_dim;
@@ -72,58 +105,62 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
   chosen->tier = this;
   chosen->generation = generation_;
   // The voters that foretold this step's token lead on to their successors.
-  std::vector<StatePosition> candidates;
+  thread_local std::vector<StatePosition> successors;
+  successors.clear();
   if (kept != nullptr && query.token >= 0) {
     for (const StatePosition& v : kept->voters) {
       const std::int32_t* next = v.file->next.data_ptr<std::int32_t>();
       const std::int64_t successor = v.token + 1;
       if (next[v.token] == query.token && successor < v.file->n_tokens && next[successor] >= 0)
-        candidates.push_back({v.file, successor});
+        successors.push_back({v.file, successor});
     }
   }
-  if (static_cast<std::int64_t>(candidates.size()) < std::max<std::int64_t>(1, neighbours / 4)) {
-    // Too few lead on: the search's blocks too, searched for now if not yet for this choice
+  const bool reads_chosen =
+      static_cast<std::int64_t>(successors.size()) < std::max<std::int64_t>(1, neighbours / 4);
+  if (reads_chosen) {
+    // Too few lead on: the search's states too, searched for now if not yet for this choice
     // (a search scans every block's mean: once per choice, so the steps cost what the
     // chosen blocks do, whatever the memory's size).
-    chosen->blocks = kept != nullptr && kept->blocks != nullptr
-                         ? kept->blocks
-                         : std::make_shared<const std::vector<BlockRef>>(search_blocks(q));
+    chosen->chosen =
+        kept != nullptr && kept->chosen != nullptr ? kept->chosen : choose_states(search_blocks(q));
     // Each state once: a successor in a chosen block is among that block's states. The
     // blocks are distinct, so this costs a lookup per successor, not a sort of thousands
     // of states at every step.
-    std::vector<std::pair<const File*, std::int64_t>> chosen_blocks;
-    chosen_blocks.reserve(chosen->blocks->size());
-    for (const BlockRef& b : *chosen->blocks) chosen_blocks.emplace_back(b.file, b.block);
-    std::sort(chosen_blocks.begin(), chosen_blocks.end());
-    candidates.erase(
-        std::remove_if(candidates.begin(), candidates.end(),
+    const auto& blocks = chosen->chosen->blocks;
+    successors.erase(
+        std::remove_if(successors.begin(), successors.end(),
                        [&](const StatePosition& p) {
                          return std::binary_search(
-                             chosen_blocks.begin(), chosen_blocks.end(),
+                             blocks.begin(), blocks.end(),
                              std::pair<const File*, std::int64_t>(p.file, p.token / c.block_size));
                        }),
-        candidates.end());
-    for (const BlockRef& b : *chosen->blocks) {
-      const std::int32_t* next = b.file->next.data_ptr<std::int32_t>();
-      const std::int64_t first = b.block * c.block_size;
-      for (std::int64_t t = first; t < first + b.file->valid(b.block, c.block_size); ++t) {
-        if (next[t] >= 0) candidates.push_back({b.file, t});  // the file's last token: none
-      }
-    }
+        successors.end());
   } else if (kept != nullptr) {
-    chosen->blocks = kept->blocks;
+    chosen->chosen = kept->chosen;
   }
+  const ChosenStates* states = reads_chosen ? chosen->chosen.get() : nullptr;
 
-  // softmax(-|q - k|² / T) = softmax((2 q·k - |k|²) / T): |q|² is the same for all.
-  const auto n = static_cast<std::int64_t>(candidates.size());
+  // softmax(-|q - k|² / T) = softmax((2 q·k - |k|²) / T): |q|² is the same for all. The
+  // candidates are the successors, then the chosen states (whose norms are known).
+  const auto n_successors = static_cast<std::int64_t>(successors.size());
+  const std::int64_t n =
+      n_successors + (states != nullptr ? static_cast<std::int64_t>(states->rows.size()) : 0);
+  const auto candidate = [&](std::int64_t i) -> const StatePosition& {
+    return i < n_successors ? successors[static_cast<std::size_t>(i)]
+                            : states->positions[static_cast<std::size_t>(i - n_successors)];
+  };
   thread_local std::vector<const c10::Half*> rows;
   thread_local std::vector<float> scores;
   thread_local std::vector<std::int64_t> order;
-  rows.resize(static_cast<std::size_t>(n));
+  rows.resize(successors.size());
   scores.resize(static_cast<std::size_t>(n));
-  for (std::size_t i = 0; i < candidates.size(); ++i)
-    rows[i] = candidates[i].file->states.data_ptr<c10::Half>() + candidates[i].token * e;
-  cpu::distance_scores(q.data_ptr<float>(), e, rows.data(), n, scores.data());
+  for (std::size_t i = 0; i < successors.size(); ++i)
+    rows[i] = successors[i].file->states.data_ptr<c10::Half>() + successors[i].token * e;
+  cpu::distance_scores(q.data_ptr<float>(), e, rows.data(), n_successors, scores.data());
+  if (states != nullptr) {
+    cpu::distance_scores(q.data_ptr<float>(), e, states->rows.data(), states->norms.data(),
+                         n - n_successors, scores.data() + n_successors);
+  }
   const std::int64_t k = std::min(neighbours, n);
   order.resize(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), std::int64_t{0});
@@ -138,7 +175,7 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
   double total = 0;
   for (std::int64_t i = 0; i < k; ++i) {
     const auto at = static_cast<std::size_t>(order[static_cast<std::size_t>(i)]);
-    const StatePosition& p = candidates[at];
+    const StatePosition& p = candidate(order[static_cast<std::size_t>(i)]);
     chosen->voters.push_back(p);
     const double weight =
         std::exp((scores[at] - scores[static_cast<std::size_t>(order[0])]) / temperature);
