@@ -20,6 +20,7 @@
 #include "indexer/libclang_probe.h"
 #include "indexer/repository_indexer.h"
 #include "indexer/repository_memory.h"
+#include "model/blas_core.h"
 #include "model/memory/exact/kernel_isa.h"
 #include "model/model_loader.h"
 #include "server/completer/serve_memory.h"
@@ -146,12 +147,22 @@ Check check_blas() {
   s << std::fixed << std::setprecision(1) << gflops << " GFLOP/s on " << at::get_num_threads()
     << (at::get_num_threads() == 1 ? " thread" : " threads");
   s << (libraries.empty() ? ", no BLAS library loaded" : ", " + libraries.front());
+  const model::BlasCore core = model::blas_core();
+  if (!core.loaded.empty()) s << ", core " << core.loaded;
   c.summary = s.str();
-  c.facts = {{"gflops", gflops}, {"threads", at::get_num_threads()}, {"libraries", libraries}};
+  c.facts = {{"gflops", gflops},
+             {"threads", at::get_num_threads()},
+             {"libraries", libraries},
+             {"core", core.loaded}};
   const bool openblas = std::any_of(libraries.begin(), libraries.end(), [](const std::string& l) {
     return l.find("openblas") != std::string::npos;
   });
-  if (!openblas) {
+  if (!core.better.empty()) {
+    c.verdict = Verdict::kWarn;
+    c.advice = "OpenBLAS does not know this CPU and multiplies with its generic core " +
+               core.loaded + ": set OPENBLAS_CORETYPE=" + core.better +
+               " (mnemo names it itself unless OPENBLAS_CORETYPE is set)";
+  } else if (!openblas) {
     c.verdict = Verdict::kWarn;
     c.advice =
         "LibTorch multiplies with the reference BLAS, ~30x slower than OpenBLAS: on "

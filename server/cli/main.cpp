@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "model/blas_core.h"
 #include "server/cli/bench_command.h"
 #include "server/cli/complete_command.h"
 #include "server/cli/doctor_command.h"
@@ -50,6 +51,7 @@ bool setup_logging(const LogOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mnemo::model::rerun_with_better_blas_core(argv);
   CLI::App app{"mnemo: code completion that reads the whole repository"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("mnemo ") + mnemo::server::kVersion);

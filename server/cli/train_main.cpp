@@ -5,9 +5,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "model/blas_core.h"
 #include "server/cli/train_command.h"
 
 int main(int argc, char** argv) {
+  mnemo::model::rerun_with_better_blas_core(argv);
   CLI::App app{"mnemo-train: `mnemo train` without the rest of mnemo"};
   mnemo::model::training::TrainOptions options;
   CLI::App* train = mnemo::server::add_train_command(app, options);
