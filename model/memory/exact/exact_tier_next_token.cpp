@@ -71,6 +71,7 @@ std::shared_ptr<const ExactTier::ChosenStates> ExactTier::choose_states(
   auto chosen = std::make_shared<ChosenStates>();
   chosen->blocks.reserve(blocks.size());
   chosen->positions.reserve(blocks.size() * static_cast<std::size_t>(c));
+  chosen->rows.reserve(chosen->positions.capacity());
   for (const BlockRef& b : blocks) {
     chosen->blocks.emplace_back(b.file, b.block);
     const std::int32_t* next = b.file->next.data_ptr<std::int32_t>();
