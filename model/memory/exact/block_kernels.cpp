@@ -272,37 +272,7 @@ __attribute__((target("avx2,fma,f16c"))) float sum8(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
 }
 
-/// distance_scores for e a multiple of 8: the dot product and the squared norm share each
-/// row's conversion.
-__attribute__((target("avx2,fma,f16c"))) void distance_scores_avx2(const float* q, std::int64_t e,
-                                                                   const c10::Half* const* rows,
-                                                                   std::int64_t i0, std::int64_t i1,
-                                                                   float* out) {
-  for (std::int64_t i = i0; i < i1; ++i) {
-    const c10::Half* k = rows[i];
-    if (i + 1 < i1) _mm_prefetch(reinterpret_cast<const char*>(rows[i + 1]), _MM_HINT_T0);
-    // Two sets of accumulators: one chain of e / 8 dependent FMAs would wait on each
-    // other's latency rather than on the loads.
-    __m256 dot = _mm256_setzero_ps(), norm = _mm256_setzero_ps();
-    __m256 dot2 = _mm256_setzero_ps(), norm2 = _mm256_setzero_ps();
-    std::int64_t j = 0;
-    for (; j + 16 <= e; j += 16) {
-      const __m256 x = load8(k + j), y = load8(k + j + 8);
-      dot = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), x, dot);
-      dot2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), y, dot2);
-      norm = _mm256_fmadd_ps(x, x, norm);
-      norm2 = _mm256_fmadd_ps(y, y, norm2);
-    }
-    if (j < e) {
-      const __m256 x = load8(k + j);
-      dot = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), x, dot);
-      norm = _mm256_fmadd_ps(x, x, norm);
-    }
-    out[i] = 2.0f * sum8(_mm256_add_ps(dot, dot2)) - sum8(_mm256_add_ps(norm, norm2));
-  }
-}
-
-/// |k|² for e a multiple of 8, summed as distance_scores_avx2 sums it (the same bits).
+/// |k|² for e a multiple of 8, two chains of accumulators as in the dot product below.
 __attribute__((target("avx2,fma,f16c"))) void state_norms_avx2(std::int64_t e,
                                                                const c10::Half* const* rows,
                                                                std::int64_t i0, std::int64_t i1,
@@ -324,8 +294,8 @@ __attribute__((target("avx2,fma,f16c"))) void state_norms_avx2(std::int64_t e,
   }
 }
 
-/// 2 q·k - norms[i] for e a multiple of 8, the dot product summed as distance_scores_avx2
-/// sums it, so that with norms from state_norms_avx2 the scores are its own, bit for bit.
+/// 2 q·k - norms[i] for e a multiple of 8. Two sets of accumulators: one chain of e / 8
+/// dependent FMAs would wait on each other's latency rather than on the loads.
 __attribute__((target("avx2,fma,f16c"))) void distance_scores_normed_avx2(
     const float* q, std::int64_t e, const c10::Half* const* rows, const float* norms,
     std::int64_t i0, std::int64_t i1, float* out) {
@@ -450,27 +420,6 @@ void cpu::score_tiles_into(const at::Tensor& q_in, const at::Tensor& tiles, std:
   });
 }
 
-void cpu::distance_scores(const float* q, std::int64_t e, const c10::Half* const* rows,
-                          std::int64_t n, float* out) {
-  at::parallel_for(0, n, 2048, [&](std::int64_t i0, std::int64_t i1) {
-#ifdef MNEMO_EXACT_X86
-    if (cpu_has_avx2() && e % 8 == 0) {
-      distance_scores_avx2(q, e, rows, i0, i1, out);
-      return;
-    }
-#endif
-    for (std::int64_t i = i0; i < i1; ++i) {
-      float dot = 0, norm = 0;
-      for (std::int64_t j = 0; j < e; ++j) {
-        const float x = to_float(rows[i][j]);
-        dot += q[j] * x;
-        norm += x * x;
-      }
-      out[i] = 2.0f * dot - norm;
-    }
-  });
-}
-
 void cpu::state_norms(std::int64_t e, const c10::Half* const* rows, std::int64_t n, float* out) {
   at::parallel_for(0, n, 2048, [&](std::int64_t i0, std::int64_t i1) {
 #ifdef MNEMO_EXACT_X86
@@ -505,6 +454,14 @@ void cpu::distance_scores(const float* q, std::int64_t e, const c10::Half* const
       out[i] = 2.0f * dot - norms[i];
     }
   });
+}
+
+void cpu::distance_scores(const float* q, std::int64_t e, const c10::Half* const* rows,
+                          std::int64_t n, float* out) {
+  thread_local std::vector<float> norms;
+  norms.resize(static_cast<std::size_t>(n));
+  state_norms(e, rows, n, norms.data());
+  distance_scores(q, e, rows, norms.data(), n, out);
 }
 
 namespace {

@@ -31,12 +31,12 @@ void score_tiles_into(const at::Tensor& q, const at::Tensor& tiles, std::int64_t
 void distance_scores(const float* q, std::int64_t e, const c10::Half* const* rows, std::int64_t n,
                      float* out);
 
-/// |k_i|² of the fp16 rows, summed as distance_scores sums it: a read that scores the same
-/// rows at many steps computes their norms once.
+/// |k_i|² of the fp16 rows: a read that scores the same rows at many steps computes their
+/// norms once.
 void state_norms(std::int64_t e, const c10::Half* const* rows, std::int64_t n, float* out);
 
-/// distance_scores with the rows' norms from state_norms: the same scores, bit for bit, for
-/// half the arithmetic.
+/// distance_scores with the rows' norms from state_norms (what the overload above computes
+/// from them): the same scores, bit for bit, for half the arithmetic.
 void distance_scores(const float* q, std::int64_t e, const c10::Half* const* rows,
                      const float* norms, std::int64_t n, float* out);
 

@@ -44,7 +44,7 @@ struct ExactTier::NextTokenVoters final : MemoryChoice {
   /// The states of the choice's search: read again at each step where too few voters lead
   /// on, until the caller forgets the choice (MemoryReader::tokens_per_choice). Shared
   /// from step to step, not copied.
-  std::shared_ptr<const ChosenStates> chosen;
+  std::shared_ptr<const ChosenStates> states;
 };
 
 std::vector<ExactTier::BlockRef> ExactTier::search_blocks(const at::Tensor& q) const {
@@ -122,12 +122,12 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
     // Too few lead on: the search's states too, searched for now if not yet for this choice
     // (a search scans every block's mean: once per choice, so the steps cost what the
     // chosen blocks do, whatever the memory's size).
-    chosen->chosen =
-        kept != nullptr && kept->chosen != nullptr ? kept->chosen : choose_states(search_blocks(q));
+    chosen->states =
+        kept != nullptr && kept->states != nullptr ? kept->states : choose_states(search_blocks(q));
     // Each state once: a successor in a chosen block is among that block's states. The
     // blocks are distinct, so this costs a lookup per successor, not a sort of thousands
     // of states at every step.
-    const auto& blocks = chosen->chosen->blocks;
+    const auto& blocks = chosen->states->blocks;
     successors.erase(
         std::remove_if(successors.begin(), successors.end(),
                        [&](const StatePosition& p) {
@@ -137,18 +137,18 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
                        }),
         successors.end());
   } else if (kept != nullptr) {
-    chosen->chosen = kept->chosen;
+    chosen->states = kept->states;
   }
-  const ChosenStates* states = reads_chosen ? chosen->chosen.get() : nullptr;
+  const ChosenStates* read = reads_chosen ? chosen->states.get() : nullptr;
 
   // softmax(-|q - k|² / T) = softmax((2 q·k - |k|²) / T): |q|² is the same for all. The
   // candidates are the successors, then the chosen states (whose norms are known).
   const auto n_successors = static_cast<std::int64_t>(successors.size());
   const std::int64_t n =
-      n_successors + (states != nullptr ? static_cast<std::int64_t>(states->rows.size()) : 0);
+      n_successors + (read != nullptr ? static_cast<std::int64_t>(read->rows.size()) : 0);
   const auto candidate = [&](std::int64_t i) -> const StatePosition& {
     return i < n_successors ? successors[static_cast<std::size_t>(i)]
-                            : states->positions[static_cast<std::size_t>(i - n_successors)];
+                            : read->positions[static_cast<std::size_t>(i - n_successors)];
   };
   thread_local std::vector<const c10::Half*> rows;
   thread_local std::vector<float> scores;
@@ -158,8 +158,8 @@ NextTokenVotes ExactTier::next_token(const NextTokenQuery& query) const {
   for (std::size_t i = 0; i < successors.size(); ++i)
     rows[i] = successors[i].file->states.data_ptr<c10::Half>() + successors[i].token * e;
   cpu::distance_scores(q.data_ptr<float>(), e, rows.data(), n_successors, scores.data());
-  if (states != nullptr) {
-    cpu::distance_scores(q.data_ptr<float>(), e, states->rows.data(), states->norms.data(),
+  if (read != nullptr) {
+    cpu::distance_scores(q.data_ptr<float>(), e, read->rows.data(), read->norms.data(),
                          n - n_successors, scores.data() + n_successors);
   }
   const std::int64_t k = std::min(neighbours, n);
