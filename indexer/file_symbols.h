@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "indexer/member_uses.h"
+
 namespace mnemo::indexer {
 
 /// 1-based lines and columns; columns count bytes, as libclang's do.
@@ -58,6 +60,8 @@ struct FileSymbols {
   std::vector<Symbol> symbols;
   std::vector<Reference> references;
   std::vector<Include> includes;
+  /// Read from the text (member_uses.h), not from libclang.
+  std::vector<MemberUse> member_uses;
   std::uint32_t parse_errors = 0;  ///< diagnostics of error or fatal severity
 };
 

@@ -24,6 +24,7 @@
 #include "indexer/clang_symbols.h"
 #include "indexer/compile_flags.h"
 #include "indexer/content_hash.h"
+#include "indexer/member_uses.h"
 #include "indexer/parse_order.h"
 #include "indexer/parse_worker.h"
 #include "indexer/symbol_database.h"
@@ -276,10 +277,15 @@ model::Result<IndexReport, IndexRunError> index_repository(
   };
   // Stores one file of a parse's result (and counts it done) once per run.
   std::optional<IndexRunError> fatal;
-  const auto store = [&](const FileSymbols& f) {
+  const auto store = [&](FileSymbols& f) {
     const auto pending = changed.find(f.path);
     if (pending == changed.end() || fatal) return;
     const auto store_start = Clock::now();
+    // The member accesses are read from the text the parse read (a file changed since is
+    // indexed again next run: its hash no longer matches).
+    if (const auto text = read_file_contents(options.root / f.path);
+        text && git_blob_id(*text) == f.content_hash)
+      f.member_uses = member_uses(*text);
     if (auto saved = db.replace_file(f); !saved) {
       fatal = IndexRunError{database_message(saved.error())};
       return;
@@ -304,7 +310,7 @@ model::Result<IndexReport, IndexRunError> index_repository(
       return;
     }
     store(r.parsed.value().main);
-    for (const FileSymbols& f : r.parsed.value().included) {
+    for (FileSymbols& f : r.parsed.value().included) {
       if (in_flight.count(f.path) == 0) store(f);
     }
     report_progress("");

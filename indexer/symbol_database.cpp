@@ -88,6 +88,15 @@ CREATE TABLE includes(
   resolved INTEGER NOT NULL
 );
 CREATE INDEX includes_by_file ON includes(file_id);
+CREATE TABLE member_uses(
+  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+  receiver TEXT NOT NULL,
+  access TEXT NOT NULL,  -- 'object' (. and ->) or 'scope' (::)
+  member TEXT NOT NULL,
+  uses INTEGER NOT NULL
+);
+CREATE INDEX member_uses_by_file ON member_uses(file_id);
+CREATE INDEX member_uses_by_receiver ON member_uses(receiver, access);
 )sql";
 
 // A file's rows come back in source order; rowid (insertion order) breaks ties.
@@ -106,6 +115,13 @@ constexpr const char* kSelectReferencesTo =
 constexpr const char* kSelectIncludes =
     "SELECT i.path, i.line, i.resolved FROM includes i JOIN files f ON f.id = i.file_id "
     "WHERE f.path = ?1 ORDER BY i.line, i.rowid";
+constexpr const char* kSelectMemberUsesInFile =
+    "SELECT m.receiver, m.access, m.member, m.uses FROM member_uses m "
+    "JOIN files f ON f.id = m.file_id WHERE f.path = ?1 ORDER BY m.receiver, m.access, m.member";
+constexpr const char* kSelectMembersUsedOn =
+    "SELECT m.member, SUM(m.uses) AS n FROM member_uses m JOIN files f ON f.id = m.file_id "
+    "WHERE m.receiver = ?1 AND m.access = ?2 AND f.path != ?3 GROUP BY m.member "
+    "ORDER BY n DESC, m.member";
 constexpr const char* kSelectFile = "SELECT content_hash, parse_errors FROM files WHERE path = ?1";
 constexpr const char* kSelectPaths = "SELECT path FROM files ORDER BY path";
 constexpr const char* kSelectNames = "SELECT DISTINCT name FROM symbols ORDER BY name";
@@ -121,6 +137,8 @@ constexpr const char* kInsertSymbol =
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 constexpr const char* kInsertReference =
     "INSERT INTO refs(file_id, usr, line, col) VALUES(?1, ?2, ?3, ?4)";
+constexpr const char* kInsertMemberUse =
+    "INSERT INTO member_uses(file_id, receiver, access, member, uses) VALUES(?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kInsertInclude =
     "INSERT INTO includes(file_id, path, line, resolved) VALUES(?1, ?2, ?3, ?4)";
 
@@ -429,6 +447,18 @@ std::vector<Include> includes_in(Sqlite& db, std::string_view path) {
   return includes;
 }
 
+std::vector<MemberUse> member_uses_in(Sqlite& db, std::string_view path) {
+  Query query(db, kSelectMemberUsesInFile);
+  query.bind(path);
+  std::vector<MemberUse> uses;
+  while (query.next()) {
+    uses.push_back(
+        {query.text(0), query.text(1) == "scope" ? MemberAccess::kScope : MemberAccess::kObject,
+         query.text(2), query.u32(3)});
+  }
+  return uses;
+}
+
 std::int64_t seconds_since_epoch() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -534,6 +564,13 @@ model::Result<void, DatabaseError> SymbolDatabase::replace_file(const FileSymbol
       include.run();
       include.reset();
     }
+    Query member_use(db, kInsertMemberUse);
+    for (const MemberUse& m : file.member_uses) {
+      member_use.bind(file_id).bind(m.receiver).bind(std::string_view(to_string(m.access)));
+      member_use.bind(m.member).bind(std::int64_t{m.uses});
+      member_use.run();
+      member_use.reset();
+    }
     transaction.commit();
   });
 }
@@ -593,6 +630,7 @@ model::Result<std::optional<FileSymbols>, DatabaseError> SymbolDatabase::load_fi
     file.symbols = symbols_in(db, path);
     file.references = references_in(db, path);
     file.includes = includes_in(db, path);
+    file.member_uses = member_uses_in(db, path);
     snapshot.commit();
     return file;
   });
@@ -640,6 +678,19 @@ model::Result<std::vector<SymbolInFile>, DatabaseError> SymbolDatabase::declarat
 model::Result<std::vector<SymbolInFile>, DatabaseError> SymbolDatabase::members_of(
     std::string_view parent_usr) {
   return guarded([&] { return lookup_symbols(connection_->db, "s.parent_usr = ?1", parent_usr); });
+}
+
+model::Result<std::vector<std::pair<std::string, std::uint64_t>>, DatabaseError>
+SymbolDatabase::members_used_on(std::string_view receiver, MemberAccess access,
+                                std::string_view except_file) {
+  return guarded([&] {
+    Query query(connection_->db, kSelectMembersUsedOn);
+    query.bind(receiver).bind(std::string_view(to_string(access))).bind(except_file);
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    while (query.next())
+      out.emplace_back(query.text(0), static_cast<std::uint64_t>(query.int64(1)));
+    return out;
+  });
 }
 
 model::Result<std::vector<ReferenceInFile>, DatabaseError> SymbolDatabase::references_to(

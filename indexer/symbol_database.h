@@ -69,7 +69,7 @@ class SymbolDatabase {
   };
 
   /// Bumped whenever a table changes; an index of another version is rebuilt from scratch.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   /// How long a write waits for another process's write to finish.
   static constexpr int kBusyTimeoutMs = 5000;
 
@@ -135,6 +135,11 @@ class SymbolDatabase {
   /// Symbols declared in the record, enum or namespace `parent_usr`, wherever they are (an
   /// out-of-line method definition counts, in its own file).
   model::Result<std::vector<SymbolInFile>, DatabaseError> members_of(std::string_view parent_usr);
+  /// The members written after `receiver` with `access` (`sbi->...`), with how often, in
+  /// every file but `except_file` (the document being edited, whose stored text is stale);
+  /// most used first, ties by name.
+  model::Result<std::vector<std::pair<std::string, std::uint64_t>>, DatabaseError>
+  members_used_on(std::string_view receiver, MemberAccess access, std::string_view except_file);
   /// Every reference to one entity.
   model::Result<std::vector<ReferenceInFile>, DatabaseError> references_to(std::string_view usr);
 

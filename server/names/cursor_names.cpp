@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "indexer/member_uses.h"
 #include "server/text/identifier_scan.h"
 
 namespace mnemo::server {
@@ -299,6 +300,20 @@ std::vector<IndexedName> CursorNameFinder::members_of_object(std::string_view be
   return {};
 }
 
+std::unordered_map<std::string, std::uint64_t> CursorNameFinder::members_used_on(
+    const CursorNamesRequest& request, const CursorSite& site) {
+  std::unordered_map<std::string, std::uint64_t> used;
+  if (site.kind != SiteKind::kMember || site.object.empty()) return used;
+  if (index_ != nullptr) used = index_->members_used_on(site.object, site.access, request.file);
+  // The document as the editor has it, up to the word typed: the index's copy of it is
+  // left out above, being older.
+  const indexer::MemberAccess access = indexer::member_access_of(site.access);
+  const std::string_view before = request.text.substr(0, std::min(site.word_begin, request.text.size()));
+  for (const indexer::MemberUse& m : indexer::member_uses(before))
+    if (m.receiver == site.object && m.access == access) used[m.member] += m.uses;
+  return used;
+}
+
 CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const CursorSite& lexical,
                                       const lsp::CancellationToken& token, bool& lasting) {
   CursorNames out;
@@ -374,6 +389,9 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
 
   const std::unordered_map<std::string, std::uint64_t>* uses =
       index_ != nullptr ? &index_->uses() : nullptr;
+  const auto on_receiver = members_used_on(request, lexical);
+  std::uint64_t receiver_total = 0;
+  for (const auto& [member, n] : on_receiver) receiver_total += n;
   out.names = table.take();
   const NamePriorWeights::Set& w =
       lexical.kind == SiteKind::kMember ? weights_.member : weights_.other;
@@ -395,8 +413,15 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
       if (const auto found = uses->find(c.name); found != uses->end())
         c.repository_uses = found->second;
     }
+    if (const auto found = on_receiver.find(c.name); found != on_receiver.end())
+      c.receiver_uses = found->second;
+    c.receiver_total = receiver_total;
     const bool used_before = c.lines_since_use >= 0;
-    c.prior = w.document_uses * std::log1p(c.document_uses) +
+    c.prior = w.receiver_uses * std::log1p(static_cast<double>(c.receiver_uses)) +
+              (receiver_total > 0 ? w.receiver_share * static_cast<double>(c.receiver_uses) /
+                                        static_cast<double>(receiver_total)
+                                  : 0.0) +
+              w.document_uses * std::log1p(c.document_uses) +
               (used_before ? w.recency / (1.0 + c.lines_since_use / 8.0) + w.used_before : 0.0) +
               w.repository_uses * std::log1p(static_cast<double>(c.repository_uses)) +
               (c.in_file_scope ? w.file_scope : 0.0) + (c.from_compiler ? w.compiler : 0.0);

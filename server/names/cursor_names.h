@@ -17,6 +17,7 @@
 #include <list>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "server/completion/completion_engine.h"
@@ -39,9 +40,13 @@ struct NamePriorWeights {
     double file_scope;       ///< declared in this file or a header it includes (the index)
     double compiler;         ///< offered by libclang at the cursor
     double field, function, type, namespace_, macro;  ///< its kind (none: a variable)
+    /// × log(1 + the times the repository writes it after the same receiver: `sbi->`)
+    double receiver_uses;
+    /// × its share of all the members written after that receiver
+    double receiver_share;
   };
-  Set member{-0.238, 2.423, 0.378, 0.801, 0.0, -1.337, -0.446, -1.08, 0.83, -1.423, -0.845};
-  Set other{-0.372, 2.252, 2.116, 1.184, -0.475, 4.091, 0.2, 1.535, 1.685, 1.646, 1.061};
+  Set member{-0.238, 2.423, 0.378, 0.801, 0.0, -1.337, -0.446, -1.08, 0.83, -1.423, -0.845, 0.0, 0.0};
+  Set other{-0.372, 2.252, 2.116, 1.184, -0.475, 4.091, 0.2, 1.535, 1.685, 1.646, 1.061, 0.0, 0.0};
 };
 
 struct NameCandidate {
@@ -54,6 +59,10 @@ struct NameCandidate {
   /// Lines from its last use before the cursor to the cursor; -1 when not used before.
   std::int64_t lines_since_use = -1;
   std::uint64_t repository_uses = 0;
+  /// At a member access with a name on the left (`sbi->`): how often the repository's
+  /// other files and the document before the cursor write this member after that name,
+  /// and how often they write any member there.
+  std::uint64_t receiver_uses = 0, receiver_total = 0;
   /// The log-weight (NamePriorWeights over the signals above); a keyword weighs as a name
   /// libclang offers that the file does not use.
   double prior = 0;
@@ -99,6 +108,10 @@ class CursorNameFinder {
                       const lsp::CancellationToken& token, bool& lasting);
   /// Where the name typed begins none of `names`, the repository's names that it begins.
   void add_repository_names(CursorNames& names);
+  /// At a member access after a name: how often each member follows that name elsewhere
+  /// in the repository and in the document before the cursor.
+  std::unordered_map<std::string, std::uint64_t> members_used_on(const CursorNamesRequest& request,
+                                                                 const CursorSite& site);
   /// The members of `object`'s type, from its declaration in the text or in the index.
   std::vector<IndexedName> members_of_object(std::string_view before, const std::string& object);
 

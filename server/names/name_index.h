@@ -39,6 +39,10 @@ class NameIndex {
   virtual const std::vector<IndexedName>& member_names() = 0;
   /// How many references the repository makes to each name.
   virtual const std::unordered_map<std::string, std::uint64_t>& uses() = 0;
+  /// How often the repository's files other than `except_file` write each member after
+  /// `receiver` with `access` (`sbi->s_flags`, `std::move`): indexer/member_uses.h.
+  virtual std::unordered_map<std::string, std::uint64_t> members_used_on(
+      const std::string& receiver, const std::string& access, const std::string& except_file) = 0;
   /// Every name the repository declares, each once, sorted: where the name being typed
   /// begins none of those in scope, it may still be one of these (a header not included).
   virtual const std::vector<std::string>& names() = 0;

@@ -131,6 +131,16 @@ const std::vector<std::string>& SymbolDatabaseNames::names() {
   return *names_;
 }
 
+std::unordered_map<std::string, std::uint64_t> SymbolDatabaseNames::members_used_on(
+    const std::string& receiver, const std::string& access, const std::string& except_file) {
+  std::unordered_map<std::string, std::uint64_t> out;
+  if (receiver.empty()) return out;
+  auto used = database_.members_used_on(receiver, indexer::member_access_of(access), except_file);
+  if (!used) return out;  // an index without the table answers nothing, as one without uses
+  for (auto& [member, uses] : used.value()) out.emplace(std::move(member), uses);
+  return out;
+}
+
 std::vector<IndexedName> SymbolDatabaseNames::declarations(const std::string& name) {
   std::vector<IndexedName> out;
   if (auto found = database_.symbols_named(name)) {

@@ -27,6 +27,9 @@ class SymbolDatabaseNames final : public NameIndex {
   std::vector<IndexedName> members_of(const std::string& type) override;
   const std::vector<IndexedName>& member_names() override;
   const std::unordered_map<std::string, std::uint64_t>& uses() override;
+  std::unordered_map<std::string, std::uint64_t> members_used_on(
+      const std::string& receiver, const std::string& access,
+      const std::string& except_file) override;
   const std::vector<std::string>& names() override;
   std::vector<IndexedName> declarations(const std::string& name) override;
 

@@ -104,6 +104,13 @@ class FakeIndex : public NameIndex {
     return all_members_;
   }
   const std::unordered_map<std::string, std::uint64_t>& uses() override { return uses_; }
+  std::unordered_map<std::string, std::uint64_t> members_used_on(
+      const std::string& receiver, const std::string& access,
+      const std::string& except_file) override {
+    last_member_uses_except = except_file;
+    return access == "::" ? std::unordered_map<std::string, std::uint64_t>{}
+                          : member_uses[receiver];
+  }
   const std::vector<std::string>& names() override {
     all_names_.clear();
     for (const auto& [file, names] : scope_)
@@ -126,6 +133,9 @@ class FakeIndex : public NameIndex {
     return out;
   }
   int member_lookups = 0;
+  /// Members written after each receiver (with `.` or `->`) in the repository.
+  std::map<std::string, std::unordered_map<std::string, std::uint64_t>> member_uses;
+  std::string last_member_uses_except;
 
  private:
   std::map<std::string, std::vector<IndexedName>> scope_;
@@ -163,6 +173,40 @@ TEST(CursorNames, WithoutLibclangTheMembersOfTheLeftSidesDeclaredTypeGo) {
             (std::set<std::string>{"NewFile", "RemoveFile", "name_"}));
   // The repository's most used member comes first.
   EXPECT_EQ(found.front(), "NewFile");
+}
+
+const NameCandidate* candidate(const CursorNames& names, const std::string& name) {
+  for (const NameCandidate& c : names.names)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+TEST(CursorNames, TheMembersWrittenAfterTheSameNameElsewhereAndBeforeTheCursorRankFirst) {
+  FakeIndex index;
+  index.member_uses["env"] = {{"RemoveFile", 30}, {"Unknown", 1}};
+  NamePriorWeights weights;
+  weights.member.receiver_uses = 3.0;
+  CursorNameFinder finder({}, &index, weights);
+  const auto a = parse_cursor(
+      "Status Table::Flush(Env *env) {\n  env->name_ = 0;\n  f(env->name_, other->name_);\n"
+      "  return env->^\n}\n");
+  const CursorNames names = finder.find(request_at(a), {});
+  // The document's stored copy is left out: its text before the cursor counts instead.
+  EXPECT_EQ(index.last_member_uses_except, "db/table.cc");
+  const NameCandidate* remove = candidate(names, "RemoveFile");
+  const NameCandidate* name = candidate(names, "name_");
+  const NameCandidate* create = candidate(names, "NewFile");
+  ASSERT_NE(remove, nullptr);
+  ASSERT_NE(name, nullptr);
+  ASSERT_NE(create, nullptr);
+  EXPECT_EQ(remove->receiver_uses, 30u);
+  EXPECT_EQ(name->receiver_uses, 2u);  // `other->name_` is another receiver's
+  EXPECT_EQ(create->receiver_uses, 0u);
+  EXPECT_EQ(remove->receiver_total, 33u);
+  // Without the signal the repository's most used member (NewFile) comes first.
+  EXPECT_EQ(names_of(names).front(), "RemoveFile");
+  // A name the index offers that is no member of Env is still no candidate.
+  EXPECT_EQ(candidate(names, "Unknown"), nullptr);
 }
 
 TEST(CursorNames, AFieldsTypeComesFromTheIndexWhenTheDocumentDoesNotDeclareIt) {

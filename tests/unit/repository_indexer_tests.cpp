@@ -76,6 +76,29 @@ TEST_F(RepositoryIndexerTest, SourcesAreParsedFirstAndRecordTheHeadersTheyInclud
   EXPECT_EQ(norm.value()[1].file, "geo/point.h");
 }
 
+TEST_F(RepositoryIndexerTest, TheMemberAccessesOfEveryFileAreStoredWithIt) {
+  repo_.write("app/use.cpp",
+              "#include \"geo/point.h\"\ndouble f(geo::Point p) { return p.norm() + p.norm(); }\n");
+  // A header recorded by another file's parse gets its member accesses too.
+  repo_.write("geo/point.h",
+              "#pragma once\nnamespace geo {\nstruct Point { double norm() const; };\n"
+              "inline double twice(Point p) { return 2 * p.norm(); }\n}\n");
+  run();
+  auto db = SymbolDatabase::open(symbol_database_path(repo_.path() / ".mnemo"),
+                                 SymbolDatabase::OpenMode::kReadOnly);
+  ASSERT_TRUE(db);
+  using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
+  auto on_p = db.value()->members_used_on("p", MemberAccess::kObject, "");
+  ASSERT_TRUE(on_p);
+  EXPECT_EQ(on_p.value(), (Counts{{"norm", 3}}));
+  auto in_header = db.value()->members_used_on("p", MemberAccess::kObject, "app/use.cpp");
+  ASSERT_TRUE(in_header);
+  EXPECT_EQ(in_header.value(), (Counts{{"norm", 1}}));
+  auto on_geo = db.value()->members_used_on("geo", MemberAccess::kScope, "");
+  ASSERT_TRUE(on_geo);
+  EXPECT_EQ(on_geo.value(), (Counts{{"Point", 2}}));  // `geo::Point::norm`: `Point::norm` is Point's
+}
+
 TEST_F(RepositoryIndexerTest, ASecondRunReparsesOnlyWhatChangedAndForgetsWhatIsGone) {
   run();
   repo_.write("app/main.cpp", "#include \"geo/point.h\"\nint main() { return 1; }\n");

@@ -130,6 +130,10 @@ std::string describe(const Include& i) {
          (i.resolved ? " resolved" : " not found");
 }
 
+std::string describe(const MemberUse& m) {
+  return m.receiver + " " + to_string(m.access) + " " + m.member + " x" + std::to_string(m.uses);
+}
+
 std::string describe(const SymbolInFile& s) {
   return s.file + ": " + describe(s.symbol);
 }
@@ -156,6 +160,7 @@ std::vector<std::string> describe(const FileSymbols& f) {
   for (const std::string& line : describe(f.symbols)) out.push_back("symbol " + line);
   for (const std::string& line : describe(f.references)) out.push_back("reference " + line);
   for (const std::string& line : describe(f.includes)) out.push_back("include " + line);
+  for (const std::string& line : describe(f.member_uses)) out.push_back("member use " + line);
   return out;
 }
 
@@ -329,6 +334,9 @@ TEST_F(SymbolDatabaseTest, AFilesSymbolsReferencesAndIncludesRoundTripExactly) {
   f.symbols[2].qualified_name.clear();  // empty strings come back empty, not NULL
   f.references = {{"c:@N@mathe@F@größe#", 5, 3}, {"c:@greeting", 5, 20}, {"c:@greeting", 6, 1}};
   f.includes = {{"mathe/größe.h", 1, true}, {R"(he"llo'.h)", 2, false}, {"/abs/π.h", 3, true}};
+  f.member_uses = {{"mathe", MemberAccess::kScope, "größe", 4294967295u},
+                   {"p", MemberAccess::kObject, "größe", 2},
+                   {"p", MemberAccess::kObject, "x", 1}};
 
   auto db = open(index_file());
   ok(db->replace_file(f));
@@ -541,6 +549,30 @@ TEST_F(SymbolDatabaseTest, MembersOfAParentAreFoundInEveryFile) {
   EXPECT_TRUE(ok(db->members_of(kX)).empty());
 }
 
+TEST_F(SymbolDatabaseTest, MembersUsedOnAReceiverAreSummedOverEveryFileButTheOneLeftOut) {
+  auto db = open(index_file());
+  FileSymbols a = point_source(), b = main_source();
+  a.member_uses = {{"p", MemberAccess::kObject, "norm", 2},
+                   {"p", MemberAccess::kObject, "x", 1},
+                   {"geo", MemberAccess::kScope, "Point", 1}};
+  b.member_uses = {{"p", MemberAccess::kObject, "x", 3}, {"q", MemberAccess::kObject, "norm", 5}};
+  ok(db->replace_file(a));
+  ok(db->replace_file(b));
+
+  using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
+  EXPECT_EQ(ok(db->members_used_on("p", MemberAccess::kObject, "")),
+            (Counts{{"x", 4}, {"norm", 2}}));
+  EXPECT_EQ(ok(db->members_used_on("p", MemberAccess::kObject, b.path)),
+            (Counts{{"norm", 2}, {"x", 1}}));
+  EXPECT_EQ(ok(db->members_used_on("geo", MemberAccess::kScope, "")), (Counts{{"Point", 1}}));
+  EXPECT_TRUE(ok(db->members_used_on("geo", MemberAccess::kObject, "")).empty());
+  // Replacing a file replaces its counts.
+  b.member_uses.clear();
+  ok(db->replace_file(b));
+  EXPECT_EQ(ok(db->members_used_on("p", MemberAccess::kObject, "")),
+            (Counts{{"norm", 2}, {"x", 1}}));
+}
+
 TEST_F(SymbolDatabaseTest, ReferencesToAUsrNameTheirFilesAndPositions) {
   auto db = program_reader();
 
@@ -563,7 +595,7 @@ TEST_F(SymbolDatabaseTest, ANewIndexIsInWalModeWithTheSchemaVersion) {
   RawConnection raw(index_file());
   EXPECT_EQ(raw.scalar("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.scalar("PRAGMA user_version"), std::to_string(SymbolDatabase::kSchemaVersion));
-  EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), "4");
+  EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), "5");  // files, symbols, refs, includes, member_uses
 }
 
 TEST_F(SymbolDatabaseTest, ReopeningAnIndexOfThisVersionKeepsIt) {
