@@ -27,9 +27,9 @@ FEATURES = ["document_uses", "recency", "used_before", "repository_uses", "file_
 KINDS = {1: "keyword", 2: "identifier", 3: "field", 4: "function", 5: "type", 6: "namespace",
          7: "macro"}
 KIND_FEATURES = ["kind_" + KINDS[k] for k in (3, 4, 5, 6, 7)]
-# At a member access after a name (`sbi->`): the member's uses after that same name, and its
-# share of them (indexer/member_uses.h).
-RECEIVER_FEATURES = ["receiver_uses", "receiver_share"]
+# At a member access after a name (`sbi->`): the member's uses after that same name
+# (indexer/member_uses.h). Its share of them was tried too and fitted no better.
+RECEIVER_FEATURES = ["receiver_uses"]
 NAMES = FEATURES + KIND_FEATURES + RECEIVER_FEATURES
 
 
@@ -42,8 +42,7 @@ def features(c):
          1.0 if c["file_scope"] else 0.0,
          1.0 if c["compiler"] else 0.0]
     f += [1.0 if KINDS.get(c["kind"]) == name[5:] else 0.0 for name in KIND_FEATURES]
-    receiver_uses, receiver_total = c.get("receiver_uses", 0), c.get("receiver_total", 0)
-    f += [math.log1p(receiver_uses), receiver_uses / receiver_total if receiver_total else 0.0]
+    f += [math.log1p(c.get("receiver_uses", 0))]
     if c["kind"] == 1:  # a keyword: no prior at all
         f = [0.0] * len(f)
     return f

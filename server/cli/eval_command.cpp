@@ -195,7 +195,6 @@ json name_features(const NameCandidate& n) {
           {"lines_since_use", n.lines_since_use},
           {"repository_uses", n.repository_uses},
           {"receiver_uses", n.receiver_uses},
-          {"receiver_total", n.receiver_total},
           {"file_scope", n.in_file_scope},
           {"compiler", n.from_compiler}};
 }

@@ -390,8 +390,6 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
   const std::unordered_map<std::string, std::uint64_t>* uses =
       index_ != nullptr ? &index_->uses() : nullptr;
   const auto on_receiver = members_used_on(request, lexical);
-  std::uint64_t receiver_total = 0;
-  for (const auto& [member, n] : on_receiver) receiver_total += n;
   out.names = table.take();
   const NamePriorWeights::Set& w =
       lexical.kind == SiteKind::kMember ? weights_.member : weights_.other;
@@ -415,12 +413,8 @@ CursorNames CursorNameFinder::compute(const CursorNamesRequest& request, const C
     }
     if (const auto found = on_receiver.find(c.name); found != on_receiver.end())
       c.receiver_uses = found->second;
-    c.receiver_total = receiver_total;
     const bool used_before = c.lines_since_use >= 0;
     c.prior = w.receiver_uses * std::log1p(static_cast<double>(c.receiver_uses)) +
-              (receiver_total > 0 ? w.receiver_share * static_cast<double>(c.receiver_uses) /
-                                        static_cast<double>(receiver_total)
-                                  : 0.0) +
               w.document_uses * std::log1p(c.document_uses) +
               (used_before ? w.recency / (1.0 + c.lines_since_use / 8.0) + w.used_before : 0.0) +
               w.repository_uses * std::log1p(static_cast<double>(c.repository_uses)) +

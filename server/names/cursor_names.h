@@ -42,11 +42,9 @@ struct NamePriorWeights {
     double field, function, type, namespace_, macro;  ///< its kind (none: a variable)
     /// × log(1 + the times the repository writes it after the same receiver: `sbi->`)
     double receiver_uses;
-    /// × its share of all the members written after that receiver
-    double receiver_share;
   };
-  Set member{-0.238, 2.423, 0.378, 0.801, 0.0, -1.337, -0.446, -1.08, 0.83, -1.423, -0.845, 0.0, 0.0};
-  Set other{-0.372, 2.252, 2.116, 1.184, -0.475, 4.091, 0.2, 1.535, 1.685, 1.646, 1.061, 0.0, 0.0};
+  Set member{-0.356, 2.357, 0.367, 0.735, 0.0, -0.87, -1.316, -1.098, 1.014, -1.083, -0.26, 0.298};
+  Set other{-0.372, 2.252, 2.116, 1.184, -0.475, 4.091, 0.2, 1.535, 1.685, 1.646, 1.061, 0.0};
 };
 
 struct NameCandidate {
@@ -60,9 +58,8 @@ struct NameCandidate {
   std::int64_t lines_since_use = -1;
   std::uint64_t repository_uses = 0;
   /// At a member access with a name on the left (`sbi->`): how often the repository's
-  /// other files and the document before the cursor write this member after that name,
-  /// and how often they write any member there.
-  std::uint64_t receiver_uses = 0, receiver_total = 0;
+  /// other files and the document before the cursor write this member after that name.
+  std::uint64_t receiver_uses = 0;
   /// The log-weight (NamePriorWeights over the signals above); a keyword weighs as a name
   /// libclang offers that the file does not use.
   double prior = 0;

@@ -202,7 +202,6 @@ TEST(CursorNames, TheMembersWrittenAfterTheSameNameElsewhereAndBeforeTheCursorRa
   EXPECT_EQ(remove->receiver_uses, 30u);
   EXPECT_EQ(name->receiver_uses, 2u);  // `other->name_` is another receiver's
   EXPECT_EQ(create->receiver_uses, 0u);
-  EXPECT_EQ(remove->receiver_total, 33u);
   // Without the signal the repository's most used member (NewFile) comes first.
   EXPECT_EQ(names_of(names).front(), "RemoveFile");
   // A name the index offers that is no member of Env is still no candidate.
