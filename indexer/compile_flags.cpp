@@ -169,6 +169,9 @@ std::vector<std::string> include_folders(const std::vector<std::string>& files) 
 }
 
 std::vector<std::string> libclang_argv(const CompileCommand& command, const fs::path& file) {
+  // `/repo/./a.cpp` and `/repo/a.cpp` are one file: left in, libclang would get two inputs
+  // and fail (CXError_ASTReadError).
+  const fs::path normal_file = file.lexically_normal();
   std::vector<std::string> argv;
   const std::vector<std::string>& in = command.argv;
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -177,7 +180,7 @@ std::vector<std::string> libclang_argv(const CompileCommand& command, const fs::
     if (i > 0) {
       const fs::path as_path(arg);
       const fs::path resolved = as_path.is_absolute() ? as_path : command.directory / as_path;
-      if (resolved.lexically_normal() == file) continue;
+      if (resolved.lexically_normal() == normal_file) continue;
     }
     if ((arg == "-include" || arg == "--include") && has_next) {
       argv.insert(argv.end(), {"-Xclang", "-include", "-Xclang", in[++i]});

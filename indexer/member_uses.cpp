@@ -130,8 +130,8 @@ std::vector<MemberUse> member_uses(std::string_view text) {
   std::vector<MemberUse> out;
   out.reserve(counts.size());
   for (const auto& [key, uses] : counts) {
-    out.push_back({std::string(std::get<0>(key)), std::get<1>(key), std::string(std::get<2>(key)),
-                   uses});
+    out.push_back(
+        {std::string(std::get<0>(key)), std::get<1>(key), std::string(std::get<2>(key)), uses});
   }
   return out;
 }

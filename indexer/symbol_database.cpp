@@ -452,9 +452,9 @@ std::vector<MemberUse> member_uses_in(Sqlite& db, std::string_view path) {
   query.bind(path);
   std::vector<MemberUse> uses;
   while (query.next()) {
-    uses.push_back(
-        {query.text(0), query.text(1) == "scope" ? MemberAccess::kScope : MemberAccess::kObject,
-         query.text(2), query.u32(3)});
+    uses.push_back({query.text(0),
+                    query.text(1) == "scope" ? MemberAccess::kScope : MemberAccess::kObject,
+                    query.text(2), query.u32(3)});
   }
   return uses;
 }

@@ -138,8 +138,8 @@ class SymbolDatabase {
   /// The members written after `receiver` with `access` (`sbi->...`), with how often, in
   /// every file but `except_file` (the document being edited, whose stored text is stale);
   /// most used first, ties by name.
-  model::Result<std::vector<std::pair<std::string, std::uint64_t>>, DatabaseError>
-  members_used_on(std::string_view receiver, MemberAccess access, std::string_view except_file);
+  model::Result<std::vector<std::pair<std::string, std::uint64_t>>, DatabaseError> members_used_on(
+      std::string_view receiver, MemberAccess access, std::string_view except_file);
   /// Every reference to one entity.
   model::Result<std::vector<ReferenceInFile>, DatabaseError> references_to(std::string_view usr);
 

@@ -177,7 +177,7 @@ json run_complete_benchmark(const CompleteBenchmarkOptions& o) {
     at.text = r.text;
     at.cursor = r.cursor;
     const CursorNames names = finder.find(at, lsp::CancellationToken());
-    const HeldNames held = held_names(names, defaults.name_prior_weight);
+    const HeldNames held = held_names(names, defaults);
     r.names = held.names;
     r.slot = held.slot;
     if (index) {

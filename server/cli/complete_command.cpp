@@ -151,7 +151,7 @@ class Answerer {
       at.cursor = cursor.value();
       names = names_.finder->find(at, lsp::CancellationToken());
       if (names_.settings.hold_names) {
-        const HeldNames held = held_names(*names, names_.settings.name_prior_weight);
+        const HeldNames held = held_names(*names, names_.settings);
         request.names = held.names;
         request.slot = held.slot;
       }
@@ -244,7 +244,12 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
       "budget of the declarations block before the prefix (default 256; 0: none)");
   cmd->add_option_function<double>(
       "--name-prior-weight", [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
-      "how much the names' prior weighs against the model when they are ranked (default 1)");
+      "how much the names' prior weighs against the model when they are ranked, at the sites "
+      "other than member accesses (default 1)");
+  cmd->add_option_function<double>(
+      "--member-prior-weight",
+      [&o](double w) { o.settings_flags["names"]["memberPriorWeight"] = w; },
+      "the same at member accesses (after `.`, `->`, `::`; default 1)");
   cmd->add_flag_function(
       "--free-names", [&o](std::int64_t) { o.settings_flags["names"]["hold"] = false; },
       "do not hold the suggestion's first identifier to the names at the cursor");

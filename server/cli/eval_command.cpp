@@ -243,7 +243,7 @@ Result<RepositoryResult, std::string> evaluate(Repository& r, const EvalCommandO
     names_request.cursor = prefix.size();
     const CursorNames names = finder.find(names_request, never);
     ++out.name_sources[names.source];
-    const HeldNames held = held_names(names, r.settings.name_prior_weight);
+    const HeldNames held = held_names(names, r.settings);
     DeclarationBlockRequest block_request;
     block_request.text = prefix;
     block_request.cursor = prefix.size();
@@ -466,7 +466,12 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
       "budget of the declarations block before the prefix (default 256)");
   cmd->add_option_function<double>(
       "--name-prior-weight", [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
-      "how much the names' prior weighs against the model when they are ranked (default 1)");
+      "how much the names' prior weighs against the model when they are ranked, at the sites "
+      "other than member accesses (default 1)");
+  cmd->add_option_function<double>(
+      "--member-prior-weight",
+      [&o](double w) { o.settings_flags["names"]["memberPriorWeight"] = w; },
+      "the same at member accesses (after `.`, `->`, `::`; default 1)");
   cmd->add_option("--seed", o.seed, "which cases are sampled")->capture_default_str();
   cmd->add_option("--max-cases", o.max_cases, "cases sampled per repository (0: all)")
       ->capture_default_str();
@@ -549,6 +554,7 @@ int run_eval(const EvalCommandOptions& o) {
                             {"prefix_tokens", settings.prefix_tokens},
                             {"declaration_tokens", settings.declaration_tokens},
                             {"name_prior_weight", settings.name_prior_weight},
+                            {"member_prior_weight", settings.member_prior_weight},
                             {"memory_top_k", settings.memory_top_k},
                             {"memory_next_token_weight", settings.memory_next_token_weight},
                             {"cases", result.value().cases},

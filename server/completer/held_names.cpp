@@ -6,10 +6,11 @@
 
 namespace mnemo::server {
 
-HeldNames held_names(const CursorNames& names, float prior_weight) {
+HeldNames held_names(const CursorNames& names, const CompletionSettings& settings) {
   HeldNames out;
-  out.slot.prior_weight = prior_weight;
   out.slot.required = names.site.kind == SiteKind::kMember;
+  out.slot.prior_weight =
+      out.slot.required ? settings.member_prior_weight : settings.name_prior_weight;
   if (names.site.kind == SiteKind::kDeclaration || names.names.empty()) return out;
   std::vector<model::WeightedName> weighted;
   weighted.reserve(names.names.size());

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "model/decoding/name_constraint.h"
+#include "server/completion/completion_settings.h"
 #include "server/names/cursor_names.h"
 
 namespace mnemo::server {
@@ -16,7 +17,8 @@ struct HeldNames {
   model::NameSlot slot;
 };
 
-/// `prior_weight`: λ, how much the names' priors weigh against the model.
-HeldNames held_names(const CursorNames& names, float prior_weight);
+/// `settings`' λ (member_prior_weight at a member access, name_prior_weight elsewhere): how
+/// much the names' priors weigh against the model.
+HeldNames held_names(const CursorNames& names, const CompletionSettings& settings);
 
 }  // namespace mnemo::server

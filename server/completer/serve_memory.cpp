@@ -219,7 +219,7 @@ ServeMemory::CursorContext ServeMemory::cursor_context(const fs::path& file,
   request.text = text;
   request.cursor = cursor;
   const CursorNames names = finder_->find(request, token);
-  if (settings.hold_names) out.held = held_names(names, settings.name_prior_weight);
+  if (settings.hold_names) out.held = held_names(names, settings);
   if (names_index_ && settings.declaration_tokens > 0) {
     DeclarationBlockRequest block;
     block.text = text;

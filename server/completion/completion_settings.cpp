@@ -19,7 +19,8 @@ bool CompletionSettings::operator==(const CompletionSettings& o) const {
          memory_include == o.memory_include && memory_exclude == o.memory_exclude &&
          prefix_tokens == o.prefix_tokens && suffix_tokens == o.suffix_tokens &&
          declaration_tokens == o.declaration_tokens && hold_names == o.hold_names &&
-         name_prior_weight == o.name_prior_weight && debounce == o.debounce &&
+         name_prior_weight == o.name_prior_weight &&
+         member_prior_weight == o.member_prior_weight && debounce == o.debounce &&
          identifier_boost == o.identifier_boost;
 }
 
@@ -37,7 +38,10 @@ nlohmann::json settings_json(const CompletionSettings& s) {
        {{"prefixTokens", s.prefix_tokens},
         {"suffixTokens", s.suffix_tokens},
         {"declarationTokens", s.declaration_tokens}}},
-      {"names", {{"hold", s.hold_names}, {"priorWeight", s.name_prior_weight}}},
+      {"names",
+       {{"hold", s.hold_names},
+        {"priorWeight", s.name_prior_weight},
+        {"memberPriorWeight", s.member_prior_weight}}},
       {"inline", {{"debounceMs", s.debounce.count()}, {"identifierBoost", s.identifier_boost}}}};
 }
 
@@ -159,6 +163,9 @@ const Key kNamesKeys[] = {
     {"priorWeight",
      [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
         std::vector<std::string>& p) { read_number(g, k, 0, 100, w, s.name_prior_weight, p); }},
+    {"memberPriorWeight",
+     [](const json& g, const std::string& k, const std::string& w, CompletionSettings& s,
+        std::vector<std::string>& p) { read_number(g, k, 0, 100, w, s.member_prior_weight, p); }},
 };
 const Key kInlineKeys[] = {
     {"debounceMs",

@@ -49,7 +49,9 @@ struct CompletionSettings {
   /// Whether the identifier a suggestion begins with is held to the names that can go at
   /// the cursor (cursor_names.h, model/decoding/name_constraint.h).
   bool hold_names = true;
-  /// λ: how much the names' prior adds to the model's log-probability when they are ranked.
+  /// λ: how much the names' prior adds to the model's log-probability when they are ranked,
+  /// at a member access (after `.`, `->`, `::`) and elsewhere.
+  float member_prior_weight = 1.0f;
   float name_prior_weight = 1.0f;
   std::chrono::milliseconds debounce{75};  ///< automatic inline requests wait this long
   /// Added to the logits of tokens on the way to a known identifier while a suggestion writes

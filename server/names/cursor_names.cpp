@@ -308,7 +308,8 @@ std::unordered_map<std::string, std::uint64_t> CursorNameFinder::members_used_on
   // The document as the editor has it, up to the word typed: the index's copy of it is
   // left out above, being older.
   const indexer::MemberAccess access = indexer::member_access_of(site.access);
-  const std::string_view before = request.text.substr(0, std::min(site.word_begin, request.text.size()));
+  const std::string_view before =
+      request.text.substr(0, std::min(site.word_begin, request.text.size()));
   for (const indexer::MemberUse& m : indexer::member_uses(before))
     if (m.receiver == site.object && m.access == access) used[m.member] += m.uses;
   return used;

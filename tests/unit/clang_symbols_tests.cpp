@@ -306,5 +306,19 @@ TEST(CompileFlags, WithoutADatabaseTheDefaultsFindTheRepositorysIncludeFolders) 
   EXPECT_EQ(use.value().main.includes[0].path, "include/lib/api.h");
 }
 
+TEST(CompileFlags, TheFileIsLeftOutOfLibclangsArgumentsHoweverItsPathIsSpelled) {
+  // A workspace opened as "." gives paths such as /repo/./a.cpp.
+  CompileCommand command;
+  command.argv = {"clang++", "-std=c++17", "/repo/a.cpp", "-I/repo/include"};
+  command.directory = "/repo";
+  const std::vector<std::string> expected = {"clang++", "-std=c++17", "-I/repo/include",
+                                             "-working-directory=/repo",
+                                             "-Wno-unknown-warning-option"};
+  EXPECT_EQ(libclang_argv(command, "/repo/./a.cpp"), expected);
+  EXPECT_EQ(libclang_argv(command, "/repo/a.cpp"), expected);
+  command.argv = {"clang++", "-std=c++17", "src/../a.cpp", "-I/repo/include"};
+  EXPECT_EQ(libclang_argv(command, "/repo/./a.cpp"), expected);
+}
+
 }  // namespace
 }  // namespace mnemo::indexer

@@ -63,6 +63,7 @@ TEST(CompletionSettings, EveryKeyReachesItsField) {
       "model": "/models/m.gguf",
       "memory": {"window": 512, "topK": 4, "budgetMB": 300, "nextTokenWeight": 0.25},
       "prompt": {"prefixTokens": 900, "suffixTokens": 0},
+      "names": {"priorWeight": 2, "memberPriorWeight": 3.5},
       "inline": {"debounceMs": 20, "identifierBoost": 1.5}})"),
                                        "test", {}, s);
   EXPECT_TRUE(problems.empty()) << problems.front();
@@ -73,6 +74,8 @@ TEST(CompletionSettings, EveryKeyReachesItsField) {
   EXPECT_EQ(s.memory_next_token_weight, 0.25f);
   EXPECT_EQ(s.prefix_tokens, 900u);
   EXPECT_EQ(s.suffix_tokens, 0u);
+  EXPECT_EQ(s.name_prior_weight, 2.0f);
+  EXPECT_EQ(s.member_prior_weight, 3.5f);
   EXPECT_EQ(s.debounce, std::chrono::milliseconds(20));
   EXPECT_EQ(s.identifier_boost, 1.5f);
 }
@@ -91,6 +94,7 @@ TEST(CompletionSettings, WhatIsInEffectReadsBackAsTheSameSettings) {
   s.declaration_tokens = 128;
   s.hold_names = false;
   s.name_prior_weight = 2.0f;
+  s.member_prior_weight = 3.5f;
   s.debounce = std::chrono::milliseconds(20);
   s.identifier_boost = 1.5f;
   CompletionSettings read;

@@ -16,6 +16,7 @@
 #include "model/model_loader.h"
 #include "model/transformer_session.h"
 #include "server/completer/completion_prompt.h"
+#include "server/completer/held_names.h"
 #include "server/completer/model_completer.h"
 
 namespace mnemo::server {
@@ -75,6 +76,27 @@ TEST(InlineStopRules, OnAFreshLineTheSuggestionRunsToTheEndOfTheBlock) {
   EXPECT_TRUE(rules.balanced_brackets);
   EXPECT_EQ(rules.stop_strings, std::vector<std::string>{"\n\n"});
   EXPECT_TRUE(inline_stop_rules("", 0).balanced_brackets);  // an empty document
+}
+
+TEST(HeldNames, AMemberAccessWeighsItsPriorByTheMemberWeightAndOtherSitesByTheirOwn) {
+  CompletionSettings settings;
+  settings.name_prior_weight = 1.5f;
+  settings.member_prior_weight = 3.0f;
+  CursorNames names;
+  names.names.resize(2);
+  names.names[0].name = "size";
+  names.names[1].name = "data";
+  names.site.kind = SiteKind::kMember;
+  const HeldNames member = held_names(names, settings);
+  EXPECT_TRUE(member.slot.required);
+  EXPECT_EQ(member.slot.prior_weight, 3.0f);
+  ASSERT_NE(member.names, nullptr);
+  names.site.kind = SiteKind::kScope;
+  const HeldNames scope = held_names(names, settings);
+  EXPECT_FALSE(scope.slot.required);
+  EXPECT_EQ(scope.slot.prior_weight, 1.5f);
+  names.site.kind = SiteKind::kDeclaration;
+  EXPECT_EQ(held_names(names, settings).names, nullptr);  // a new name stays free
 }
 
 TEST(ModelCompleter, TheDocumentsOwnFileIsLeftOutOfTheMemoryWhileItIsThePrompt) {

@@ -96,7 +96,8 @@ TEST_F(RepositoryIndexerTest, TheMemberAccessesOfEveryFileAreStoredWithIt) {
   EXPECT_EQ(in_header.value(), (Counts{{"norm", 1}}));
   auto on_geo = db.value()->members_used_on("geo", MemberAccess::kScope, "");
   ASSERT_TRUE(on_geo);
-  EXPECT_EQ(on_geo.value(), (Counts{{"Point", 2}}));  // `geo::Point::norm`: `Point::norm` is Point's
+  // `geo::Point::norm`: `Point::norm` is Point's.
+  EXPECT_EQ(on_geo.value(), (Counts{{"Point", 2}}));
 }
 
 TEST_F(RepositoryIndexerTest, ASecondRunReparsesOnlyWhatChangedAndForgetsWhatIsGone) {

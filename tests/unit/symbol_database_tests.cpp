@@ -595,7 +595,8 @@ TEST_F(SymbolDatabaseTest, ANewIndexIsInWalModeWithTheSchemaVersion) {
   RawConnection raw(index_file());
   EXPECT_EQ(raw.scalar("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.scalar("PRAGMA user_version"), std::to_string(SymbolDatabase::kSchemaVersion));
-  EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), "5");  // files, symbols, refs, includes, member_uses
+  // files, symbols, refs, includes, member_uses
+  EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), "5");
 }
 
 TEST_F(SymbolDatabaseTest, ReopeningAnIndexOfThisVersionKeepsIt) {

@@ -46,7 +46,7 @@ export function initializationOptions(get: (key: string) => unknown): Record<str
   const groups: Record<string, string[]> = {
     memory: ['window', 'topK', 'budgetMB', 'nextTokenWeight'],
     prompt: ['prefixTokens', 'suffixTokens', 'declarationTokens'],
-    names: ['hold', 'priorWeight'],
+    names: ['hold', 'priorWeight', 'memberPriorWeight'],
     inline: ['debounceMs', 'identifierBoost'],
   };
   for (const [group, keys] of Object.entries(groups)) {
