@@ -19,9 +19,8 @@ bool CompletionSettings::operator==(const CompletionSettings& o) const {
          memory_include == o.memory_include && memory_exclude == o.memory_exclude &&
          prefix_tokens == o.prefix_tokens && suffix_tokens == o.suffix_tokens &&
          declaration_tokens == o.declaration_tokens && hold_names == o.hold_names &&
-         name_prior_weight == o.name_prior_weight &&
-         member_prior_weight == o.member_prior_weight && debounce == o.debounce &&
-         identifier_boost == o.identifier_boost;
+         name_prior_weight == o.name_prior_weight && member_prior_weight == o.member_prior_weight &&
+         debounce == o.debounce && identifier_boost == o.identifier_boost;
 }
 
 nlohmann::json settings_json(const CompletionSettings& s) {
