@@ -249,7 +249,7 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
   cmd->add_option_function<double>(
       "--member-prior-weight",
       [&o](double w) { o.settings_flags["names"]["memberPriorWeight"] = w; },
-      "the same at member accesses (after `.`, `->`, `::`; default 1)");
+      "the same at member accesses (after `.`, `->`, `::`; default 1.75)");
   cmd->add_flag_function(
       "--free-names", [&o](std::int64_t) { o.settings_flags["names"]["hold"] = false; },
       "do not hold the suggestion's first identifier to the names at the cursor");

@@ -471,7 +471,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
   cmd->add_option_function<double>(
       "--member-prior-weight",
       [&o](double w) { o.settings_flags["names"]["memberPriorWeight"] = w; },
-      "the same at member accesses (after `.`, `->`, `::`; default 1)");
+      "the same at member accesses (after `.`, `->`, `::`; default 1.75)");
   cmd->add_option("--seed", o.seed, "which cases are sampled")->capture_default_str();
   cmd->add_option("--max-cases", o.max_cases, "cases sampled per repository (0: all)")
       ->capture_default_str();

@@ -51,7 +51,7 @@ struct CompletionSettings {
   bool hold_names = true;
   /// λ: how much the names' prior adds to the model's log-probability when they are ranked,
   /// at a member access (after `.`, `->`, `::`) and elsewhere.
-  float member_prior_weight = 1.0f;
+  float member_prior_weight = 1.75f;
   float name_prior_weight = 1.0f;
   std::chrono::milliseconds debounce{75};  ///< automatic inline requests wait this long
   /// Added to the logits of tokens on the way to a known identifier while a suggestion writes
