@@ -248,7 +248,15 @@ model::Result<IndexReport, IndexRunError> index_repository(
   state.stage = "symbols";
   state.files_total = files.size();
   for (const WalkedFile& f : files) state.bytes_total += f.size;
-  std::map<std::string, std::uint64_t> changed;  // path -> size: not yet stored this run
+  // A changed file not yet stored this run, as this pass read it: its member accesses are
+  // counted here, from the text already in hand, and stored with the parse's symbols when
+  // the parse read the same text (a file changed in between is indexed again next run).
+  struct Pending {
+    std::uint64_t size = 0;
+    std::string content_hash;
+    std::vector<MemberUse> member_uses;
+  };
+  std::map<std::string, Pending> changed;  // by path
   std::vector<std::string> changed_paths;
   std::vector<std::vector<std::string>> changed_includes;
   for (const WalkedFile& f : files) {
@@ -260,13 +268,14 @@ model::Result<IndexReport, IndexRunError> index_repository(
     }
     auto stored_hash = db.content_hash(f.path);
     if (!stored_hash) return IndexRunError{database_message(stored_hash.error())};
-    if (stored_hash.value() == git_blob_id(*contents)) {
+    std::string hash = git_blob_id(*contents);
+    if (stored_hash.value() == hash) {
       ++report.files_unchanged;
       ++state.files_done;
       state.bytes_done += f.size;
       continue;
     }
-    changed.emplace(f.path, f.size);
+    changed.emplace(f.path, Pending{f.size, std::move(hash), member_uses(*contents)});
     changed_paths.push_back(f.path);
     changed_includes.push_back(included_names(*contents));
   }
@@ -281,11 +290,8 @@ model::Result<IndexReport, IndexRunError> index_repository(
     const auto pending = changed.find(f.path);
     if (pending == changed.end() || fatal) return;
     const auto store_start = Clock::now();
-    // The member accesses are read from the text the parse read (a file changed since is
-    // indexed again next run: its hash no longer matches).
-    if (const auto text = read_file_contents(options.root / f.path);
-        text && git_blob_id(*text) == f.content_hash)
-      f.member_uses = member_uses(*text);
+    if (pending->second.content_hash == f.content_hash)
+      f.member_uses = std::move(pending->second.member_uses);
     if (auto saved = db.replace_file(f); !saved) {
       fatal = IndexRunError{database_message(saved.error())};
       return;
@@ -293,9 +299,9 @@ model::Result<IndexReport, IndexRunError> index_repository(
     report.store_seconds += seconds_since(store_start);
     ++report.files_indexed;
     report.parse_errors += f.parse_errors;
-    report.bytes_parsed += pending->second;
+    report.bytes_parsed += pending->second.size;
     ++state.files_done;
-    state.bytes_done += pending->second;
+    state.bytes_done += pending->second.size;
     changed.erase(pending);
   };
   std::set<std::string> in_flight;  // main files being parsed: each stores itself
@@ -334,7 +340,7 @@ model::Result<IndexReport, IndexRunError> index_repository(
     }
     in_flight.insert(path);
     std::vector<std::string> record_also;
-    for (const auto& [other, size] : changed) {
+    for (const auto& [other, pending] : changed) {
       if (in_flight.count(other) == 0) record_also.push_back(other);
     }
     pool.submit({options.root.string(), path, std::move(*contents), flags->command_for(path),

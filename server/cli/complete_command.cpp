@@ -15,6 +15,7 @@
 #include "indexer/repository_walk.h"
 #include "model/model_loader.h"
 #include "model/result.h"
+#include "server/cli/name_prior_flags.h"
 #include "server/completer/held_names.h"
 #include "server/completer/model_completer.h"
 #include "server/completer/serve_memory.h"
@@ -242,14 +243,7 @@ CLI::App* add_complete_command(CLI::App& app, CompleteCommandOptions& o) {
       "--declaration-tokens",
       [&o](std::size_t n) { o.settings_flags["prompt"]["declarationTokens"] = n; },
       "budget of the declarations block before the prefix (default 256; 0: none)");
-  cmd->add_option_function<double>(
-      "--name-prior-weight", [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
-      "how much the names' prior weighs against the model when they are ranked, at the sites "
-      "other than member accesses (default 1)");
-  cmd->add_option_function<double>(
-      "--member-prior-weight",
-      [&o](double w) { o.settings_flags["names"]["memberPriorWeight"] = w; },
-      "the same at member accesses (after `.`, `->`, `::`; default 1.75)");
+  add_name_prior_flags(*cmd, o.settings_flags);
   cmd->add_flag_function(
       "--free-names", [&o](std::int64_t) { o.settings_flags["names"]["hold"] = false; },
       "do not hold the suggestion's first identifier to the names at the cursor");

@@ -15,6 +15,7 @@
 #include "indexer/repository_walk.h"
 #include "indexer/symbol_database.h"
 #include "model/model_loader.h"
+#include "server/cli/name_prior_flags.h"
 #include "server/completer/held_names.h"
 #include "server/completer/model_completer.h"
 #include "server/completer/retrieval_prompt.h"
@@ -464,14 +465,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommandOptions& o) {
       "--declaration-tokens",
       [&o](std::size_t n) { o.settings_flags["prompt"]["declarationTokens"] = n; },
       "budget of the declarations block before the prefix (default 256)");
-  cmd->add_option_function<double>(
-      "--name-prior-weight", [&o](double w) { o.settings_flags["names"]["priorWeight"] = w; },
-      "how much the names' prior weighs against the model when they are ranked, at the sites "
-      "other than member accesses (default 1)");
-  cmd->add_option_function<double>(
-      "--member-prior-weight",
-      [&o](double w) { o.settings_flags["names"]["memberPriorWeight"] = w; },
-      "the same at member accesses (after `.`, `->`, `::`; default 1.75)");
+  add_name_prior_flags(*cmd, o.settings_flags);
   cmd->add_option("--seed", o.seed, "which cases are sampled")->capture_default_str();
   cmd->add_option("--max-cases", o.max_cases, "cases sampled per repository (0: all)")
       ->capture_default_str();

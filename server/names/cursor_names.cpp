@@ -304,10 +304,10 @@ std::unordered_map<std::string, std::uint64_t> CursorNameFinder::members_used_on
     const CursorNamesRequest& request, const CursorSite& site) {
   std::unordered_map<std::string, std::uint64_t> used;
   if (site.kind != SiteKind::kMember || site.object.empty()) return used;
-  if (index_ != nullptr) used = index_->members_used_on(site.object, site.access, request.file);
+  const indexer::MemberAccess access = indexer::member_access_of(site.access);
+  if (index_ != nullptr) used = index_->members_used_on(site.object, access, request.file);
   // The document as the editor has it, up to the word typed: the index's copy of it is
   // left out above, being older.
-  const indexer::MemberAccess access = indexer::member_access_of(site.access);
   const std::string_view before =
       request.text.substr(0, std::min(site.word_begin, request.text.size()));
   for (const indexer::MemberUse& m : indexer::member_uses(before))

@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "indexer/member_uses.h"
+
 namespace mnemo::server {
 
 /// One declaration, as the index has it.
@@ -42,7 +44,8 @@ class NameIndex {
   /// How often the repository's files other than `except_file` write each member after
   /// `receiver` with `access` (`sbi->s_flags`, `std::move`): indexer/member_uses.h.
   virtual std::unordered_map<std::string, std::uint64_t> members_used_on(
-      const std::string& receiver, const std::string& access, const std::string& except_file) = 0;
+      const std::string& receiver, indexer::MemberAccess access,
+      const std::string& except_file) = 0;
   /// Every name the repository declares, each once, sorted: where the name being typed
   /// begins none of those in scope, it may still be one of these (a header not included).
   virtual const std::vector<std::string>& names() = 0;

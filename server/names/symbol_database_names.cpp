@@ -132,10 +132,10 @@ const std::vector<std::string>& SymbolDatabaseNames::names() {
 }
 
 std::unordered_map<std::string, std::uint64_t> SymbolDatabaseNames::members_used_on(
-    const std::string& receiver, const std::string& access, const std::string& except_file) {
+    const std::string& receiver, indexer::MemberAccess access, const std::string& except_file) {
   std::unordered_map<std::string, std::uint64_t> out;
   if (receiver.empty()) return out;
-  auto used = database_.members_used_on(receiver, indexer::member_access_of(access), except_file);
+  auto used = database_.members_used_on(receiver, access, except_file);
   if (!used) return out;  // an index without the table answers nothing, as one without uses
   for (auto& [member, uses] : used.value()) out.emplace(std::move(member), uses);
   return out;

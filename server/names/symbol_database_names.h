@@ -28,7 +28,7 @@ class SymbolDatabaseNames final : public NameIndex {
   const std::vector<IndexedName>& member_names() override;
   const std::unordered_map<std::string, std::uint64_t>& uses() override;
   std::unordered_map<std::string, std::uint64_t> members_used_on(
-      const std::string& receiver, const std::string& access,
+      const std::string& receiver, indexer::MemberAccess access,
       const std::string& except_file) override;
   const std::vector<std::string>& names() override;
   std::vector<IndexedName> declarations(const std::string& name) override;

@@ -105,11 +105,12 @@ class FakeIndex : public NameIndex {
   }
   const std::unordered_map<std::string, std::uint64_t>& uses() override { return uses_; }
   std::unordered_map<std::string, std::uint64_t> members_used_on(
-      const std::string& receiver, const std::string& access,
+      const std::string& receiver, indexer::MemberAccess access,
       const std::string& except_file) override {
     last_member_uses_except = except_file;
-    return access == "::" ? std::unordered_map<std::string, std::uint64_t>{}
-                          : member_uses[receiver];
+    return access == indexer::MemberAccess::kScope
+               ? std::unordered_map<std::string, std::uint64_t>{}
+               : member_uses[receiver];
   }
   const std::vector<std::string>& names() override {
     all_names_.clear();
